@@ -1,0 +1,47 @@
+/// An error raised by Custody: a stable code plus a message that names the value or path at fault.
+///
+/// The code decides how a caller reacts (the CLI maps ``Code/verificationFailed`` to exit status 1 and everything
+/// else to 2); the message is for people and is printed as one line.
+public struct CustodyError: Error, Hashable, Sendable, CustomStringConvertible {
+    public enum Code: String, Hashable, Sendable {
+        /// Reading or writing a file failed.
+        case io
+        /// Caller input is malformed: a bad digest string, an unknown option value.
+        case invalidArgument
+        /// A key file cannot be used for the requested purpose.
+        case invalidKey
+        /// A model directory cannot be serialized (symlink, special file, unreadable path).
+        case invalidModel
+        /// A signature file is not a well-formed OMS bundle.
+        case malformedSignature
+        /// The signature is well-formed but does not vouch for these bytes with this key.
+        case verificationFailed
+    }
+
+    public let code: Code
+    public let message: String
+    /// Further lines, one fact each (for example every file that differs from a signature).
+    public let details: [String]
+
+    public init(_ code: Code, _ message: String, details: [String] = []) {
+        self.code = code
+        self.message = message
+        self.details = details
+    }
+
+    public var description: String { message }
+}
+
+extension CustodyError {
+    static func io(_ path: String, _ operation: String, errno code: Int32) -> CustodyError {
+        CustodyError(.io, "\(path): cannot \(operation): \(String(cString: strerror(code)))")
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -1,0 +1,80 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Small whole-file reads and atomic writes. Model weights never go through here: see ``FileHasher``.
+public enum FileIO {
+    /// The bytes of a small file; refuses files larger than `limit` so a wrong path cannot exhaust memory.
+    public static func contents(of path: String, limit: Int) throws(CustodyError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .io(path, "open", errno: errno) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw .io(path, "stat", errno: errno) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw CustodyError(.io, "\(path): not a regular file") }
+        guard info.st_size <= limit else {
+            throw CustodyError(.io, "\(path): \(info.st_size) bytes is larger than the \(limit)-byte limit for this file")
+        }
+        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
+        var filled = 0
+        while filled < bytes.count {
+            let got = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + filled, $0.count - filled) }
+            if got < 0 {
+                if errno == EINTR { continue }
+                throw .io(path, "read", errno: errno)
+            }
+            if got == 0 { break }
+            filled += got
+        }
+        return Array(bytes[0..<filled])
+    }
+
+    /// Writes `bytes` to `path` atomically: a temporary file in the same directory, flushed, then renamed over the
+    /// target, so readers see either the old content or the new, never a torn file.
+    /// With `exclusive`, an existing `path` is an error instead of being replaced.
+    public static func writeAtomically(
+        _ bytes: [UInt8], to path: String, mode: UInt32 = 0o644, exclusive: Bool = false
+    ) throws(CustodyError) {
+        if exclusive, access(path, F_OK) == 0 {
+            throw CustodyError(.io, "\(path): already exists; refusing to overwrite it")
+        }
+        let directory = (path as NSString).deletingLastPathComponent
+        let base = (path as NSString).lastPathComponent
+        var template = Array("\(directory.isEmpty ? "." : directory)/.\(base).XXXXXX".utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { throw .io(path, "create a temporary file beside", errno: errno) }
+        let temporary = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        var committed = false
+        defer {
+            if !committed { unlink(temporary) }
+        }
+        do {
+            defer { close(fd) }
+            guard fchmod(fd, mode_t(mode)) == 0 else { throw CustodyError.io(temporary, "chmod", errno: errno) }
+            var written = 0
+            while written < bytes.count {
+                let count = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    throw CustodyError.io(path, "write", errno: errno)
+                }
+                written += count
+            }
+            guard fsync(fd) == 0 else { throw CustodyError.io(path, "sync", errno: errno) }
+        }
+        if exclusive {
+            // link(2) fails if the target appeared meanwhile, where rename(2) would silently replace it.
+            guard link(temporary, path) == 0 else { throw .io(path, "create", errno: errno) }
+            unlink(temporary)
+        } else {
+            guard rename(temporary, path) == 0 else { throw .io(path, "replace", errno: errno) }
+        }
+        committed = true
+    }
+}

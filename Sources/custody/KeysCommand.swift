@@ -1,0 +1,38 @@
+import ArgumentParser
+import CustodyCore
+
+/// The `--curve` values, mapped onto ``KeyCurve``.
+enum CurveName: String, ExpressibleByArgument, CaseIterable {
+    case p256, p384, p521
+
+    var curve: KeyCurve {
+        switch self {
+        case .p256: .p256
+        case .p384: .p384
+        case .p521: .p521
+        }
+    }
+}
+
+struct Keys: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage signing keys.", subcommands: [Generate.self])
+
+    struct Generate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Generate an ECDSA key pair: PREFIX.key (PKCS#8 PEM, mode 0600) and PREFIX.pub (SPKI PEM).")
+
+        @Option(help: "Path prefix of the two key files.")
+        var out: String
+
+        @Option(help: "Elliptic curve.")
+        var curve: CurveName = .p256
+
+        func run() throws {
+            let key = PrivateSigningKey(generating: curve.curve)
+            try FileIO.writeAtomically(Array(key.pemRepresentation.utf8), to: out + ".key", mode: 0o600, exclusive: true)
+            try FileIO.writeAtomically(Array(key.publicKey.pemRepresentation.utf8), to: out + ".pub", mode: 0o644, exclusive: true)
+            print("wrote \(out).key (private, 0600) and \(out).pub (\(curve.rawValue))")
+        }
+    }
+}
