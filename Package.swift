@@ -37,6 +37,7 @@ let package = Package(
         .testTarget(
             name: "CustodyCoreTests",
             dependencies: ["CustodyCore"],
+            resources: [.copy("Vectors")],
             swiftSettings: upcomingFeatures
         ),
         .testTarget(

@@ -15,6 +15,12 @@ public struct ModelFile: Sendable, Hashable {
     /// The path to open.
     public let path: String
     public let size: UInt64
+
+    public init(name: String, path: String, size: UInt64) {
+        self.name = name
+        self.path = path
+        self.size = size
+    }
 }
 
 /// Lists the files of a model the way OMS serialization (and model-signing) sees them.

@@ -1,0 +1,27 @@
+# Custody: `make run` starts the registry on the embedded default home, `make test` runs every test.
+SWIFT ?= swift
+
+.PHONY: run test build release bench clean
+
+build:
+	scripts/bootstrap
+	$(SWIFT) build
+
+release:
+	scripts/bootstrap
+	$(SWIFT) build -c release --product custody
+
+run: release
+	scripts/demo
+
+test:
+	scripts/bootstrap --interop
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+bench: release
+	scripts/bootstrap --interop
+	bench/sign.sh
+
+clean:
+	rm -rf .build
