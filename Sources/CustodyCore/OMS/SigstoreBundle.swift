@@ -42,7 +42,7 @@ public struct SigstoreBundle: Sendable, Hashable {
                 ])])),
             ])),
         ])
-        return Array(bundle.compact.utf8)
+        return bundle.compact
     }
 
     /// Parses a bundle. `source` names it in error messages.

@@ -39,7 +39,7 @@ public enum OMSStatement {
                 ("resources", .array(resources)),
             ])),
         ])
-        return Array(statement.pretty.utf8)
+        return statement.pretty
     }
 
     /// Parses a statement's exact payload bytes back into a manifest, checking that the subject's root digest is
