@@ -17,6 +17,15 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         .target(
@@ -26,10 +35,58 @@ let package = Package(
             ],
             swiftSettings: upcomingFeatures
         ),
+        .systemLibrary(
+            name: "CArchive",
+            pkgConfig: "libarchive",
+            providers: [.apt(["libarchive-dev"])]
+        ),
+        .target(
+            name: "CustodyArchive",
+            dependencies: ["CArchive", "CustodyCore"],
+            swiftSettings: upcomingFeatures
+        ),
+        .target(
+            name: "CustodyStore",
+            dependencies: [
+                "CustodyCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: upcomingFeatures
+        ),
+        .target(
+            name: "CustodyServer",
+            dependencies: [
+                "CustodyCore",
+                "CustodyStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "_NIOFileSystem", package: "swift-nio"),
+            ],
+            swiftSettings: upcomingFeatures
+        ),
+        .target(
+            name: "CustodyClient",
+            dependencies: [
+                "CustodyCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ],
+            swiftSettings: upcomingFeatures
+        ),
         .executableTarget(
             name: "custody",
             dependencies: [
                 "CustodyCore",
+                "CustodyArchive",
+                "CustodyClient",
+                "CustodyServer",
+                "CustodyStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: upcomingFeatures
@@ -38,6 +95,24 @@ let package = Package(
             name: "CustodyCoreTests",
             dependencies: ["CustodyCore"],
             resources: [.copy("Vectors")],
+            swiftSettings: upcomingFeatures
+        ),
+        .testTarget(
+            name: "CustodyArchiveTests",
+            dependencies: ["CustodyArchive", "CustodyCore"],
+            swiftSettings: upcomingFeatures
+        ),
+        .testTarget(
+            name: "CustodyStoreTests",
+            dependencies: ["CustodyStore", "CustodyCore"],
+            swiftSettings: upcomingFeatures
+        ),
+        .testTarget(
+            name: "CustodyServerTests",
+            dependencies: [
+                "CustodyServer", "CustodyStore", "CustodyCore",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             swiftSettings: upcomingFeatures
         ),
         .testTarget(

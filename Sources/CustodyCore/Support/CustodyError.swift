@@ -16,6 +16,18 @@ public struct CustodyError: Error, Hashable, Sendable, CustomStringConvertible {
         case malformedSignature
         /// The signature is well-formed but does not vouch for these bytes with this key.
         case verificationFailed
+        /// The named model, version, blob or token does not exist.
+        case notFound
+        /// The request contradicts what is recorded (an immutable version with other content).
+        case conflict
+        /// No credentials, or credentials that are unknown, expired or revoked.
+        case unauthorized
+        /// Valid credentials that do not allow this action.
+        case forbidden
+        /// A body or archive beyond a configured limit.
+        case tooLarge
+        /// A remote registry answered with an error or could not be reached.
+        case remote
     }
 
     public let code: Code
@@ -33,7 +45,8 @@ public struct CustodyError: Error, Hashable, Sendable, CustomStringConvertible {
 }
 
 extension CustodyError {
-    static func io(_ path: String, _ operation: String, errno code: Int32) -> CustodyError {
+    /// An I/O failure on `path`, worded from `errno`.
+    public static func io(_ path: String, _ operation: String, errno code: Int32) -> CustodyError {
         CustodyError(.io, "\(path): cannot \(operation): \(String(cString: strerror(code)))")
     }
 }

@@ -1,0 +1,280 @@
+/// The JSON documents of the registry's HTTP API, shared by the server and the client so both agree on the wire.
+public enum API {
+    public struct FileEntry: Codable, Hashable, Sendable {
+        public var path: String
+        public var size: UInt64
+        public var digest: Digest
+
+        public init(path: String, size: UInt64, digest: Digest) {
+            self.path = path
+            self.size = size
+            self.digest = digest
+        }
+    }
+
+    public struct License: Codable, Hashable, Sendable {
+        /// A Hugging Face or SPDX licence id (`apache-2.0`, `llama3.1`, `other`, …).
+        public var id: String?
+        /// For `other`: the licence's name (`license_name` in a model card).
+        public var name: String?
+        public var link: String?
+
+        public init(id: String? = nil, name: String? = nil, link: String? = nil) {
+            self.id = id
+            self.name = name
+            self.link = link
+        }
+
+        public var isEmpty: Bool { id == nil && name == nil && link == nil }
+    }
+
+    public struct Source: Codable, Hashable, Sendable {
+        public var uri: String?
+        public var revision: String?
+
+        public init(uri: String? = nil, revision: String? = nil) {
+            self.uri = uri
+            self.revision = revision
+        }
+    }
+
+    public struct Provenance: Codable, Hashable, Sendable {
+        public var source: Source?
+        /// Base models: `ns/name@version` for models in this registry, or any external identifier.
+        public var baseModels: [String]
+        public var datasets: [String]
+        public var pipelineRun: String?
+        public var annotations: [String: String]
+
+        public init(
+            source: Source? = nil, baseModels: [String] = [], datasets: [String] = [], pipelineRun: String? = nil,
+            annotations: [String: String] = [:]
+        ) {
+            self.source = source
+            self.baseModels = baseModels
+            self.datasets = datasets
+            self.pipelineRun = pipelineRun
+            self.annotations = annotations
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            source = try container.decodeIfPresent(Source.self, forKey: .source)
+            baseModels = try container.decodeIfPresent([String].self, forKey: .baseModels) ?? []
+            datasets = try container.decodeIfPresent([String].self, forKey: .datasets) ?? []
+            pipelineRun = try container.decodeIfPresent(String.self, forKey: .pipelineRun)
+            annotations = try container.decodeIfPresent([String: String].self, forKey: .annotations) ?? [:]
+        }
+    }
+
+    /// `POST /v1/models/{ns}/{name}/versions`.
+    public struct PublishRequest: Codable, Sendable {
+        public var version: String
+        public var files: [FileEntry]
+        public var license: License?
+        public var provenance: Provenance?
+        /// The publisher's OMS bundle (`model.sig`), base64 of its exact bytes.
+        public var signature: String?
+
+        public init(version: String, files: [FileEntry], license: License?, provenance: Provenance?, signature: String?) {
+            self.version = version
+            self.files = files
+            self.license = license
+            self.provenance = provenance
+            self.signature = signature
+        }
+    }
+
+    public struct SignatureInfo: Codable, Hashable, Sendable {
+        /// `publisher` or `registry`.
+        public var kind: String
+        /// `verified` (by a trusted key), or `unsigned` for a publisher that did not sign.
+        public var status: String
+        /// The trusted key's name (its file name in `Keys/trusted/` without `.pub`) or `registry`.
+        public var keyName: String?
+        public var keyHint: String?
+
+        public init(kind: String, status: String, keyName: String? = nil, keyHint: String? = nil) {
+            self.kind = kind
+            self.status = status
+            self.keyName = keyName
+            self.keyHint = keyHint
+        }
+    }
+
+    public struct Event: Codable, Hashable, Sendable {
+        public var id: Int64
+        public var at: String
+        public var type: String
+        public var actor: String?
+        public var model: String?
+        public var version: String?
+        public var detail: String?
+
+        public init(id: Int64, at: String, type: String, actor: String? = nil, model: String? = nil, version: String? = nil, detail: String? = nil) {
+            self.id = id
+            self.at = at
+            self.type = type
+            self.actor = actor
+            self.model = model
+            self.version = version
+            self.detail = detail
+        }
+    }
+
+    /// A version as the registry records it.
+    public struct VersionDetail: Codable, Sendable {
+        public var model: String
+        public var version: String
+        public var bundleDigest: Digest
+        public var createdAt: String
+        public var publishedBy: String?
+        public var files: [FileEntry]
+        public var license: License
+        public var provenance: Provenance
+        public var signatures: [SignatureInfo]
+        public var events: [Event]?
+
+        public init(model: String, version: String, bundleDigest: Digest, createdAt: String, publishedBy: String? = nil, files: [FileEntry], license: License, provenance: Provenance, signatures: [SignatureInfo], events: [Event]? = nil) {
+            self.model = model
+            self.version = version
+            self.bundleDigest = bundleDigest
+            self.createdAt = createdAt
+            self.publishedBy = publishedBy
+            self.files = files
+            self.license = license
+            self.provenance = provenance
+            self.signatures = signatures
+            self.events = events
+        }
+    }
+
+    public struct VersionSummary: Codable, Hashable, Sendable {
+        public var version: String
+        public var bundleDigest: Digest
+        public var createdAt: String
+        public var fileCount: Int
+        public var totalSize: UInt64
+
+        public init(version: String, bundleDigest: Digest, createdAt: String, fileCount: Int, totalSize: UInt64) {
+            self.version = version
+            self.bundleDigest = bundleDigest
+            self.createdAt = createdAt
+            self.fileCount = fileCount
+            self.totalSize = totalSize
+        }
+    }
+
+    public struct ModelDetail: Codable, Sendable {
+        public var model: String
+        public var createdAt: String
+        public var versions: [VersionSummary]
+
+        public init(model: String, createdAt: String, versions: [VersionSummary]) {
+            self.model = model
+            self.createdAt = createdAt
+            self.versions = versions
+        }
+    }
+
+    /// The answer to a publish: whether a version was created or already existed with the same content.
+    public struct PublishResponse: Codable, Sendable {
+        public var created: Bool
+        public var version: VersionDetail
+
+        public init(created: Bool, version: VersionDetail) {
+            self.created = created
+            self.version = version
+        }
+    }
+
+    public struct TokenCreateRequest: Codable, Sendable {
+        public var role: String
+        public var name: String?
+        public var namespaces: [String]
+        public var environments: [String]
+        /// RFC 3339 expiry, or nil for a token that does not expire.
+        public var expiresAt: String?
+
+        public init(role: String, name: String?, namespaces: [String], environments: [String], expiresAt: String?) {
+            self.role = role
+            self.name = name
+            self.namespaces = namespaces
+            self.environments = environments
+            self.expiresAt = expiresAt
+        }
+    }
+
+    public struct TokenInfo: Codable, Hashable, Sendable {
+        public var id: String
+        public var name: String?
+        public var role: String
+        public var namespaces: [String]
+        public var environments: [String]
+        public var createdAt: String
+        public var expiresAt: String?
+        public var revokedAt: String?
+
+        public init(id: String, name: String? = nil, role: String, namespaces: [String], environments: [String], createdAt: String, expiresAt: String? = nil, revokedAt: String? = nil) {
+            self.id = id
+            self.name = name
+            self.role = role
+            self.namespaces = namespaces
+            self.environments = environments
+            self.createdAt = createdAt
+            self.expiresAt = expiresAt
+            self.revokedAt = revokedAt
+        }
+    }
+
+    public struct TokenCreated: Codable, Sendable {
+        public var token: TokenInfo
+        /// The bearer secret: shown once, stored only as a hash.
+        public var secret: String
+
+        public init(token: TokenInfo, secret: String) {
+            self.token = token
+            self.secret = secret
+        }
+    }
+
+    /// RFC 9457 problem details.
+    public struct Problem: Codable, Sendable, Error {
+        public var type: String
+        public var title: String
+        public var status: Int
+        public var detail: String
+
+        public init(status: Int, title: String, detail: String, type: String = "about:blank") {
+            self.type = type
+            self.title = title
+            self.status = status
+            self.detail = detail
+        }
+    }
+
+    public struct UploadStatus: Codable, Sendable {
+        public var digest: Digest
+        /// Bytes the registry already holds for an interrupted upload of this blob.
+        public var offset: UInt64
+
+        public init(digest: Digest, offset: UInt64) {
+            self.digest = digest
+            self.offset = offset
+        }
+    }
+}
+
+extension Digest: Codable {
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        do { try self.init(parsing: text) } catch {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.message))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}

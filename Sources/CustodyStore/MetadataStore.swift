@@ -1,0 +1,120 @@
+public import CustodyCore
+
+/// What the registry needs from its metadata store. ``RegistryDatabase`` (SQLite) implements it; a PostgreSQL
+/// store for deployments that outgrow one machine would implement the same methods.
+public protocol MetadataStore: Sendable {
+    /// The recorded size of a blob, or nil when the registry does not have it.
+    func blobSize(_ digest: Digest) async throws(CustodyError) -> UInt64?
+    /// Records a blob that was just placed in the blob store (idempotent).
+    func recordBlob(_ digest: Digest, size: UInt64) async throws(CustodyError)
+    /// Creates a version in one transaction, or finds the identical one already there; different content under
+    /// an existing version is a ``CustodyError/Code/conflict``.
+    func publishVersion(_ version: NewVersion) async throws(CustodyError) -> PublishOutcome
+    func version(_ model: ModelName, _ selector: ModelReference.Selector, includeEvents: Bool) async throws(CustodyError)
+        -> API.VersionDetail?
+    func registrySignature(_ model: ModelName, version: String) async throws(CustodyError) -> [UInt8]?
+    func model(_ name: ModelName) async throws(CustodyError) -> API.ModelDetail?
+    func models() async throws(CustodyError) -> [String]
+    func createToken(_ request: NewToken) async throws(CustodyError) -> API.TokenCreated
+    func token(secret: String) async throws(CustodyError) -> TokenRecord?
+    func tokens() async throws(CustodyError) -> [API.TokenInfo]
+    func revokeToken(id: String) async throws(CustodyError) -> Bool
+    func tokenCount() async throws(CustodyError) -> Int
+    func recordEvent(_ event: NewEvent) async throws(CustodyError)
+}
+
+/// Everything a new version is made of, checked and signed by the server before it reaches the store.
+public struct NewVersion: Sendable {
+    public var model: ModelName
+    public var version: String
+    public var bundleDigest: Digest
+    /// In OMS resource order.
+    public var files: [API.FileEntry]
+    public var license: API.License
+    public var provenance: API.Provenance
+    public var publisherSignature: SignatureRecord?
+    public var registrySignature: SignatureRecord
+    public var publishedBy: String?
+
+    public init(
+        model: ModelName, version: String, bundleDigest: Digest, files: [API.FileEntry], license: API.License,
+        provenance: API.Provenance, publisherSignature: SignatureRecord?, registrySignature: SignatureRecord,
+        publishedBy: String?
+    ) {
+        self.model = model
+        self.version = version
+        self.bundleDigest = bundleDigest
+        self.files = files
+        self.license = license
+        self.provenance = provenance
+        self.publisherSignature = publisherSignature
+        self.registrySignature = registrySignature
+        self.publishedBy = publishedBy
+    }
+}
+
+public struct SignatureRecord: Sendable {
+    public var status: String
+    public var keyName: String?
+    public var keyHint: String?
+    public var bundle: [UInt8]?
+
+    public init(status: String, keyName: String?, keyHint: String?, bundle: [UInt8]?) {
+        self.status = status
+        self.keyName = keyName
+        self.keyHint = keyHint
+        self.bundle = bundle
+    }
+}
+
+public enum PublishOutcome: Sendable {
+    case created(API.VersionDetail)
+    /// The same content was already published under this version: nothing changed.
+    case unchanged(API.VersionDetail)
+}
+
+public struct NewToken: Sendable {
+    public var role: Role
+    public var name: String?
+    public var namespaces: [String]
+    public var environments: [String]
+    public var expiresAt: String?
+
+    public init(role: Role, name: String?, namespaces: [String], environments: [String], expiresAt: String?) {
+        self.role = role
+        self.name = name
+        self.namespaces = namespaces
+        self.environments = environments
+        self.expiresAt = expiresAt
+    }
+}
+
+/// A token as the server checks it.
+public struct TokenRecord: Sendable, Hashable {
+    public var id: String
+    public var name: String?
+    public var role: Role
+    public var namespaces: [String]
+    public var environments: [String]
+    public var expiresAt: String?
+    public var revokedAt: String?
+
+    /// How the token appears in logs and events: never the secret.
+    public var actor: String { name.map { "token:\(id) (\($0))" } ?? "token:\(id)" }
+}
+
+public struct NewEvent: Sendable {
+    public var type: String
+    public var actor: String?
+    public var model: String?
+    public var version: String?
+    public var detail: String?
+
+    public init(type: String, actor: String?, model: String? = nil, version: String? = nil, detail: String? = nil) {
+        self.type = type
+        self.actor = actor
+        self.model = model
+        self.version = version
+        self.detail = detail
+    }
+}

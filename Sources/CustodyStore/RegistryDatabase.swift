@@ -1,0 +1,70 @@
+public import CustodyCore
+import Foundation
+public import GRDB
+
+/// The registry's metadata: models, versions, their files, signatures and provenance, tokens, and the append-only
+/// event log. Every read and write the registry does goes through an intent-named method here; no SQL lives
+/// anywhere else.
+public final class RegistryDatabase: MetadataStore, Sendable {
+    let writer: any DatabaseWriter
+
+    /// Opens (creating if needed) the database at `path` in WAL mode and migrates it.
+    public convenience init(path: String) throws(CustodyError) {
+        var configuration = Configuration()
+        // The CLI may open the same file (token bootstrap) while the daemon runs.
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        do {
+            try self.init(writer: try DatabasePool(path: path, configuration: configuration))
+        } catch let error as CustodyError {
+            throw error
+        } catch {
+            throw CustodyError(.io, "\(path): cannot open the registry database: \(error)")
+        }
+    }
+
+    /// Wraps an open database (an in-memory `DatabaseQueue` in tests) and migrates it.
+    public init(writer: any DatabaseWriter) throws(CustodyError) {
+        self.writer = writer
+        do {
+            try Self.migrator.migrate(writer)
+        } catch {
+            throw CustodyError(.io, "cannot migrate the registry database: \(error)")
+        }
+    }
+
+    /// Runs a read, turning database errors into ``CustodyError``s.
+    func read<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws(CustodyError) -> T {
+        do {
+            return try await writer.read(body)
+        } catch let error as CustodyError {
+            throw error
+        } catch {
+            throw CustodyError(.io, "database read failed: \(error)")
+        }
+    }
+
+    /// Runs a write transaction, turning database errors into ``CustodyError``s.
+    func write<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws(CustodyError) -> T {
+        do {
+            return try await writer.write(body)
+        } catch let error as CustodyError {
+            throw error
+        } catch {
+            throw CustodyError(.io, "database write failed: \(error)")
+        }
+    }
+
+    /// `PRAGMA integrity_check`: empty when the file is sound, otherwise SQLite's complaints.
+    public func integrityProblems() async throws(CustodyError) -> [String] {
+        try await read { db in
+            try String.fetchAll(db, sql: "PRAGMA integrity_check").filter { $0 != "ok" }
+        }
+    }
+
+    static func now() -> String {
+        Date.now.formatted(.iso8601)
+    }
+}

@@ -1,0 +1,92 @@
+import GRDB
+
+extension RegistryDatabase {
+    /// The schema, one migration per change; migrations use SQL, never the record types, so that they stay valid
+    /// as the records evolve.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: models, versions, files, blobs, signatures, provenance, tokens, events") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE blobs (
+                        digest TEXT PRIMARY KEY NOT NULL,
+                        size INTEGER NOT NULL CHECK (size >= 0),
+                        created_at TEXT NOT NULL
+                    );
+                    CREATE TABLE models (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        namespace TEXT NOT NULL,
+                        name TEXT NOT NULL,
+                        created_at TEXT NOT NULL,
+                        UNIQUE (namespace, name)
+                    );
+                    CREATE TABLE versions (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        model_id INTEGER NOT NULL REFERENCES models(id),
+                        version TEXT NOT NULL,
+                        bundle_digest TEXT NOT NULL,
+                        license_id TEXT,
+                        license_name TEXT,
+                        license_link TEXT,
+                        published_by TEXT,
+                        created_at TEXT NOT NULL,
+                        UNIQUE (model_id, version)
+                    );
+                    CREATE INDEX versions_by_digest ON versions(bundle_digest);
+                    CREATE TABLE files (
+                        version_id INTEGER NOT NULL REFERENCES versions(id),
+                        path TEXT NOT NULL,
+                        size INTEGER NOT NULL,
+                        digest TEXT NOT NULL REFERENCES blobs(digest),
+                        position INTEGER NOT NULL,
+                        PRIMARY KEY (version_id, path)
+                    );
+                    CREATE INDEX files_by_digest ON files(digest);
+                    CREATE TABLE signatures (
+                        version_id INTEGER NOT NULL REFERENCES versions(id),
+                        kind TEXT NOT NULL CHECK (kind IN ('publisher', 'registry')),
+                        status TEXT NOT NULL,
+                        key_name TEXT,
+                        key_hint TEXT,
+                        bundle BLOB,
+                        PRIMARY KEY (version_id, kind)
+                    );
+                    CREATE TABLE provenance (
+                        version_id INTEGER PRIMARY KEY NOT NULL REFERENCES versions(id),
+                        source_uri TEXT,
+                        source_revision TEXT,
+                        pipeline_run TEXT,
+                        base_models TEXT NOT NULL,
+                        datasets TEXT NOT NULL,
+                        annotations TEXT NOT NULL
+                    );
+                    CREATE TABLE tokens (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        name TEXT,
+                        secret_hash TEXT NOT NULL UNIQUE,
+                        role TEXT NOT NULL,
+                        namespaces TEXT NOT NULL,
+                        environments TEXT NOT NULL,
+                        created_at TEXT NOT NULL,
+                        expires_at TEXT,
+                        revoked_at TEXT
+                    );
+                    CREATE TABLE events (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        at TEXT NOT NULL,
+                        type TEXT NOT NULL,
+                        actor TEXT,
+                        model TEXT,
+                        version TEXT,
+                        detail TEXT
+                    );
+                    CREATE INDEX events_by_model ON events(model, version);
+                    CREATE TRIGGER events_are_append_only_update BEFORE UPDATE ON events
+                        BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+                    CREATE TRIGGER events_are_append_only_delete BEFORE DELETE ON events
+                        BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+                    """)
+        }
+        return migrator
+    }
+}
