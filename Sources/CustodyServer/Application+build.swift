@@ -1,0 +1,60 @@
+import CustodyCore
+import CustodyStore
+import Foundation
+public import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import Logging
+import NIOCore
+import NIOSSL
+
+/// The registry's routes and middleware.
+public func buildRouter(_ services: RegistryServices) -> Router<RegistryContext> {
+    let router = Router(context: RegistryContext.self)
+    router.add(middleware: MetricsMiddleware(metrics: services.metrics))
+    router.add(middleware: LogRequestsMiddleware(.debug))
+    router.add(middleware: ProblemMiddleware())
+    router.add(middleware: AuthenticationMiddleware(services: services))
+
+    router.get("/healthz") { _, _ in "ok\n" }
+    router.get("/readyz") { _, _ -> Response in
+        // Ready when the database answers and uploads can be staged.
+        let ready = (try? await services.database.tokenCount()) != nil
+            && FileManager.default.isWritableFile(atPath: services.blobs.stagingDirectory)
+        return Response(status: ready ? .ok : .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: ready ? "ready\n" : "not ready\n")))
+    }
+    router.get("/metrics") { _, _ in
+        Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+            body: .init(byteBuffer: ByteBuffer(bytes: services.metrics.exposition())))
+    }
+    BlobController(services: services).register(on: router)
+    ModelController(services: services).register(on: router)
+    TokenController(services: services).register(on: router)
+    return router
+}
+
+/// The registry application: HTTP/1.1, or HTTPS when the configuration names a certificate and key.
+/// `onRunning` receives the bound port (useful with port 0).
+public func buildApplication(
+    _ services: RegistryServices, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) throws -> some ApplicationProtocol {
+    let configuration = services.configuration
+    var server: HTTPServerBuilder = .http1()
+    switch (configuration.tlsCertificate, configuration.tlsKey) {
+    case (nil, nil):
+        break
+    case (let certificate?, let key?):
+        let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
+        let tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .file(key))
+        server = try .tls(.http1(), tlsConfiguration: tls)
+    default:
+        throw CustodyError(.invalidArgument, "TLS needs both a certificate and a key (--tls-cert and --tls-key)")
+    }
+    return Application(
+        router: buildRouter(services),
+        server: server,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "custody"),
+        onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? configuration.port) },
+        logger: services.logger)
+}

@@ -1,0 +1,64 @@
+public import CustodyCore
+import Foundation
+import Logging
+public import Hummingbird
+
+/// An error rendered as RFC 9457 `application/problem+json`.
+public struct Problem: HTTPResponseError {
+    public let status: HTTPResponse.Status
+    public let detail: String
+    public var headers: HTTPFields = [:]
+
+    public init(_ status: HTTPResponse.Status, _ detail: String) {
+        self.status = status
+        self.detail = detail
+    }
+
+    public init(_ error: CustodyError) {
+        let status: HTTPResponse.Status =
+            switch error.code {
+            case .invalidArgument, .malformedSignature, .invalidModel, .invalidKey: .badRequest
+            case .verificationFailed: .unprocessableContent
+            case .notFound: .notFound
+            case .conflict: .conflict
+            case .unauthorized: .unauthorized
+            case .forbidden: .forbidden
+            case .tooLarge: .contentTooLarge
+            case .io, .remote: .internalServerError
+            }
+        let detail = ([error.message] + error.details).joined(separator: "; ")
+        self.init(status, status == .internalServerError ? "internal error" : detail)
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let problem = API.Problem(status: status.code, title: status.reasonPhrase, detail: detail)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var fields = headers
+        fields[.contentType] = "application/problem+json"
+        if status == .unauthorized { fields[.wwwAuthenticate] = #"Bearer realm="custody""# }
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(problem))))
+    }
+}
+
+/// Turns every error escaping a handler into problem+json: Custody's own errors by their code, Hummingbird's HTTP
+/// errors by their status, anything else as a 500 whose cause is logged but not shown.
+struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let problem as Problem {
+            throw problem
+        } catch let error as CustodyError {
+            if error.code == .io || error.code == .remote {
+                context.logger.error("request failed", metadata: ["error": "\(error.message)", "path": "\(request.uri.path)"])
+            }
+            throw Problem(error)
+        } catch let error as HTTPError {
+            throw Problem(error.status, error.body ?? error.status.reasonPhrase)
+        } catch {
+            context.logger.error("request failed", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+            throw Problem(.internalServerError, "internal error")
+        }
+    }
+}

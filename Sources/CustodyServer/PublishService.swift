@@ -1,0 +1,166 @@
+import CustodyCore
+import CustodyStore
+import Foundation
+import Prometheus
+import Yams
+
+/// Turns a publish request into a signed, recorded version: validates names and paths, checks every blob, reads
+/// licence and provenance from the bundle's model card, verifies the publisher's signature against the trusted
+/// keys, signs the manifest with the registry key, and commits it all in one transaction.
+struct PublishService {
+    let services: RegistryServices
+
+    /// Paths that OMS verifiers skip, so they cannot be part of a version: a verifier would report them missing.
+    static let ignoredPaths = ModelTree.defaultIgnorePaths + ["model.sig"]
+
+    func publish(_ request: API.PublishRequest, model: ModelName, publishedBy: String) async throws(CustodyError) -> PublishOutcome {
+        try VersionTag.validate(request.version)
+        guard !request.files.isEmpty else { throw CustodyError(.invalidArgument, "a version needs at least one file") }
+        var seen = Set<String>()
+        for file in request.files {
+            try BundlePath.validate(file.path)
+            guard seen.insert(file.path).inserted else { throw CustodyError(.invalidArgument, "file '\(file.path)' is listed twice") }
+            if let ignored = Self.ignoredPaths.first(where: { file.path == $0 || file.path.hasPrefix($0 + "/") }) {
+                throw CustodyError(.invalidArgument, "file '\(file.path)' is under '\(ignored)', which model signatures leave out")
+            }
+            guard services.blobs.size(of: file.digest) == file.size else {
+                throw CustodyError(.invalidArgument, "file '\(file.path)': blob \(file.digest) of \(file.size) bytes has not been uploaded")
+            }
+        }
+        let files = request.files.sorted { ResourceOrder.precedes($0.path, $1.path) }
+        let resources = files.map { Resource(name: $0.path, algorithm: "sha256", digest: $0.digest) }
+        let manifest = ModelManifest(
+            modelName: model.name,
+            serialization: SerializationParameters(method: .files, allowSymlinks: false, ignorePaths: Self.ignoredPaths.sorted()),
+            resources: resources)
+
+        var license = request.license ?? API.License()
+        var provenance = request.provenance ?? API.Provenance()
+        if let card = files.first(where: { $0.path == "README.md" }) {
+            try applyModelCard(card, license: &license, provenance: &provenance)
+        }
+        for base in provenance.baseModels where base.isEmpty {
+            throw CustodyError(.invalidArgument, "a base model reference is empty")
+        }
+
+        var publisher: SignatureRecord?
+        if let encoded = request.signature {
+            publisher = try verifyPublisherSignature(encoded, files: files)
+        }
+        let registryBundle = try ModelSigning().sign(manifest, with: services.registryKey)
+        let registry = SignatureRecord(
+            status: "verified", keyName: "registry", keyHint: services.registryKey.publicKey.hint, bundle: registryBundle.encoded())
+        let outcome = try await services.database.publishVersion(
+            NewVersion(
+                model: model, version: request.version, bundleDigest: manifest.rootDigest, files: files, license: license,
+                provenance: provenance, publisherSignature: publisher, registrySignature: registry, publishedBy: publishedBy))
+        if case .created = outcome { services.metrics.publishes.increment() }
+        return outcome
+    }
+
+    /// The publisher's bundle must be signed by a trusted key and cover exactly these files.
+    private func verifyPublisherSignature(_ encoded: String, files: [API.FileEntry]) throws(CustodyError) -> SignatureRecord {
+        guard let bytes = Data(base64Encoded: encoded) else {
+            throw CustodyError(.invalidArgument, "the publisher signature is not base64")
+        }
+        let bundle = try SigstoreBundle(decoding: Array(bytes), source: "publisher signature")
+        let candidates = services.trustedKeys.filter { bundle.keyHint == nil || $0.key.hint == bundle.keyHint }
+        guard !candidates.isEmpty else {
+            throw CustodyError(
+                .verificationFailed, "the publisher signature is by a key that is not trusted here (key hint \(bundle.keyHint ?? "none"))")
+        }
+        var signed: (ModelManifest, RegistryServices.TrustedKey)?
+        for trusted in candidates {
+            if let manifest = try? ModelSigning().signedManifest(of: bundle, key: trusted.key, source: "publisher signature") {
+                signed = (manifest, trusted)
+                break
+            }
+        }
+        guard let (expected, trusted) = signed else {
+            throw CustodyError(.verificationFailed, "the publisher signature does not verify with any trusted key")
+        }
+        let actual: ModelManifest
+        switch expected.serialization.method {
+        case .files:
+            let resources = files.map { Resource(name: $0.path, algorithm: "sha256", digest: $0.digest) }
+            actual = ModelManifest(modelName: expected.modelName, serialization: expected.serialization, resources: resources)
+        case .shards:
+            // Shard digests cannot be derived from file digests: hash the stored blobs the way the publisher did.
+            let modelFiles = try files.map { file throws(CustodyError) in
+                guard let path = services.blobs.localPath(of: file.digest) else {
+                    throw CustodyError(.invalidArgument, "blob \(file.digest) is missing")
+                }
+                return ModelFile(name: file.path, path: path, size: file.size)
+            }
+            actual = try ModelManifest.hashing(model: modelFiles, name: expected.modelName, serialization: expected.serialization)
+        }
+        let diff = ManifestDiff(expected: expected, actual: actual)
+        guard diff.isEmpty else {
+            throw CustodyError(
+                .verificationFailed, "the publisher signature does not cover these files (\(diff.summary))", details: diff.lines)
+        }
+        return SignatureRecord(status: "verified", keyName: trusted.name, keyHint: trusted.key.hint, bundle: Array(bytes))
+    }
+
+    /// Fills licence and provenance fields the request left empty from the Hugging Face model card's YAML front
+    /// matter; a field given both ways with different values is an error.
+    private func applyModelCard(_ card: API.FileEntry, license: inout API.License, provenance: inout API.Provenance) throws(CustodyError) {
+        guard card.size <= 1 << 20, let path = services.blobs.localPath(of: card.digest) else { return }
+        let text = String(decoding: try FileIO.contents(of: path, limit: 1 << 20), as: UTF8.self)
+        guard let front = ModelCard.frontMatter(of: text) else { return }
+        let fields: ModelCard.Fields
+        do { fields = try ModelCard.parse(front) } catch {
+            throw CustodyError(.invalidArgument, "README.md: the model card's YAML front matter is invalid: \(error)")
+        }
+        func merge(_ given: inout String?, _ card: String?, _ name: String) throws(CustodyError) {
+            guard let card else { return }
+            if let given, given != card {
+                throw CustodyError(.invalidArgument, "\(name) is '\(given)' in the request but '\(card)' in README.md")
+            }
+            given = card
+        }
+        func merge(_ given: inout [String], _ card: [String], _ name: String) throws(CustodyError) {
+            guard !card.isEmpty else { return }
+            if !given.isEmpty, Set(given) != Set(card) {
+                throw CustodyError(.invalidArgument, "\(name) differ: \(given) in the request, \(card) in README.md")
+            }
+            given = card
+        }
+        try merge(&license.id, fields.license, "the licence")
+        try merge(&license.name, fields.licenseName, "the licence name")
+        try merge(&license.link, fields.licenseLink, "the licence link")
+        try merge(&provenance.baseModels, fields.baseModels, "base models")
+        try merge(&provenance.datasets, fields.datasets, "datasets")
+    }
+}
+
+/// The metadata Custody reads from a Hugging Face model card (`README.md` with YAML front matter).
+enum ModelCard {
+    struct Fields: Equatable {
+        var license: String?
+        var licenseName: String?
+        var licenseLink: String?
+        var baseModels: [String] = []
+        var datasets: [String] = []
+    }
+
+    /// The YAML between a leading `---` line and the next `---` line.
+    static func frontMatter(of text: String) -> String? {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
+        guard lines.first == "---", let end = lines.dropFirst().firstIndex(of: "---") else { return nil }
+        return lines[1..<end].joined(separator: "\n")
+    }
+
+    static func parse(_ yaml: String) throws -> Fields {
+        guard let node = try Yams.compose(yaml: yaml), let mapping = node.mapping else { return Fields() }
+        func string(_ key: String) -> String? { mapping[key]?.string }
+        func list(_ key: String) -> [String] {
+            guard let value = mapping[key] else { return [] }
+            if let text = value.string { return [text] }
+            return value.sequence?.compactMap(\.string) ?? []
+        }
+        return Fields(
+            license: string("license"), licenseName: string("license_name"), licenseLink: string("license_link"),
+            baseModels: list("base_model"), datasets: list("datasets"))
+    }
+}

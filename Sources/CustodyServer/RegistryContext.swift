@@ -1,0 +1,22 @@
+public import CustodyStore
+public import Hummingbird
+public import NIOCore
+
+/// The per-request context: Hummingbird's core storage, the caller's token once authenticated, and the peer.
+public struct RegistryContext: RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// The authenticated token, or nil for an anonymous request.
+    public var token: TokenRecord?
+    public let remoteAddress: SocketAddress?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+
+    /// The client's address for audit records (`127.0.0.1`, `::1`).
+    var clientAddress: String? { remoteAddress?.ipAddress }
+
+    /// The caller's actor string for events and logs: never the secret.
+    var actor: String { token?.actor ?? "anonymous" }
+}

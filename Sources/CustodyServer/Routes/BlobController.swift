@@ -1,0 +1,241 @@
+import Crypto
+import CustodyCore
+import CustodyStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Prometheus
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Content-addressed blobs: existence checks, streamed and resumable uploads, ranged downloads.
+///
+/// Upload protocol: `PUT /v1/blobs/sha256:<hex>` carries the blob (or, with `Upload-Offset: N`, its bytes from N on)
+/// and is hashed while it is written to a staging file; the digest is checked at the end and only then is the blob
+/// placed, atomically. A connection that drops mid-body leaves the received prefix staged: `HEAD /v1/uploads/<digest>`
+/// answers how much arrived (`Upload-Offset`), and the client resumes from there.
+struct BlobController {
+    static let uploadOffset = HTTPField.Name("Upload-Offset")!
+    let services: RegistryServices
+
+    func register(on router: Router<RegistryContext>) {
+        router.head("/v1/blobs/:digest") { request, context in try await head(request, context) }
+        router.get("/v1/blobs/:digest") { request, context in try await download(request, context) }
+        router.put("/v1/blobs/:digest") { request, context in try await upload(request, context) }
+        router.head("/v1/uploads/:digest") { request, context in try await uploadStatus(request, context) }
+    }
+
+    private func digest(_ context: RegistryContext) throws -> Digest {
+        let text = try context.parameters.require("digest")
+        do throws(CustodyError) { return try Digest(parsing: text) } catch { throw Problem(.badRequest, error.message) }
+    }
+
+    func head(_ request: Request, _ context: RegistryContext) async throws -> Response {
+        try await services.authorize(request, context, roles: [.publisher, .consumer, .auditor])
+        let digest = try digest(context)
+        guard let size = try await storedSize(digest) else { return Response(status: .notFound) }
+        return Response(status: .ok, headers: [.contentLength: String(size), .eTag: "\"\(digest)\"", .acceptRanges: "bytes"])
+    }
+
+    /// A blob counts as stored when it is both recorded and on disk.
+    private func storedSize(_ digest: Digest) async throws -> UInt64? {
+        guard let recorded = try await services.database.blobSize(digest), services.blobs.size(of: digest) == recorded else { return nil }
+        return recorded
+    }
+
+    func download(_ request: Request, _ context: RegistryContext) async throws -> Response {
+        try await services.authorize(request, context, roles: [.publisher, .consumer, .auditor])
+        return try await serve(try digest(context), request, context)
+    }
+
+    /// Sends a stored blob, or the byte range the request asks for.
+    func serve(_ digest: Digest, _ request: Request, _ context: RegistryContext) async throws -> Response {
+        guard let size = try await storedSize(digest), let path = services.blobs.localPath(of: digest) else {
+            throw Problem(.notFound, "blob \(digest) is not in the registry")
+        }
+        var headers: HTTPFields = [.contentType: "application/octet-stream", .eTag: "\"\(digest)\"", .acceptRanges: "bytes"]
+        var status = HTTPResponse.Status.ok
+        var range: ClosedRange<UInt64>? = size == 0 ? nil : 0...(size - 1)
+        if let header = request.headers[.range] {
+            guard let requested = ByteRange.parse(header, size: size) else {
+                var problem = Problem(.rangeNotSatisfiable, "range '\(header)' is outside the \(size)-byte blob")
+                problem.headers[.contentRange] = "bytes */\(size)"
+                throw problem
+            }
+            range = requested
+            status = .partialContent
+            headers[.contentRange] = "bytes \(requested.lowerBound)-\(requested.upperBound)/\(size)"
+        }
+        let length = range.map { $0.upperBound - $0.lowerBound + 1 } ?? 0
+        headers[.contentLength] = String(length)
+        services.metrics.bytesOut.increment(by: Int64(length))
+        guard let range else { return Response(status: status, headers: headers, body: .init()) }
+        let body = try await FileIO().loadFile(
+            path: path, range: Int(range.lowerBound)...Int(range.upperBound), context: context, chunkLength: 1 << 20)
+        return Response(status: status, headers: headers, body: body)
+    }
+
+    func uploadStatus(_ request: Request, _ context: RegistryContext) async throws -> Response {
+        try await services.authorize(request, context, roles: [.publisher])
+        let digest = try digest(context)
+        if try await storedSize(digest) != nil {
+            return Response(status: .ok, headers: [Self.uploadOffset: "0", .location: "/v1/blobs/\(digest)"])
+        }
+        let offset = fileSize(stagingPath(digest)) ?? 0
+        return Response(status: .ok, headers: [Self.uploadOffset: String(offset)])
+    }
+
+    private func stagingPath(_ digest: Digest) -> String {
+        services.blobs.stagingDirectory + "/" + digest.hex + ".partial"
+    }
+
+    func upload(_ request: Request, _ context: RegistryContext) async throws -> Response {
+        try await services.authorize(request, context, roles: [.publisher])
+        let digest = try digest(context)
+        if try await storedSize(digest) != nil {
+            return Response(status: .ok, headers: [.location: "/v1/blobs/\(digest)"])
+        }
+        var offset: UInt64 = 0
+        if let header = request.headers[Self.uploadOffset] {
+            guard let value = UInt64(header) else { throw Problem(.badRequest, "Upload-Offset '\(header)' is not a byte count") }
+            offset = value
+        }
+        let limit = services.configuration.maxBlobSize
+        let declared = request.headers[.contentLength].flatMap { UInt64($0) }
+        if let declared, offset + declared > limit {
+            throw Problem(.contentTooLarge, "a \(offset + declared)-byte blob is over the registry's \(limit)-byte limit")
+        }
+
+        let resumable = await services.uploads.claim(digest)
+        let staging = resumable ? stagingPath(digest) : services.blobs.stagingDirectory + "/" + UUID().uuidString + ".upload"
+        var hasher = SHA256()
+        if offset > 0 {
+            guard resumable else {
+                throw Problem(.conflict, "another upload of \(digest) is in progress; retry later")
+            }
+            let staged = fileSize(staging) ?? 0
+            guard staged == offset else {
+                await services.uploads.release(digest, interruptedAt: nil)
+                var problem = Problem(.rangeNotSatisfiable, "the registry holds \(staged) bytes of this upload, not \(offset); resume from \(staged)")
+                problem.headers[Self.uploadOffset] = String(staged)
+                throw problem
+            }
+            if let saved = await services.uploads.hasher(for: digest, at: offset) {
+                hasher = saved
+            } else {
+                do { hasher = try Self.rehash(staging, length: offset) } catch {
+                    await services.uploads.release(digest, interruptedAt: nil)
+                    throw error
+                }
+            }
+        }
+
+        let fd = open(staging, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            if resumable { await services.uploads.release(digest, interruptedAt: nil) }
+            throw CustodyError.io(staging, "create", errno: errno)
+        }
+        var received: UInt64 = 0
+        var failure: (any Error)?
+        if offset == 0 { ftruncate(fd, 0) }
+        do {
+            for try await buffer in request.body {
+                received += UInt64(buffer.readableBytes)
+                guard offset + received <= limit else {
+                    throw Problem(.contentTooLarge, "the blob is over the registry's \(limit)-byte limit")
+                }
+                try buffer.withUnsafeReadableBytes { bytes in
+                    hasher.update(bufferPointer: bytes)
+                    try Self.write(fd, bytes, at: offset + received - UInt64(bytes.count), path: staging)
+                }
+            }
+        } catch {
+            failure = error
+        }
+        close(fd)
+        let total = offset + received
+        services.metrics.bytesIn.increment(by: Int64(received))
+
+        // A body that stopped short (dropped connection, or fewer bytes than declared) stays staged for a resume.
+        let cutShort = failure.map { !($0 is Problem) } ?? (declared.map { received < $0 } ?? false)
+        if cutShort, resumable {
+            await services.uploads.release(digest, interruptedAt: .init(offset: total, hasher: hasher))
+            throw failure ?? Problem(.badRequest, "the upload ended after \(received) of \(declared ?? 0) bytes; resume from offset \(total)")
+        }
+        if resumable { await services.uploads.release(digest, interruptedAt: nil) }
+        if let failure {
+            unlink(staging)
+            throw failure
+        }
+        let actual = try Digest(bytes: Array(hasher.finalize()))
+        guard actual == digest else {
+            unlink(staging)
+            throw Problem(.badRequest, "the uploaded bytes hash to \(actual), not \(digest); nothing was kept")
+        }
+        try services.blobs.commit(staged: staging, as: digest)
+        try await services.database.recordBlob(digest, size: total)
+        services.metrics.blobUploads.increment()
+        return Response(status: .created, headers: [.location: "/v1/blobs/\(digest)"])
+    }
+
+    private static func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at position: UInt64, path: String) throws {
+        var done = 0
+        while done < bytes.count {
+            let count = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(position) + off_t(done))
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw CustodyError.io(path, "write", errno: errno)
+            }
+            done += count
+        }
+    }
+
+    /// The SHA-256 state after the first `length` bytes of a staged file, for resuming after a restart.
+    private static func rehash(_ path: String, length: UInt64) throws -> SHA256 {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CustodyError.io(path, "open", errno: errno) }
+        defer { close(fd) }
+        var hasher = SHA256()
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var position: UInt64 = 0
+        while position < length {
+            let want = Int(min(UInt64(buffer.count), length - position))
+            let got = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, want, off_t(position)) }
+            if got < 0, errno == EINTR { continue }
+            guard got > 0 else { throw CustodyError.io(path, "read", errno: got == 0 ? EIO : errno) }
+            buffer.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<got])) }
+            position += UInt64(got)
+        }
+        return hasher
+    }
+}
+
+func fileSize(_ path: String) -> UInt64? {
+    var info = stat()
+    guard stat(path, &info) == 0 else { return nil }
+    return UInt64(info.st_size)
+}
+
+/// One `Range: bytes=…` request against a resource of `size` bytes (RFC 9110 §14.1.2); multiple ranges are not
+/// supported and answered as unsatisfiable.
+enum ByteRange {
+    static func parse(_ header: String, size: UInt64) -> ClosedRange<UInt64>? {
+        guard header.hasPrefix("bytes="), size > 0 else { return nil }
+        let spec = header.dropFirst(6)
+        guard !spec.contains(","), let dash = spec.firstIndex(of: "-") else { return nil }
+        let first = spec[..<dash], last = spec[spec.index(after: dash)...]
+        if first.isEmpty {
+            guard let suffix = UInt64(last), suffix > 0 else { return nil }
+            return (size - min(suffix, size))...(size - 1)
+        }
+        guard let start = UInt64(first), start < size else { return nil }
+        if last.isEmpty { return start...(size - 1) }
+        guard let end = UInt64(last), end >= start else { return nil }
+        return start...min(end, size - 1)
+    }
+}

@@ -1,0 +1,175 @@
+import CustodyCore
+import CustodyStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import Prometheus
+
+/// Models and versions: publish, read, the registry signature, and file downloads by path.
+struct ModelController {
+    let services: RegistryServices
+
+    func register(on router: Router<RegistryContext>) {
+        router.get("/v1/models") { request, context in try await list(request, context) }
+        router.get("/v1/models/:ns/:name") { request, context in try await model(request, context) }
+        router.get("/v1/models/:ns/:name/versions") { request, context in try await model(request, context) }
+        router.post("/v1/models/:ns/:name/versions") { request, context in try await publish(request, context) }
+        router.get("/v1/models/:ns/:name/versions/:version") { request, context in try await version(request, context) }
+        router.get("/v1/models/:ns/:name/versions/:version/signature") { request, context in try await signature(request, context) }
+        router.get("/v1/models/:ns/:name/versions/:version/files/**") { request, context in try await file(request, context) }
+    }
+
+    private static let readers: Set<Role> = [.publisher, .consumer, .auditor]
+
+    private func modelName(_ context: RegistryContext) throws -> ModelName {
+        let namespace = try context.parameters.require("ns")
+        let name = try context.parameters.require("name")
+        do throws(CustodyError) {
+            return try ModelName(namespace: namespace, name: name)
+        } catch {
+            throw Problem(.badRequest, error.message)
+        }
+    }
+
+    /// A `:version` parameter: a version tag or `sha256:<hex>` bundle digest.
+    private func selector(_ context: RegistryContext) throws -> ModelReference.Selector {
+        let text = try context.parameters.require("version")
+        do throws(CustodyError) {
+            if text.hasPrefix("sha256:") { return .digest(try Digest(parsing: text)) }
+            try VersionTag.validate(text)
+            return .version(text)
+        } catch {
+            throw Problem(.badRequest, error.message)
+        }
+    }
+
+    private func versionDetail(_ context: RegistryContext, events: Bool = false) async throws -> (ModelName, API.VersionDetail) {
+        let name = try modelName(context)
+        let selector = try selector(context)
+        guard let detail = try await services.database.version(name, selector, includeEvents: events) else {
+            throw Problem(.notFound, "\(ModelReference(model: name, selector: selector)) is not in the registry")
+        }
+        return (name, detail)
+    }
+
+    func list(_ request: Request, _ context: RegistryContext) async throws -> Response {
+        try await services.authorize(request, context, roles: Self.readers)
+        return try json(["models": try await services.database.models()])
+    }
+
+    func model(_ request: Request, _ context: RegistryContext) async throws -> Response {
+        try await services.authorize(request, context, roles: Self.readers)
+        let name = try modelName(context)
+        guard let detail = try await services.database.model(name) else { throw Problem(.notFound, "model \(name) is not in the registry") }
+        return try json(detail)
+    }
+
+    func version(_ request: Request, _ context: RegistryContext) async throws -> Response {
+        try await services.authorize(request, context, roles: Self.readers)
+        let (_, detail) = try await versionDetail(context, events: request.uri.queryParameters["events"] == "true")
+        return try json(detail)
+    }
+
+    func publish(_ request: Request, _ context: RegistryContext) async throws -> Response {
+        let name = try modelName(context)
+        try await services.authorize(request, context, roles: [.publisher], namespace: name.namespace)
+        let body = try await request.body.collect(upTo: services.configuration.maxRequestSize)
+        let publish: API.PublishRequest
+        do {
+            publish = try JSONDecoder().decode(API.PublishRequest.self, from: Data(body.readableBytesView))
+        } catch {
+            throw Problem(.badRequest, "the publish request is not valid JSON of the expected shape: \(error)")
+        }
+        let outcome = try await PublishService(services: services).publish(publish, model: name, publishedBy: context.actor)
+        switch outcome {
+        case .created(let detail):
+            services.logger.info("published", metadata: ["model": "\(name)", "version": "\(detail.version)", "actor": "\(context.actor)"])
+            return try json(API.PublishResponse(created: true, version: detail), status: .created)
+        case .unchanged(let detail):
+            return try json(API.PublishResponse(created: false, version: detail))
+        }
+    }
+
+    /// The registry's OMS bundle over the version's files. Fetching it starts a pull, so it is recorded as one.
+    func signature(_ request: Request, _ context: RegistryContext) async throws -> Response {
+        try await services.authorize(request, context, roles: Self.readers)
+        let (name, detail) = try await versionDetail(context)
+        guard let bundle = try await services.database.registrySignature(name, version: detail.version) else {
+            throw Problem(.notFound, "\(name)@\(detail.version) has no registry signature")
+        }
+        try await services.database.recordEvent(
+            NewEvent(
+                type: "pull", actor: context.actor, model: name.description, version: detail.version,
+                detail: "bundle \(detail.bundleDigest) to \(context.clientAddress ?? "unknown")"
+                    + (context.token?.environments.isEmpty == false ? " for \(context.token!.environments.joined(separator: ","))" : "")))
+        services.metrics.pulls.increment()
+        return Response(
+            status: .ok, headers: [.contentType: "application/vnd.dev.sigstore.bundle.v0.3+json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: bundle)))
+    }
+
+    /// A file of a version by its path: the same bytes as its blob.
+    func file(_ request: Request, _ context: RegistryContext) async throws -> Response {
+        try await services.authorize(request, context, roles: Self.readers)
+        let (name, detail) = try await versionDetail(context)
+        let path = context.parameters.getCatchAll().joined(separator: "/")
+        guard let entry = detail.files.first(where: { $0.path == path }) else {
+            throw Problem(.notFound, "\(name)@\(detail.version) has no file '\(path)'")
+        }
+        return try await BlobController(services: services).serve(entry.digest, request, context)
+    }
+
+    private func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Response(
+            status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    }
+}
+
+/// Tokens: create, list, revoke. Admin only.
+struct TokenController {
+    let services: RegistryServices
+
+    func register(on router: Router<RegistryContext>) {
+        router.post("/v1/tokens") { request, context in try await create(request, context) }
+        router.get("/v1/tokens") { request, context in try await list(request, context) }
+        router.delete("/v1/tokens/:id") { request, context in try await revoke(request, context) }
+    }
+
+    func create(_ request: Request, _ context: RegistryContext) async throws -> Response {
+        try await services.authorize(request, context, roles: [])
+        let body = try await request.body.collect(upTo: 1 << 16)
+        let create: API.TokenCreateRequest
+        do {
+            create = try JSONDecoder().decode(API.TokenCreateRequest.self, from: Data(body.readableBytesView))
+        } catch {
+            throw Problem(.badRequest, "the token request is not valid JSON of the expected shape")
+        }
+        let created = try await services.database.createToken(try TokenRules.validate(create))
+        services.logger.info("token created", metadata: ["id": "\(created.token.id)", "role": "\(created.token.role)", "actor": "\(context.actor)"])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Response(
+            status: .created, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(created))))
+    }
+
+    func list(_ request: Request, _ context: RegistryContext) async throws -> Response {
+        try await services.authorize(request, context, roles: [])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let tokens = try await services.database.tokens()
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(["tokens": tokens]))))
+    }
+
+    func revoke(_ request: Request, _ context: RegistryContext) async throws -> Response {
+        try await services.authorize(request, context, roles: [])
+        let id = try context.parameters.require("id")
+        guard try await services.database.revokeToken(id: id) else { throw Problem(.notFound, "no active token '\(id)'") }
+        return Response(status: .noContent)
+    }
+}
+
