@@ -28,6 +28,13 @@ public func buildRouter(_ services: RegistryServices) -> Router<RegistryContext>
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
             body: .init(byteBuffer: ByteBuffer(bytes: services.metrics.exposition())))
     }
+    // The registry's public signing key, for clients that pin it on first use. Public by nature: no token needed.
+    router.get("/v1/registry") { _, _ -> Response in
+        let info = API.RegistryInfo(publicKey: services.registryKey.publicKey.pemRepresentation, keyHint: services.registryKey.publicKey.hint)
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: try JSONEncoder().encode(info))))
+    }
     BlobController(services: services).register(on: router)
     ModelController(services: services).register(on: router)
     TokenController(services: services).register(on: router)
@@ -57,4 +64,9 @@ public func buildApplication(
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "custody"),
         onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? configuration.port) },
         logger: services.logger)
+}
+
+/// Builds the application and runs it until SIGTERM or SIGINT, finishing in-flight requests first.
+public func runRegistry(_ services: RegistryServices, onRunning: @escaping @Sendable (Int) async -> Void) async throws {
+    try await buildApplication(services, onRunning: onRunning).runService()
 }

@@ -253,6 +253,17 @@ public enum API {
         }
     }
 
+    /// `GET /v1/registry`: the key that signs every version's manifest.
+    public struct RegistryInfo: Codable, Sendable {
+        public var publicKey: String
+        public var keyHint: String
+
+        public init(publicKey: String, keyHint: String) {
+            self.publicKey = publicKey
+            self.keyHint = keyHint
+        }
+    }
+
     public struct UploadStatus: Codable, Sendable {
         public var digest: Digest
         /// Bytes the registry already holds for an interrupted upload of this blob.

@@ -1,0 +1,180 @@
+import AsyncHTTPClient
+import Crypto
+public import CustodyCore
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+extension RegistryClient {
+    /// Whether the registry already holds this blob.
+    public func hasBlob(_ digest: CustodyCore.Digest) async throws(CustodyError) -> Bool {
+        let response = try await execute(request("/v1/blobs/\(digest)", method: .HEAD), accept: [404])
+        return response.status == .ok
+    }
+
+    /// Uploads the file at `path` as blob `digest`, resuming where an interrupted upload stopped: after a failure
+    /// the registry is asked how much it holds and the rest is sent, up to `attempts` times.
+    public func uploadBlob(
+        _ digest: CustodyCore.Digest, from path: String, size: UInt64, attempts: Int = 5, progress: (@Sendable (Int) -> Void)? = nil
+    ) async throws(CustodyError) {
+        var offset = try await uploadOffset(digest)
+        var lastError: CustodyError?
+        for attempt in 0..<attempts {
+            if attempt > 0 {
+                try? await Task.sleep(for: .milliseconds(200 << min(attempt, 5)))
+                offset = try await uploadOffset(digest)
+            }
+            var request = request("/v1/blobs/\(digest)", method: .PUT)
+            request.headers.add(name: "Content-Type", value: "application/octet-stream")
+            if offset > 0 { request.headers.add(name: "Upload-Offset", value: String(offset)) }
+            request.body = .stream(FileChunks(path: path, range: offset..<size, progress: progress), length: .known(Int64(size - offset)))
+            do {
+                _ = try await execute(request, timeout: .hours(24))
+                return
+            } catch {
+                // The registry's own verdicts (wrong digest, too large, forbidden) are final; transport failures retry.
+                guard error.code == .remote else { throw error }
+                lastError = error
+            }
+        }
+        throw lastError ?? CustodyError(.remote, "uploading \(digest) failed")
+    }
+
+    /// How many bytes of an interrupted upload of `digest` the registry holds.
+    func uploadOffset(_ digest: CustodyCore.Digest) async throws(CustodyError) -> UInt64 {
+        let response = try await execute(request("/v1/uploads/\(digest)", method: .HEAD))
+        return response.headers.first(name: "Upload-Offset").flatMap { UInt64($0) } ?? 0
+    }
+
+    /// Downloads blob `digest` into `path`, hashing while writing. A partial file already at `path` (from an
+    /// interrupted pull) is rehashed and continued with a range request. Bytes that do not hash to `digest` are
+    /// deleted and reported: a corrupted blob is never kept as good.
+    public func downloadBlob(
+        _ digest: CustodyCore.Digest, size: UInt64, to path: String, progress: (@Sendable (Int) -> Void)? = nil
+    ) async throws(CustodyError) {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw .io(path, "create", errno: errno) }
+        defer { close(fd) }
+        var hasher = SHA256()
+        var offset = try Self.rehash(fd, path: path, into: &hasher, limit: size)
+        progress?(Int(offset))
+        if offset < size {
+            var request = request("/v1/blobs/\(digest)")
+            if offset > 0 { request.headers.add(name: "Range", value: "bytes=\(offset)-") }
+            let response = try await execute(request, timeout: .hours(24))
+            if offset > 0, response.status != .partialContent {
+                throw CustodyError(.remote, "the registry ignored the range request for \(digest)")
+            }
+            do {
+                for try await buffer in response.body {
+                    guard offset + UInt64(buffer.readableBytes) <= size else {
+                        throw CustodyError(.verificationFailed, "blob \(digest): the registry sent more than \(size) bytes")
+                    }
+                    try buffer.withUnsafeReadableBytes { bytes in
+                        hasher.update(bufferPointer: bytes)
+                        try Self.write(fd, bytes, at: offset, path: path)
+                    }
+                    offset += UInt64(buffer.readableBytes)
+                    progress?(buffer.readableBytes)
+                }
+            } catch let error as CustodyError {
+                throw error
+            } catch {
+                throw CustodyError(.remote, "downloading \(digest) was interrupted after \(offset) of \(size) bytes: \(Self.describe(error))")
+            }
+        }
+        guard offset == size else {
+            throw CustodyError(.remote, "blob \(digest): the registry sent \(offset) of \(size) bytes")
+        }
+        let actual = try CustodyCore.Digest(bytes: Array(hasher.finalize()))
+        guard actual == digest else {
+            unlink(path)
+            throw CustodyError(.verificationFailed, "blob \(digest) is corrupted: the registry sent bytes that hash to \(actual); nothing was kept")
+        }
+        guard fsync(fd) == 0 else { throw .io(path, "sync", errno: errno) }
+    }
+
+    /// Hashes what an earlier attempt left in the file; returns its length (truncating anything beyond `limit`).
+    private static func rehash(_ fd: Int32, path: String, into hasher: inout SHA256, limit: UInt64) throws(CustodyError) -> UInt64 {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw .io(path, "stat", errno: errno) }
+        var length = UInt64(info.st_size)
+        if length > limit {
+            ftruncate(fd, 0)
+            length = 0
+        }
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var position: UInt64 = 0
+        while position < length {
+            let want = Int(min(UInt64(buffer.count), length - position))
+            let got = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, want, off_t(position)) }
+            if got < 0, errno == EINTR { continue }
+            guard got > 0 else { throw .io(path, "read", errno: got == 0 ? EIO : errno) }
+            buffer.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<got])) }
+            position += UInt64(got)
+        }
+        return length
+    }
+
+    private static func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at position: UInt64, path: String) throws(CustodyError) {
+        var done = 0
+        while done < bytes.count {
+            let count = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(position) + off_t(done))
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw .io(path, "write", errno: errno)
+            }
+            done += count
+        }
+    }
+}
+
+/// The bytes `range` of a file as 1 MiB buffers, read lazily so that an upload never holds more than one chunk.
+struct FileChunks: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let path: String
+    let range: Range<UInt64>
+    let progress: (@Sendable (Int) -> Void)?
+
+    final class Handle: @unchecked Sendable {
+        let fd: Int32
+        init(_ fd: Int32) { self.fd = fd }
+        deinit { if fd >= 0 { close(fd) } }
+    }
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        let handle: Handle
+        let path: String
+        var position: UInt64
+        let end: UInt64
+        let progress: (@Sendable (Int) -> Void)?
+
+        mutating func next() async throws -> ByteBuffer? {
+            guard position < end else { return nil }
+            guard handle.fd >= 0 else { throw CustodyError.io(path, "open", errno: ENOENT) }
+            let want = Int(Swift.min(1 << 20, end - position))
+            var buffer = ByteBufferAllocator().buffer(capacity: want)
+            let fd = handle.fd
+            let start = position
+            let got = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: want) { pointer in
+                Swift.max(0, pread(fd, pointer.baseAddress, want, off_t(start)))
+            }
+            guard got > 0 else { throw CustodyError(.io, "\(path): file shrank while it was being uploaded") }
+            position += UInt64(got)
+            progress?(got)
+            return buffer
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(
+            handle: Handle(open(path, O_RDONLY | O_CLOEXEC)), path: path, position: range.lowerBound, end: range.upperBound,
+            progress: progress)
+    }
+}
