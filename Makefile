@@ -12,7 +12,7 @@ release:
 	$(SWIFT) build -c release --product custody
 
 run: release
-	scripts/demo
+	scripts/serve
 
 test:
 	scripts/bootstrap --interop

@@ -97,7 +97,6 @@ extension RegistryClient {
             unlink(path)
             throw CustodyError(.verificationFailed, "blob \(digest) is corrupted: the registry sent bytes that hash to \(actual); nothing was kept")
         }
-        guard fsync(fd) == 0 else { throw .io(path, "sync", errno: errno) }
     }
 
     /// Hashes what an earlier attempt left in the file; returns its length (truncating anything beyond `limit`).

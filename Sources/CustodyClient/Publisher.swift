@@ -16,7 +16,7 @@ public struct Publisher: Sendable {
 
         public init(
             model: ModelName, version: String, license: API.License?, provenance: API.Provenance?, signingKey: PrivateSigningKey?,
-            quiet: Bool, parallelUploads: Int = 4
+            quiet: Bool, parallelUploads: Int = 8
         ) {
             self.model = model
             self.version = version
@@ -62,11 +62,8 @@ public struct Publisher: Sendable {
     }
 
     private func uploadMissing(_ blobs: [Digest: (String, UInt64)], options: Options) async throws(CustodyError) {
-        var missing: [(Digest, String, UInt64)] = []
-        try await forEach(Array(blobs), width: 16) { (digest, file) throws(CustodyError) in
-            if try await !client.hasBlob(digest) { return [(digest, file.0, file.1)] }
-            return []
-        } collect: { missing += $0 }
+        let answer: API.BlobQuery = try await client.post("/v1/blobs/missing", body: API.BlobQuery(digests: Array(blobs.keys)))
+        var missing = answer.digests.compactMap { digest in blobs[digest].map { (digest, $0.0, $0.1) } }
         guard !missing.isEmpty else { return }
         let total = missing.reduce(Int64(0)) { $0 + Int64($1.2) }
         let progress = TransferProgress(label: "uploading \(missing.count) blobs", total: total, quiet: options.quiet)

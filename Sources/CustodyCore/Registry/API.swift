@@ -264,14 +264,12 @@ public enum API {
         }
     }
 
-    public struct UploadStatus: Codable, Sendable {
-        public var digest: Digest
-        /// Bytes the registry already holds for an interrupted upload of this blob.
-        public var offset: UInt64
+    /// `POST /v1/blobs/missing`, both ways: the digests asked about, and those the registry lacks.
+    public struct BlobQuery: Codable, Sendable {
+        public var digests: [Digest]
 
-        public init(digest: Digest, offset: UInt64) {
-            self.digest = digest
-            self.offset = offset
+        public init(digests: [Digest]) {
+            self.digests = digests
         }
     }
 }

@@ -28,6 +28,26 @@ struct BlobController {
         router.get("/v1/blobs/:digest") { request, context in try await download(request, context) }
         router.put("/v1/blobs/:digest") { request, context in try await upload(request, context) }
         router.head("/v1/uploads/:digest") { request, context in try await uploadStatus(request, context) }
+        router.post("/v1/blobs/missing") { request, context in try await missing(request, context) }
+    }
+
+    /// Which of the listed blobs the registry lacks: one request instead of a HEAD per file, for bundles of many
+    /// small files.
+    func missing(_ request: Request, _ context: RegistryContext) async throws -> Response {
+        try await services.authorize(request, context, roles: [.publisher])
+        let body = try await request.body.collect(upTo: services.configuration.maxRequestSize)
+        let query: API.BlobQuery
+        do {
+            query = try JSONDecoder().decode(API.BlobQuery.self, from: Data(body.readableBytesView))
+        } catch {
+            throw Problem(.badRequest, "expected {\"digests\": [\"sha256:…\", …]}")
+        }
+        var missing: [Digest] = []
+        for digest in query.digests where try await storedSize(digest) == nil {
+            missing.append(digest)
+        }
+        let answer = try JSONEncoder().encode(API.BlobQuery(digests: missing))
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: answer)))
     }
 
     private func digest(_ context: RegistryContext) throws -> Digest {
