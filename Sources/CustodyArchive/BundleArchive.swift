@@ -56,6 +56,9 @@ public struct BundleArchive: Sendable {
         var info = stat()
         guard stat(archive, &info) == 0 else { throw .io(archive, "open", errno: errno) }
         let archiveSize = UInt64(max(info.st_size, 1))
+        // libarchive converts entry names through the C library's locale; Swift programs start in the "C" locale,
+        // where names like "模型/权重.bin" cannot be represented and come back as NULL.
+        if setlocale(LC_CTYPE, "C.UTF-8") == nil { _ = setlocale(LC_CTYPE, "en_US.UTF-8") }
         guard let reader = archive_read_new() else { throw CustodyError(.io, "\(archive): libarchive failed to start") }
         defer { archive_read_free(reader) }
         archive_read_support_filter_all(reader)

@@ -1,0 +1,142 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Crashes and corruption: what survives a kill -9, and what is never served as good.
+@Suite(.serialized) struct FaultTests {
+    /// Writes `size` bytes of a repeating pseudo-random pattern.
+    static func bigFile(_ path: String, size: Int) throws {
+        var block = [UInt8](repeating: 0, count: 1 << 20)
+        var state: UInt32 = 2_463_534_242
+        for index in block.indices {
+            state ^= state << 13
+            state ^= state >> 17
+            state ^= state << 5
+            block[index] = UInt8(truncatingIfNeeded: state)
+        }
+        FileManager.default.createFile(atPath: path, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        var written = 0
+        while written < size {
+            block[0] = UInt8(truncatingIfNeeded: written >> 20)
+            let count = min(block.count, size - written)
+            try handle.write(contentsOf: block[0..<count])
+            written += count
+        }
+    }
+
+    static func waitFor(_ condition: () -> Bool, seconds: Double = 30) -> Bool {
+        let deadline = Date.now.addingTimeInterval(seconds)
+        while Date.now < deadline {
+            if condition() { return true }
+            usleep(2000)
+        }
+        return condition()
+    }
+
+    @Test func aDaemonKilledMidUploadLeavesNoBlobAndTheUploadResumes() throws {
+        let registry = try RegistryProcess()
+        let blob = registry.scratch.path + "/blob.bin"
+        try Self.bigFile(blob, size: 8 << 20)
+        let digest = "sha256:" + (try Tools.python(
+            "import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], 'rb').read()).hexdigest())", blob).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines))
+
+        // A client that sends half of the body and then stalls, so the daemon dies mid-upload for certain.
+        let stall = """
+            import socket, sys, time
+            url, token, digest, path = sys.argv[1:5]
+            host, port = url.split("//")[1].split(":")
+            data = open(path, "rb").read()
+            s = socket.create_connection((host, int(port)))
+            s.sendall(f"PUT /v1/blobs/{digest} HTTP/1.1\\r\\nHost: x\\r\\nAuthorization: Bearer {token}\\r\\nContent-Length: {len(data)}\\r\\n\\r\\n".encode())
+            s.sendall(data[: len(data) // 2])
+            time.sleep(120)
+            """
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: try Tools.venv + "/bin/python")
+        client.arguments = ["-c", stall, registry.url, registry.adminToken, digest, blob]
+        try client.run()
+        defer { client.terminate() }
+        let staged = registry.home + "/data/uploads/" + digest.dropFirst(7) + ".partial"
+        let half = UInt64(4 << 20)
+        #expect(Self.waitFor { ((try? FileManager.default.attributesOfItem(atPath: staged)[.size] as? UInt64) ?? 0) >= half })
+        registry.stop(signal: SIGKILL)
+        client.terminate()
+
+        try registry.start()
+        #expect(try registry.http("HEAD", "/v1/blobs/\(digest)", token: registry.adminToken).status == 404, "no partial blob is visible")
+        let status = try registry.http("HEAD", "/v1/uploads/\(digest)", token: registry.adminToken)
+        let offset = try #require(status.headers["Upload-Offset"].flatMap { Int($0) })
+        #expect(offset == 4 << 20, "the received half is kept for a resume")
+        let rest = try Data(contentsOf: URL(fileURLWithPath: blob)).dropFirst(offset)
+        let resumed = try registry.http(
+            "PUT", "/v1/blobs/\(digest)", token: registry.adminToken, headers: ["Upload-Offset": String(offset)], body: Data(rest))
+        #expect(resumed.status == 201, "\(resumed.body)")
+        #expect(try registry.http("HEAD", "/v1/blobs/\(digest)", token: registry.adminToken).status == 200)
+        #expect(try registry.integrityCheck() == "ok")
+
+        // The CLI resumes on its own too: publish a model holding the blob, after another staged half.
+        try FileManager.default.createDirectory(atPath: registry.scratch.path + "/model", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: blob, toPath: registry.scratch.path + "/model/weights.bin")
+        #expect(try registry.custody("publish", registry.scratch.path + "/model", "--name", "acme/resumed", "--version", "1", "--quiet").status == 0)
+    }
+
+    @Test func aClientKilledMidPullLeavesNoOutputAndThePullResumes() throws {
+        let registry = try RegistryProcess()
+        let model = registry.scratch.path + "/model"
+        try FileManager.default.createDirectory(atPath: model, withIntermediateDirectories: true)
+        for shard in 0..<4 { try Self.bigFile(model + "/shard-\(shard).bin", size: 96 << 20) }
+        #expect(try registry.custody("publish", model, "--name", "acme/big", "--version", "1", "--quiet").status == 0)
+
+        let output = registry.scratch.path + "/pulled"
+        var environment = ProcessInfo.processInfo.environment
+        environment["CUSTODY_REGISTRY"] = registry.url
+        environment["CUSTODY_TOKEN"] = registry.adminToken
+        let pull = Process()
+        pull.executableURL = URL(fileURLWithPath: try Tools.custody)
+        pull.arguments = ["pull", "acme/big@1", "--output", output, "--registry-key", registry.registryPublicKey, "--quiet"]
+        pull.environment = environment
+        try pull.run()
+        let started = Self.waitFor {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: registry.scratch.path)) ?? []
+            guard let staging = names.first(where: { $0.hasPrefix(".pulled.custody-partial") }) else { return false }
+            let size = (try? FileManager.default.attributesOfItem(atPath: registry.scratch.path + "/" + staging + "/shard-0.bin")[.size] as? Int) ?? 0
+            return size > 0
+        }
+        kill(pull.processIdentifier, SIGKILL)
+        pull.waitUntilExit()
+        #expect(started, "the pull had begun writing before it was killed")
+        #expect(!FileManager.default.fileExists(atPath: output), "no partially written output directory")
+
+        let again = try registry.custody("pull", "acme/big@1", "--output", output, "--registry-key", registry.registryPublicKey, "--quiet")
+        #expect(again.status == 0, "\(again.stderr)")
+        var files = try tree(output)
+        files.removeValue(forKey: "model.sig")
+        #expect(files == (try tree(model)))
+    }
+
+    @Test func aBlobCorruptedOnTheRegistryDiskIsNeverAcceptedAsGood() throws {
+        let registry = try RegistryProcess()
+        let model = try makeAwkwardModel(in: registry.scratch)
+        #expect(try registry.custody("publish", model, "--name", "acme/rot", "--version", "1", "--quiet").status == 0)
+        let digest = try Tools.python(
+            "import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], 'rb').read()).hexdigest())", model + "/config.json"
+        ).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let stored = registry.home + "/data/blobs/sha256/\(digest.prefix(2))/\(digest)"
+        chmod(stored, 0o644)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: stored))
+        bytes[3] ^= 0x20
+        try bytes.write(to: URL(fileURLWithPath: stored))
+
+        let output = registry.scratch.path + "/rotten"
+        let pulled = try registry.custody("pull", "acme/rot@1", "--output", output, "--registry-key", registry.registryPublicKey, "--quiet")
+        #expect(pulled.status == 1, "\(pulled.stderr)")
+        #expect(pulled.stderr.contains("is corrupted"), "\(pulled.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: output))
+    }
+}

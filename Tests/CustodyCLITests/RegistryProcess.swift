@@ -1,0 +1,151 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real `custody serve` on a free loopback port, with its own registry home and keys in a scratch directory.
+final class RegistryProcess: @unchecked Sendable {
+    let scratch: Scratch
+    let home: String
+    let keys: String
+    private(set) var process: Process?
+    private(set) var url = ""
+    /// The admin token printed on the first start.
+    private(set) var adminToken = ""
+    private var startCount = 0
+
+    init(scratch: Scratch? = nil) throws {
+        self.scratch = try scratch ?? Scratch()
+        home = self.scratch.path + "/Registry"
+        keys = self.scratch.path + "/Keys"
+        try FileManager.default.createDirectory(atPath: keys + "/trusted", withIntermediateDirectories: true)
+        try start()
+    }
+
+    deinit { stop(signal: SIGKILL) }
+
+    var registryPublicKey: String { keys + "/registry.pub" }
+    var databasePath: String { home + "/data/custody.sqlite" }
+
+    /// Starts the daemon and waits until it listens.
+    func start(extraArguments: [String] = []) throws {
+        startCount += 1
+        let out = scratch.path + "/serve-\(startCount).out"
+        let err = scratch.path + "/serve-\(startCount).err"
+        try Data().write(to: URL(fileURLWithPath: out))
+        try Data().write(to: URL(fileURLWithPath: err))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try Tools.custody)
+        process.arguments = ["serve", "--home", home, "--keys", keys, "--listen", "127.0.0.1:0"] + extraArguments
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
+        try process.run()
+        self.process = process
+        let deadline = Date.now.addingTimeInterval(30)
+        while Date.now < deadline {
+            let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+            if let token = text.firstMatch(of: /admin token[^:]*: (cst_[A-Za-z0-9_-]+)/) { adminToken = String(token.1) }
+            if let listening = text.firstMatch(of: /listening on (https?:\/\/[0-9.]+:[0-9]+)/) {
+                url = String(listening.1)
+                return
+            }
+            guard process.isRunning else { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        let errors = (try? String(contentsOfFile: err, encoding: .utf8)) ?? ""
+        Issue.record("the registry did not start: \(errors)")
+        throw CancellationError()
+    }
+
+    /// Stops the daemon: SIGTERM for a graceful stop, SIGKILL for a crash.
+    func stop(signal: Int32 = SIGTERM) {
+        guard let process, process.isRunning else { return }
+        kill(process.processIdentifier, signal)
+        process.waitUntilExit()
+    }
+
+    /// Runs the CLI against this registry with `token` (the admin token by default).
+    func custody(_ arguments: [String], token: String? = nil, configHome: String? = nil) throws -> ProcessResult {
+        var environment = ProcessInfo.processInfo.environment
+        environment["CUSTODY_REGISTRY"] = url
+        environment["CUSTODY_TOKEN"] = token ?? adminToken
+        environment["XDG_CONFIG_HOME"] = configHome ?? scratch.path + "/config"
+        return try run(try Tools.custody, arguments, environment: environment)
+    }
+
+    func custody(_ arguments: String..., token: String? = nil) throws -> ProcessResult {
+        try custody(arguments, token: token)
+    }
+
+    /// Creates a token directly on the home (`custody token create --home`), returning its secret.
+    func token(_ arguments: String...) throws -> String {
+        let result = try run(try Tools.custody, ["token", "create", "--home", home] + arguments)
+        try #require(result.status == 0, "token create failed: \(result.stderr)")
+        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// A raw HTTP request, for protocol-level checks the CLI never makes.
+    func http(_ method: String, _ path: String, token: String? = nil, headers: [String: String] = [:], body: Data? = nil) throws
+        -> (status: Int, headers: [String: String], body: String)
+    {
+        let script = """
+            import http.client, json, sys
+            method, path, token, headers, body_path = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4]), sys.argv[5]
+            host, port = sys.argv[6].split("//")[1].split(":")
+            conn = http.client.HTTPConnection(host, int(port), timeout=60)
+            if token: headers["Authorization"] = "Bearer " + token
+            body = open(body_path, "rb").read() if body_path else None
+            conn.request(method, path, body=body, headers=headers)
+            r = conn.getresponse()
+            print(json.dumps({"status": r.status, "headers": dict(r.getheaders()), "body": r.read().decode("utf-8", "replace")}))
+            """
+        var bodyPath = ""
+        if let body {
+            bodyPath = scratch.path + "/body-" + UUID().uuidString
+            try body.write(to: URL(fileURLWithPath: bodyPath))
+        }
+        let headerJSON = String(decoding: try JSONSerialization.data(withJSONObject: headers), as: UTF8.self)
+        let result = try Tools.python(script, method, path, token ?? "", headerJSON, bodyPath, url)
+        try #require(result.status == 0, "http helper failed: \(result.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        return (object["status"] as? Int ?? 0, object["headers"] as? [String: String] ?? [:], object["body"] as? String ?? "")
+    }
+
+    /// `PRAGMA integrity_check` on the database file, through Python's sqlite3.
+    func integrityCheck() throws -> String {
+        let result = try Tools.python("import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('PRAGMA integrity_check').fetchone()[0])", databasePath)
+        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// Every regular file under `root` (relative path → contents), for byte-for-byte comparisons.
+func tree(_ root: String) throws -> [String: Data] {
+    var files: [String: Data] = [:]
+    let enumerator = FileManager.default.enumerator(atPath: root)
+    while let relative = enumerator?.nextObject() as? String {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: root + "/" + relative, isDirectory: &isDirectory), !isDirectory.boolValue {
+            files[relative] = try Data(contentsOf: URL(fileURLWithPath: root + "/" + relative))
+        }
+    }
+    return files
+}
+
+/// A model with awkward but valid content: empty files, spaces and unicode in names, deep nesting.
+func makeAwkwardModel(in scratch: Scratch, named name: String = "model") throws -> String {
+    let files: [String: String] = [
+        "config.json": #"{"architectures": ["MistralForCausalLM"]}"#,
+        "model-00001-of-00002.safetensors": String(repeating: "tensor bytes ", count: 20_000),
+        "model-00002-of-00002.safetensors": String(repeating: "more tensor ", count: 15_000),
+        "empty.bin": "",
+        "names with spaces/tokenizer config.json": "{}",
+        "ünïcödé/模型/权重.bin": "unicode",
+        "a/b/c/d/e/f/g/h/i/j/deep.txt": "deep",
+        "README.md": "---\nlicense: apache-2.0\nbase_model: mistralai/Mistral-7B-v0.3\ndatasets:\n  - acme/instructions\n---\n# Demo\n",
+    ]
+    for (path, contents) in files { try scratch.write(name + "/" + path, contents) }
+    return scratch.path + "/" + name
+}
