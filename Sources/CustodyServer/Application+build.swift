@@ -52,8 +52,19 @@ public func buildApplication(
     case (nil, nil):
         break
     case (let certificate?, let key?):
-        let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
-        let tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .file(key))
+        let chain: [NIOSSLCertificateSource]
+        let privateKey: NIOSSLPrivateKey
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) }
+        } catch {
+            throw CustodyError(.invalidArgument, "\(certificate): not a PEM certificate chain (\(error))")
+        }
+        do {
+            privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
+        } catch {
+            throw CustodyError(.invalidArgument, "\(key): not a PEM private key (\(error))")
+        }
+        let tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(privateKey))
         server = try .tls(.http1(), tlsConfiguration: tls)
     default:
         throw CustodyError(.invalidArgument, "TLS needs both a certificate and a key (--tls-cert and --tls-key)")

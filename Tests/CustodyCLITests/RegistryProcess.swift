@@ -16,12 +16,12 @@ final class RegistryProcess: @unchecked Sendable {
     private(set) var adminToken = ""
     private var startCount = 0
 
-    init(scratch: Scratch? = nil) throws {
+    init(scratch: Scratch? = nil, extraArguments: [String] = []) throws {
         self.scratch = try scratch ?? Scratch()
         home = self.scratch.path + "/Registry"
         keys = self.scratch.path + "/Keys"
         try FileManager.default.createDirectory(atPath: keys + "/trusted", withIntermediateDirectories: true)
-        try start()
+        try start(extraArguments: extraArguments)
     }
 
     deinit { stop(signal: SIGKILL) }
