@@ -27,7 +27,21 @@ struct AuthenticationMiddleware: RouterMiddleware {
         if let expires = token.expiresAt, let date = try? Date(expires, strategy: .iso8601), date <= .now {
             throw await services.deny(.unauthorized, "token \(token.id) expired at \(expires)", request: request, context: context)
         }
+        // Every control-plane use of a token is an event. Blob transfers are not recorded one by one: the publish or
+        // pull they belong to is, with the same token.
+        if !Self.isDataPlane(request.uri.path) {
+            try await services.database.recordEvent(
+                NewEvent(
+                    type: "token.use", actor: token.actor,
+                    detail: "\(request.method.rawValue) \(request.uri.path) from \(context.clientAddress ?? "unknown")"))
+        }
         return try await next(request, context)
+    }
+}
+
+extension AuthenticationMiddleware {
+    static func isDataPlane(_ path: String) -> Bool {
+        path.hasPrefix("/v1/blobs/") || path.hasPrefix("/v1/uploads/")
     }
 }
 
