@@ -55,7 +55,12 @@ def files():
 def size():
     return sum(os.path.getsize(p) for p in files())
 
+def settle():
+    # Flush earlier runs' writes before timing the next one, so that no run pays for another's writeback.
+    subprocess.run(["sync"], check=True)
+
 def timed(argv, **kw):
+    settle()
     start = time.perf_counter()
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, **kw)
     return time.perf_counter() - start
@@ -121,6 +126,7 @@ for run in range(runs):
               'loc=$(curl -sf -X POST -D - -o /dev/null http://127.0.0.1:18481/v2/bench/llama/blobs/uploads/ | tr -d "\\r" | sed -n "s/^[Ll]ocation: //p"); '
               'case "$loc" in *\\?*) sep="&";; *) sep="?";; esac; '
               'curl -sf -T "$1" -H "Content-Type: application/octet-stream" "$loc${sep}digest=sha256:$d" -o /dev/null')
+    settle()
     start = time.perf_counter()
     subprocess.run(["xargs", "-P", "4", "-n", "1", "sh", "-c", script, "push"], input="\n".join(files()).encode(), check=True)
     publish_distribution.append(time.perf_counter() - start)
@@ -145,6 +151,7 @@ for run in range(runs):
     drop(out)
     os.makedirs(out)
     urls = "\n".join(f"http://127.0.0.1:18482/{n}" for n in names).encode()
+    settle()
     start = time.perf_counter()
     subprocess.run(["xargs", "-P", "4", "-n", "1", "curl", "-sfO"], input=urls, cwd=out, check=True)
     pull_curl.append(time.perf_counter() - start)

@@ -48,6 +48,9 @@ struct Publish: AsyncParsableCommand {
     @Option(help: "Sign with this publisher key first (its .pub must be in the registry's Keys/trusted/).")
     var signKey: String?
 
+    @Option(help: "How many blobs to upload at once.")
+    var parallel = 8
+
     @Flag(help: "No progress display.")
     var quiet = false
 
@@ -55,6 +58,10 @@ struct Publish: AsyncParsableCommand {
     var json = false
 
     @OptionGroup var remote: RemoteOptions
+
+    func validate() throws {
+        guard (1...64).contains(parallel) else { throw ValidationError("--parallel must be between 1 and 64") }
+    }
 
     func run() async throws {
         let model = try ModelName(parsing: name)
@@ -72,7 +79,7 @@ struct Publish: AsyncParsableCommand {
         let key = try signKey.map { path throws(CustodyError) in try PrivateSigningKey(contentsOf: path) }
         let options = Publisher.Options(
             model: model, version: version, license: licenseInfo.isEmpty ? nil : licenseInfo, provenance: provenance, signingKey: key,
-            quiet: quiet)
+            quiet: quiet, parallelUploads: parallel)
 
         var directory = path
         var extracted: String?
