@@ -47,7 +47,7 @@ public func buildApplication(
     _ services: RegistryServices, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) throws -> some ApplicationProtocol {
     let configuration = services.configuration
-    var server: HTTPServerBuilder = .http1()
+    var server = HTTPServerBuilder { responder in LargeReadChannel(base: HTTP1Channel(responder: responder)) }
     switch (configuration.tlsCertificate, configuration.tlsKey) {
     case (nil, nil):
         break
@@ -65,7 +65,9 @@ public func buildApplication(
             throw CustodyError(.invalidArgument, "\(key): not a PEM private key (\(error))")
         }
         let tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(privateKey))
-        server = try .tls(.http1(), tlsConfiguration: tls)
+        server = HTTPServerBuilder { responder in
+            try TLSChannel(LargeReadChannel(base: HTTP1Channel(responder: responder)), tlsConfiguration: tls)
+        }
     default:
         throw CustodyError(.invalidArgument, "TLS needs both a certificate and a key (--tls-cert and --tls-key)")
     }
