@@ -1,4 +1,5 @@
 public import CustodyCore
+import Dispatch
 import Foundation
 import NIOHTTP1
 
@@ -45,35 +46,116 @@ public struct Publisher: Sendable {
         guard files.first?.name != "." else {
             throw CustodyError(.invalidArgument, "\(directory): publish a directory or an archive, not a single file")
         }
-        let manifest = try ModelManifest.hashing(model: files, name: options.model.name, serialization: serialization)
-        var entries: [API.FileEntry] = []
-        var paths: [Digest: (String, UInt64)] = [:]
-        for (file, resource) in zip(files, manifest.resources) {
-            entries.append(API.FileEntry(path: file.name, size: file.size, digest: resource.digest))
-            paths[resource.digest] = (file.path, file.size)
+        let progress = TransferProgress(
+            label: "uploading", total: files.reduce(Int64(0)) { $0 + Int64($1.size) }, quiet: options.quiet)
+        var digests = [Digest?](repeating: nil, count: files.count)
+        let large = files.indices.filter { files[$0].size >= Self.pipelineThreshold }
+        let small = files.indices.filter { files[$0].size < Self.pipelineThreshold }
+        for (index, digest) in try await publishSmall(small.map { (index: $0, file: files[$0]) }, progress: progress, options: options) {
+            digests[index] = digest
         }
+        for (index, digest) in try await publishLarge(large.map { (index: $0, file: files[$0]) }, progress: progress, options: options) {
+            digests[index] = digest
+        }
+        progress.finish()
+
+        let resources = zip(files, digests).map { Resource(name: $0.name, algorithm: "sha256", digest: $1!) }
+        let manifest = ModelManifest(modelName: options.model.name, serialization: serialization, resources: resources)
+        let entries = zip(files, resources).map { API.FileEntry(path: $0.name, size: $0.size, digest: $1.digest) }
         let signature = try options.signingKey.map { key throws(CustodyError) in
             Data(try signing.sign(manifest, with: key).encoded()).base64EncodedString()
         }
-        try await uploadMissing(paths, options: options)
         let request = API.PublishRequest(
             version: options.version, files: entries, license: options.license, provenance: options.provenance, signature: signature)
         return try await client.send(.POST, "/v1/models/\(options.model.namespace)/\(options.model.name)/versions", body: request)
     }
 
-    private func uploadMissing(_ blobs: [Digest: (String, UInt64)], options: Options) async throws(CustodyError) {
-        let answer: API.BlobQuery = try await client.post("/v1/blobs/missing", body: API.BlobQuery(digests: Array(blobs.keys)))
-        var missing = answer.digests.compactMap { digest in blobs[digest].map { (digest, $0.0, $0.1) } }
-        guard !missing.isEmpty else { return }
-        let total = missing.reduce(Int64(0)) { $0 + Int64($1.2) }
-        let progress = TransferProgress(label: "uploading \(missing.count) blobs", total: total, quiet: options.quiet)
-        // Largest first, so that the big shards start early and small files fill the gaps.
-        missing.sort { $0.2 > $1.2 }
-        try await forEach(missing, width: options.parallelUploads) { (digest, path, size) throws(CustodyError) in
-            try await client.uploadBlob(digest, from: path, size: size, progress: { progress.advance($0) })
+    /// Files at least this large are hashed and uploaded as a pipeline (each uploads as soon as it is hashed, while
+    /// the next ones hash); smaller ones are hashed together and checked with one request.
+    static let pipelineThreshold: UInt64 = 64 << 20
+
+    private typealias Indexed = (index: Int, file: ModelFile)
+
+    private func publishSmall(_ files: [Indexed], progress: TransferProgress, options: Options) async throws(CustodyError)
+        -> [(Int, Digest)]
+    {
+        guard !files.isEmpty else { return [] }
+        let jobs = files.map { HashJob(path: $0.file.path, range: 0..<$0.file.size) }
+        let digests = try await Self.offPool { () throws(CustodyError) in try FileHasher().digests(of: jobs) }
+        let answer: API.BlobQuery = try await client.post("/v1/blobs/missing", body: API.BlobQuery(digests: Array(Set(digests))))
+        let missing = Set(answer.digests)
+        var uploads: [Digest: ModelFile] = [:]
+        for (entry, digest) in zip(files, digests) {
+            if missing.contains(digest) { uploads[digest] = entry.file } else { progress.advance(Int(entry.file.size)) }
+        }
+        try await forEach(Array(uploads), width: options.parallelUploads) { (digest, file) throws(CustodyError) in
+            try await client.uploadBlob(digest, from: file.path, size: file.size, progress: { progress.advance($0) })
             return [()]
         } collect: { _ in }
-        progress.finish()
+        return zip(files, digests).map { ($0.index, $1) }
+    }
+
+    private func publishLarge(_ files: [Indexed], progress: TransferProgress, options: Options) async throws(CustodyError)
+        -> [(Int, Digest)]
+    {
+        guard !files.isEmpty else { return [] }
+        // Hash as many files at once as there are cores, largest first, so the first digests (and uploads) come early.
+        let hashing = AsyncSemaphore(ProcessInfo.processInfo.activeProcessorCount)
+        let ordered = files.sorted { $0.file.size > $1.file.size }
+        var results: [(Int, Digest)] = []
+        try await forEach(ordered, width: options.parallelUploads) { (entry) throws(CustodyError) in
+            await hashing.wait()
+            let digest: Digest
+            do throws(CustodyError) {
+                digest = try await Self.offPool { () throws(CustodyError) in
+                    try FileHasher(workers: 1).digests(of: [HashJob(path: entry.file.path, range: 0..<entry.file.size)])[0]
+                }
+                await hashing.signal()
+            } catch {
+                await hashing.signal()
+                throw error
+            }
+            if try await client.hasBlob(digest) {
+                progress.advance(Int(entry.file.size))
+            } else {
+                try await client.uploadBlob(digest, from: entry.file.path, size: entry.file.size, progress: { progress.advance($0) })
+            }
+            return [(entry.index, digest)]
+        } collect: { results += $0 }
+        return results
+    }
+
+    /// Runs blocking work (hashing) on a dispatch thread, so that it never occupies Swift's cooperative threads,
+    /// which the HTTP client needs to make progress.
+    static func offPool<T: Sendable>(_ work: @escaping @Sendable () throws(CustodyError) -> T) async throws(CustodyError) -> T {
+        let result: Result<T, CustodyError> = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                do throws(CustodyError) { continuation.resume(returning: .success(try work())) } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+        }
+        return try result.get()
+    }
+}
+
+/// A counting semaphore for tasks.
+actor AsyncSemaphore {
+    private var available: Int
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    init(_ count: Int) { available = max(1, count) }
+
+    func wait() async {
+        if available > 0 {
+            available -= 1
+            return
+        }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    func signal() {
+        if waiters.isEmpty { available += 1 } else { waiters.removeFirst().resume() }
     }
 }
 

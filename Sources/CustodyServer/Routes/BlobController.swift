@@ -163,13 +163,6 @@ struct BlobController {
         var received: UInt64 = 0
         var failure: (any Error)?
         if offset == 0 { ftruncate(fd, 0) }
-        // Reserving the space up front lets the file system allocate the blob in large extents instead of one
-        // chunk at a time, and fails early when the disk cannot hold it.
-        if let declared, declared > 0, posix_fallocate(fd, off_t(offset), off_t(declared)) == ENOSPC {
-            close(fd)
-            if resumable { await services.uploads.release(digest, interruptedAt: nil) }
-            throw Problem(.init(code: 507, reasonPhrase: "Insufficient Storage"), "the registry has no room for a \(declared)-byte blob")
-        }
         do {
             for try await buffer in request.body {
                 received += UInt64(buffer.readableBytes)
