@@ -38,8 +38,10 @@ extension RegistryClient {
                 _ = try await execute(request, timeout: .hours(24))
                 return
             } catch {
-                // The registry's own verdicts (wrong digest, too large, forbidden) are final; transport failures retry.
-                guard error.code == .remote else { throw error }
+                // The registry's own verdicts (wrong digest, too large, forbidden) are final. Transport failures
+                // retry, and so does a conflict: another client is uploading the same blob, which will either be in
+                // place or free to resume by the next attempt.
+                guard error.code == .remote || error.code == .conflict else { throw error }
                 lastError = error
             }
         }
@@ -78,7 +80,7 @@ extension RegistryClient {
                     }
                     try buffer.withUnsafeReadableBytes { bytes in
                         hasher.update(bufferPointer: bytes)
-                        try Self.write(fd, bytes, at: offset, path: path)
+                        try FileIO.pwriteAll(bytes, to: fd, at: offset, path: path)
                     }
                     offset += UInt64(buffer.readableBytes)
                     progress?(buffer.readableBytes)
@@ -108,29 +110,8 @@ extension RegistryClient {
             ftruncate(fd, 0)
             length = 0
         }
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        var position: UInt64 = 0
-        while position < length {
-            let want = Int(min(UInt64(buffer.count), length - position))
-            let got = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, want, off_t(position)) }
-            if got < 0, errno == EINTR { continue }
-            guard got > 0 else { throw .io(path, "read", errno: got == 0 ? EIO : errno) }
-            buffer.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<got])) }
-            position += UInt64(got)
-        }
+        try FileIO.hash(fd, path: path, length: length, into: &hasher)
         return length
-    }
-
-    private static func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at position: UInt64, path: String) throws(CustodyError) {
-        var done = 0
-        while done < bytes.count {
-            let count = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(position) + off_t(done))
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw .io(path, "write", errno: errno)
-            }
-            done += count
-        }
     }
 }
 

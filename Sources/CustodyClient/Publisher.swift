@@ -101,6 +101,7 @@ public struct Publisher: Sendable {
         guard !files.isEmpty else { return [] }
         // Hash as many files at once as there are cores, largest first, so the first digests (and uploads) come early.
         let hashing = AsyncSemaphore(ProcessInfo.processInfo.activeProcessorCount)
+        let uploads = UploadOnce()
         let ordered = files.sorted { $0.file.size > $1.file.size }
         var results: [(Int, Digest)] = []
         try await forEach(ordered, width: options.parallelUploads) { (entry) throws(CustodyError) in
@@ -115,10 +116,24 @@ public struct Publisher: Sendable {
                 await hashing.signal()
                 throw error
             }
-            if try await client.hasBlob(digest) {
-                progress.advance(Int(entry.file.size))
+            // Files with the same content share one blob: the first to get here uploads it, the others wait for it.
+            if await uploads.claim(digest) {
+                do throws(CustodyError) {
+                    if try await client.hasBlob(digest) {
+                        progress.advance(Int(entry.file.size))
+                    } else {
+                        try await client.uploadBlob(digest, from: entry.file.path, size: entry.file.size, progress: { progress.advance($0) })
+                    }
+                    await uploads.finish(digest, succeeded: true)
+                } catch {
+                    await uploads.finish(digest, succeeded: false)
+                    throw error
+                }
             } else {
-                try await client.uploadBlob(digest, from: entry.file.path, size: entry.file.size, progress: { progress.advance($0) })
+                guard await uploads.wait(for: digest) else {
+                    throw CustodyError(.remote, "uploading \(digest) failed")
+                }
+                progress.advance(Int(entry.file.size))
             }
             return [(entry.index, digest)]
         } collect: { results += $0 }
@@ -136,6 +151,28 @@ public struct Publisher: Sendable {
             }
         }
         return try result.get()
+    }
+}
+
+/// Makes concurrent tasks upload each blob once: the first claims it, later ones wait for its outcome.
+actor UploadOnce {
+    private var outcomes: [Digest: Bool] = [:]
+    private var claimed: Set<Digest> = []
+    private var waiters: [Digest: [CheckedContinuation<Bool, Never>]] = [:]
+
+    func claim(_ digest: Digest) -> Bool {
+        claimed.insert(digest).inserted
+    }
+
+    func finish(_ digest: Digest, succeeded: Bool) {
+        outcomes[digest] = succeeded
+        for waiter in waiters.removeValue(forKey: digest) ?? [] { waiter.resume(returning: succeeded) }
+    }
+
+    /// Whether the claiming task's upload succeeded.
+    func wait(for digest: Digest) async -> Bool {
+        if let outcome = outcomes[digest] { return outcome }
+        return await withCheckedContinuation { waiters[digest, default: []].append($0) }
     }
 }
 

@@ -91,7 +91,8 @@ import Glibc
         let model = registry.scratch.path + "/model"
         try FileManager.default.createDirectory(atPath: model, withIntermediateDirectories: true)
         for shard in 0..<4 { try Self.bigFile(model + "/shard-\(shard).bin", size: 96 << 20) }
-        #expect(try registry.custody("publish", model, "--name", "acme/big", "--version", "1", "--quiet").status == 0)
+        let published = try registry.custody("publish", model, "--name", "acme/big", "--version", "1", "--quiet")
+        #expect(published.status == 0, "\(published.stderr)")
 
         let output = registry.scratch.path + "/pulled"
         var environment = ProcessInfo.processInfo.environment
@@ -118,6 +119,35 @@ import Glibc
         var files = try tree(output)
         files.removeValue(forKey: "model.sig")
         #expect(files == (try tree(model)))
+    }
+
+    /// Two publishers pushing the same large blob at the same time both succeed, and the blob is stored once.
+    @Test func concurrentUploadsOfTheSameBlobAreSafe() throws {
+        let registry = try RegistryProcess()
+        let model = registry.scratch.path + "/same"
+        try FileManager.default.createDirectory(atPath: model, withIntermediateDirectories: true)
+        try Self.bigFile(model + "/weights.bin", size: 128 << 20)
+        var environment = ProcessInfo.processInfo.environment
+        environment["CUSTODY_REGISTRY"] = registry.url
+        environment["CUSTODY_TOKEN"] = registry.adminToken
+        let publishers = try (1...2).map { version in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: try Tools.custody)
+            process.arguments = ["publish", model, "--name", "acme/same", "--version", String(version), "--quiet"]
+            process.environment = environment
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            return process
+        }
+        for publisher in publishers {
+            publisher.waitUntilExit()
+            #expect(publisher.terminationStatus == 0)
+        }
+        let blobs = FileManager.default.enumerator(atPath: registry.home + "/data/blobs")?.allObjects.compactMap { $0 as? String } ?? []
+        #expect(blobs.filter { $0.count > 70 }.count == 1, "one stored blob: \(blobs)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: registry.home + "/data/uploads").isEmpty)
+        let output = registry.scratch.path + "/same-pulled"
+        #expect(try registry.custody("pull", "acme/same@2", "--output", output, "--registry-key", registry.registryPublicKey, "--quiet").status == 0)
     }
 
     @Test func aBlobCorruptedOnTheRegistryDiskIsNeverAcceptedAsGood() throws {

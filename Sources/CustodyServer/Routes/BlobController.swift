@@ -171,7 +171,7 @@ struct BlobController {
                 }
                 try buffer.withUnsafeReadableBytes { bytes in
                     hasher.update(bufferPointer: bytes)
-                    try Self.write(fd, bytes, at: offset + received - UInt64(bytes.count), path: staging)
+                    try FileIO.pwriteAll(bytes, to: fd, at: offset + received - UInt64(bytes.count), path: staging)
                 }
             }
         } catch {
@@ -203,34 +203,13 @@ struct BlobController {
         return Response(status: .created, headers: [.location: "/v1/blobs/\(digest)"])
     }
 
-    private static func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at position: UInt64, path: String) throws {
-        var done = 0
-        while done < bytes.count {
-            let count = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(position) + off_t(done))
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw CustodyError.io(path, "write", errno: errno)
-            }
-            done += count
-        }
-    }
-
     /// The SHA-256 state after the first `length` bytes of a staged file, for resuming after a restart.
-    private static func rehash(_ path: String, length: UInt64) throws -> SHA256 {
+    private static func rehash(_ path: String, length: UInt64) throws(CustodyError) -> SHA256 {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw CustodyError.io(path, "open", errno: errno) }
+        guard fd >= 0 else { throw .io(path, "open", errno: errno) }
         defer { close(fd) }
         var hasher = SHA256()
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        var position: UInt64 = 0
-        while position < length {
-            let want = Int(min(UInt64(buffer.count), length - position))
-            let got = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, want, off_t(position)) }
-            if got < 0, errno == EINTR { continue }
-            guard got > 0 else { throw CustodyError.io(path, "read", errno: got == 0 ? EIO : errno) }
-            buffer.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<got])) }
-            position += UInt64(got)
-        }
+        try FileIO.hash(fd, path: path, length: length, into: &hasher)
         return hasher
     }
 }
