@@ -30,12 +30,8 @@ extension RegistryClient {
                 try? await Task.sleep(for: .milliseconds(200 << min(attempt, 5)))
                 offset = try await uploadOffset(digest)
             }
-            var request = request("/v1/blobs/\(digest)", method: .PUT)
-            request.headers.add(name: "Content-Type", value: "application/octet-stream")
-            if offset > 0 { request.headers.add(name: "Upload-Offset", value: String(offset)) }
-            request.body = .stream(FileChunks(path: path, range: offset..<size, progress: progress), length: .known(Int64(size - offset)))
             do {
-                _ = try await execute(request, timeout: .hours(24))
+                try await put(digest, from: path, range: offset..<size, progress: progress)
                 return
             } catch {
                 // The registry's own verdicts (wrong digest, too large, forbidden) are final. Transport failures
@@ -46,6 +42,29 @@ extension RegistryClient {
             }
         }
         throw lastError ?? CustodyError(.remote, "uploading \(digest) failed")
+    }
+
+    /// One `PUT` of the bytes `range` of a file: with sendfile(2) over plain HTTP, streamed through the HTTP client
+    /// over HTTPS.
+    private func put(_ digest: CustodyCore.Digest, from path: String, range: Range<UInt64>, progress: (@Sendable (Int) -> Void)?)
+        async throws(CustodyError)
+    {
+        let blobPath = "/v1/blobs/\(digest)"
+        var headers = [("Content-Type", "application/octet-stream")]
+        if range.lowerBound > 0 { headers.append(("Upload-Offset", String(range.lowerBound))) }
+        if let url = URL(string: baseURL), url.scheme == "http", let host = url.host {
+            if let token { headers.append(("Authorization", "Bearer \(token)")) }
+            let response = try await SendfileUpload.put(
+                host: host, port: url.port ?? 80, path: blobPath, headers: headers, file: path, range: range, progress: progress)
+            guard (200..<300).contains(response.status) else {
+                throw Self.failure(status: response.status, reason: response.reason, body: response.body, method: "PUT", path: blobPath)
+            }
+            return
+        }
+        var request = request(blobPath, method: .PUT)
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        request.body = .stream(FileChunks(path: path, range: range, progress: progress), length: .known(Int64(range.count)))
+        _ = try await execute(request, timeout: .hours(24))
     }
 
     /// How many bytes of an interrupted upload of `digest` the registry holds.

@@ -69,12 +69,19 @@ public final class RegistryClient: Sendable {
 
     static func failure(_ response: HTTPClientResponse, method: String, url: String) async -> CustodyError {
         let body = try? await response.body.collect(upTo: 1 << 20)
-        var detail = "\(response.status.code) \(response.status.reasonPhrase)"
-        if let body, let problem = try? JSONDecoder().decode(API.Problem.self, from: Data(buffer: body)) {
+        return failure(
+            status: Int(response.status.code), reason: response.status.reasonPhrase, body: body.map { Array(buffer: $0) } ?? [],
+            method: method, path: URL(string: url)?.path ?? url)
+    }
+
+    /// The error for a refused request: the registry's problem detail when it sent one, coded by status.
+    static func failure(status: Int, reason: String, body: [UInt8], method: String, path: String) -> CustodyError {
+        var detail = "\(status) \(reason)"
+        if let problem = try? JSONDecoder().decode(API.Problem.self, from: Data(body)) {
             detail = problem.detail
         }
         let code: CustodyError.Code =
-            switch response.status.code {
+            switch status {
             case 401: .unauthorized
             case 403: .forbidden
             case 404: .notFound
@@ -84,7 +91,7 @@ public final class RegistryClient: Sendable {
             case 400..<500: .invalidArgument
             default: .remote
             }
-        return CustodyError(code, "registry refused \(method) \(URL(string: url)?.path ?? url): \(detail)")
+        return CustodyError(code, "registry refused \(method) \(path): \(detail)")
     }
 
     /// GET a JSON document.
