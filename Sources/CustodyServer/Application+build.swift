@@ -30,10 +30,7 @@ public func buildRouter(_ services: RegistryServices) -> Router<RegistryContext>
     }
     // The registry's public signing key, for clients that pin it on first use. Public by nature: no token needed.
     router.get("/v1/registry") { _, _ -> Response in
-        let info = API.RegistryInfo(publicKey: services.registryKey.publicKey.pemRepresentation, keyHint: services.registryKey.publicKey.hint)
-        return Response(
-            status: .ok, headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(bytes: try JSONEncoder().encode(info))))
+        try .json(API.RegistryInfo(publicKey: services.registryKey.publicKey.pemRepresentation, keyHint: services.registryKey.publicKey.hint))
     }
     BlobController(services: services).register(on: router)
     ModelController(services: services).register(on: router)

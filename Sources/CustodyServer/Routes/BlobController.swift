@@ -46,8 +46,7 @@ struct BlobController {
         for digest in query.digests where try await storedSize(digest) == nil {
             missing.append(digest)
         }
-        let answer = try JSONEncoder().encode(API.BlobQuery(digests: missing))
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: answer)))
+        return try .json(API.BlobQuery(digests: missing))
     }
 
     private func digest(_ context: RegistryContext) throws -> Digest {

@@ -56,20 +56,20 @@ struct ModelController {
 
     func list(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await services.authorize(request, context, roles: Self.readers)
-        return try json(["models": try await services.database.models()])
+        return try .json(["models": try await services.database.models()])
     }
 
     func model(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await services.authorize(request, context, roles: Self.readers)
         let name = try modelName(context)
         guard let detail = try await services.database.model(name) else { throw Problem(.notFound, "model \(name) is not in the registry") }
-        return try json(detail)
+        return try .json(detail)
     }
 
     func version(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await services.authorize(request, context, roles: Self.readers)
         let (_, detail) = try await versionDetail(context, events: request.uri.queryParameters["events"] == "true")
-        return try json(detail)
+        return try .json(detail)
     }
 
     func publish(_ request: Request, _ context: RegistryContext) async throws -> Response {
@@ -86,9 +86,9 @@ struct ModelController {
         switch outcome {
         case .created(let detail):
             services.logger.info("published", metadata: ["model": "\(name)", "version": "\(detail.version)", "actor": "\(context.actor)"])
-            return try json(API.PublishResponse(created: true, version: detail), status: .created)
+            return try .json(API.PublishResponse(created: true, version: detail), status: .created)
         case .unchanged(let detail):
-            return try json(API.PublishResponse(created: false, version: detail))
+            return try .json(API.PublishResponse(created: false, version: detail))
         }
     }
 
@@ -120,13 +120,6 @@ struct ModelController {
         }
         return try await BlobController(services: services).serve(entry.digest, request, context)
     }
-
-    private func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Response(
-            status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
-    }
 }
 
 /// Tokens: create, list, revoke. Admin only.
@@ -150,19 +143,12 @@ struct TokenController {
         }
         let created = try await services.database.createToken(try TokenRules.validate(create))
         services.logger.info("token created", metadata: ["id": "\(created.token.id)", "role": "\(created.token.role)", "actor": "\(context.actor)"])
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return Response(
-            status: .created, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(created))))
+        return try .json(created, status: .created)
     }
 
     func list(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await services.authorize(request, context, roles: [])
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let tokens = try await services.database.tokens()
-        return Response(
-            status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(["tokens": tokens]))))
+        return try .json(["tokens": try await services.database.tokens()])
     }
 
     func revoke(_ request: Request, _ context: RegistryContext) async throws -> Response {
