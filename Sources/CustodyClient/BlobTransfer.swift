@@ -92,6 +92,7 @@ extension RegistryClient {
             if offset > 0, response.status != .partialContent {
                 throw CustodyError(.remote, "the registry ignored the range request for \(digest)")
             }
+            var writeback = EagerWriteback(fd: fd, from: offset)
             do {
                 for try await buffer in response.body {
                     guard offset + UInt64(buffer.readableBytes) <= size else {
@@ -102,6 +103,7 @@ extension RegistryClient {
                         try FileIO.pwriteAll(bytes, to: fd, at: offset, path: path)
                     }
                     offset += UInt64(buffer.readableBytes)
+                    writeback.written(upTo: offset)
                     progress?(buffer.readableBytes)
                 }
             } catch let error as CustodyError {

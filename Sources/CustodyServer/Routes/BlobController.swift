@@ -162,6 +162,7 @@ struct BlobController {
         var received: UInt64 = 0
         var failure: (any Error)?
         if offset == 0 { ftruncate(fd, 0) }
+        var writeback = EagerWriteback(fd: fd, from: offset)
         do {
             for try await buffer in request.body {
                 received += UInt64(buffer.readableBytes)
@@ -172,6 +173,7 @@ struct BlobController {
                     hasher.update(bufferPointer: bytes)
                     try FileIO.pwriteAll(bytes, to: fd, at: offset + received - UInt64(bytes.count), path: staging)
                 }
+                writeback.written(upTo: offset + received)
             }
         } catch {
             failure = error
