@@ -47,6 +47,16 @@ let package = Package(
             dependencies: ["CArchive", "CustodyCore"],
             swiftSettings: upcomingFeatures
         ),
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        .target(
+            name: "CustodyScan",
+            dependencies: ["CArchive", "CZlib", "CustodyCore"],
+            swiftSettings: upcomingFeatures
+        ),
         .target(
             name: "CustodyStore",
             dependencies: [
@@ -92,6 +102,7 @@ let package = Package(
             name: "custody",
             dependencies: [
                 "CustodyCore",
+                "CustodyScan",
                 "CustodyArchive",
                 "CustodyClient",
                 "CustodyServer",
@@ -109,6 +120,11 @@ let package = Package(
         .testTarget(
             name: "CustodyArchiveTests",
             dependencies: ["CustodyArchive", "CustodyCore"],
+            swiftSettings: upcomingFeatures
+        ),
+        .testTarget(
+            name: "CustodyScanTests",
+            dependencies: ["CustodyScan", "CustodyCore"],
             swiftSettings: upcomingFeatures
         ),
         .testTarget(

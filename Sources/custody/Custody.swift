@@ -12,7 +12,7 @@ struct Custody: AsyncParsableCommand {
             Exit status: 0 success, 1 a negative verdict (signature mismatch, verification failed), \
             2 a usage or operational error.
             """,
-        subcommands: [Serve.self, Publish.self, Pull.self, Show.self, Token.self, Keys.self, Sign.self, Verify.self, DigestCommand.self]
+        subcommands: [Serve.self, Publish.self, Pull.self, Show.self, Inspect.self, Token.self, Keys.self, Sign.self, Verify.self, DigestCommand.self]
     )
 
     /// Parses and runs a command, mapping every failure to the documented exit statuses: 1 for a negative
@@ -30,6 +30,8 @@ struct Custody: AsyncParsableCommand {
             for line in error.details { message += "  \(line)\n" }
             writeStandardError(message)
             Foundation.exit(error.code == .verificationFailed ? 1 : 2)
+        } catch let exit as ExitCode {
+            Foundation.exit(exit.rawValue)
         } catch {
             let code = exitCode(for: error)
             guard code != .success else { exit(withError: error) }

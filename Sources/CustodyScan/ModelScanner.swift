@@ -1,0 +1,423 @@
+import CArchive
+public import CustodyCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Recognises every file's format from its content, validates weight formats and finds code that loading would
+/// run. Pure reading: nothing is ever unpickled, decompressed beyond a limit or executed.
+public struct ModelScanner: Sendable {
+    public struct Limits: Sendable {
+        /// Archives inside archives are opened this many levels deep; deeper ones are unscannable.
+        public var maxDepth = 3
+        /// Largest archive member decompressed into memory to be scanned.
+        public var maxMemberBytes = 512 << 20
+        public var pickle = PickleScanner.Limits.standard
+
+        public init() {}
+    }
+
+    public let limits: Limits
+
+    public init(limits: Limits = Limits()) {
+        self.limits = limits
+    }
+
+    /// Extensions that promise a format: content that is none of them is reported rather than ignored.
+    static let promisingExtensions: [String: String] = [
+        "pt": "a PyTorch checkpoint", "pth": "a PyTorch checkpoint", "bin": "a PyTorch checkpoint",
+        "ckpt": "a PyTorch checkpoint", "pkl": "a pickle", "pickle": "a pickle", "joblib": "a pickle",
+        "npy": "a NumPy array", "npz": "a NumPy archive", "safetensors": "a safetensors file", "gguf": "a GGUF file",
+        "h5": "an HDF5 file", "keras": "a Keras archive", "onnx": "an ONNX model",
+    ]
+
+    // MARK: files and bundles
+
+    /// Scans one file on disk; `name` is how the report names it.
+    public func scanFile(at path: String, name: String? = nil) throws(CustodyError) -> FileReport {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .io(path, "open", errno: errno) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw .io(path, "stat", errno: errno) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw CustodyError(.io, "\(path): not a regular file") }
+        let size = Int(info.st_size)
+        let reportName = name ?? path
+        guard size > 0 else { return scan(UnsafeRawBufferPointer(start: nil, count: 0), name: reportName).report }
+        // Mapping costs nothing for pages never touched: a safetensors scan reads only the header's pages.
+        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
+            throw .io(path, "map", errno: errno)
+        }
+        defer { munmap(base, size) }
+        return scan(UnsafeRawBufferPointer(start: base, count: size), name: reportName).report
+    }
+
+    /// Scans every file of a bundle (paths relative to `root`), then checks what only shows across files: that a
+    /// sharded checkpoint's index matches its shards.
+    public func scanBundle(root: String, files: [String]) throws(CustodyError) -> BundleReport {
+        var reports: [FileReport] = []
+        var tensors: [String: Set<String>] = [:]
+        for file in files {
+            let path = root.isEmpty ? file : root + "/" + file
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw .io(path, "open", errno: errno) }
+            var info = stat()
+            let statted = fstat(fd, &info) == 0
+            let size = Int(info.st_size)
+            defer { close(fd) }
+            guard statted else { throw .io(path, "stat", errno: errno) }
+            let result: Analysis
+            if size == 0 {
+                result = scan(UnsafeRawBufferPointer(start: nil, count: 0), name: file)
+            } else {
+                guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
+                    throw .io(path, "map", errno: errno)
+                }
+                result = scan(UnsafeRawBufferPointer(start: base, count: size), name: file)
+                munmap(base, size)
+            }
+            if let names = result.tensorNames { tensors[file] = names }
+            reports.append(result.report)
+        }
+        for index in reports.indices where reports[index].format == .safetensorsIndex {
+            checkIndex(&reports[index], root: root, tensors: tensors, present: Set(files))
+        }
+        return BundleReport(files: reports)
+    }
+
+    /// The index of a sharded checkpoint must name exactly the tensors its shards hold, each in the right shard.
+    private func checkIndex(_ report: inout FileReport, root: String, tensors: [String: Set<String>], present: Set<String>) {
+        let path = root.isEmpty ? report.path : root + "/" + report.path
+        guard let bytes = try? FileIO.contents(of: path, limit: 256 << 20),
+            let json = bytes.withUnsafeBytes({ try? StrictJSONParser.parse($0) }),
+            case .object(let map)? = json["weight_map"]
+        else { return }
+        let directory = report.path.contains("/") ? String(report.path[..<report.path.lastIndex(of: "/")!]) + "/" : ""
+        var problems: [String] = []
+        var listed: [String: Set<String>] = [:]
+        for (tensor, value) in map {
+            guard let shard = value.string else {
+                problems.append("weight_map entry \(tensor) is not a file name")
+                continue
+            }
+            listed[directory + shard, default: []].insert(tensor)
+        }
+        for (shard, names) in listed.sorted(by: { $0.key < $1.key }) {
+            guard present.contains(shard) else {
+                problems.append("names \(shard), which is not in the bundle")
+                continue
+            }
+            guard let held = tensors[shard] else {
+                problems.append("names \(shard), which is not a valid safetensors file")
+                continue
+            }
+            let missing = names.subtracting(held)
+            let extra = held.subtracting(names)
+            if !missing.isEmpty { problems.append("places \(missing.count) tensors in \(shard) that it does not hold (e.g. \(missing.sorted().first!))") }
+            if !extra.isEmpty { problems.append("omits \(extra.count) tensors that \(shard) holds (e.g. \(extra.sorted().first!))") }
+        }
+        guard !problems.isEmpty else { return }
+        report.markInvalid("the weight_map does not match the shards: " + problems.joined(separator: "; "))
+        for problem in problems {
+            report.add(Finding(.inconsistent, .suspicious, subject: "weight_map", reason: "the index " + problem))
+        }
+    }
+
+    // MARK: one file's bytes
+
+    struct Analysis {
+        var report: FileReport
+        var tensorNames: Set<String>?
+    }
+
+    /// Scans bytes that are a whole file.
+    func scan(_ bytes: UnsafeRawBufferPointer, name: String) -> Analysis {
+        var report = FileReport(path: name, size: UInt64(bytes.count), format: .unknown)
+        var tensorNames: Set<String>?
+        report.format = Detector.detect(bytes)
+        switch report.format {
+        case .safetensors:
+            switch Safetensors.validate(bytes) {
+            case .success(let header):
+                report.metadata = Safetensors.metadata(of: header)
+                tensorNames = Set(header.tensors.map(\.name))
+            case .failure(let invalid):
+                report.markInvalid(invalid.reason)
+                report.add(Finding(.malformed, .suspicious, subject: "safetensors", reason: "the reference reader refuses this file: \(invalid.reason)"))
+            }
+        case .gguf:
+            switch GGUF.validate(bytes) {
+            case .success(let parsed):
+                report.metadata = parsed.metadata
+                if let template = parsed.chatTemplate { report.add(contentsOf: ChatTemplate.check(template, member: "tokenizer.chat_template")) }
+            case .failure(let invalid):
+                report.markInvalid(invalid.reason)
+                report.add(Finding(.malformed, .suspicious, subject: "gguf", reason: "llama.cpp would refuse this file: \(invalid.reason)"))
+            }
+        case .json, .safetensorsIndex:
+            if let json = try? StrictJSONParser.parse(bytes) { report.add(contentsOf: chatTemplates(in: json)) }
+        default:
+            var findings: [Finding] = []
+            var invalid: String?
+            analyseContent(bytes, format: report.format, member: nil, depth: 0, findings: &findings, invalid: &invalid)
+            report.add(contentsOf: findings)
+            if let invalid { report.markInvalid(invalid) }
+        }
+        if report.format == .unknown, let promise = Self.promise(of: name) {
+            report.markInvalid("named like \(promise) but the content is not one")
+            report.add(Finding(.unscannable, .unscannable, subject: "content", reason: "the content matches no format Custody knows, though the name promises \(promise)"))
+        }
+        return Analysis(report: report, tensorNames: tensorNames)
+    }
+
+    static func promise(of name: String) -> String? {
+        guard let dot = name.lastIndex(of: "."), !name[dot...].contains("/") else { return nil }
+        return promisingExtensions[name[name.index(after: dot)...].lowercased()]
+    }
+
+    private func chatTemplates(in json: JSONValue) -> [Finding] {
+        switch json["chat_template"] {
+        case .string(let template)?:
+            return ChatTemplate.check(template, member: "chat_template")
+        case .array(let named)?:
+            return named.flatMap { item in
+                item["template"]?.string.map { ChatTemplate.check($0, member: "chat_template[\(item["name"]?.string ?? "?")]") } ?? []
+            }
+        default:
+            return []
+        }
+    }
+
+    /// Findings for content that can carry code (pickles, containers, Keras); shared by files and archive members.
+    private func analyseContent(
+        _ bytes: UnsafeRawBufferPointer, format: FileFormat, member: String?, depth: Int,
+        findings: inout [Finding], invalid: inout String?
+    ) {
+        switch format {
+        case .pickle:
+            scanPickles(bytes, from: 0, maxPickles: .max, member: member, findings: &findings, invalid: &invalid)
+        case .pytorchLegacy:
+            // torch.load reads exactly five pickles (magic, protocol, sys info, the object, storage keys); raw
+            // tensor bytes follow and are never unpickled.
+            scanPickles(bytes, from: 0, maxPickles: 5, member: member, findings: &findings, invalid: &invalid)
+        case .numpy:
+            switch NumPy.header(bytes) {
+            case .success(let header) where header.holdsObjects:
+                scanPickles(bytes, from: header.dataOffset, maxPickles: 1, member: member, findings: &findings, invalid: &invalid)
+            case .success:
+                break
+            case .failure(let failure):
+                invalid = invalid ?? failure.reason
+                findings.append(Finding(.malformed, .suspicious, subject: "npy", reason: failure.reason, member: member))
+            }
+        case .zip, .pytorchZip, .torchscript, .numpyZip, .kerasZip:
+            scanZip(bytes, member: member, depth: depth, findings: &findings, invalid: &invalid)
+        case .archive:
+            scanArchive(bytes, member: member, depth: depth, findings: &findings, invalid: &invalid)
+        case .hdf5:
+            if Self.contains(bytes.prefix(64 << 20), #""class_name": "Lambda""#) || Self.contains(bytes.prefix(64 << 20), #""class_name":"Lambda""#) {
+                findings.append(Finding(
+                    .code, .dangerous, subject: "keras.layers.Lambda",
+                    reason: "the Keras model config has a Lambda layer, whose Python bytecode runs when the model loads", member: member))
+            }
+        default:
+            break
+        }
+    }
+
+    // MARK: pickles
+
+    private func scanPickles(
+        _ bytes: UnsafeRawBufferPointer, from start: Int, maxPickles: Int, member: String?,
+        findings: inout [Finding], invalid: inout String?
+    ) {
+        let result = PickleScanner.scan(bytes, from: start, maxPickles: maxPickles, limits: limits.pickle)
+        for item in result.imports {
+            if item.literal {
+                let (verdict, reason) = ImportRules.verdict(module: item.module, name: item.name)
+                findings.append(Finding(.import, verdict, subject: item.qualifiedName, reason: "\(item.opcode): \(reason)", offset: UInt64(item.offset), member: member))
+            } else {
+                findings.append(Finding(
+                    .import, .dangerous, subject: item.qualifiedName,
+                    reason: "\(item.opcode) with operands that are not literal strings: the import is computed at load time",
+                    offset: UInt64(item.offset), member: member))
+            }
+        }
+        if let error = result.error {
+            let where_ = result.pickles > 0 ? "after \(result.pickles) complete pickle\(result.pickles == 1 ? "" : "s"), " : ""
+            let reason = "\(where_)the pickle stream breaks at byte \(error.offset): \(error.message)"
+            invalid = invalid ?? reason
+            findings.append(Finding(
+                .unscannable, .unscannable, subject: "pickle",
+                reason: reason + (result.hitLimit ? "; the rest was not scanned" : "; what follows cannot be interpreted"),
+                offset: UInt64(error.offset), member: member))
+        }
+    }
+
+    // MARK: containers
+
+    private func join(_ member: String?, _ name: String) -> String {
+        member.map { "\($0)!\(name)" } ?? name
+    }
+
+    private func scanZip(
+        _ bytes: UnsafeRawBufferPointer, member: String?, depth: Int, findings: inout [Finding], invalid: inout String?
+    ) {
+        let zip: LenientZip
+        do { zip = try LenientZip(bytes) } catch {
+            invalid = invalid ?? "unreadable zip: \(error)"
+            findings.append(Finding(.unscannable, .unscannable, subject: "zip", reason: "the zip cannot be read: \(error)", member: member))
+            return
+        }
+        if zip.withoutCentralDirectory {
+            findings.append(Finding(.malformed, .suspicious, subject: "zip", reason: "no central directory; members found by walking local headers", member: member))
+        }
+        let isTorch = zip.members.contains { $0.name == "data.pkl" || $0.name.hasSuffix("/data.pkl") }
+        var reportedCode = false
+        for entry in zip.members where !entry.name.hasSuffix("/") {
+            let path = join(member, entry.name)
+            if let local = entry.localName {
+                findings.append(Finding(
+                    .malformed, .suspicious, subject: "zip",
+                    reason: "the local header names this member \"\(local)\" (a trick to hide it from strict zip readers)", member: path))
+            }
+            // Raw tensor storages in a PyTorch archive are never unpickled.
+            if isTorch, entry.name.contains("/data/"), !entry.name.hasSuffix(".pkl") { continue }
+            if entry.name.contains("/code/"), entry.name.hasSuffix(".py"), !reportedCode {
+                reportedCode = true
+                findings.append(Finding(
+                    .code, .suspicious, subject: "torchscript",
+                    reason: "a TorchScript archive carries code that torch.jit.load compiles and runs", member: path))
+            }
+            let prefix: [UInt8]
+            do { prefix = try zip.contents(entry, limit: 16, prefixOnly: true) } catch {
+                if entry.compressedSize > 0 {
+                    findings.append(Finding(.unscannable, .unscannable, subject: "zip member", reason: "cannot be read: \(error)", member: path))
+                }
+                continue
+            }
+            if entry.name == "config.json", zip.members.contains(where: { $0.name == "model.weights.h5" }),
+                let config = try? zip.contents(entry, limit: 64 << 20),
+                config.withUnsafeBytes({ Self.contains($0[...], #""class_name": "Lambda""#) || Self.contains($0[...], #""class_name":"Lambda""#) })
+            {
+                findings.append(Finding(
+                    .code, .dangerous, subject: "keras.layers.Lambda",
+                    reason: "the Keras model config has a Lambda layer, whose Python bytecode runs when the model loads", member: path))
+            }
+            let named = entry.name.hasSuffix(".pkl") || entry.name.hasSuffix(".pickle") || entry.name.hasSuffix(".npy")
+            let kind = prefix.withUnsafeBytes { Detector.sniffMember($0) }
+            guard named || kind != nil else {
+                if entry.isEncrypted {
+                    findings.append(Finding(.unscannable, .unscannable, subject: "zip member", reason: "encrypted: its content cannot be scanned", member: path))
+                }
+                continue
+            }
+            scanMember(path: path, depth: depth, findings: &findings, invalid: &invalid) { () throws(LenientZip.ReadError) in
+                try zip.contents(entry, limit: limits.maxMemberBytes)
+            }
+        }
+    }
+
+    private func scanMember(
+        path: String, depth: Int, findings: inout [Finding], invalid: inout String?,
+        read: () throws(LenientZip.ReadError) -> [UInt8]
+    ) {
+        let content: [UInt8]
+        do { content = try read() } catch {
+            findings.append(Finding(.unscannable, .unscannable, subject: "archive member", reason: "cannot be scanned: \(error)", member: path))
+            return
+        }
+        content.withUnsafeBytes { bytes in
+            var format = Detector.detect(bytes)
+            if format == .unknown || format == .text || format == .json, path.hasSuffix(".pkl") || path.hasSuffix(".pickle") {
+                format = .pickle
+            }
+            if format.isContainer {
+                guard depth < limits.maxDepth else {
+                    findings.append(Finding(.unscannable, .unscannable, subject: "archive", reason: "archives nested deeper than \(limits.maxDepth) levels are not opened", member: path))
+                    return
+                }
+            }
+            var memberInvalid: String?
+            analyseContent(bytes, format: format, member: path, depth: depth + 1, findings: &findings, invalid: &memberInvalid)
+            if let memberInvalid { invalid = invalid ?? "\(path): \(memberInvalid)" }
+        }
+    }
+
+    /// Archives libarchive reads (7z, tar, and compressed single files): each regular member is scanned.
+    private func scanArchive(
+        _ bytes: UnsafeRawBufferPointer, member: String?, depth: Int, findings: inout [Finding], invalid: inout String?
+    ) {
+        guard let archive = archive_read_new() else { return }
+        defer { archive_read_free(archive) }
+        archive_read_support_filter_all(archive)
+        archive_read_support_format_all(archive)
+        archive_read_support_format_raw(archive)
+        guard archive_read_open_memory(archive, bytes.baseAddress, bytes.count) == ARCHIVE_OK else {
+            findings.append(Finding(.unscannable, .unscannable, subject: "archive", reason: "cannot be opened: \(Self.message(archive))", member: member))
+            return
+        }
+        var entry: OpaquePointer?
+        while true {
+            let status = archive_read_next_header(archive, &entry)
+            if status == ARCHIVE_EOF { break }
+            guard status == ARCHIVE_OK || status == ARCHIVE_WARN, let entry else {
+                findings.append(Finding(.unscannable, .unscannable, subject: "archive", reason: "cannot be read to its end: \(Self.message(archive))", member: member))
+                invalid = invalid ?? "unreadable archive: \(Self.message(archive))"
+                return
+            }
+            // Some formats (7z without attributes) leave the type unset; anything not a directory or link is read.
+            let type = archive_entry_filetype(entry)
+            guard type == 0o100000 /* AE_IFREG */ || type == 0 else { continue }
+            let name = archive_entry_pathname(entry).map { String(cString: $0) } ?? "data"
+            let path = join(member, name)
+            if archive_entry_is_encrypted(entry) != 0 {
+                findings.append(Finding(.unscannable, .unscannable, subject: "archive member", reason: "encrypted: its content cannot be scanned", member: path))
+                continue
+            }
+            let limit = limits.maxMemberBytes
+            scanMember(path: path, depth: depth, findings: &findings, invalid: &invalid) { () throws(LenientZip.ReadError) in
+                var content: [UInt8] = []
+                var chunk = [UInt8](repeating: 0, count: 1 << 16)
+                while true {
+                    let got = chunk.withUnsafeMutableBytes { archive_read_data(archive, $0.baseAddress, $0.count) }
+                    if got == 0 { return content }
+                    guard got > 0 else { throw .malformed(Self.message(archive)) }
+                    content.append(contentsOf: chunk[0..<got])
+                    guard content.count <= limit else { throw .tooLarge(UInt64(limit)) }
+                }
+            }
+        }
+    }
+
+    private static func message(_ archive: OpaquePointer) -> String {
+        archive_error_string(archive).map { String(cString: $0) } ?? "unknown error"
+    }
+
+    static func contains(_ haystack: UnsafeRawBufferPointer.SubSequence, _ needle: String) -> Bool {
+        let pattern = Array(needle.utf8)
+        guard let first = pattern.first, haystack.count >= pattern.count else { return false }
+        var index = haystack.startIndex
+        let last = haystack.endIndex - pattern.count
+        while index <= last {
+            guard let hit = haystack[index...last].firstIndex(of: first) else { return false }
+            if haystack[hit..<hit + pattern.count].elementsEqual(pattern) { return true }
+            index = hit + 1
+        }
+        return false
+    }
+}
+
+extension FileFormat {
+    var isContainer: Bool {
+        switch self {
+        case .zip, .pytorchZip, .torchscript, .numpyZip, .kerasZip, .archive: true
+        default: false
+        }
+    }
+}

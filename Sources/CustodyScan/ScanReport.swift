@@ -1,0 +1,154 @@
+/// What a scan concluded about one file: whether loading it can run code.
+///
+/// Ordered from best to worst so that a container's verdict is the maximum of its parts. `unscannable` ranks above
+/// `suspicious`: a file Custody could not read is never evidence of safety.
+public enum Verdict: String, Codable, Sendable, Comparable, CaseIterable {
+    /// Nothing in the file can run code when it is loaded (or every import is on the allow-list).
+    case clean
+    /// Imports or constructs that are not known to be safe, nor known to be dangerous.
+    case suspicious
+    /// Part of the file could not be read (encrypted, unsupported compression, nested too deep, truncated).
+    case unscannable
+    /// Loading the file runs code that Custody knows to be dangerous, or hides what it imports.
+    case dangerous
+
+    private var rank: Int { Self.allCases.firstIndex(of: self)! }
+    public static func < (a: Verdict, b: Verdict) -> Bool { a.rank < b.rank }
+}
+
+/// A file format, recognised from content (never from the file name).
+public enum FileFormat: String, Codable, Sendable, CaseIterable {
+    case safetensors
+    case safetensorsIndex = "safetensors-index"
+    case gguf
+    case pickle
+    case pytorchZip = "pytorch-zip"
+    case pytorchLegacy = "pytorch-legacy"
+    case torchscript
+    case numpy
+    case numpyZip = "numpy-zip"
+    case onnx
+    case hdf5
+    case kerasZip = "keras-zip"
+    case zip
+    case archive
+    case json
+    case text
+    case empty
+    case unknown
+
+    /// Formats whose loading unpickles: a pickle can import and call anything, whatever the scan found.
+    public var isPickleBased: Bool {
+        switch self {
+        case .pickle, .pytorchZip, .pytorchLegacy, .torchscript: true
+        default: false
+        }
+    }
+}
+
+/// One fact a scan found: an import, an unsafe construct, a part that could not be read.
+public struct Finding: Codable, Sendable, Hashable {
+    public enum Kind: String, Codable, Sendable {
+        /// A pickle imports `module.name` (GLOBAL, INST, STACK_GLOBAL, EXT).
+        case `import`
+        /// A construct that runs code on load outside pickle imports (chat template, Keras Lambda, TorchScript).
+        case code
+        /// Part of the file could not be scanned.
+        case unscannable
+        /// The file breaks its format's rules in a way that matters for safety (not merely invalid).
+        case malformed
+        /// The bundle's files contradict each other (sharded index vs shards).
+        case inconsistent
+    }
+
+    public var kind: Kind
+    public var verdict: Verdict
+    /// `module.name` for imports; otherwise a short label.
+    public var subject: String
+    public var reason: String
+    /// Byte offset inside the file, or inside `member` when set.
+    public var offset: UInt64?
+    /// The archive member (nested members joined by `!`) the finding is in.
+    public var member: String?
+
+    public init(
+        _ kind: Kind, _ verdict: Verdict, subject: String, reason: String, offset: UInt64? = nil, member: String? = nil
+    ) {
+        self.kind = kind
+        self.verdict = verdict
+        self.subject = subject
+        self.reason = reason
+        self.offset = offset
+        self.member = member
+    }
+}
+
+/// What a weight file declares about itself, extracted from its header.
+public struct ExtractedMetadata: Codable, Sendable, Hashable {
+    public var tensorCount: Int?
+    public var parameterCount: UInt64?
+    /// Parameters per dtype (safetensors dtype names, GGML type names).
+    public var dtypes: [String: UInt64]?
+    public var architecture: String?
+    public var name: String?
+    public var license: String?
+    public var baseModels: [String]?
+    public var datasets: [String]?
+    /// safetensors `__metadata__`, string to string.
+    public var attributes: [String: String]?
+
+    public init() {}
+
+    public var isEmpty: Bool { self == ExtractedMetadata() }
+}
+
+/// The scan of one file.
+public struct FileReport: Codable, Sendable, Hashable {
+    public var path: String
+    public var size: UInt64
+    public var format: FileFormat
+    /// Nil when the file follows its format's rules; otherwise why not.
+    public var invalid: String?
+    public var verdict: Verdict
+    public var findings: [Finding]
+    public var metadata: ExtractedMetadata?
+
+    public init(path: String, size: UInt64, format: FileFormat) {
+        self.path = path
+        self.size = size
+        self.format = format
+        self.invalid = nil
+        self.verdict = .clean
+        self.findings = []
+        self.metadata = nil
+    }
+
+    public var isValid: Bool { invalid == nil }
+
+    mutating func add(_ finding: Finding) {
+        findings.append(finding)
+        verdict = max(verdict, finding.verdict)
+    }
+
+    mutating func add(contentsOf more: some Sequence<Finding>) {
+        for finding in more { add(finding) }
+    }
+
+    /// Records the first reason the file is invalid (later ones are usually consequences).
+    mutating func markInvalid(_ reason: String) {
+        if invalid == nil { invalid = reason }
+    }
+}
+
+/// The scan of a whole bundle: every file, plus what only shows across files.
+public struct BundleReport: Codable, Sendable, Hashable {
+    public var files: [FileReport]
+
+    public init(files: [FileReport]) {
+        self.files = files
+    }
+
+    public var verdict: Verdict { files.map(\.verdict).max() ?? .clean }
+    public var allValid: Bool { files.allSatisfy(\.isValid) }
+    public var dangerousFiles: [FileReport] { files.filter { $0.verdict == .dangerous } }
+}
