@@ -69,6 +69,7 @@ let package = Package(
             name: "CustodyServer",
             dependencies: [
                 "CustodyCore",
+                "CustodyScan",
                 "CustodyStore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),

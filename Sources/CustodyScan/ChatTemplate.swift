@@ -1,3 +1,4 @@
+public import CustodyCore
 /// Checks a Jinja chat template (GGUF `tokenizer.chat_template`, `tokenizer_config.json` `chat_template`) for
 /// constructs beyond plain templating. Runtimes that render templates without a sandbox execute whatever the
 /// template reaches: `cycler.__init__.__globals__.os.popen(…)` is a one-line shell.

@@ -1,3 +1,4 @@
+public import CustodyCore
 import Foundation
 
 /// Format detection from content alone (formats.md §2–§4); the file name never decides.

@@ -1,3 +1,4 @@
+import CustodyCore
 /// Validates a GGUF file (formats.md §3): every count and length is bounded by the bytes that remain before
 /// anything is allocated, tensor data must be aligned, in bounds and non-overlapping.
 enum GGUF {
@@ -118,6 +119,19 @@ enum GGUF {
         }
     }
 
+    /// A base model as a Hugging Face repository id when the file says which (`repo_url`, or organization and
+    /// name), otherwise its display name.
+    static func reference(to fields: [String: String]) -> String? {
+        if let url = fields["repo_url"] {
+            for host in ["https://huggingface.co/", "http://huggingface.co/", "huggingface.co/"] where url.hasPrefix(host) {
+                return String(url.dropFirst(host.count))
+            }
+            return url
+        }
+        if let organization = fields["organization"], let name = fields["name"] { return "\(organization)/\(name)" }
+        return fields["name"]
+    }
+
     static func validate(_ bytes: UnsafeRawBufferPointer) -> Result<Parsed, Invalid> {
         Result { () throws(Invalid) in try parse(bytes) }
     }
@@ -135,7 +149,7 @@ enum GGUF {
         parsed.tensorCount = tensorCount
 
         var alignment: UInt64 = 32
-        var baseNames: [Int: String] = [:]
+        var baseModels: [Int: [String: String]] = [:]
         var seen = Set<String>()
         for _ in 0..<kvCount {
             guard let key = try reader.string("a metadata key") else { continue }
@@ -153,15 +167,18 @@ enum GGUF {
             case ("general.datasets", .strings(let items)): parsed.metadata.datasets = items
             case ("tokenizer.chat_template", .string(let text)): parsed.chatTemplate = text
             default:
-                if key.hasPrefix("general.base_model."), key.hasSuffix(".name") || key.hasSuffix(".repo_url"),
-                    case .string(let text) = value,
-                    let index = Int(key.dropFirst("general.base_model.".count).prefix { $0.isNumber })
+                let prefix = "general.base_model."
+                if key.hasPrefix(prefix), case .string(let text) = value,
+                    let index = Int(key.dropFirst(prefix.count).prefix { $0.isNumber }), index < 1024
                 {
-                    if key.hasSuffix(".name") || baseNames[index] == nil { baseNames[index] = text }
+                    let field = String(key.dropFirst(prefix.count).drop { $0.isNumber }.dropFirst())
+                    baseModels[index, default: [:]][field] = text
                 }
             }
         }
-        if !baseNames.isEmpty { parsed.metadata.baseModels = baseNames.sorted { $0.key < $1.key }.map(\.value) }
+        if !baseModels.isEmpty {
+            parsed.metadata.baseModels = baseModels.sorted { $0.key < $1.key }.compactMap { Self.reference(to: $0.value) }
+        }
 
         struct Span { var name: String; var offset: UInt64; var size: UInt64 }
         var spans: [Span] = []

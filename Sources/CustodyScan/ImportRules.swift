@@ -1,3 +1,4 @@
+public import CustodyCore
 /// Which pickle imports are known safe, known dangerous, or neither (formats.md §4, extended with every module the
 /// published scanner bypasses used). A deny-list is never complete: "clean" means every import was on the allow-list,
 /// and policies may refuse pickle formats outright.

@@ -1,3 +1,4 @@
+import CustodyCore
 import CZlib
 
 /// Reads zip archives the way PyTorch's loader does rather than the way Python's `zipfile` does: the central

@@ -60,39 +60,43 @@ public struct ModelScanner: Sendable {
     /// Scans every file of a bundle (paths relative to `root`), then checks what only shows across files: that a
     /// sharded checkpoint's index matches its shards.
     public func scanBundle(root: String, files: [String]) throws(CustodyError) -> BundleReport {
+        try scanBundle(files.map { (name: $0, path: root.isEmpty ? $0 : root + "/" + $0) })
+    }
+
+    /// Scans a bundle whose files live anywhere (a registry scans blobs): `name` is the file's path in the bundle,
+    /// `path` where to read it.
+    public func scanBundle(_ files: [(name: String, path: String)]) throws(CustodyError) -> BundleReport {
         var reports: [FileReport] = []
         var tensors: [String: Set<String>] = [:]
         for file in files {
-            let path = root.isEmpty ? file : root + "/" + file
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw .io(path, "open", errno: errno) }
-            var info = stat()
-            let statted = fstat(fd, &info) == 0
-            let size = Int(info.st_size)
+            let fd = open(file.path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw .io(file.path, "open", errno: errno) }
             defer { close(fd) }
-            guard statted else { throw .io(path, "stat", errno: errno) }
+            var info = stat()
+            guard fstat(fd, &info) == 0 else { throw .io(file.path, "stat", errno: errno) }
+            let size = Int(info.st_size)
             let result: Analysis
             if size == 0 {
-                result = scan(UnsafeRawBufferPointer(start: nil, count: 0), name: file)
+                result = scan(UnsafeRawBufferPointer(start: nil, count: 0), name: file.name)
             } else {
                 guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
-                    throw .io(path, "map", errno: errno)
+                    throw .io(file.path, "map", errno: errno)
                 }
-                result = scan(UnsafeRawBufferPointer(start: base, count: size), name: file)
+                result = scan(UnsafeRawBufferPointer(start: base, count: size), name: file.name)
                 munmap(base, size)
             }
-            if let names = result.tensorNames { tensors[file] = names }
+            if let names = result.tensorNames { tensors[file.name] = names }
             reports.append(result.report)
         }
+        let paths = Dictionary(files.map { ($0.name, $0.path) }, uniquingKeysWith: { first, _ in first })
         for index in reports.indices where reports[index].format == .safetensorsIndex {
-            checkIndex(&reports[index], root: root, tensors: tensors, present: Set(files))
+            checkIndex(&reports[index], path: paths[reports[index].path]!, tensors: tensors, present: Set(paths.keys))
         }
         return BundleReport(files: reports)
     }
 
     /// The index of a sharded checkpoint must name exactly the tensors its shards hold, each in the right shard.
-    private func checkIndex(_ report: inout FileReport, root: String, tensors: [String: Set<String>], present: Set<String>) {
-        let path = root.isEmpty ? report.path : root + "/" + report.path
+    private func checkIndex(_ report: inout FileReport, path: String, tensors: [String: Set<String>], present: Set<String>) {
         guard let bytes = try? FileIO.contents(of: path, limit: 256 << 20),
             let json = bytes.withUnsafeBytes({ try? StrictJSONParser.parse($0) }),
             case .object(let map)? = json["weight_map"]

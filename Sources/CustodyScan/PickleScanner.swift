@@ -1,3 +1,4 @@
+public import CustodyCore
 /// Walks pickle opcode streams without unpickling anything, collecting every import with the symbolic stack and
 /// memo the unpickler itself would have (formats.md §4). Handles protocols 0–5 and several pickles in a row.
 ///

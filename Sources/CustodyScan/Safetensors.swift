@@ -1,3 +1,4 @@
+import CustodyCore
 /// Validates a safetensors file by the rules of the reference reader (formats.md §2), reading only the header.
 enum Safetensors {
     static let maxHeader: UInt64 = 100_000_000

@@ -1,3 +1,4 @@
+import CustodyCore
 /// A small JSON reader for untrusted headers: rejects duplicate keys, invalid UTF-8 and nesting deeper than
 /// `maxDepth`, keeps object keys in order, and keeps numbers as written so that integers never pass through Double.
 enum JSONValue: Sendable, Equatable {

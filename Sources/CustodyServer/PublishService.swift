@@ -1,4 +1,5 @@
 import CustodyCore
+import CustodyScan
 import CustodyStore
 import Foundation
 import Prometheus
@@ -39,6 +40,8 @@ struct PublishService {
         if let card = files.first(where: { $0.path == "README.md" }) {
             try applyModelCard(card, license: &license, provenance: &provenance)
         }
+        let scan = try scan(files)
+        try applyExtractedMetadata(scan, license: &license, provenance: &provenance)
         for base in provenance.baseModels where base.isEmpty {
             throw CustodyError(.invalidArgument, "a base model reference is empty")
         }
@@ -53,7 +56,8 @@ struct PublishService {
         let outcome = try await services.database.publishVersion(
             NewVersion(
                 model: model, version: request.version, bundleDigest: manifest.rootDigest, files: files, license: license,
-                provenance: provenance, publisherSignature: publisher, registrySignature: registry, publishedBy: publishedBy))
+                provenance: provenance, publisherSignature: publisher, registrySignature: registry, publishedBy: publishedBy,
+                scan: scan))
         if case .created = outcome { services.metrics.publishes.increment() }
         return outcome
     }
@@ -100,6 +104,72 @@ struct PublishService {
                 .verificationFailed, "the publisher signature does not cover these files (\(diff.summary))", details: diff.lines)
         }
         return SignatureRecord(status: "verified", keyName: trusted.name, keyHint: trusted.key.hint, bundle: Array(bytes))
+    }
+
+    /// Scans every file from the blob store: formats, validity, code that loading would run. A dangerous file does
+    /// not stop the publish — policies decide what may ship — but the verdict is stored and recorded.
+    private func scan(_ files: [API.FileEntry]) throws(CustodyError) -> BundleReport {
+        let located = try files.map { file throws(CustodyError) -> (name: String, path: String) in
+            guard let path = services.blobs.localPath(of: file.digest) else {
+                throw CustodyError(.invalidArgument, "file '\(file.path)': blob \(file.digest) is missing")
+            }
+            return (file.path, path)
+        }
+        let report = try ModelScanner().scanBundle(located)
+        services.metrics.scans(report.verdict).increment()
+        return report
+    }
+
+    /// Fills the licence and base models left empty from what weight files declare about themselves (GGUF
+    /// `general.license` / `general.base_model.*`, safetensors `__metadata__`); a declaration that contradicts the
+    /// request or the model card is an error naming both.
+    private func applyExtractedMetadata(
+        _ scan: BundleReport, license: inout API.License, provenance: inout API.Provenance
+    ) throws(CustodyError) {
+        var licences: [String: (value: String, files: [String])] = [:]
+        var bases: [Set<String>: (value: [String], files: [String])] = [:]
+        for file in scan.files {
+            if let declared = file.metadata?.license?.trimmingCharacters(in: .whitespaces), !declared.isEmpty {
+                licences[declared.lowercased(), default: (declared, [])].files.append(file.path)
+            }
+            if let declared = file.metadata?.baseModels, !declared.isEmpty {
+                bases[Set(declared.map(Self.normalizedModel)), default: (declared, [])].files.append(file.path)
+            }
+        }
+        func describe(_ files: [String]) -> String { files.prefix(3).joined(separator: ", ") + (files.count > 3 ? ", …" : "") }
+        if licences.count > 1 {
+            let listed = licences.values.map { "'\($0.value)' in \(describe($0.files))" }.sorted().joined(separator: "; ")
+            throw CustodyError(.invalidArgument, "the weight files declare different licences: \(listed)")
+        }
+        if let (key, declared) = licences.first {
+            if let given = license.id, given.lowercased() != key {
+                throw CustodyError(
+                    .invalidArgument,
+                    "the licence is '\(given)' in the request or model card but '\(declared.value)' in \(describe(declared.files)); make them agree")
+            }
+            if license.id == nil { license.id = declared.value }
+        }
+        if bases.count > 1 {
+            let listed = bases.values.map { "\($0.value) in \(describe($0.files))" }.sorted().joined(separator: "; ")
+            throw CustodyError(.invalidArgument, "the weight files declare different base models: \(listed)")
+        }
+        if let (key, declared) = bases.first {
+            if !provenance.baseModels.isEmpty, Set(provenance.baseModels.map(Self.normalizedModel)) != key {
+                throw CustodyError(
+                    .invalidArgument,
+                    "the base models are \(provenance.baseModels) in the request or model card but \(declared.value) in \(describe(declared.files)); make them agree")
+            }
+            if provenance.baseModels.isEmpty { provenance.baseModels = declared.value }
+        }
+    }
+
+    /// Base model names compared without case or a Hugging Face URL prefix.
+    static func normalizedModel(_ name: String) -> String {
+        var text = name.lowercased()
+        for prefix in ["https://huggingface.co/", "http://huggingface.co/", "hf://"] where text.hasPrefix(prefix) {
+            text.removeFirst(prefix.count)
+        }
+        return text
     }
 
     /// Fills licence and provenance fields the request left empty from the Hugging Face model card's YAML front

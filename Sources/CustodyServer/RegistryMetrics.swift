@@ -1,3 +1,4 @@
+import CustodyCore
 import Hummingbird
 import Prometheus
 
@@ -23,6 +24,11 @@ final class RegistryMetrics: Sendable {
         registry.makeCounter(
             name: "custody_http_requests_total", labels: [("method", method), ("status", String(status))],
             help: "HTTP requests by method and status")
+    }
+
+    func scans(_ verdict: Verdict) -> Counter {
+        registry.makeCounter(
+            name: "custody_scans_total", labels: [("verdict", verdict.rawValue)], help: "Bundles scanned at publish, by verdict")
     }
 
     func latency(method: String) -> DurationHistogram {

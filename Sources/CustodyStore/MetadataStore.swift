@@ -35,12 +35,14 @@ public struct NewVersion: Sendable {
     public var publisherSignature: SignatureRecord?
     public var registrySignature: SignatureRecord
     public var publishedBy: String?
+    public var scan: BundleReport?
 
     public init(
         model: ModelName, version: String, bundleDigest: Digest, files: [API.FileEntry], license: API.License,
         provenance: API.Provenance, publisherSignature: SignatureRecord?, registrySignature: SignatureRecord,
-        publishedBy: String?
+        publishedBy: String?, scan: BundleReport? = nil
     ) {
+        self.scan = scan
         self.model = model
         self.version = version
         self.bundleDigest = bundleDigest

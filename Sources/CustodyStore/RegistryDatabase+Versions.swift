@@ -80,6 +80,11 @@ extension RegistryDatabase {
                 + (publisher.keyName.map { " by \($0)" } ?? "")
             try Self.insertEvent(
                 db, NewEvent(type: "publish", actor: new.publishedBy, model: new.model.description, version: new.version, detail: detail))
+            if let scan = new.scan {
+                try Self.insertScan(db, scan, versionID: versionID)
+                try Self.insertEvent(
+                    db, NewEvent(type: "scan", actor: "registry", model: new.model.description, version: new.version, detail: Self.summary(of: scan)))
+            }
             let row = try Self.versionRow(db, modelID: modelID, selector: .version(new.version))!
             return .created(try Self.detail(db, model: new.model, row: row, includeEvents: false))
         }
@@ -204,7 +209,40 @@ extension RegistryDatabase {
             model: model.description, version: version, bundleDigest: try Digest(parsing: row["bundle_digest"]),
             createdAt: row["created_at"], publishedBy: row["published_by"], files: files,
             license: API.License(id: row["license_id"], name: row["license_name"], link: row["license_link"]),
-            provenance: provenance, signatures: signatures, events: events)
+            provenance: provenance, signatures: signatures, scan: try scan(db, versionID: versionID), events: events)
+    }
+
+    static func insertScan(_ db: Database, _ scan: BundleReport, versionID: Int64) throws {
+        try db.execute(sql: "UPDATE versions SET scan_verdict = ? WHERE id = ?", arguments: [scan.verdict.rawValue, versionID])
+        for file in scan.files {
+            try db.execute(
+                sql: "INSERT INTO scan_results (version_id, path, format, verdict, invalid, report) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [versionID, file.path, file.format.rawValue, file.verdict.rawValue, file.invalid, try json(file)])
+        }
+    }
+
+    /// One line for the event log: the verdict, and the files and imports that decided it.
+    static func summary(of scan: BundleReport) -> String {
+        var parts = ["verdict \(scan.verdict.rawValue)"]
+        for verdict in [Verdict.dangerous, .unscannable, .suspicious] {
+            let files = scan.files.filter { $0.verdict == verdict }
+            guard !files.isEmpty else { continue }
+            let named = files.prefix(5).map { file in
+                let subjects = Set(file.findings.filter { $0.verdict == verdict }.map(\.subject)).sorted().prefix(3)
+                return "\(file.path) (\(subjects.joined(separator: ", ")))"
+            }
+            parts.append("\(files.count) \(verdict.rawValue): \(named.joined(separator: "; "))\(files.count > 5 ? "; …" : "")")
+        }
+        let invalid = scan.invalidFiles
+        if !invalid.isEmpty { parts.append("\(invalid.count) invalid: \(invalid.prefix(5).map(\.path).joined(separator: ", "))") }
+        return parts.joined(separator: "; ")
+    }
+
+    static func scan(_ db: Database, versionID: Int64) throws -> BundleReport? {
+        let rows = try String.fetchAll(
+            db, sql: "SELECT report FROM scan_results WHERE version_id = ? ORDER BY rowid", arguments: [versionID])
+        guard !rows.isEmpty else { return nil }
+        return BundleReport(files: try rows.map { try decode($0) })
     }
 
     static func event(_ row: Row) -> API.Event {

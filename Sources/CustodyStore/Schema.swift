@@ -87,6 +87,22 @@ extension RegistryDatabase {
                         BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
                     """)
         }
+        migrator.registerMigration("v2: scan results") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE versions ADD COLUMN scan_verdict TEXT;
+                    CREATE TABLE scan_results (
+                        version_id INTEGER NOT NULL REFERENCES versions(id),
+                        path TEXT NOT NULL,
+                        format TEXT NOT NULL,
+                        verdict TEXT NOT NULL,
+                        invalid TEXT,
+                        report TEXT NOT NULL,
+                        PRIMARY KEY (version_id, path)
+                    );
+                    CREATE INDEX scan_results_by_verdict ON scan_results(verdict);
+                    """)
+        }
         return migrator
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CustodyArchive
+import CustodyScan
 import CustodyClient
 import CustodyCore
 import Foundation
@@ -51,6 +52,9 @@ struct Publish: AsyncParsableCommand {
     @Option(help: "How many blobs to upload at once.")
     var parallel = 8
 
+    @Flag(help: "Scan the bundle here first and refuse to upload anything dangerous (the registry scans it either way).")
+    var scan = false
+
     @Flag(help: "No progress display.")
     var quiet = false
 
@@ -90,6 +94,7 @@ struct Publish: AsyncParsableCommand {
             extracted = scratch
         }
         defer { if let extracted { try? FileManager.default.removeItem(atPath: extracted) } }
+        if scan { try preScan(directory) }
         let response = try await withClient(remote) { client in
             try await Publisher(client: client).publish(directory: directory, options: options)
         }
@@ -98,6 +103,21 @@ struct Publish: AsyncParsableCommand {
         } else {
             let verb = response.created ? "published" : "unchanged (already published with the same content):"
             print("\(verb) \(response.version.model)@\(response.version.version) \(response.version.bundleDigest)")
+        }
+    }
+}
+
+extension Publish {
+    /// The client-side scan: the same scanner the registry runs, so a pipeline can stop before uploading.
+    func preScan(_ directory: String) throws(CustodyError) {
+        let files = try ModelTree.files(at: directory, allowSymlinks: false, ignorePaths: ModelTree.defaultIgnorePaths + ["model.sig"])
+        let report = try ModelScanner().scanBundle(root: directory, files: files.map(\.name))
+        guard report.verdict != .clean || !report.allValid else { return }
+        writeStandardError(InspectTable.render(BundleReport(files: report.files.filter { $0.verdict != .clean || !$0.isValid })))
+        if report.verdict == .dangerous {
+            throw CustodyError(
+                .verificationFailed,
+                "the scan found code that runs when the model loads in \(report.dangerousFiles.map(\.path).joined(separator: ", ")); not publishing")
         }
     }
 }
@@ -193,9 +213,25 @@ enum VersionText {
         for signature in detail.signatures {
             lines.append("  signature      \(signature.kind): \(signature.status)\(signature.keyName.map { " (\($0))" } ?? "")")
         }
+        if let scan = detail.scan {
+            let counts = Verdict.allCases.compactMap { verdict -> String? in
+                let count = scan.files.filter { $0.verdict == verdict }.count
+                return count == 0 ? nil : "\(count) \(verdict.rawValue)"
+            }
+            let invalid = scan.invalidFiles.count
+            lines.append("  scan           \(scan.verdict.rawValue.uppercased()) (\(counts.joined(separator: ", "))\(invalid > 0 ? ", \(invalid) invalid" : ""))")
+        }
+        let reports = Dictionary((detail.scan?.files ?? []).map { ($0.path, $0) }, uniquingKeysWith: { first, _ in first })
         lines.append("  files")
         for file in detail.files {
-            lines.append("    \(file.digest)  \(String(file.size).leftPadded(to: 12))  \(file.path)")
+            let report = reports[file.path]
+            let scanned = report.map { "  \($0.format.rawValue), \($0.verdict.rawValue)\($0.isValid ? "" : ", invalid")" } ?? ""
+            lines.append("    \(file.digest)  \(String(file.size).leftPadded(to: 12))  \(file.path)\(scanned)")
+            for finding in report?.findings ?? [] where finding.verdict != .clean {
+                let place = finding.member.map { " in \($0)" } ?? ""
+                lines.append("        \(finding.verdict.rawValue): \(finding.subject)\(place) — \(finding.reason)")
+            }
+            if let invalid = report?.invalid { lines.append("        invalid: \(invalid)") }
         }
         if let events = detail.events, !events.isEmpty {
             lines.append("  events")

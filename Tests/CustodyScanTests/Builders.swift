@@ -1,5 +1,6 @@
 import Foundation
 
+import CustodyCore
 @testable import CustodyScan
 
 /// Writes pickle opcodes byte by byte, so hostile streams need no Python.

@@ -1,5 +1,6 @@
 import Testing
 
+import CustodyCore
 @testable import CustodyScan
 
 @Suite("Containers and PyTorch formats")

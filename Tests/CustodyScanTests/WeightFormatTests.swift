@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+import CustodyCore
 @testable import CustodyScan
 
 @Suite("safetensors and GGUF validators")

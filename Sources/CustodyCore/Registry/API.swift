@@ -133,9 +133,11 @@ public enum API {
         public var license: License
         public var provenance: Provenance
         public var signatures: [SignatureInfo]
+        /// What the registry's scan found in every file when the version was published.
+        public var scan: BundleReport?
         public var events: [Event]?
 
-        public init(model: String, version: String, bundleDigest: Digest, createdAt: String, publishedBy: String? = nil, files: [FileEntry], license: License, provenance: Provenance, signatures: [SignatureInfo], events: [Event]? = nil) {
+        public init(model: String, version: String, bundleDigest: Digest, createdAt: String, publishedBy: String? = nil, files: [FileEntry], license: License, provenance: Provenance, signatures: [SignatureInfo], scan: BundleReport? = nil, events: [Event]? = nil) {
             self.model = model
             self.version = version
             self.bundleDigest = bundleDigest
@@ -145,6 +147,7 @@ public enum API {
             self.license = license
             self.provenance = provenance
             self.signatures = signatures
+            self.scan = scan
             self.events = events
         }
     }

@@ -125,17 +125,17 @@ public struct FileReport: Codable, Sendable, Hashable {
 
     public var isValid: Bool { invalid == nil }
 
-    mutating func add(_ finding: Finding) {
+    public mutating func add(_ finding: Finding) {
         findings.append(finding)
         verdict = max(verdict, finding.verdict)
     }
 
-    mutating func add(contentsOf more: some Sequence<Finding>) {
+    public mutating func add(contentsOf more: some Sequence<Finding>) {
         for finding in more { add(finding) }
     }
 
     /// Records the first reason the file is invalid (later ones are usually consequences).
-    mutating func markInvalid(_ reason: String) {
+    public mutating func markInvalid(_ reason: String) {
         if invalid == nil { invalid = reason }
     }
 }
@@ -144,11 +144,26 @@ public struct FileReport: Codable, Sendable, Hashable {
 public struct BundleReport: Codable, Sendable, Hashable {
     public var files: [FileReport]
 
+    /// The bundle's overall verdict, stored with the version (derived from `files`).
+    enum CodingKeys: String, CodingKey { case verdict, files }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(verdict, forKey: .verdict)
+        try container.encode(files, forKey: .files)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        files = try decoder.container(keyedBy: CodingKeys.self).decode([FileReport].self, forKey: .files)
+    }
+
     public init(files: [FileReport]) {
         self.files = files
     }
 
     public var verdict: Verdict { files.map(\.verdict).max() ?? .clean }
+    /// Files that do not follow their format's rules.
+    public var invalidFiles: [FileReport] { files.filter { !$0.isValid } }
     public var allValid: Bool { files.allSatisfy(\.isValid) }
     public var dangerousFiles: [FileReport] { files.filter { $0.verdict == .dangerous } }
 }
