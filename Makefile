@@ -9,7 +9,7 @@ build:
 
 release:
 	scripts/bootstrap
-	$(SWIFT) build -c release --product custody
+	$(SWIFT) build -c release --static-swift-stdlib --product custody
 
 run: release
 	scripts/serve
