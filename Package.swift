@@ -58,6 +58,15 @@ let package = Package(
             swiftSettings: upcomingFeatures
         ),
         .target(
+            name: "CustodyPolicy",
+            dependencies: [
+                "CustodyCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: upcomingFeatures
+        ),
+        .target(
             name: "CustodyStore",
             dependencies: [
                 "CustodyCore",
@@ -69,6 +78,7 @@ let package = Package(
             name: "CustodyServer",
             dependencies: [
                 "CustodyCore",
+                "CustodyPolicy",
                 "CustodyScan",
                 "CustodyStore",
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -81,6 +91,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "_NIOFileSystem", package: "swift-nio"),
             ],
@@ -126,6 +137,11 @@ let package = Package(
         .testTarget(
             name: "CustodyScanTests",
             dependencies: ["CustodyScan", "CustodyCore"],
+            swiftSettings: upcomingFeatures
+        ),
+        .testTarget(
+            name: "CustodyPolicyTests",
+            dependencies: ["CustodyPolicy", "CustodyCore"],
             swiftSettings: upcomingFeatures
         ),
         .testTarget(

@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 
 runs=${RUNS:-3}
 data=${BENCH_DIR:-.build/bench-data}
-custody="$(swift build -c release --product custody --show-bin-path)/custody"
+custody=${CUSTODY_BIN:-"$(swift build -c release --product custody --show-bin-path)/custody"}
 [ -x "$custody" ] || { echo "build first: make release" >&2; exit 2; }
 missing=()
 for tool in docker-registry:docker-registry nginx:nginx-light curl:curl openssl:openssl; do

@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 runs=${RUNS:-5}
-custody="$(swift build -c release --product custody --show-bin-path)/custody"
+custody=${CUSTODY_BIN:-"$(swift build -c release --product custody --show-bin-path)/custody"}
 [ -x "$custody" ] || { echo "build first: make release" >&2; exit 2; }
 corpus=${CUSTODY_CORPUS:-}
 if [ -z "$corpus" ]; then
@@ -64,13 +64,23 @@ def modelscan(path):
         return "skipped"
     return "clean"
 
+scratch = tempfile.mkdtemp(prefix="custody-scan-bench-")
+fickling_json = f"{scratch}/fickling.json"
+
 def fickling(path):
-    r = run([f"{bin}/fickling", "--check-safety", path])
+    # fickling exits non-zero even for LIKELY_SAFE; its verdict is the severity in the JSON it writes (appending,
+    # hence the fresh file). It reads bare pickles only: a parse failure is not a finding.
+    if os.path.exists(fickling_json):
+        os.unlink(fickling_json)
+    r = run([f"{bin}/fickling", "--check-safety", "--json-output", fickling_json, path])
     output = r.stdout + r.stderr
-    # fickling reads bare pickles only: on anything else it reports a parse failure, which is not a finding.
     if "Traceback" in output or "failed to parse" in output:
         return "error"
-    return "clean" if r.returncode == 0 else "flagged"
+    try:
+        severity = json.load(open(fickling_json)).get("severity", "")
+    except Exception:
+        return "error"
+    return "clean" if severity == "LIKELY_SAFE" else "flagged"
 
 def custody_reports():
     verdicts = {}
@@ -118,7 +128,7 @@ scenarios = {
     "custody inspect": [[custody, "inspect", f"{corpus}/{d}"] for d in dirs],
     "picklescan -p": [[f"{bin}/picklescan", "-p", f"{corpus}/{d}"] for d in dirs],
     "modelscan -p": [[f"{bin}/modelscan", "-p", f"{corpus}/{d}"] for d in dirs],
-    "fickling -s (per file)": [[f"{bin}/fickling", "--check-safety", f"{corpus}/{n}"] for n in files],
+    "fickling -s (per file)": [[f"{bin}/fickling", "--check-safety", "--json-output", fickling_json, f"{corpus}/{n}"] for n in files],
 }
 times = {name: [] for name in scenarios}
 for _ in range(runs):

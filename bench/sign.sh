@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 runs=${RUNS:-5}
 data=${BENCH_DIR:-.build/bench-data}
-custody="$(swift build -c release --product custody --show-bin-path)/custody"
+custody=${CUSTODY_BIN:-"$(swift build -c release --product custody --show-bin-path)/custody"}
 venv=${CUSTODY_INTEROP_VENV:-.venv-interop}
 [ -x "$custody" ] || { echo "build first: make release" >&2; exit 2; }
 [ -x "$venv/bin/model_signing" ] || { echo "no model_signing in $venv: scripts/bootstrap --interop" >&2; exit 2; }

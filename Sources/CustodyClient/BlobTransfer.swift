@@ -85,30 +85,13 @@ extension RegistryClient {
         var hasher = SHA256()
         var offset = try Self.rehash(fd, path: path, into: &hasher, limit: size)
         progress?(Int(offset))
-        if offset < size, let url = URL(string: baseURL), url.scheme == "http", let host = url.host {
-            let blobPath = "/v1/blobs/\(digest)"
-            var headers: [(String, String)] = []
-            if let token { headers.append(("Authorization", "Bearer \(token)")) }
-            if offset > 0 { headers.append(("Range", "bytes=\(offset)-")) }
-            let outcome = try await DirectDownload.get(
-                host: host, port: url.port ?? 80, path: blobPath, headers: headers, fd: fd, file: path, offset: offset, size: size,
-                hasher: hasher, progress: progress)
-            guard (200..<300).contains(outcome.status) else {
-                throw Self.failure(status: outcome.status, reason: outcome.reason, body: outcome.errorBody, method: "GET", path: blobPath)
-            }
-            if offset > 0, outcome.status != 206 {
-                throw CustodyError(.remote, "the registry ignored the range request for \(digest)")
-            }
-            offset = outcome.end
-            hasher = outcome.hasher
-        } else if offset < size {
+        if offset < size {
             var request = request("/v1/blobs/\(digest)")
             if offset > 0 { request.headers.add(name: "Range", value: "bytes=\(offset)-") }
             let response = try await execute(request, timeout: .hours(24))
             if offset > 0, response.status != .partialContent {
                 throw CustodyError(.remote, "the registry ignored the range request for \(digest)")
             }
-            var writeback = EagerWriteback(fd: fd, from: offset)
             do {
                 for try await buffer in response.body {
                     guard offset + UInt64(buffer.readableBytes) <= size else {
@@ -119,7 +102,6 @@ extension RegistryClient {
                         try FileIO.pwriteAll(bytes, to: fd, at: offset, path: path)
                     }
                     offset += UInt64(buffer.readableBytes)
-                    writeback.written(upTo: offset)
                     progress?(buffer.readableBytes)
                 }
             } catch let error as CustodyError {

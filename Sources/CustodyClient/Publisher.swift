@@ -14,11 +14,13 @@ public struct Publisher: Sendable {
         public var signingKey: PrivateSigningKey?
         public var quiet: Bool
         public var parallelUploads: Int
+        public var licenseClass: String?
 
         public init(
             model: ModelName, version: String, license: API.License?, provenance: API.Provenance?, signingKey: PrivateSigningKey?,
-            quiet: Bool, parallelUploads: Int = 8
+            quiet: Bool, parallelUploads: Int = 8, licenseClass: String? = nil
         ) {
+            self.licenseClass = licenseClass
             self.model = model
             self.version = version
             self.license = license
@@ -66,7 +68,8 @@ public struct Publisher: Sendable {
             Data(try signing.sign(manifest, with: key).encoded()).base64EncodedString()
         }
         let request = API.PublishRequest(
-            version: options.version, files: entries, license: options.license, provenance: options.provenance, signature: signature)
+            version: options.version, files: entries, license: options.license, provenance: options.provenance, signature: signature,
+            licenseClass: options.licenseClass)
         return try await client.send(.POST, "/v1/models/\(options.model.namespace)/\(options.model.name)/versions", body: request)
     }
 

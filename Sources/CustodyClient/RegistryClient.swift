@@ -119,6 +119,14 @@ public final class RegistryClient: Sendable {
         try await send(.POST, path, body: body)
     }
 
+    /// POSTs raw JSON bytes (a document the client passes through, such as an OSV advisory) and decodes the answer.
+    public func post<T: Decodable>(_ path: String, json bytes: [UInt8], as type: T.Type = T.self) async throws(CustodyError) -> T {
+        var request = request(path, method: .POST)
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: bytes))
+        return try await decode(try await execute(request), as: T.self)
+    }
+
     public func delete(_ path: String) async throws(CustodyError) {
         _ = try await execute(request(path, method: .DELETE))
     }

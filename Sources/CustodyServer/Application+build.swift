@@ -2,6 +2,7 @@ import CustodyCore
 import CustodyStore
 import Foundation
 public import Hummingbird
+import UnixSignals
 import HummingbirdCore
 import HummingbirdTLS
 import Logging
@@ -35,6 +36,7 @@ public func buildRouter(_ services: RegistryServices) -> Router<RegistryContext>
     BlobController(services: services).register(on: router)
     ModelController(services: services).register(on: router)
     TokenController(services: services).register(on: router)
+    GateController(services: services).register(on: router)
     return router
 }
 
@@ -78,5 +80,15 @@ public func buildApplication(
 
 /// Builds the application and runs it until SIGTERM or SIGINT, finishing in-flight requests first.
 public func runRegistry(_ services: RegistryServices, onRunning: @escaping @Sendable (Int) async -> Void) async throws {
-    try await buildApplication(services, onRunning: onRunning).runService()
+    let application = try buildApplication(services, onRunning: onRunning)
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        // SIGHUP reloads the policies; requests keep being answered with the set in force meanwhile.
+        group.addTask {
+            for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                _ = try? await services.reloadPolicies(actor: "SIGHUP")
+            }
+        }
+        try await application.runService()
+        group.cancelAll()
+    }
 }

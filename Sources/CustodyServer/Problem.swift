@@ -8,6 +8,8 @@ public struct Problem: HTTPResponseError {
     public let status: HTTPResponse.Status
     public let detail: String
     public var headers: HTTPFields = [:]
+    /// Gate decisions behind a refusal, carried in the body.
+    public var decisions: [API.Decision]?
 
     public init(_ status: HTTPResponse.Status, _ detail: String) {
         self.status = status
@@ -31,7 +33,7 @@ public struct Problem: HTTPResponseError {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        let problem = API.Problem(status: status.code, title: status.reasonPhrase, detail: detail)
+        let problem = API.Problem(status: status.code, title: status.reasonPhrase, detail: detail, decisions: decisions)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var fields = headers

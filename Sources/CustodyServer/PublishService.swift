@@ -46,6 +46,17 @@ struct PublishService {
             throw CustodyError(.invalidArgument, "a base model reference is empty")
         }
 
+        if let declared = request.licenseClass {
+            guard let claimed = LicenceClass.declared(declared) else {
+                throw CustodyError(.invalidArgument, "licence class '\(declared)' is not one of permissive, conditional, research, unknown, commercial, non-commercial")
+            }
+            let classified = services.policies.snapshot.licences.classify(id: license.id, name: license.name)
+            guard claimed.contains(classified.licenceClass) else {
+                throw CustodyError(
+                    .invalidArgument,
+                    "the declared licence class '\(declared)' contradicts the licence: \(classified.basis) is \(classified.licenceClass.rawValue)")
+            }
+        }
         var publisher: SignatureRecord?
         if let encoded = request.signature {
             publisher = try verifyPublisherSignature(encoded, files: files)
@@ -58,7 +69,10 @@ struct PublishService {
                 model: model, version: request.version, bundleDigest: manifest.rootDigest, files: files, license: license,
                 provenance: provenance, publisherSignature: publisher, registrySignature: registry, publishedBy: publishedBy,
                 scan: scan))
-        if case .created = outcome { services.metrics.publishes.increment() }
+        if case .created = outcome {
+            services.metrics.publishes.increment()
+            services.gate.modelChanged(model)
+        }
         return outcome
     }
 

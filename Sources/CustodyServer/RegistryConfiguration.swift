@@ -20,6 +20,15 @@ public struct RegistryConfiguration: Sendable {
     public var tlsCertificate: String?
     public var tlsKey: String?
     public var logLevel: String = "info"
+    /// Kubernetes namespace → deployment environment, for the admission webhook.
+    public var admissionNamespaces: [String: String] = [:]
+    /// The environment of namespaces not in `admissionNamespaces`; nil denies their pods.
+    public var admissionDefaultEnvironment: String?
+
+    /// One policy file per environment: `policies/ENV.yaml`.
+    public var policiesDirectory: String { home + "/policies" }
+    /// Additions and overrides to the built-in licence table.
+    public var licenceTablePath: String { home + "/licenses.yaml" }
 
     public init(home: String = "Registry", keys: String = "Keys") {
         self.home = home
@@ -71,6 +80,8 @@ public struct RegistryConfiguration: Sendable {
             tlsKey = tls.key
         }
         if let level = document.log?.level { logLevel = level }
+        if let namespaces = document.admission?.namespaces { admissionNamespaces = namespaces }
+        if let environment = document.admission?.defaultEnvironment { admissionDefaultEnvironment = environment }
     }
 
     mutating func apply(environment: [String: String]) throws(CustodyError) {
@@ -94,6 +105,11 @@ public struct RegistryConfiguration: Sendable {
         struct Log: Decodable {
             var level: String?
         }
+        struct Admission: Decodable {
+            var namespaces: [String: String]?
+            var defaultEnvironment: String?
+        }
+        var admission: Admission?
         var listen: String?
         var data: String?
         var limits: Limits?

@@ -1,5 +1,6 @@
 public import CustodyCore
 public import CustodyStore
+import CustodyPolicy
 import Foundation
 public import Logging
 
@@ -11,6 +12,8 @@ public final class RegistryServices: Sendable {
     public let blobs: any BlobStore
     public let registryKey: PrivateSigningKey
     public let trustedKeys: [TrustedKey]
+    let policies: PolicySet
+    let gate: GateService
     let metrics = RegistryMetrics()
     let uploads = UploadSessions()
     let logger: Logger
@@ -23,8 +26,10 @@ public final class RegistryServices: Sendable {
 
     init(
         configuration: RegistryConfiguration, database: RegistryDatabase, blobs: any BlobStore, registryKey: PrivateSigningKey,
-        trustedKeys: [TrustedKey], logger: Logger
+        trustedKeys: [TrustedKey], policies: PolicySet, logger: Logger
     ) {
+        self.policies = policies
+        self.gate = GateService(database: database, policies: policies)
         self.configuration = configuration
         self.database = database
         self.blobs = blobs
@@ -50,6 +55,12 @@ public final class RegistryServices: Sendable {
         let blobs = try FileSystemBlobStore(root: data)
         let registryKey = try loadOrCreateRegistryKey(in: configuration.keys, logger: logger)
         let trusted = try loadTrustedKeys(from: configuration.keys + "/trusted")
+        // A policy that does not load stops the start: a gate must not run without the rules it was given.
+        let policies = try PolicySet(directory: configuration.policiesDirectory, licencePath: configuration.licenceTablePath)
+        for (environment, policy) in policies.snapshot.policies.sorted(by: { $0.key < $1.key }) {
+            try await database.recordEvent(NewEvent(
+                type: "policy.load", actor: "registry", detail: "\(environment) \(policy.digest) from \(policy.source)", environment: environment))
+        }
         var adminSecret: String?
         if try await database.tokenCount() == 0 {
             let created = try await database.createToken(
@@ -57,8 +68,30 @@ public final class RegistryServices: Sendable {
             adminSecret = created.secret
         }
         let services = RegistryServices(
-            configuration: configuration, database: database, blobs: blobs, registryKey: registryKey, trustedKeys: trusted, logger: logger)
+            configuration: configuration, database: database, blobs: blobs, registryKey: registryKey, trustedKeys: trusted,
+            policies: policies, logger: logger)
         return (services, adminSecret)
+    }
+
+    /// Re-reads the policies and the licence table; on an error the loaded set stays in force and the error says
+    /// where. Each loaded policy is recorded with its digest.
+    func reloadPolicies(actor: String) async throws(CustodyError) -> [String: String] {
+        let snapshot: PolicySet.Snapshot
+        do {
+            snapshot = try policies.reload()
+        } catch {
+            try? await database.recordEvent(NewEvent(type: "policy.reload.failed", actor: actor, detail: error.message))
+            logger.error("policy reload failed; the loaded policies stay in force", metadata: ["error": "\(error.message)"])
+            throw error
+        }
+        var digests: [String: String] = [:]
+        for (environment, policy) in snapshot.policies.sorted(by: { $0.key < $1.key }) {
+            digests[environment] = policy.digest
+            try await database.recordEvent(NewEvent(
+                type: "policy.load", actor: actor, detail: "\(environment) \(policy.digest) from \(policy.source)", environment: environment))
+        }
+        logger.notice("policies reloaded", metadata: ["environments": "\(digests.keys.sorted().joined(separator: ","))"])
+        return digests
     }
 
     static func loadOrCreateRegistryKey(in directory: String, logger: Logger) throws(CustodyError) -> PrivateSigningKey {

@@ -21,6 +21,45 @@ public protocol MetadataStore: Sendable {
     func revokeToken(id: String) async throws(CustodyError) -> Bool
     func tokenCount() async throws(CustodyError) -> Int
     func recordEvent(_ event: NewEvent) async throws(CustodyError)
+    /// Appends several events in one transaction (decisions are recorded in batches).
+    func recordEvents(_ events: [NewEvent]) async throws(CustodyError)
+    func setStatus(_ model: ModelName, version: String, _ status: API.VersionStatus) async throws(CustodyError) -> Bool
+    /// Every version of a model, oldest first, as (version, bundle digest).
+    func versionOrder(_ model: ModelName) async throws(CustodyError) -> [(version: String, digest: Digest)]?
+    /// The versions (model, version) holding a blob.
+    func versions(holding digest: Digest) async throws(CustodyError) -> [(model: String, version: String)]
+    func versions(withBundleDigests digests: [String]) async throws(CustodyError) -> [(model: String, version: String)]
+    func saveAdvisory(_ advisory: StoredAdvisory, event: NewEvent) async throws(CustodyError) -> AdvisoryWrite
+    func advisories() async throws(CustodyError) -> [StoredAdvisory]
+    /// Pulls and decisions about these versions, oldest first.
+    func uses(of versions: [(model: String, version: String)]) async throws(CustodyError) -> [API.Event]
+}
+
+/// An advisory as stored: its OSV document and the columns lists and filters need.
+public struct StoredAdvisory: Sendable {
+    public var id: String
+    public var modified: String
+    public var withdrawn: String?
+    public var severity: String
+    public var score: Double?
+    public var summary: String?
+    public var models: [String]
+    public var document: [UInt8]
+
+    public init(id: String, modified: String, withdrawn: String?, severity: String, score: Double?, summary: String?, models: [String], document: [UInt8]) {
+        self.id = id
+        self.modified = modified
+        self.withdrawn = withdrawn
+        self.severity = severity
+        self.score = score
+        self.summary = summary
+        self.models = models
+        self.document = document
+    }
+}
+
+public enum AdvisoryWrite: Sendable {
+    case created, updated, unchanged
 }
 
 /// Everything a new version is made of, checked and signed by the server before it reaches the store.
@@ -111,12 +150,21 @@ public struct NewEvent: Sendable {
     public var model: String?
     public var version: String?
     public var detail: String?
+    /// The deployment environment a decision or pull was for.
+    public var environment: String?
+    /// The client's address, for pulls and decisions.
+    public var client: String?
 
-    public init(type: String, actor: String?, model: String? = nil, version: String? = nil, detail: String? = nil) {
+    public init(
+        type: String, actor: String?, model: String? = nil, version: String? = nil, detail: String? = nil,
+        environment: String? = nil, client: String? = nil
+    ) {
         self.type = type
         self.actor = actor
         self.model = model
         self.version = version
         self.detail = detail
+        self.environment = environment
+        self.client = client
     }
 }

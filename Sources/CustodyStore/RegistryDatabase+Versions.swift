@@ -150,8 +150,8 @@ extension RegistryDatabase {
 
     static func insertEvent(_ db: Database, _ event: NewEvent) throws {
         try db.execute(
-            sql: "INSERT INTO events (at, type, actor, model, version, detail) VALUES (?, ?, ?, ?, ?, ?)",
-            arguments: [now(), event.type, event.actor, event.model, event.version, event.detail])
+            sql: "INSERT INTO events (at, type, actor, model, version, detail, environment, client) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            arguments: [now(), event.type, event.actor, event.model, event.version, event.detail, event.environment, event.client])
     }
 
     static func modelID(_ db: Database, _ model: ModelName, create: Bool) throws -> Int64? {
@@ -209,7 +209,11 @@ extension RegistryDatabase {
             model: model.description, version: version, bundleDigest: try Digest(parsing: row["bundle_digest"]),
             createdAt: row["created_at"], publishedBy: row["published_by"], files: files,
             license: API.License(id: row["license_id"], name: row["license_name"], link: row["license_link"]),
-            provenance: provenance, signatures: signatures, scan: try scan(db, versionID: versionID), events: events)
+            provenance: provenance, signatures: signatures, scan: try scan(db, versionID: versionID),
+            status: API.VersionStatus(
+                state: API.VersionStatus.State(rawValue: row["status"] ?? "active") ?? .active, reason: row["status_reason"],
+                by: row["status_by"], at: row["status_at"]),
+            events: events)
     }
 
     static func insertScan(_ db: Database, _ scan: BundleReport, versionID: Int64) throws {
@@ -248,7 +252,7 @@ extension RegistryDatabase {
     static func event(_ row: Row) -> API.Event {
         API.Event(
             id: row["id"], at: row["at"], type: row["type"], actor: row["actor"], model: row["model"], version: row["version"],
-            detail: row["detail"])
+            detail: row["detail"], environment: row["environment"], client: row["client"])
     }
 
     static func json(_ value: some Encodable) throws -> String {

@@ -103,6 +103,30 @@ extension RegistryDatabase {
                     CREATE INDEX scan_results_by_verdict ON scan_results(verdict);
                     """)
         }
+        migrator.registerMigration("v3: version status, advisories, event environment and client") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE versions ADD COLUMN status TEXT NOT NULL DEFAULT 'active';
+                    ALTER TABLE versions ADD COLUMN status_reason TEXT;
+                    ALTER TABLE versions ADD COLUMN status_by TEXT;
+                    ALTER TABLE versions ADD COLUMN status_at TEXT;
+                    ALTER TABLE events ADD COLUMN environment TEXT;
+                    ALTER TABLE events ADD COLUMN client TEXT;
+                    CREATE INDEX events_by_type ON events(type);
+                    CREATE TABLE advisories (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        modified TEXT NOT NULL,
+                        withdrawn TEXT,
+                        severity TEXT NOT NULL,
+                        score REAL,
+                        summary TEXT,
+                        models TEXT NOT NULL,
+                        document BLOB NOT NULL,
+                        recorded_at TEXT NOT NULL,
+                        updated_at TEXT NOT NULL
+                    );
+                    """)
+        }
         return migrator
     }
 }

@@ -52,6 +52,9 @@ struct Publish: AsyncParsableCommand {
     @Option(help: "How many blobs to upload at once.")
     var parallel = 8
 
+    @Option(help: "The licence class you claim (permissive, conditional, research, commercial, non-commercial); refused if the licence says otherwise.")
+    var licenseClass: String?
+
     @Flag(help: "Scan the bundle here first and refuse to upload anything dangerous (the registry scans it either way).")
     var scan = false
 
@@ -83,7 +86,7 @@ struct Publish: AsyncParsableCommand {
         let key = try signKey.map { path throws(CustodyError) in try PrivateSigningKey(contentsOf: path) }
         let options = Publisher.Options(
             model: model, version: version, license: licenseInfo.isEmpty ? nil : licenseInfo, provenance: provenance, signingKey: key,
-            quiet: quiet, parallelUploads: parallel)
+            quiet: quiet, parallelUploads: parallel, licenseClass: licenseClass)
 
         var directory = path
         var extracted: String?

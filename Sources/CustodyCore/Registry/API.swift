@@ -75,8 +75,12 @@ public enum API {
         public var provenance: Provenance?
         /// The publisher's OMS bundle (`model.sig`), base64 of its exact bytes.
         public var signature: String?
+        /// The licence class the publisher claims (`permissive`, `conditional`, `research`, `commercial`, …): refused
+        /// when the licence table classifies the licence otherwise.
+        public var licenseClass: String?
 
-        public init(version: String, files: [FileEntry], license: License?, provenance: Provenance?, signature: String?) {
+        public init(version: String, files: [FileEntry], license: License?, provenance: Provenance?, signature: String?, licenseClass: String? = nil) {
+            self.licenseClass = licenseClass
             self.version = version
             self.files = files
             self.license = license
@@ -110,8 +114,12 @@ public enum API {
         public var model: String?
         public var version: String?
         public var detail: String?
+        public var environment: String?
+        public var client: String?
 
-        public init(id: Int64, at: String, type: String, actor: String? = nil, model: String? = nil, version: String? = nil, detail: String? = nil) {
+        public init(id: Int64, at: String, type: String, actor: String? = nil, model: String? = nil, version: String? = nil, detail: String? = nil, environment: String? = nil, client: String? = nil) {
+            self.environment = environment
+            self.client = client
             self.id = id
             self.at = at
             self.type = type
@@ -135,9 +143,12 @@ public enum API {
         public var signatures: [SignatureInfo]
         /// What the registry's scan found in every file when the version was published.
         public var scan: BundleReport?
+        /// Active, or yanked / quarantined (with who, when and why).
+        public var status: VersionStatus?
         public var events: [Event]?
 
-        public init(model: String, version: String, bundleDigest: Digest, createdAt: String, publishedBy: String? = nil, files: [FileEntry], license: License, provenance: Provenance, signatures: [SignatureInfo], scan: BundleReport? = nil, events: [Event]? = nil) {
+        public init(model: String, version: String, bundleDigest: Digest, createdAt: String, publishedBy: String? = nil, files: [FileEntry], license: License, provenance: Provenance, signatures: [SignatureInfo], scan: BundleReport? = nil, status: VersionStatus? = nil, events: [Event]? = nil) {
+            self.status = status
             self.model = model
             self.version = version
             self.bundleDigest = bundleDigest
@@ -247,8 +258,11 @@ public enum API {
         public var title: String
         public var status: Int
         public var detail: String
+        /// For a pull the gate refused: the decision in each of the token's environments.
+        public var decisions: [Decision]?
 
-        public init(status: Int, title: String, detail: String, type: String = "about:blank") {
+        public init(status: Int, title: String, detail: String, type: String = "about:blank", decisions: [Decision]? = nil) {
+            self.decisions = decisions
             self.type = type
             self.title = title
             self.status = status

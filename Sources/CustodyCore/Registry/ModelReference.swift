@@ -24,7 +24,7 @@ public struct ModelName: Hashable, Sendable, Comparable, CustomStringConvertible
 
     public static func < (lhs: ModelName, rhs: ModelName) -> Bool { lhs.description < rhs.description }
 
-    static func isValidComponent(_ text: String) -> Bool {
+    public static func isValidComponent(_ text: String) -> Bool {
         let bytes = Array(text.utf8)
         guard !bytes.isEmpty, bytes.count <= 64 else { return false }
         var previousWasSeparator = true

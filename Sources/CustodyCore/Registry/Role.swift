@@ -8,6 +8,8 @@ public enum Role: String, Codable, CaseIterable, Sendable {
     case consumer
     /// Ask the verify endpoint only.
     case gate
+    /// Record and withdraw advisories, yank and quarantine versions, and read.
+    case security
     /// Read-only history, proofs and exports.
     case auditor
 }

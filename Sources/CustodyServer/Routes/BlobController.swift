@@ -68,8 +68,10 @@ struct BlobController {
     }
 
     func download(_ request: Request, _ context: RegistryContext) async throws -> Response {
-        try await services.authorize(request, context, roles: [.publisher, .consumer, .auditor])
-        return try await serve(try digest(context), request, context)
+        try await services.authorize(request, context, roles: [.publisher, .consumer, .auditor, .security])
+        let digest = try digest(context)
+        try await services.gateBlob(digest, request: request, context: context)
+        return try await serve(digest, request, context)
     }
 
     /// Sends a stored blob, or the byte range the request asks for.

@@ -21,7 +21,7 @@ struct ModelController {
         router.get("/v1/models/:ns/:name/versions/:version/files/**") { request, context in try await file(request, context) }
     }
 
-    private static let readers: Set<Role> = [.publisher, .consumer, .auditor]
+    private static let readers: Set<Role> = [.publisher, .consumer, .auditor, .security, .gate]
 
     private func modelName(_ context: RegistryContext) throws -> ModelName {
         let namespace = try context.parameters.require("ns")
@@ -99,11 +99,15 @@ struct ModelController {
         guard let bundle = try await services.database.registrySignature(name, version: detail.version) else {
             throw Problem(.notFound, "\(name)@\(detail.version) has no registry signature")
         }
-        try await services.database.recordEvent(
-            NewEvent(
+        switch try await services.gatePull(name, version: detail.version, context: context) {
+        case .ungated:
+            try await services.gate.recorder.record(NewEvent(
                 type: "pull", actor: context.actor, model: name.description, version: detail.version,
-                detail: "bundle \(detail.bundleDigest) to \(context.clientAddress ?? "unknown")"
-                    + (context.token?.environments.isEmpty == false ? " for \(context.token!.environments.joined(separator: ","))" : "")))
+                detail: "bundle \(detail.bundleDigest), ungated (role \(context.token?.role.rawValue ?? "none"))", client: context.clientAddress))
+        case .allowed(let decision):
+            try await services.gate.record(decision, type: "pull", actor: context.actor, client: context.clientAddress)
+            services.metrics.decisions(allowed: true).increment()
+        }
         services.metrics.pulls.increment()
         return Response(
             status: .ok, headers: [.contentType: "application/vnd.dev.sigstore.bundle.v0.3+json"],
@@ -118,6 +122,7 @@ struct ModelController {
         guard let entry = detail.files.first(where: { $0.path == path }) else {
             throw Problem(.notFound, "\(name)@\(detail.version) has no file '\(path)'")
         }
+        _ = try await services.gatePull(name, version: detail.version, context: context)
         return try await BlobController(services: services).serve(entry.digest, request, context)
     }
 }

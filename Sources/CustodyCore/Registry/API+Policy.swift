@@ -1,0 +1,185 @@
+/// Wire documents of the deployment gate: decisions, version status, advisories and their exposure.
+extension API {
+    /// The answer to "may this version run in this environment?" — the same document from every entry point.
+    public struct Decision: Codable, Sendable, Hashable {
+        public struct PolicyRef: Codable, Sendable, Hashable {
+            public var name: String
+            public var digest: String
+            public init(name: String, digest: String) {
+                self.name = name
+                self.digest = digest
+            }
+        }
+
+        public struct Check: Codable, Sendable, Hashable {
+            public enum Result: String, Codable, Sendable { case passed, failed, warning, notApplicable = "not-applicable" }
+            public var check: String
+            public var result: Result
+            public var reason: String
+            public init(check: String, result: Result, reason: String) {
+                self.check = check
+                self.result = result
+                self.reason = reason
+            }
+        }
+
+        public struct Rollback: Codable, Sendable, Hashable {
+            public var version: String
+            public var bundleDigest: Digest
+            public init(version: String, bundleDigest: Digest) {
+                self.version = version
+                self.bundleDigest = bundleDigest
+            }
+        }
+
+        public var allowed: Bool
+        public var environment: String
+        public var policy: PolicyRef
+        public var model: String
+        public var version: String
+        public var bundleDigest: Digest
+        public var checks: [Check]
+        /// The licence class the decision used (the most restrictive of the version's and its base models').
+        public var licence: LicenceClassification
+        /// What a deployment of this version takes on (conditional licences).
+        public var obligations: [String]
+        /// When denied: the newest other version of the model this environment allows.
+        public var rollback: Rollback?
+        public var evaluatedAt: String
+
+        public init(
+            allowed: Bool, environment: String, policy: PolicyRef, model: String, version: String, bundleDigest: Digest,
+            checks: [Check], licence: LicenceClassification, obligations: [String], rollback: Rollback?, evaluatedAt: String
+        ) {
+            self.allowed = allowed
+            self.environment = environment
+            self.policy = policy
+            self.model = model
+            self.version = version
+            self.bundleDigest = bundleDigest
+            self.checks = checks
+            self.licence = licence
+            self.obligations = obligations
+            self.rollback = rollback
+            self.evaluatedAt = evaluatedAt
+        }
+
+        /// The reasons of the failed checks, one line each.
+        public var reasons: [String] { checks.filter { $0.result == .failed }.map { "\($0.check): \($0.reason)" } }
+        public var warnings: [String] { checks.filter { $0.result == .warning }.map { "\($0.check): \($0.reason)" } }
+    }
+
+    public struct VerifyRequest: Codable, Sendable {
+        /// `ns/name`, `ns/name@version` or `ns/name@sha256:…`.
+        public var model: String
+        public var version: String?
+        public var digest: String?
+        public var environment: String
+        public init(model: String, version: String? = nil, digest: String? = nil, environment: String) {
+            self.model = model
+            self.version = version
+            self.digest = digest
+            self.environment = environment
+        }
+    }
+
+    /// Whether a version may be used at all: yanked and quarantined versions fail every policy.
+    public struct VersionStatus: Codable, Sendable, Hashable {
+        public enum State: String, Codable, Sendable { case active, yanked, quarantined }
+        public var state: State
+        public var reason: String?
+        public var by: String?
+        public var at: String?
+        public init(state: State, reason: String? = nil, by: String? = nil, at: String? = nil) {
+            self.state = state
+            self.reason = reason
+            self.by = by
+            self.at = at
+        }
+        public static let active = VersionStatus(state: .active)
+    }
+
+    public struct StatusRequest: Codable, Sendable {
+        public var state: VersionStatus.State
+        public var reason: String?
+        public init(state: VersionStatus.State, reason: String?) {
+            self.state = state
+            self.reason = reason
+        }
+    }
+
+    public struct AdvisorySummary: Codable, Sendable, Hashable {
+        public var id: String
+        public var modified: String
+        public var withdrawn: String?
+        public var summary: String?
+        public var severity: String
+        public var score: Double?
+        public var models: [String]
+        public init(id: String, modified: String, withdrawn: String?, summary: String?, severity: String, score: Double?, models: [String]) {
+            self.id = id
+            self.modified = modified
+            self.withdrawn = withdrawn
+            self.summary = summary
+            self.severity = severity
+            self.score = score
+            self.models = models
+        }
+    }
+
+    /// Who used the versions an advisory affects: every pull, verify and admission decision about them.
+    public struct Exposure: Codable, Sendable, Hashable {
+        public struct Use: Codable, Sendable, Hashable {
+            public var at: String
+            public var type: String
+            public var actor: String?
+            public var environment: String?
+            public var client: String?
+            public var detail: String?
+            public init(at: String, type: String, actor: String?, environment: String?, client: String?, detail: String?) {
+                self.at = at
+                self.type = type
+                self.actor = actor
+                self.environment = environment
+                self.client = client
+                self.detail = detail
+            }
+        }
+
+        public struct AffectedVersion: Codable, Sendable, Hashable {
+            public var model: String
+            public var version: String
+            public var bundleDigest: Digest
+            public var uses: [Use]
+            public init(model: String, version: String, bundleDigest: Digest, uses: [Use]) {
+                self.model = model
+                self.version = version
+                self.bundleDigest = bundleDigest
+                self.uses = uses
+            }
+        }
+
+        public var advisory: AdvisorySummary
+        public var versions: [AffectedVersion]
+        /// Models the advisory names that this registry does not hold.
+        public var unknownModels: [String]
+        public var environments: [String]
+        public var tokens: [String]
+        public init(advisory: AdvisorySummary, versions: [AffectedVersion], unknownModels: [String], environments: [String], tokens: [String]) {
+            self.advisory = advisory
+            self.versions = versions
+            self.unknownModels = unknownModels
+            self.environments = environments
+            self.tokens = tokens
+        }
+    }
+
+    public struct AdvisoryAdded: Codable, Sendable {
+        public var created: Bool
+        public var exposure: Exposure
+        public init(created: Bool, exposure: Exposure) {
+            self.created = created
+            self.exposure = exposure
+        }
+    }
+}

@@ -1,0 +1,123 @@
+import CustodyCore
+import Foundation
+import Hummingbird
+import Prometheus
+import NIOCore
+
+/// Kubernetes admission (formats.md §8) and the Gatekeeper external-data provider: both ask the same evaluator.
+extension GateController {
+    /// Annotations naming models: `custody.dev/model` and `custody.dev/model.<anything>`, each holding one or more
+    /// references separated by commas or whitespace.
+    static let annotation = "custody.dev/model"
+
+    /// The model references a pod (or a workload's pod template) declares.
+    static func modelReferences(in object: [String: Any]) -> [String] {
+        var annotations: [[String: Any]] = []
+        if let metadata = object["metadata"] as? [String: Any], let found = metadata["annotations"] as? [String: Any] {
+            annotations.append(found)
+        }
+        if let spec = object["spec"] as? [String: Any], let template = spec["template"] as? [String: Any],
+            let metadata = template["metadata"] as? [String: Any], let found = metadata["annotations"] as? [String: Any]
+        {
+            annotations.append(found)
+        }
+        var references: [String] = []
+        for map in annotations {
+            for (key, value) in map.sorted(by: { $0.key < $1.key }) where key == annotation || key.hasPrefix(annotation + ".") {
+                guard let text = value as? String else { continue }
+                for part in text.split(whereSeparator: { $0 == "," || $0.isWhitespace }) where !references.contains(String(part)) {
+                    references.append(String(part))
+                }
+            }
+        }
+        return references
+    }
+
+    func admission(_ request: Request, _ context: RegistryContext) async throws -> Response {
+        try await services.authorize(request, context, roles: [.gate])
+        let bytes = try await request.body.collect(upTo: 8 << 20)
+        guard let review = try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView)) as? [String: Any],
+            let body = review["request"] as? [String: Any], let uid = body["uid"] as? String
+        else { throw Problem(.badRequest, "not an AdmissionReview: a JSON object with request.uid is required") }
+        let apiVersion = review["apiVersion"] as? String ?? "admission.k8s.io/v1"
+        let namespace = body["namespace"] as? String ?? ""
+        let object = body["object"] as? [String: Any] ?? [:]
+        let references = Self.modelReferences(in: object)
+        let user = ((body["userInfo"] as? [String: Any])?["username"] as? String).map { " for \($0)" } ?? ""
+
+        var allowed = true
+        var messages: [String] = []
+        var warnings: [String] = []
+        if !references.isEmpty {
+            let configuration = services.configuration
+            if let environment = configuration.admissionNamespaces[namespace] ?? configuration.admissionDefaultEnvironment {
+                for text in references {
+                    do throws(CustodyError) {
+                        let reference = try ModelReference(parsing: text)
+                        let decision = try await gate.decide(reference.model, reference.selector, environment: environment)
+                        try await gate.record(decision, type: "admission", actor: context.actor + user, client: context.clientAddress)
+                        services.metrics.decisions(allowed: decision.allowed).increment()
+                        if !decision.allowed {
+                            allowed = false
+                            let rollback = decision.rollback.map { "; rollback target \(decision.model)@\($0.version)" } ?? ""
+                            messages.append("\(text) is denied in \(environment): \(decision.reasons.joined(separator: "; "))\(rollback)")
+                        }
+                        for warning in decision.warnings { warnings.append(Self.clip("\(text): \(warning)")) }
+                    } catch {
+                        allowed = false
+                        messages.append("\(text): \(error.message)")
+                    }
+                }
+            } else {
+                allowed = false
+                messages.append("namespace \(namespace) is not mapped to a deployment environment (admission.namespaces in custody.yaml)")
+            }
+        }
+        var response: [String: Any] = ["uid": uid, "allowed": allowed]
+        if !allowed {
+            response["status"] = ["code": 403, "message": "custody: " + messages.joined(separator: " | ")]
+        }
+        if !warnings.isEmpty { response["warnings"] = Array(warnings.prefix(10)) }
+        let answer: [String: Any] = ["apiVersion": apiVersion, "kind": "AdmissionReview", "response": response]
+        let data = try JSONSerialization.data(withJSONObject: answer, options: [.sortedKeys, .withoutEscapingSlashes])
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// Kubernetes shows at most 120 characters of a warning.
+    static func clip(_ text: String) -> String {
+        text.count <= 120 ? text : String(text.prefix(119)) + "…"
+    }
+
+    /// Gatekeeper external data: `?environment=ENV`, keys are model references; each item's value is the decision
+    /// summary, its error set when the key cannot be decided.
+    func gatekeeper(_ request: Request, _ context: RegistryContext) async throws -> Response {
+        try await services.authorize(request, context, roles: [.gate])
+        guard let environment = request.uri.queryParameters["environment"].map(String.init) else {
+            throw Problem(.badRequest, "name the environment: POST /v1/gatekeeper?environment=ENV")
+        }
+        let bytes = try await request.body.collect(upTo: 8 << 20)
+        guard let ask = try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView)) as? [String: Any],
+            let body = ask["request"] as? [String: Any], let keys = body["keys"] as? [String]
+        else { throw Problem(.badRequest, "not a Gatekeeper ProviderRequest: request.keys is required") }
+        var items: [[String: Any]] = []
+        for key in keys {
+            do throws(CustodyError) {
+                let reference = try ModelReference(parsing: key)
+                let decision = try await gate.decide(reference.model, reference.selector, environment: environment)
+                try await gate.record(decision, type: "admission", actor: context.actor + " (gatekeeper)", client: context.clientAddress)
+                var value: [String: Any] = ["allowed": decision.allowed, "policyDigest": decision.policy.digest]
+                if !decision.allowed { value["reasons"] = decision.reasons }
+                if let rollback = decision.rollback { value["rollback"] = rollback.version }
+                items.append(["key": key, "value": value])
+            } catch {
+                items.append(["key": key, "error": error.message])
+            }
+        }
+        let answer: [String: Any] = [
+            "apiVersion": ask["apiVersion"] as? String ?? "externaldata.gatekeeper.sh/v1beta1", "kind": "ProviderResponse",
+            "response": ["idempotent": true, "items": items, "systemError": ""],
+        ]
+        let data = try JSONSerialization.data(withJSONObject: answer, options: [.sortedKeys, .withoutEscapingSlashes])
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

@@ -1,0 +1,153 @@
+public import CustodyCore
+import Foundation
+import GRDB
+
+/// Version status, advisories and the uses of versions: what the deployment gate reads and writes.
+extension RegistryDatabase {
+    public func recordEvents(_ events: [NewEvent]) async throws(CustodyError) {
+        guard !events.isEmpty else { return }
+        try await write { db in
+            for event in events { try Self.insertEvent(db, event) }
+        }
+    }
+
+    public func setStatus(_ model: ModelName, version: String, _ status: API.VersionStatus) async throws(CustodyError) -> Bool {
+        try await write { db in
+            guard let modelID = try Self.modelID(db, model, create: false),
+                let row = try Self.versionRow(db, modelID: modelID, selector: .version(version))
+            else { return false }
+            let versionID: Int64 = row["id"]
+            try db.execute(
+                sql: "UPDATE versions SET status = ?, status_reason = ?, status_by = ?, status_at = ? WHERE id = ?",
+                arguments: [status.state.rawValue, status.reason, status.by, status.at ?? Self.now(), versionID])
+            let verb = status.state == .active ? "restore" : status.state.rawValue
+            try Self.insertEvent(
+                db, NewEvent(type: "version.\(verb)", actor: status.by, model: model.description, version: version, detail: status.reason))
+            return true
+        }
+    }
+
+    public func versionOrder(_ model: ModelName) async throws(CustodyError) -> [(version: String, digest: Digest)]? {
+        let rows: [[String]]? = try await read { db in
+            guard let modelID = try Self.modelID(db, model, create: false) else { return nil }
+            return try Row.fetchAll(db, sql: "SELECT version, bundle_digest FROM versions WHERE model_id = ? ORDER BY id", arguments: [modelID])
+                .map { [$0["version"], $0["bundle_digest"]] }
+        }
+        guard let rows else { return nil }
+        var out: [(version: String, digest: Digest)] = []
+        for row in rows {
+            guard let digest = try? Digest(parsing: row[1]) else { throw CustodyError(.io, "a stored bundle digest is malformed: \(row[1])") }
+            out.append((row[0], digest))
+        }
+        return out
+    }
+
+    public func versions(holding digest: Digest) async throws(CustodyError) -> [(model: String, version: String)] {
+        let rows: [[String]] = try await read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT DISTINCT m.namespace || '/' || m.name AS model, v.version AS version
+                    FROM files f JOIN versions v ON v.id = f.version_id JOIN models m ON m.id = v.model_id
+                    WHERE f.digest = ? ORDER BY v.id DESC
+                    """,
+                arguments: [digest.description]
+            ).map { [$0["model"], $0["version"]] }
+        }
+        return rows.map { ($0[0], $0[1]) }
+    }
+
+    public func versions(withBundleDigests digests: [String]) async throws(CustodyError) -> [(model: String, version: String)] {
+        guard !digests.isEmpty else { return [] }
+        let rows: [[String]] = try await read { db in
+            var rows: [[String]] = []
+            for digest in digests {
+                rows += try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT m.namespace || '/' || m.name AS model, v.version AS version FROM versions v
+                        JOIN models m ON m.id = v.model_id WHERE v.bundle_digest = ? ORDER BY v.id
+                        """,
+                    arguments: [digest]
+                ).map { [$0["model"], $0["version"]] }
+            }
+            return rows
+        }
+        return rows.map { ($0[0], $0[1]) }
+    }
+
+    public func saveAdvisory(_ advisory: StoredAdvisory, event: NewEvent) async throws(CustodyError) -> AdvisoryWrite {
+        try await write { db in
+            let now = Self.now()
+            if let existing = try Row.fetchOne(db, sql: "SELECT modified, document FROM advisories WHERE id = ?", arguments: [advisory.id]) {
+                let document: Data = existing["document"]
+                if Array(document) == advisory.document { return .unchanged }
+                let modified: String = existing["modified"]
+                guard let old = Self.date(modified), let new = Self.date(advisory.modified), new > old else {
+                    throw CustodyError(
+                        .conflict,
+                        "advisory \(advisory.id) is already recorded with modified \(modified); an update needs a later 'modified'")
+                }
+                try db.execute(
+                    sql: """
+                        UPDATE advisories SET modified = ?, withdrawn = ?, severity = ?, score = ?, summary = ?, models = ?,
+                        document = ?, updated_at = ? WHERE id = ?
+                        """,
+                    arguments: [
+                        advisory.modified, advisory.withdrawn, advisory.severity, advisory.score, advisory.summary,
+                        try Self.json(advisory.models), Data(advisory.document), now, advisory.id,
+                    ])
+                try Self.insertEvent(db, event)
+                return .updated
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO advisories (id, modified, withdrawn, severity, score, summary, models, document, recorded_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    advisory.id, advisory.modified, advisory.withdrawn, advisory.severity, advisory.score, advisory.summary,
+                    try Self.json(advisory.models), Data(advisory.document), now, now,
+                ])
+            try Self.insertEvent(db, event)
+            return .created
+        }
+    }
+
+    public func advisories() async throws(CustodyError) -> [StoredAdvisory] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM advisories ORDER BY id").map { row in
+                let document: Data = row["document"]
+                return StoredAdvisory(
+                    id: row["id"], modified: row["modified"], withdrawn: row["withdrawn"], severity: row["severity"],
+                    score: row["score"], summary: row["summary"], models: try Self.decode(row["models"]), document: Array(document))
+            }
+        }
+    }
+
+    public func uses(of versions: [(model: String, version: String)]) async throws(CustodyError) -> [API.Event] {
+        let pairs = versions.map { [$0.model, $0.version] }
+        return try await read { db in
+            var events: [API.Event] = []
+            for pair in pairs {
+                events += try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT * FROM events WHERE model = ? AND version = ?
+                        AND type IN ('pull', 'pull.denied', 'decision', 'admission') ORDER BY id
+                        """,
+                    arguments: [pair[0], pair[1]]
+                ).map(Self.event)
+            }
+            return events.sorted { $0.id < $1.id }
+        }
+    }
+
+    static func date(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: text)
+    }
+}

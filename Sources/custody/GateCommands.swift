@@ -1,0 +1,240 @@
+import ArgumentParser
+import CustodyClient
+import CustodyCore
+import Foundation
+
+/// The decision, as people read it: the verdict, every check, the obligations and the rollback target.
+enum DecisionText {
+    static func render(_ decision: API.Decision) -> String {
+        var lines = [
+            "\(decision.model)@\(decision.version) in \(decision.environment): \(decision.allowed ? "ALLOWED" : "DENIED")",
+            "  policy      \(decision.policy.name) \(decision.policy.digest)",
+            "  licence     \(decision.licence.licenceClass.rawValue) (\(decision.licence.basis))",
+        ]
+        if let note = decision.licence.note { lines.append("  note        \(note)") }
+        for check in decision.checks {
+            let mark =
+                switch check.result {
+                case .passed: "ok  "
+                case .failed: "FAIL"
+                case .warning: "warn"
+                case .notApplicable: "n/a "
+                }
+            lines.append("  \(mark)  \(check.check.padding(toLength: 11, withPad: " ", startingAt: 0)) \(check.reason)")
+        }
+        for obligation in decision.obligations { lines.append("  obligation  \(obligation)") }
+        if let rollback = decision.rollback {
+            lines.append("  rollback    \(decision.model)@\(rollback.version) (\(rollback.bundleDigest)) is allowed in \(decision.environment)")
+        } else if !decision.allowed {
+            lines.append("  rollback    no other version of \(decision.model) is allowed in \(decision.environment)")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+struct Check: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Ask the gate whether a version may run in an environment.",
+        discussion: "Exit status: 0 allowed, 1 denied, 2 error. The decision is recorded in the registry's event log.")
+
+    @Argument(help: "NAMESPACE/NAME@VERSION or NAMESPACE/NAME@sha256:<hex>.")
+    var reference: String
+
+    @Option(help: "The deployment environment (a policy in the registry's policies/).")
+    var env: String
+
+    @Flag(help: "Print the decision as JSON.")
+    var json = false
+
+    @OptionGroup var remote: RemoteOptions
+
+    func run() async throws {
+        _ = try ModelReference(parsing: reference)
+        let decision: API.Decision = try await withClient(remote) { client in
+            try await client.post("/v1/verify", body: API.VerifyRequest(model: reference, environment: env))
+        }
+        if json { try printJSON(decision) } else { print(DecisionText.render(decision)) }
+        if !decision.allowed { throw ExitCode(1) }
+    }
+}
+
+struct AdvisoryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "advisory", abstract: "Record, list and withdraw security advisories (OSV JSON).",
+        subcommands: [Add.self, List.self, Show.self, Withdraw.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Record an advisory (or a newer 'modified' of one) and print its exposure: affected versions and who used them.")
+
+        @Argument(help: "An OSV JSON file; models are package ecosystem \"Custody\", name \"ns/name\".")
+        var file: String
+
+        @Flag(help: "Print the answer as JSON.")
+        var json = false
+
+        @OptionGroup var remote: RemoteOptions
+
+        func run() async throws {
+            let bytes = try FileIO.contents(of: file, limit: 1 << 20)
+            let added: API.AdvisoryAdded = try await withClient(remote) { client in try await client.post("/v1/advisories", json: bytes) }
+            if json { return try printJSON(added) }
+            let advisory = added.exposure.advisory
+            print("\(added.created ? "recorded" : "updated") \(advisory.id): \(advisory.severity)\(advisory.score.map { " (\($0))" } ?? "")")
+            print(ExposureText.render(added.exposure))
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List recorded advisories.")
+        @Flag(help: "Print JSON.") var json = false
+        @OptionGroup var remote: RemoteOptions
+
+        func run() async throws {
+            struct Answer: Codable { var advisories: [API.AdvisorySummary] }
+            let answer: Answer = try await withClient(remote) { client in try await client.get("/v1/advisories") }
+            if json { return try printJSON(answer) }
+            for advisory in answer.advisories {
+                let state = advisory.withdrawn.map { "withdrawn \($0)" } ?? "open"
+                print("\(advisory.id)  \(advisory.severity)\(advisory.score.map { " \($0)" } ?? "")  \(state)  \(advisory.models.joined(separator: ", "))  \(advisory.summary ?? "")")
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show an advisory's OSV document and its current exposure (JSON).")
+        @Argument(help: "The advisory id.") var id: String
+        @OptionGroup var remote: RemoteOptions
+
+        func run() async throws {
+            let bytes = try await withClient(remote) { client in try await client.bytes("/v1/advisories/\(id)") }
+            let object = try JSONSerialization.jsonObject(with: Data(bytes))
+            print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
+        }
+    }
+
+    struct Withdraw: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Withdraw an advisory: it stops affecting decisions.")
+        @Argument(help: "The advisory id.") var id: String
+        @OptionGroup var remote: RemoteOptions
+
+        func run() async throws {
+            let summary: API.AdvisorySummary = try await withClient(remote) { client in
+                try await client.post("/v1/advisories/\(id)/withdraw", body: [String: String]())
+            }
+            print("withdrew \(summary.id) at \(summary.withdrawn ?? "?")")
+        }
+    }
+}
+
+enum ExposureText {
+    static func render(_ exposure: API.Exposure) -> String {
+        var lines: [String] = []
+        if exposure.versions.isEmpty { lines.append("  no version in this registry is affected") }
+        for version in exposure.versions {
+            lines.append("  \(version.model)@\(version.version)  \(version.bundleDigest)  \(version.uses.count) use\(version.uses.count == 1 ? "" : "s")")
+            for use in version.uses {
+                lines.append("    \(use.at)  \(use.type)  \(use.actor ?? "-")  \(use.environment ?? "ungated")  \(use.client ?? "")")
+            }
+        }
+        if !exposure.environments.isEmpty { lines.append("  environments: \(exposure.environments.joined(separator: ", "))") }
+        if !exposure.tokens.isEmpty { lines.append("  tokens: \(exposure.tokens.joined(separator: ", "))") }
+        if !exposure.unknownModels.isEmpty {
+            lines.append("  not in this registry (matches nothing): \(exposure.unknownModels.joined(separator: ", "))")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+struct PolicyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "policy", abstract: "Show, test and reload the environments' policies.",
+        subcommands: [List.self, Show.self, Test.self, Reload.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the environments and their policy digests.")
+        @OptionGroup var remote: RemoteOptions
+
+        func run() async throws {
+            struct Answer: Codable { var policies: [[String: String]] }
+            let answer: Answer = try await withClient(remote) { client in try await client.get("/v1/policies") }
+            for policy in answer.policies { print("\(policy["environment"] ?? "")  \(policy["digest"] ?? "")  \(policy["description"] ?? "")") }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print an environment's policy as deployed, with its digest.")
+        @Argument(help: "The environment.") var environment: String
+        @OptionGroup var remote: RemoteOptions
+
+        func run() async throws {
+            let answer: [String: String] = try await withClient(remote) { client in try await client.get("/v1/policies/\(environment)") }
+            print("# \(environment) \(answer["digest"] ?? "") (\(answer["source"] ?? ""))")
+            print(answer["policy"] ?? "", terminator: "")
+        }
+    }
+
+    struct Test: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Evaluate a version against an environment's policy, or a draft of it (--policy), without recording a decision.",
+            discussion: "Exit status: 0 allowed, 1 denied, 2 error.")
+        @Argument(help: "The environment.") var environment: String
+        @Argument(help: "NAMESPACE/NAME@VERSION.") var reference: String
+        @Option(help: "A draft policy file to evaluate instead of the deployed one.") var policy: String?
+        @Flag(help: "Print the decision as JSON.") var json = false
+        @OptionGroup var remote: RemoteOptions
+
+        func run() async throws {
+            struct Ask: Encodable { var model: String; var policy: String? }
+            let draft = try policy.map { path throws(CustodyError) in String(decoding: try FileIO.contents(of: path, limit: 1 << 20), as: UTF8.self) }
+            let decision: API.Decision = try await withClient(remote) { client in
+                try await client.post("/v1/policies/\(environment)/test", body: Ask(model: reference, policy: draft))
+            }
+            if json { try printJSON(decision) } else { print(DecisionText.render(decision)) }
+            if !decision.allowed { throw ExitCode(1) }
+        }
+    }
+
+    struct Reload: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Re-read the policies (admin); the loaded set stays if any file is invalid.")
+        @OptionGroup var remote: RemoteOptions
+
+        func run() async throws {
+            let answer: [String: [String: String]] = try await withClient(remote) { client in
+                try await client.post("/v1/policies/reload", body: [String: String]())
+            }
+            for (environment, digest) in (answer["policies"] ?? [:]).sorted(by: { $0.key < $1.key }) { print("\(environment)  \(digest)") }
+        }
+    }
+}
+
+/// `custody yank`, `quarantine`, `restore`: a version's status (admin or security). Yanked and quarantined versions
+/// fail every policy.
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Yank, quarantine or restore a version.",
+        discussion: "Yanked and quarantined versions fail every environment's policy; restore makes a version active again.")
+
+    @Argument(help: "yank, quarantine or restore.") var action: String
+    @Argument(help: "NAMESPACE/NAME@VERSION.") var reference: String
+    @Option(help: "Why (required to yank or quarantine).") var reason: String?
+    @OptionGroup var remote: RemoteOptions
+
+    func run() async throws {
+        let state: API.VersionStatus.State
+        switch action {
+        case "yank": state = .yanked
+        case "quarantine": state = .quarantined
+        case "restore": state = .active
+        default: throw CustodyError(.invalidArgument, "action '\(action)' is not yank, quarantine or restore")
+        }
+        let parsed = try ModelReference(parsing: reference)
+        guard case .version(let version) = parsed.selector else { throw CustodyError(.invalidArgument, "name the version by its tag") }
+        let status: API.VersionStatus = try await withClient(remote) { client in
+            try await client.post(
+                "/v1/models/\(parsed.model.namespace)/\(parsed.model.name)/versions/\(version)/status",
+                body: API.StatusRequest(state: state, reason: reason))
+        }
+        print("\(parsed) is \(status.state.rawValue)\(status.reason.map { ": \($0)" } ?? "")")
+    }
+}

@@ -1,0 +1,188 @@
+import CustodyCore
+import Foundation
+import Testing
+
+@testable import CustodyPolicy
+
+@Suite("CVSS v3 base scores")
+struct CVSSTests {
+    @Test(arguments: [
+        ("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", 9.8),
+        ("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H", 10.0),
+        ("CVSS:3.1/AV:N/AC:L/PR:L/UI:N/S:U/C:H/I:N/A:N", 6.5),
+        ("CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:H", 7.8),
+        ("CVSS:3.1/AV:N/AC:H/PR:N/UI:R/S:U/C:L/I:N/A:N", 3.1),
+        ("CVSS:3.0/AV:N/AC:L/PR:N/UI:R/S:C/C:L/I:L/A:N", 6.1),
+        ("CVSS:3.1/AV:A/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", 8.8),
+        ("CVSS:3.1/AV:N/AC:L/PR:H/UI:N/S:U/C:H/I:H/A:H", 7.2),
+        ("CVSS:3.1/AV:P/AC:H/PR:H/UI:R/S:U/C:N/I:N/A:N", 0.0),
+    ])
+    func scores(vector: String, expected: Double) throws {
+        #expect(try CVSS3.baseScore(vector) == expected)
+    }
+
+    @Test func malformedVectorsAreRefused() {
+        #expect(throws: CVSS3.Invalid.self) { try CVSS3.baseScore("CVSS:3.1/AV:N/AC:L") }
+        #expect(throws: CVSS3.Invalid.self) { try CVSS3.baseScore("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N") }
+        #expect(throws: CVSS3.Invalid.self) { try CVSS3.baseScore("CVSS:3.1/AV:X/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H") }
+        #expect(Severity(score: 9.8) == .critical)
+        #expect(Severity(score: 6.9) == .medium)
+        #expect(Severity(score: 7.0) == .high)
+    }
+}
+
+@Suite("OSV advisories")
+struct AdvisoryTests {
+    static func osv(_ affected: String, severity: String = #""severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}]"#) -> [UInt8] {
+        Array(#"{"id": "x_CUSTODY-2026-0001", "modified": "2026-11-01T00:00:00Z", \#(severity), "affected": [\#(affected)]}"#.utf8)
+    }
+
+    @Test func explicitVersionsRangesAndDigests() throws {
+        let order = ["1.0.0", "1.1.0", "2.0.0", "2.1.0"]
+        let explicit = try Advisory(osv: Self.osv(#"{"package": {"ecosystem": "Custody", "name": "acme/m"}, "versions": ["1.1.0"]}"#))
+        #expect(explicit.severity == .critical && explicit.score == 9.8)
+        #expect(explicit.affects(model: "acme/m", version: "1.1.0", digest: "", order: order))
+        #expect(!explicit.affects(model: "acme/m", version: "1.0.0", digest: "", order: order))
+        #expect(!explicit.affects(model: "acme/other", version: "1.1.0", digest: "", order: order))
+
+        let semver = try Advisory(osv: Self.osv(
+            #"{"package": {"ecosystem": "Custody", "name": "acme/m"}, "ranges": [{"type": "SEMVER", "events": [{"introduced": "1.1.0"}, {"fixed": "2.1.0"}]}]}"#))
+        #expect(order.filter { semver.affects(model: "acme/m", version: $0, digest: "", order: order) } == ["1.1.0", "2.0.0"])
+
+        let ecosystem = try Advisory(osv: Self.osv(
+            #"{"package": {"ecosystem": "Custody", "name": "acme/m"}, "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"last_affected": "2.0.0"}]}]}"#))
+        #expect(order.filter { ecosystem.affects(model: "acme/m", version: $0, digest: "", order: order) } == ["1.0.0", "1.1.0", "2.0.0"])
+
+        let digest = "sha256:" + String(repeating: "ab", count: 32)
+        let byDigest = try Advisory(osv: Self.osv(#"{"database_specific": {"digests": ["\#(digest)"]}}"#, severity: #""database_specific": {"severity": "HIGH"}"#))
+        #expect(byDigest.severity == .high && byDigest.score == nil)
+        #expect(byDigest.affects(model: "any/model", version: "9", digest: digest, order: []))
+    }
+
+    @Test func malformedAdvisoriesNameTheField() {
+        func message(_ bytes: [UInt8]) -> String {
+            do { _ = try Advisory(osv: bytes); return "accepted" } catch { return error.description }
+        }
+        #expect(message(Array("{".utf8)).contains("not valid JSON"))
+        #expect(message(Array(#"{"id": "x", "affected": []}"#.utf8)).contains("modified"))
+        #expect(message(Self.osv(#"{"package": {"ecosystem": "Custody", "name": "acme/m"}, "versions": ["1"]}"#, severity: #""summary": "x""#)).contains("severity"))
+        #expect(message(Self.osv(#"{"package": {"ecosystem": "PyPI", "name": "torch"}, "versions": ["1"]}"#)).contains("no entry is for the Custody ecosystem"))
+        #expect(message(Self.osv(#"{"package": {"ecosystem": "Custody", "name": "Not A Model"}, "versions": ["1"]}"#)).contains("affected[0].package.name"))
+        #expect(message(Self.osv(#"{"package": {"ecosystem": "Custody", "name": "acme/m"}, "ranges": [{"type": "GIT", "events": [{"introduced": "0"}]}]}"#)).contains("affected[0].ranges[0].type"))
+        #expect(message(Self.osv(#"{"package": {"ecosystem": "Custody", "name": "acme/m"}}"#)).contains("list the affected versions"))
+    }
+}
+
+@Suite("Licence classes")
+struct LicenceTests {
+    @Test(arguments: [
+        ("apache-2.0", nil, LicenceClass.permissive), ("MIT", nil, .permissive), ("bsd-3-clause", nil, .permissive),
+        ("llama3.1", nil, .conditional), ("gemma", nil, .conditional), ("cc-by-nc-4.0", nil, .research),
+        ("cc-by-nc-sa-4.0", nil, .research), ("mrl", nil, .research), ("other", "Llama 3.1 Community License", .conditional),
+        ("other", "Some Custom Licence", .unknown), ("weird-1.0", nil, .unknown), (nil, nil, .unknown),
+    ] as [(String?, String?, LicenceClass)])
+    func classification(id: String?, name: String?, expected: LicenceClass) {
+        #expect(LicenceTable.defaults.classify(id: id, name: name).licenceClass == expected)
+    }
+
+    @Test func conditionalLicencesCarryObligationsAndTheTableIsData() throws {
+        #expect(LicenceTable.defaults.classify(id: "llama3.1", name: nil).obligations.contains { $0.contains("700 million") })
+        let override = try LicenceTableFile.parse(
+            "licenses:\n  weird-1.0: {class: research}\n  apache-2.0: {class: conditional, obligations: [\"ask legal\"]}\n", source: "licenses.yaml")
+        let table = LicenceTable.defaults.merging(override)
+        #expect(table.classify(id: "weird-1.0", name: nil).licenceClass == .research)
+        #expect(table.classify(id: "apache-2.0", name: nil).obligations == ["ask legal"])
+        #expect(LicenceClass.declared("commercial") == [.permissive, .conditional])
+        #expect(LicenceClass.declared("nonsense") == nil)
+    }
+}
+
+@Suite("Policies")
+struct PolicyFileTests {
+    static let production = """
+        description: production
+        checks:
+          signature: {}
+          licence:
+            allowed: [permissive, conditional]
+          advisories:
+            max_severity: medium
+            accepted:
+              - id: x_ACCEPTED
+                until: 2026-12-31
+                reason: mitigated
+          provenance:
+            required: [source]
+          scan:
+            max_verdict: clean
+          formats:
+            deny_pickle_based: true
+        """
+
+    @Test func errorsNameFileLineAndField() {
+        func error(_ yaml: String) -> String {
+            do { _ = try Policy(name: "p", yaml: yaml, source: "p.yaml"); return "accepted" } catch { return error.description }
+        }
+        #expect(error("checks:\n  licence:\n    allowed: [permissive, commercial]\n") .hasPrefix("p.yaml:3: checks.licence.allowed: 'commercial' is not a licence class"))
+        #expect(error("checks:\n  signatures: {}\n").hasPrefix("p.yaml:2: checks.signatures: unknown check"))
+        #expect(error("checks:\n  advisories:\n    max_severity: severe\n").contains("p.yaml:3: checks.advisories.max_severity"))
+        #expect(error("checks:\n  scan: {max_verdict: clean, mode: maybe}\n").contains("checks.scan.mode: 'maybe' is not deny or warn"))
+        #expect(error("checks: [\n").contains("not valid YAML"))
+        #expect(error("checks:\n  advisories:\n    max_severity: low\n    accepted:\n      - id: X\n        until: someday\n        reason: r\n").contains("p.yaml:6"))
+    }
+
+    static func subject(
+        licence: String = "apache-2.0", signed: Bool = true, verdict: Verdict = .clean, format: FileFormat = .safetensors,
+        source: String? = "https://example.com", advisories: [Advisory] = [], status: API.VersionStatus = .active
+    ) throws -> DecisionSubject {
+        var report = FileReport(path: "model.bin", size: 1, format: format)
+        report.verdict = verdict
+        let detail = API.VersionDetail(
+            model: "acme/m", version: "1", bundleDigest: try Digest(parsing: "sha256:" + String(repeating: "0", count: 64)),
+            createdAt: "2026-11-01T00:00:00Z", files: [], license: API.License(id: licence),
+            provenance: API.Provenance(source: source.map { API.Source(uri: $0, revision: nil) }),
+            signatures: [API.SignatureInfo(kind: "publisher", status: signed ? "verified" : "unsigned", keyName: signed ? "ci" : nil, keyHint: nil)],
+            scan: BundleReport(files: [report]))
+        return DecisionSubject(
+            detail: detail, status: status, licence: LicenceTable.defaults.classify(id: licence, name: nil), advisories: advisories)
+    }
+
+    @Test func everyCheckReportsAndDenialsSayWhy() throws {
+        let policy = try Policy(name: "production", yaml: Self.production, source: "production.yaml")
+        let now = Date(timeIntervalSince1970: 1_795_000_000)  // 2026-11-18
+        let good = Evaluator.evaluate(try Self.subject(licence: "llama3.1"), policy: policy, environment: "production", now: now)
+        #expect(good.allowed)
+        #expect(good.checks.map(\.check) == ["status", "signature", "licence", "advisories", "provenance", "namespaces", "scan", "formats", "max_age"])
+        #expect(good.checks.first { $0.check == "namespaces" }?.result == .notApplicable)
+        #expect(!good.obligations.isEmpty)
+        #expect(good.policy.digest.hasPrefix("sha256:"))
+
+        let research = Evaluator.evaluate(try Self.subject(licence: "cc-by-nc-4.0"), policy: policy, environment: "production", now: now)
+        #expect(!research.allowed)
+        #expect(research.reasons == ["licence: licence class research (cc-by-nc-4.0) is not allowed in production (allowed: permissive, conditional)"])
+
+        let unsigned = Evaluator.evaluate(try Self.subject(signed: false, format: .pickle), policy: policy, environment: "production", now: now)
+        #expect(Set(unsigned.checks.filter { $0.result == .failed }.map(\.check)) == ["signature", "formats"])
+
+        let advisory = try Advisory(osv: AdvisoryTests.osv(#"{"package": {"ecosystem": "Custody", "name": "acme/m"}, "versions": ["1"]}"#))
+        let exposed = Evaluator.evaluate(try Self.subject(advisories: [advisory]), policy: policy, environment: "production", now: now)
+        #expect(exposed.reasons.first?.contains("x_CUSTODY-2026-0001 (critical 9.8)") == true)
+
+        var accepted = advisory
+        accepted.id = "x_ACCEPTED"
+        #expect(Evaluator.evaluate(try Self.subject(advisories: [accepted]), policy: policy, environment: "production", now: now).allowed)
+        let later = Date(timeIntervalSince1970: 1_800_000_000)  // 2027-01-15: the acceptance expired
+        let expired = Evaluator.evaluate(try Self.subject(advisories: [accepted]), policy: policy, environment: "production", now: later)
+        #expect(expired.reasons.first?.contains("acceptance expired on 2026-12-31") == true)
+
+        let yanked = Evaluator.evaluate(
+            try Self.subject(status: API.VersionStatus(state: .yanked, reason: "bad weights", by: "token:x")), policy: policy,
+            environment: "production", now: now)
+        #expect(yanked.reasons == ["status: the version was yanked by token:x: bad weights"])
+
+        let warnPolicy = try Policy(name: "staging", yaml: "checks:\n  signature: {mode: warn}\n", source: "staging.yaml")
+        let warned = Evaluator.evaluate(try Self.subject(signed: false), policy: warnPolicy, environment: "staging", now: now)
+        #expect(warned.allowed)
+        #expect(warned.warnings.count == 1)
+    }
+}
