@@ -182,11 +182,10 @@ public enum Evaluator {
             notRequired("max_age")
         }
 
-        let formatter = ISO8601DateFormatter()
         return API.Decision(
             allowed: !checks.contains { $0.result == .failed }, environment: environment,
             policy: .init(name: policy.name, digest: policy.digest), model: detail.model, version: detail.version,
             bundleDigest: detail.bundleDigest, checks: checks, licence: licence, obligations: licence.obligations,
-            rollback: nil, evaluatedAt: formatter.string(from: now))
+            rollback: nil, evaluatedAt: now.formatted(.iso8601))
     }
 }

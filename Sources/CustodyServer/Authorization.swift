@@ -17,7 +17,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
         guard header.hasPrefix("Bearer "), header.count > 7 else {
             throw await services.deny(.unauthorized, "the Authorization header must be 'Bearer <token>'", request: request, context: context)
         }
-        guard let token = try await services.database.token(secret: String(header.dropFirst(7))) else {
+        guard let token = try await services.tokens.token(secret: String(header.dropFirst(7))) else {
             throw await services.deny(.unauthorized, "unknown token", request: request, context: context)
         }
         context.token = token
@@ -29,8 +29,9 @@ struct AuthenticationMiddleware: RouterMiddleware {
         }
         // Every control-plane use of a token is an event. Blob transfers are not recorded one by one: the publish or
         // pull they belong to is, with the same token.
-        if !Self.isDataPlane(request.uri.path) {
-            try await services.database.recordEvent(
+        // Gate endpoints record their own decision event naming the token, so a token.use event would only repeat it.
+        if !Self.isDataPlane(request.uri.path), !Self.recordsItsOwnEvent(request.uri.path) {
+            try await services.gate.recorder.record(
                 NewEvent(
                     type: "token.use", actor: token.actor,
                     detail: "\(request.method.rawValue) \(request.uri.path) from \(context.clientAddress ?? "unknown")"))
@@ -42,6 +43,10 @@ struct AuthenticationMiddleware: RouterMiddleware {
 extension AuthenticationMiddleware {
     static func isDataPlane(_ path: String) -> Bool {
         path.hasPrefix("/v1/blobs/") || path.hasPrefix("/v1/uploads/")
+    }
+
+    static func recordsItsOwnEvent(_ path: String) -> Bool {
+        path == "/v1/verify" || path == "/v1/admission" || path == "/v1/gatekeeper"
     }
 }
 

@@ -14,6 +14,7 @@ public final class RegistryServices: Sendable {
     public let trustedKeys: [TrustedKey]
     let policies: PolicySet
     let gate: GateService
+    let tokens: TokenCache
     let metrics = RegistryMetrics()
     let uploads = UploadSessions()
     let logger: Logger
@@ -30,6 +31,7 @@ public final class RegistryServices: Sendable {
     ) {
         self.policies = policies
         self.gate = GateService(database: database, policies: policies)
+        self.tokens = TokenCache(database: database)
         self.configuration = configuration
         self.database = database
         self.blobs = blobs
@@ -70,6 +72,7 @@ public final class RegistryServices: Sendable {
         let services = RegistryServices(
             configuration: configuration, database: database, blobs: blobs, registryKey: registryKey, trustedKeys: trusted,
             policies: policies, logger: logger)
+        try await services.gate.prime()
         return (services, adminSecret)
     }
 

@@ -7,7 +7,8 @@ extension RegistryDatabase {
     public func recordEvents(_ events: [NewEvent]) async throws(CustodyError) {
         guard !events.isEmpty else { return }
         try await write { db in
-            for event in events { try Self.insertEvent(db, event) }
+            let at = Self.now()
+            for event in events { try Self.insertEvent(db, event, at: at) }
         }
     }
 

@@ -148,10 +148,10 @@ extension RegistryDatabase {
 
     // MARK: - Helpers used inside transactions
 
-    static func insertEvent(_ db: Database, _ event: NewEvent) throws {
-        try db.execute(
-            sql: "INSERT INTO events (at, type, actor, model, version, detail, environment, client) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            arguments: [now(), event.type, event.actor, event.model, event.version, event.detail, event.environment, event.client])
+    static func insertEvent(_ db: Database, _ event: NewEvent, at: String? = nil) throws {
+        let statement = try db.cachedStatement(
+            sql: "INSERT INTO events (at, type, actor, model, version, detail, environment, client) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        try statement.execute(arguments: [at ?? now(), event.type, event.actor, event.model, event.version, event.detail, event.environment, event.client])
     }
 
     static func modelID(_ db: Database, _ model: ModelName, create: Bool) throws -> Int64? {

@@ -31,8 +31,15 @@ final class GateService: Sendable {
         _ = details.withLock { $0.removeValue(forKey: "\(model)@\(version)") }
     }
 
-    func advisoriesChanged() {
-        openAdvisories.withLock { $0 = nil }
+    /// Re-reads the open advisories at once, so that requests never find the cache empty and parse them all.
+    func advisoriesChanged() async throws(CustodyError) {
+        let parsed = try await loadAdvisories()
+        openAdvisories.withLock { $0 = parsed }
+    }
+
+    /// Loads what every decision needs before the first request: the open advisories.
+    func prime() async throws(CustodyError) {
+        try await advisoriesChanged()
     }
 
     // MARK: lookups
@@ -54,13 +61,18 @@ final class GateService: Sendable {
 
     func advisories() async throws(CustodyError) -> [Advisory] {
         if let cached = openAdvisories.withLock({ $0 }) { return cached }
+        let parsed = try await loadAdvisories()
+        openAdvisories.withLock { $0 = parsed }
+        return parsed
+    }
+
+    private func loadAdvisories() async throws(CustodyError) -> [Advisory] {
         var parsed: [Advisory] = []
         for stored in try await database.advisories() where stored.withdrawn == nil {
             do { parsed.append(try Advisory(osv: stored.document)) } catch {
                 throw CustodyError(.io, "stored advisory \(stored.id) no longer parses: \(error)")
             }
         }
-        openAdvisories.withLock { $0 = parsed }
         return parsed
     }
 
@@ -118,9 +130,9 @@ final class GateService: Sendable {
         }
         let licence = try await effectiveLicence(detail, licences: licences, depth: 0)
         let versions = order.map(\.version)
-        let affecting = try await advisories().filter {
-            $0.affects(model: model.description, version: version, digest: detail.bundleDigest.description, order: versions)
-        }
+        let name = model.description
+        let digest = detail.bundleDigest.description
+        let affecting = try await advisories().filter { $0.affects(model: name, version: version, digest: digest, order: versions) }
         let subject = DecisionSubject(detail: detail, status: detail.status ?? .active, licence: licence, advisories: affecting)
         return Evaluator.evaluate(subject, policy: policy, environment: environment, now: now)
     }

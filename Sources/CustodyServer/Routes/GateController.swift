@@ -135,7 +135,7 @@ struct GateController {
         let detail = "\(advisory.id): \(advisory.severity.rawValue) (\(advisory.severityBasis)), models \(advisory.models.sorted().joined(separator: ", "))"
             + (advisory.withdrawn.map { ", withdrawn \($0)" } ?? "")
         let write = try await services.database.saveAdvisory(stored, event: NewEvent(type: "advisory.\(verb)", actor: actor, detail: detail))
-        gate.advisoriesChanged()
+        try await gate.advisoriesChanged()
         return write
     }
 

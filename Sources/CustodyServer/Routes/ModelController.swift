@@ -160,6 +160,7 @@ struct TokenController {
         try await services.authorize(request, context, roles: [])
         let id = try context.parameters.require("id")
         guard try await services.database.revokeToken(id: id) else { throw Problem(.notFound, "no active token '\(id)'") }
+        services.tokens.invalidate()
         return Response(status: .noContent)
     }
 }
