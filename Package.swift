@@ -70,6 +70,7 @@ let package = Package(
             name: "CustodyStore",
             dependencies: [
                 "CustodyCore",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: upcomingFeatures
@@ -120,6 +121,7 @@ let package = Package(
                 "CustodyServer",
                 "CustodyStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: upcomingFeatures
         ),

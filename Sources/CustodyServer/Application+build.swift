@@ -37,6 +37,7 @@ public func buildRouter(_ services: RegistryServices) -> Router<RegistryContext>
     ModelController(services: services).register(on: router)
     TokenController(services: services).register(on: router)
     GateController(services: services).register(on: router)
+    AuditController(services: services).register(on: router)
     return router
 }
 
@@ -88,7 +89,9 @@ public func runRegistry(_ services: RegistryServices, onRunning: @escaping @Send
                 _ = try? await services.reloadPolicies(actor: "SIGHUP")
             }
         }
+        group.addTask { await services.log.run() }
         try await application.runService()
+        try? await services.log.checkpoint()
         group.cancelAll()
     }
 }

@@ -25,6 +25,9 @@ public struct RegistryConfiguration: Sendable {
     /// The environment of namespaces not in `admissionNamespaces`; nil denies their pods.
     public var admissionDefaultEnvironment: String?
 
+    /// The transparency log's origin: the first line of every checkpoint and the name of its key.
+    public var logOrigin: String = "custody.localhost/log"
+
     /// One policy file per environment: `policies/ENV.yaml`.
     public var policiesDirectory: String { home + "/policies" }
     /// Additions and overrides to the built-in licence table.
@@ -81,6 +84,12 @@ public struct RegistryConfiguration: Sendable {
         }
         if let level = document.log?.level { logLevel = level }
         if let namespaces = document.admission?.namespaces { admissionNamespaces = namespaces }
+        if let origin = document.audit?.origin {
+            guard !origin.isEmpty, !origin.contains(" "), !origin.contains("\n") else {
+                throw CustodyError(.invalidArgument, "\(source): audit.origin '\(origin)' must be one word (for example registry.example.com/log)")
+            }
+            logOrigin = origin
+        }
         if let environment = document.admission?.defaultEnvironment { admissionDefaultEnvironment = environment }
     }
 
@@ -110,6 +119,10 @@ public struct RegistryConfiguration: Sendable {
             var defaultEnvironment: String?
         }
         var admission: Admission?
+        struct Audit: Decodable {
+            var origin: String?
+        }
+        var audit: Audit?
         var listen: String?
         var data: String?
         var limits: Limits?

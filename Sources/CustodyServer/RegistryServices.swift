@@ -1,5 +1,6 @@
 public import CustodyCore
 public import CustodyStore
+import Crypto
 import CustodyPolicy
 import Foundation
 public import Logging
@@ -15,6 +16,7 @@ public final class RegistryServices: Sendable {
     let policies: PolicySet
     let gate: GateService
     let tokens: TokenCache
+    let log: TransparencyLog
     let metrics = RegistryMetrics()
     let uploads = UploadSessions()
     let logger: Logger
@@ -27,8 +29,9 @@ public final class RegistryServices: Sendable {
 
     init(
         configuration: RegistryConfiguration, database: RegistryDatabase, blobs: any BlobStore, registryKey: PrivateSigningKey,
-        trustedKeys: [TrustedKey], policies: PolicySet, logger: Logger
+        trustedKeys: [TrustedKey], policies: PolicySet, logKey: Curve25519.Signing.PrivateKey, logger: Logger
     ) {
+        self.log = TransparencyLog(database: database, key: logKey, origin: configuration.logOrigin, logger: logger)
         self.policies = policies
         self.gate = GateService(database: database, policies: policies)
         self.tokens = TokenCache(database: database)
@@ -57,6 +60,7 @@ public final class RegistryServices: Sendable {
         let blobs = try FileSystemBlobStore(root: data)
         let registryKey = try loadOrCreateRegistryKey(in: configuration.keys, logger: logger)
         let trusted = try loadTrustedKeys(from: configuration.keys + "/trusted")
+        let logKey = try TransparencyLog.loadOrCreateKey(in: configuration.keys, origin: configuration.logOrigin, logger: logger)
         // A policy that does not load stops the start: a gate must not run without the rules it was given.
         let policies = try PolicySet(directory: configuration.policiesDirectory, licencePath: configuration.licenceTablePath)
         for (environment, policy) in policies.snapshot.policies.sorted(by: { $0.key < $1.key }) {
@@ -71,7 +75,7 @@ public final class RegistryServices: Sendable {
         }
         let services = RegistryServices(
             configuration: configuration, database: database, blobs: blobs, registryKey: registryKey, trustedKeys: trusted,
-            policies: policies, logger: logger)
+            policies: policies, logKey: logKey, logger: logger)
         try await services.gate.prime()
         return (services, adminSecret)
     }

@@ -151,7 +151,11 @@ extension RegistryDatabase {
     static func insertEvent(_ db: Database, _ event: NewEvent, at: String? = nil) throws {
         let statement = try db.cachedStatement(
             sql: "INSERT INTO events (at, type, actor, model, version, detail, environment, client) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-        try statement.execute(arguments: [at ?? now(), event.type, event.actor, event.model, event.version, event.detail, event.environment, event.client])
+        let time = at ?? now()
+        try statement.execute(arguments: [time, event.type, event.actor, event.model, event.version, event.detail, event.environment, event.client])
+        try appendLeaf(
+            db, id: db.lastInsertedRowID, at: time, type: event.type, actor: event.actor, model: event.model, version: event.version,
+            detail: event.detail, environment: event.environment, client: event.client)
     }
 
     static func modelID(_ db: Database, _ model: ModelName, create: Bool) throws -> Int64? {

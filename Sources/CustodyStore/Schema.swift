@@ -127,6 +127,35 @@ extension RegistryDatabase {
                     );
                     """)
         }
+        migrator.registerMigration("v4: transparency log") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE log_nodes (
+                        level INTEGER NOT NULL,
+                        idx INTEGER NOT NULL,
+                        hash BLOB NOT NULL,
+                        PRIMARY KEY (level, idx)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE checkpoints (
+                        size INTEGER PRIMARY KEY NOT NULL,
+                        root BLOB NOT NULL,
+                        note TEXT NOT NULL,
+                        created_at TEXT NOT NULL
+                    );
+                    CREATE TRIGGER log_nodes_are_append_only_update BEFORE UPDATE ON log_nodes
+                        BEGIN SELECT RAISE(ABORT, 'the log is append-only'); END;
+                    CREATE TRIGGER log_nodes_are_append_only_delete BEFORE DELETE ON log_nodes
+                        BEGIN SELECT RAISE(ABORT, 'the log is append-only'); END;
+                    CREATE TRIGGER checkpoints_are_append_only_update BEFORE UPDATE ON checkpoints
+                        BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;
+                    CREATE TRIGGER checkpoints_are_append_only_delete BEFORE DELETE ON checkpoints
+                        BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;
+                    """)
+            // Events recorded before the log existed become its first leaves.
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM events ORDER BY id") {
+                try RegistryDatabase.appendLeaf(db, row: row)
+            }
+        }
         return migrator
     }
 }

@@ -1,8 +1,8 @@
-enum Hex {
+public enum Hex {
     private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// Lowercase hexadecimal text of `bytes`.
-    static func encode(_ bytes: some Sequence<UInt8>) -> String {
+    public static func encode(_ bytes: some Sequence<UInt8>) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(bytes.underestimatedCount * 2)
         for byte in bytes {
@@ -14,7 +14,7 @@ enum Hex {
 
     /// Bytes of a hexadecimal string; `nil` unless every character is a hex digit and the length is even.
     /// With `lowercaseOnly`, uppercase digits are refused too, so that one value has exactly one spelling.
-    static func decode(_ text: some StringProtocol, lowercaseOnly: Bool = false) -> [UInt8]? {
+    public static func decode(_ text: some StringProtocol, lowercaseOnly: Bool = false) -> [UInt8]? {
         let utf8 = Array(text.utf8)
         guard utf8.count % 2 == 0 else { return nil }
         var out: [UInt8] = []

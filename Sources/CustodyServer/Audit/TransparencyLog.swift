@@ -1,0 +1,70 @@
+import Crypto
+import CustodyCore
+import CustodyStore
+import Foundation
+import Logging
+
+/// Signs checkpoints of the event log: after appends, within `interval`, a C2SP signed note over the current size
+/// and root, with the Ed25519 key `Keys/log.key`.
+final class TransparencyLog: Sendable {
+    let database: RegistryDatabase
+    let key: Curve25519.Signing.PrivateKey
+    let origin: String
+    let logger: Logger
+    static let interval = Duration.milliseconds(500)
+
+    init(database: RegistryDatabase, key: Curve25519.Signing.PrivateKey, origin: String, logger: Logger) {
+        self.database = database
+        self.key = key
+        self.origin = origin
+        self.logger = logger
+    }
+
+    /// The verifier key text (`name+keyid+base64`) that `Keys/log.pub` holds.
+    var verifierKey: String { Checkpoint.verifierKey(name: origin, publicKey: Array(key.publicKey.rawRepresentation)) }
+
+    /// Signs a checkpoint when the log grew since the last one; returns the size it covers.
+    @discardableResult
+    func checkpoint() async throws -> UInt64 {
+        let size = try await database.logSize()
+        if let latest = try await database.latestCheckpoint(), latest.size >= size { return latest.size }
+        let root = try await database.logRoot(size: size)
+        let note = try Checkpoint(origin: origin, size: size, root: root).signed(by: key, name: origin)
+        try await database.recordCheckpoint(size: size, root: root, note: note)
+        return size
+    }
+
+    /// Runs until cancelled, checkpointing the appends of each interval.
+    func run() async {
+        while !Task.isCancelled {
+            do { try await checkpoint() } catch {
+                logger.error("cannot sign a log checkpoint", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: Self.interval)
+        }
+    }
+
+    /// Loads `Keys/log.key` (base64 of the Ed25519 seed, mode 0600) or creates it with `Keys/log.pub`.
+    static func loadOrCreateKey(in directory: String, origin: String, logger: Logger) throws(CustodyError) -> Curve25519.Signing.PrivateKey {
+        let privatePath = directory + "/log.key"
+        let publicPath = directory + "/log.pub"
+        let key: Curve25519.Signing.PrivateKey
+        if FileManager.default.fileExists(atPath: privatePath) {
+            let text = String(decoding: try FileIO.contents(of: privatePath, limit: 4096), as: UTF8.self)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            guard let seed = Data(base64Encoded: text), let parsed = try? Curve25519.Signing.PrivateKey(rawRepresentation: seed) else {
+                throw CustodyError(.invalidKey, "\(privatePath): not a base64 Ed25519 private key")
+            }
+            key = parsed
+        } else {
+            key = Curve25519.Signing.PrivateKey()
+            try FileIO.writeAtomically(Array((key.rawRepresentation.base64EncodedString() + "\n").utf8), to: privatePath, mode: 0o600, exclusive: true)
+            logger.notice("generated the transparency log key", metadata: ["public": "\(publicPath)"])
+        }
+        let verifier = Checkpoint.verifierKey(name: origin, publicKey: Array(key.publicKey.rawRepresentation)) + "\n"
+        if (try? FileIO.contents(of: publicPath, limit: 4096)) != Array(verifier.utf8) {
+            try FileIO.writeAtomically(Array(verifier.utf8), to: publicPath, mode: 0o644)
+        }
+        return key
+    }
+}

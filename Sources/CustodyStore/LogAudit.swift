@@ -1,0 +1,83 @@
+public import Crypto
+public import CustodyCore
+import Foundation
+import GRDB
+
+/// Offline verification of a copy of the registry database: recomputes every leaf from the event rows, checks the
+/// ids are dense, compares with the stored tree, and checks every signed checkpoint's root against the tree
+/// recomputed from the rows — so that what queries read is what the log proves.
+public enum LogAudit {
+    public struct Report: Sendable {
+        public var events: UInt64
+        public var checkpoints: Int
+        public var latestSignedSize: UInt64
+        /// The first leaf index whose row is missing or differs from what the log proves, with why.
+        public var firstBadIndex: UInt64?
+        public var problem: String?
+    }
+
+    public static func verify(database path: String, key: Curve25519.Signing.PublicKey, name: String) throws(CustodyError) -> Report {
+        guard FileManager.default.fileExists(atPath: path) else { throw CustodyError(.notFound, "\(path): no such database") }
+        var configuration = Configuration()
+        configuration.readonly = true
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            return try queue.read { db in try verify(db, key: key, name: name) }
+        } catch let error as CustodyError {
+            throw error
+        } catch {
+            throw CustodyError(.io, "\(path): cannot read the registry database: \(error)")
+        }
+    }
+
+    static func verify(_ db: Database, key: Curve25519.Signing.PublicKey, name: String) throws -> Report {
+        var tree = MemoryMerkleTree()
+        var report = Report(events: 0, checkpoints: 0, latestSignedSize: 0)
+        func fail(_ index: UInt64, _ problem: String) {
+            if report.firstBadIndex == nil {
+                report.firstBadIndex = index
+                report.problem = problem
+            }
+        }
+        let stored = try db.cachedStatement(sql: "SELECT hash FROM log_nodes WHERE level = 0 AND idx = ?")
+        let rows = try Row.fetchCursor(db, sql: "SELECT * FROM events ORDER BY id")
+        var expected: Int64 = 1
+        while let row = try rows.next() {
+            let id: Int64 = row["id"]
+            if id != expected, report.firstBadIndex == nil {
+                fail(UInt64(expected - 1), "event \(expected) (leaf index \(expected - 1)) is missing from the events table")
+            }
+            let entry = EventLeaf.canonicalJSON(
+                id: id, at: row["at"], type: row["type"], actor: row["actor"], model: row["model"], version: row["version"],
+                detail: row["detail"], environment: row["environment"], client: row["client"])
+            let leaf = Merkle.leafHash(entry)
+            if let recorded = try Data.fetchOne(stored, arguments: [id - 1]), Array(recorded) != leaf {
+                fail(UInt64(id - 1), "event \(id) (leaf index \(id - 1)) differs from the entry the log recorded")
+            }
+            tree.append(leafHash: leaf)
+            expected = id + 1
+        }
+        report.events = tree.size
+        var previous: UInt64 = 0
+        for checkpoint in try Row.fetchAll(db, sql: "SELECT size, note FROM checkpoints ORDER BY size") {
+            report.checkpoints += 1
+            let note: String = checkpoint["note"]
+            let signed = try Checkpoint.verify(note, key: key, name: name)
+            guard signed.size == UInt64(checkpoint["size"] as Int64) else {
+                fail(previous, "the checkpoint stored for size \(checkpoint["size"] as Int64) signs size \(signed.size)")
+                break
+            }
+            guard signed.size <= tree.size else {
+                fail(tree.size, "a checkpoint signs \(signed.size) events but the table holds \(tree.size): events were deleted")
+                break
+            }
+            if try Merkle.root(size: signed.size, tree) != signed.root {
+                fail(previous, "the events up to index \(signed.size - 1) do not hash to the root signed at size \(signed.size) (changed after index \(previous))")
+                break
+            }
+            report.latestSignedSize = signed.size
+            previous = signed.size
+        }
+        return report
+    }
+}

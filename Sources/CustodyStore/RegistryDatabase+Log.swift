@@ -1,0 +1,88 @@
+public import CustodyCore
+import Foundation
+import GRDB
+
+/// The transparency log over the events table: every event is a leaf (its canonical JSON), appended in the same
+/// transaction as the row; complete subtrees are stored so that roots and proofs cost O(log n) reads.
+extension RegistryDatabase {
+    static func appendLeaf(_ db: Database, row: Row) throws {
+        try appendLeaf(
+            db, id: row["id"], at: row["at"], type: row["type"], actor: row["actor"], model: row["model"], version: row["version"],
+            detail: row["detail"], environment: row["environment"], client: row["client"])
+    }
+
+    static func appendLeaf(
+        _ db: Database, id: Int64, at: String, type: String, actor: String?, model: String?, version: String?, detail: String?,
+        environment: String?, client: String?
+    ) throws {
+        let entry = EventLeaf.canonicalJSON(
+            id: id, at: at, type: type, actor: actor, model: model, version: version, detail: detail, environment: environment, client: client)
+        var hash = Merkle.leafHash(entry)
+        var level = 0
+        var index = id - 1
+        let insert = try db.cachedStatement(sql: "INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)")
+        let select = try db.cachedStatement(sql: "SELECT hash FROM log_nodes WHERE level = ? AND idx = ?")
+        try insert.execute(arguments: [level, index, Data(hash)])
+        while index & 1 == 1 {
+            guard let left = try Data.fetchOne(select, arguments: [level, index - 1]) else {
+                throw CustodyError(.io, "the log is missing node (\(level), \(index - 1)): it cannot be extended")
+            }
+            hash = Merkle.nodeHash(Array(left), hash)
+            level += 1
+            index >>= 1
+            try insert.execute(arguments: [level, index, Data(hash)])
+        }
+    }
+
+    /// Reads stored nodes inside one read transaction.
+    struct NodeReader: MerkleNodeSource {
+        let db: Database
+        func node(level: Int, index: UInt64) throws -> [UInt8] {
+            guard let data = try Data.fetchOne(
+                db.cachedStatement(sql: "SELECT hash FROM log_nodes WHERE level = ? AND idx = ?"), arguments: [level, Int64(index)])
+            else { throw CustodyError(.io, "the log has no node (\(level), \(index))") }
+            return Array(data)
+        }
+    }
+
+    /// The number of leaves: every event.
+    public func logSize() async throws(CustodyError) -> UInt64 {
+        try await read { db in UInt64(try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM events") ?? 0) }
+    }
+
+    public func logRoot(size: UInt64) async throws(CustodyError) -> [UInt8] {
+        try await read { db in try Merkle.root(size: size, NodeReader(db: db)) }
+    }
+
+    public func inclusionProof(index: UInt64, size: UInt64) async throws(CustodyError) -> (leaf: [UInt8], proof: [[UInt8]]) {
+        try await read { db in
+            let reader = NodeReader(db: db)
+            return (try reader.node(level: 0, index: index), try Merkle.inclusionProof(index: index, size: size, reader))
+        }
+    }
+
+    public func consistencyProof(from: UInt64, to: UInt64) async throws(CustodyError) -> [[UInt8]] {
+        try await read { db in try Merkle.consistencyProof(from: from, to: to, NodeReader(db: db)) }
+    }
+
+    /// Events by id (the leaf index is id − 1), oldest first.
+    public func events(after id: Int64, limit: Int) async throws(CustodyError) -> [API.Event] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?", arguments: [id, limit]).map(Self.event)
+        }
+    }
+
+    public func latestCheckpoint() async throws(CustodyError) -> (size: UInt64, note: String)? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1").map { (UInt64($0["size"] as Int64), $0["note"]) }
+        }
+    }
+
+    public func recordCheckpoint(size: UInt64, root: [UInt8], note: String) async throws(CustodyError) {
+        try await write { db in
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO checkpoints (size, root, note, created_at) VALUES (?, ?, ?, ?)",
+                arguments: [Int64(size), Data(root), note, Self.now()])
+        }
+    }
+}

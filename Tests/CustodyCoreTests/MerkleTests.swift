@@ -1,0 +1,97 @@
+import Crypto
+import Foundation
+import Testing
+
+@testable import CustodyCore
+
+@Suite("Merkle tree (RFC 6962 / RFC 9162)")
+struct MerkleTests {
+    static let vectorLeaves = ["", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f"]
+        .map { Hex.decode($0, lowercaseOnly: true)! }
+    static let vectorRoots = ["6e340b9c", "fac54203", "aeb6bcfe", "d37ee418", "4e3bbb1f", "76e67dad", "ddb89be4", "5dc9da79"]
+
+    /// MTH straight from the definition, as the reference for the stored-node implementation.
+    static func naiveRoot(_ leaves: ArraySlice<[UInt8]>) -> [UInt8] {
+        if leaves.isEmpty { return Merkle.emptyRoot }
+        if leaves.count == 1 { return Merkle.leafHash(leaves.first!) }
+        let k = Merkle.split(UInt64(leaves.count))
+        let middle = leaves.startIndex + Int(k)
+        return Merkle.nodeHash(naiveRoot(leaves[leaves.startIndex..<middle]), naiveRoot(leaves[middle...]))
+    }
+
+    static func tree(_ leaves: [[UInt8]]) -> MemoryMerkleTree {
+        var tree = MemoryMerkleTree()
+        for leaf in leaves { tree.append(leafHash: Merkle.leafHash(leaf)) }
+        return tree
+    }
+
+    @Test func testVectors() throws {
+        let tree = Self.tree(Self.vectorLeaves)
+        #expect(Hex.encode(Merkle.emptyRoot).hasPrefix("e3b0c442"))
+        for size in 1...8 {
+            let root = try Merkle.root(size: UInt64(size), tree)
+            #expect(Hex.encode(root).hasPrefix(Self.vectorRoots[size - 1]), "root of \(size) leaves")
+            #expect(root == Self.naiveRoot(Self.vectorLeaves[0..<size]))
+        }
+    }
+
+    @Test func everyPairOfSizesUpTo64() throws {
+        let leaves = (0..<64).map { [UInt8(truncatingIfNeeded: $0), 0xAB] }
+        let tree = Self.tree(leaves)
+        let roots = (0...64).map { Self.naiveRoot(leaves[0..<$0]) }
+        for n in 1...64 {
+            #expect(try Merkle.root(size: UInt64(n), tree) == roots[n])
+            for m in 0..<n {
+                let proof = try Merkle.inclusionProof(index: UInt64(m), size: UInt64(n), tree)
+                let leaf = Merkle.leafHash(leaves[m])
+                #expect(Merkle.verifyInclusion(leafHash: leaf, index: UInt64(m), size: UInt64(n), proof: proof, root: roots[n]), "inclusion \(m) in \(n)")
+                #expect(!Merkle.verifyInclusion(leafHash: Merkle.leafHash([0xFF]), index: UInt64(m), size: UInt64(n), proof: proof, root: roots[n]))
+                if !proof.isEmpty {
+                    var bad = proof
+                    bad[0][0] ^= 1
+                    #expect(!Merkle.verifyInclusion(leafHash: leaf, index: UInt64(m), size: UInt64(n), proof: bad, root: roots[n]))
+                }
+            }
+            for m in 1...n {
+                let proof = try Merkle.consistencyProof(from: UInt64(m), to: UInt64(n), tree)
+                #expect(Merkle.verifyConsistency(from: UInt64(m), to: UInt64(n), proof: proof, firstRoot: roots[m], secondRoot: roots[n]), "consistency \(m) → \(n)")
+                if m < n {
+                    #expect(!Merkle.verifyConsistency(from: UInt64(m), to: UInt64(n), proof: proof, firstRoot: roots[n], secondRoot: roots[n]))
+                    var bad = proof
+                    bad[bad.count - 1][0] ^= 1
+                    #expect(!Merkle.verifyConsistency(from: UInt64(m), to: UInt64(n), proof: bad, firstRoot: roots[m], secondRoot: roots[n]))
+                }
+            }
+        }
+    }
+
+    @Test func randomPairsUpTo100k() throws {
+        var generator = SystemRandomNumberGenerator()
+        let count = 100_000
+        var tree = MemoryMerkleTree()
+        for index in 0..<count { tree.append(leafHash: Merkle.leafHash(withUnsafeBytes(of: UInt64(index).littleEndian, Array.init))) }
+        for _ in 0..<300 {
+            let n = UInt64.random(in: 1...UInt64(count), using: &generator)
+            let m = UInt64.random(in: 1...n, using: &generator)
+            let index = UInt64.random(in: 0..<n, using: &generator)
+            let rootN = try Merkle.root(size: n, tree)
+            let rootM = try Merkle.root(size: m, tree)
+            let leaf = Merkle.leafHash(withUnsafeBytes(of: index.littleEndian, Array.init))
+            #expect(Merkle.verifyInclusion(leafHash: leaf, index: index, size: n, proof: try Merkle.inclusionProof(index: index, size: n, tree), root: rootN))
+            #expect(Merkle.verifyConsistency(from: m, to: n, proof: try Merkle.consistencyProof(from: m, to: n, tree), firstRoot: rootM, secondRoot: rootN))
+        }
+    }
+
+    @Test func signedCheckpoints() throws {
+        let key = Curve25519.Signing.PrivateKey()
+        let checkpoint = Checkpoint(origin: "custody.example/log", size: 42, root: Array(repeating: 7, count: 32))
+        let note = try checkpoint.signed(by: key, name: "custody.example/log")
+        #expect(note.hasPrefix("custody.example/log\n42\n"))
+        #expect(note.contains("\n\n— custody.example/log "))
+        #expect(try Checkpoint.verify(note, key: key.publicKey, name: "custody.example/log") == checkpoint)
+        let forged = note.replacingOccurrences(of: "\n42\n", with: "\n43\n")
+        #expect(throws: CustodyError.self) { try Checkpoint.verify(forged, key: key.publicKey, name: "custody.example/log") }
+        #expect(throws: CustodyError.self) { try Checkpoint.verify(note, key: Curve25519.Signing.PrivateKey().publicKey, name: "custody.example/log") }
+        #expect(Checkpoint.verifierKey(name: "n", publicKey: Array(key.publicKey.rawRepresentation)).hasPrefix("n+"))
+    }
+}
