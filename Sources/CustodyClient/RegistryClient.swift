@@ -140,6 +140,16 @@ public final class RegistryClient: Sendable {
         }
     }
 
+    /// Streams the body of a GET to `body`, chunk by chunk.
+    public func stream(_ path: String, _ body: ([UInt8]) throws -> Void) async throws(CustodyError) {
+        let response = try await execute(request(path), timeout: .hours(24))
+        do {
+            for try await buffer in response.body { try body(Array(buffer.readableBytesView)) }
+        } catch {
+            throw CustodyError(.remote, "streaming \(path) was interrupted: \(error)")
+        }
+    }
+
     /// The raw body of a GET.
     public func bytes(_ path: String, limit: Int = 256 << 20) async throws(CustodyError) -> [UInt8] {
         let response = try await execute(request(path))

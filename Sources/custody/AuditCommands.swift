@@ -7,7 +7,8 @@ import Foundation
 
 struct Audit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Verify the registry's tamper-evident event log and print proofs.", subcommands: [Verify.self, Proof.self])
+        abstract: "Query, export and verify the registry's tamper-evident event log.",
+        subcommands: [Log.self, History.self, Lineage.self, Exposure.self, Export.self, Bom.self, Verify.self, Proof.self])
 
     /// `Keys/log.pub`: the verifier key text `<name>+<hex key id>+<base64(0x01 ‖ Ed25519 key)>`.
     static func logKey(_ path: String) throws(CustodyError) -> (name: String, key: Curve25519.Signing.PublicKey) {
@@ -22,6 +23,170 @@ struct Audit: AsyncParsableCommand {
             throw CustodyError(.invalidKey, "\(path): the key id does not match the key")
         }
         return (name, key)
+    }
+
+    /// One line per event: index, time, type, actor, model@version, environment, client, detail.
+    static func line(_ event: API.Event) -> String {
+        let subject = event.model.map { $0 + (event.version.map { "@" + $0 } ?? "") } ?? "-"
+        return "\(event.id - 1)\t\(event.at)\t\(event.type)\t\(event.actor ?? "-")\t\(subject)\t\(event.environment ?? "-")\t\(event.client ?? "-")\t\(event.detail ?? "")"
+    }
+
+    struct Events: Codable { var events: [API.Event] }
+
+    static func query(_ items: [(String, String?)]) -> String {
+        let pairs = items.compactMap { name, value in
+            value.map { "\(name)=\($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? $0)" }
+        }
+        return pairs.isEmpty ? "" : "?" + pairs.joined(separator: "&")
+    }
+
+    struct Log: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Events, filtered, oldest first (role auditor): index, time, type, actor, model@version, environment, client, detail.")
+        @Option(help: "NAMESPACE/NAME.") var model: String?
+        @Option(help: "A version tag (with --model).") var version: String?
+        @Option(help: "Event types, comma-separated (publish, pull, pull.denied, decision, admission, advisory.add, …).") var type: String?
+        @Option(help: "Actor (token id or name), substring.") var actor: String?
+        @Option(help: "Deployment environment.") var env: String?
+        @Option(help: "From this time (RFC 3339).") var since: String?
+        @Option(help: "Up to this time (RFC 3339).") var until: String?
+        @Option(help: "Only events after this event id (paging).") var after: Int?
+        @Option(help: "At most this many events (≤ 10,000).") var limit = 1000
+        @Flag(help: "Print JSON.") var json = false
+        @OptionGroup var remote: RemoteOptions
+
+        func run() async throws {
+            let path = "/v1/audit/events" + Audit.query([
+                ("model", model), ("version", version), ("type", type), ("actor", actor), ("environment", env), ("since", since),
+                ("until", until), ("after", after.map(String.init)), ("limit", String(limit)),
+            ])
+            let answer: Events = try await withClient(remote) { client in try await client.get(path) }
+            if json { return try printJSON(answer) }
+            for event in answer.events { print(Audit.line(event)) }
+        }
+    }
+
+    struct History: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A model's timeline: every event about it, in order.")
+        @Argument(help: "NAMESPACE/NAME.") var model: String
+        @Flag(help: "Print JSON.") var json = false
+        @OptionGroup var remote: RemoteOptions
+
+        func run() async throws {
+            let name = try ModelName(parsing: model)
+            var all: [API.Event] = []
+            try await withClient(remote) { client in
+                var after: Int64 = 0
+                while true {
+                    let page: Events = try await client.get("/v1/audit/events" + Audit.query([("model", name.description), ("after", String(after)), ("limit", "10000")]))
+                    all += page.events
+                    guard page.events.count == 10_000, let last = page.events.last else { break }
+                    after = last.id
+                }
+            }
+            if json { return try printJSON(Events(events: all)) }
+            for event in all { print(Audit.line(event)) }
+        }
+    }
+
+    struct LineageNode: Codable {
+        var reference: String
+        var inRegistry: Bool
+        var licence: String?
+        var children: [LineageNode]
+    }
+
+    struct Lineage: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Base models upstream and derivatives downstream of a version, as trees.")
+        @Argument(help: "NAMESPACE/NAME@VERSION.") var reference: String
+        @Flag(help: "Print JSON.") var json = false
+        @OptionGroup var remote: RemoteOptions
+
+        struct Answer: Codable {
+            var reference: String
+            var upstream: [LineageNode]
+            var downstream: [LineageNode]
+        }
+
+        func run() async throws {
+            let parsed = try ModelReference(parsing: reference)
+            guard case .version(let version) = parsed.selector else { throw CustodyError(.invalidArgument, "name the version by its tag") }
+            let answer: Answer = try await withClient(remote) { client in
+                try await client.get("/v1/audit/lineage/\(parsed.model.namespace)/\(parsed.model.name)/\(version)")
+            }
+            if json { return try printJSON(answer) }
+            func render(_ nodes: [LineageNode], _ indent: String, _ arrow: String) {
+                for node in nodes {
+                    let licence = node.licence.map { " (\($0))" } ?? ""
+                    print("\(indent)\(arrow) \(node.reference)\(licence)\(node.inRegistry ? "" : "  [not in this registry]")")
+                    render(node.children, indent + "    ", arrow)
+                }
+            }
+            print(answer.reference)
+            print("  upstream (base models)")
+            if answer.upstream.isEmpty { print("    none") }
+            render(answer.upstream, "    ", "↑")
+            print("  downstream (derived versions)")
+            if answer.downstream.isEmpty { print("    none") }
+            render(answer.downstream, "    ", "↓")
+        }
+    }
+
+    struct Exposure: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Which environments, tokens and client addresses pulled or were admitted with an advisory's versions, or one version.")
+        @Argument(help: "An advisory id, or NAMESPACE/NAME@VERSION.") var subject: String
+        @Flag(help: "Print JSON.") var json = false
+        @OptionGroup var remote: RemoteOptions
+
+        func run() async throws {
+            let exposure: API.Exposure
+            if subject.contains("/") {
+                let parsed = try ModelReference(parsing: subject)
+                guard case .version(let version) = parsed.selector else { throw CustodyError(.invalidArgument, "name the version by its tag") }
+                struct Answer: Codable { var versions: [API.Exposure.AffectedVersion]; var environments: [String]; var tokens: [String] }
+                let answer: Answer = try await withClient(remote) { client in
+                    try await client.get("/v1/audit/exposure/\(parsed.model.namespace)/\(parsed.model.name)/\(version)")
+                }
+                exposure = API.Exposure(
+                    advisory: API.AdvisorySummary(id: "-", modified: "-", withdrawn: nil, summary: nil, severity: "-", score: nil, models: [parsed.model.description]),
+                    versions: answer.versions, unknownModels: [], environments: answer.environments, tokens: answer.tokens)
+            } else {
+                struct Answer: Codable { var exposure: API.Exposure }
+                let answer: Answer = try await withClient(remote) { client in try await client.get("/v1/advisories/\(subject)") }
+                exposure = answer.exposure
+            }
+            if json { return try printJSON(exposure) }
+            print(ExposureText.render(exposure))
+        }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stream every event to standard output as JSON lines (each line a log leaf) or CSV.")
+        @Option(help: "jsonl or csv.") var format = "jsonl"
+        @OptionGroup var remote: RemoteOptions
+
+        func run() async throws {
+            guard format == "jsonl" || format == "csv" else { throw CustodyError(.invalidArgument, "format must be jsonl or csv") }
+            try await withClient(remote) { client in
+                try await client.stream("/v1/audit/export?format=\(format)") { chunk in FileHandle.standardOutput.write(Data(chunk)) }
+            }
+        }
+    }
+
+    struct Bom: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print a version's AI-BOM (CycloneDX 1.6 JSON).")
+        @Argument(help: "NAMESPACE/NAME@VERSION.") var reference: String
+        @OptionGroup var remote: RemoteOptions
+
+        func run() async throws {
+            let parsed = try ModelReference(parsing: reference)
+            guard case .version(let version) = parsed.selector else { throw CustodyError(.invalidArgument, "name the version by its tag") }
+            let bytes = try await withClient(remote) { client in
+                try await client.bytes("/v1/audit/bom/\(parsed.model.namespace)/\(parsed.model.name)/\(version)")
+            }
+            print(String(decoding: bytes, as: UTF8.self))
+        }
     }
 
     struct Verify: AsyncParsableCommand {

@@ -1,4 +1,5 @@
 import CustodyCore
+import CustodyPolicy
 import CustodyStore
 import Foundation
 import Hummingbird
@@ -14,6 +15,10 @@ struct AuditController {
         router.get("/v1/audit/proof/inclusion") { request, context in try await inclusion(request, context) }
         router.get("/v1/audit/proof/consistency") { request, context in try await consistency(request, context) }
         router.get("/v1/audit/events") { request, context in try await events(request, context) }
+        router.get("/v1/audit/lineage/:ns/:name/:version") { request, context in try await lineage(request, context) }
+        router.get("/v1/audit/exposure/:ns/:name/:version") { request, context in try await exposure(request, context) }
+        router.get("/v1/audit/export") { request, context in try await export(request, context) }
+        router.get("/v1/audit/bom/:ns/:name/:version") { request, context in try await bom(request, context) }
     }
 
     static let readers: Set<Role> = [.auditor, .security, .gate, .publisher, .consumer]
@@ -72,12 +77,197 @@ struct AuditController {
         return try .json(ConsistencyProof(from: from, to: to, hashes: proof.map { Data($0).base64EncodedString() }))
     }
 
-    /// Events in log order from leaf index `after` (exclusive), at most `limit` (≤ 10,000); each with its index.
+    /// Events in log order, filtered: `model`, `version`, `type` (comma-separated), `actor` (substring), `environment`,
+    /// `since`/`until` (RFC 3339), `after` (an event id, for paging) and `limit` (≤ 10,000). Leaf index = id − 1.
     func events(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await services.authorize(request, context, roles: [.auditor, .security])
-        let after = request.uri.queryParameters["after"].flatMap { Int64($0) } ?? 0
-        let limit = min(request.uri.queryParameters["limit"].flatMap { Int($0) } ?? 1000, 10_000)
-        let events = try await services.database.events(after: after, limit: limit)
-        return try .json(["events": events])
+        let query = request.uri.queryParameters
+        var filter = EventFilter()
+        filter.model = query["model"].map(String.init)
+        filter.version = query["version"].map(String.init)
+        filter.types = query["type"].map { $0.split(separator: ",").map(String.init) } ?? []
+        filter.actor = query["actor"].map(String.init)
+        filter.environment = query["environment"].map(String.init)
+        filter.since = query["since"].map(String.init)
+        filter.until = query["until"].map(String.init)
+        if let after = query["after"] {
+            guard let value = Int64(after), value >= 0 else { throw Problem(.badRequest, "'after' must be an event id") }
+            filter.after = value
+        }
+        if let limit = query["limit"] {
+            guard let value = Int(limit), value > 0 else { throw Problem(.badRequest, "'limit' must be a positive number") }
+            filter.limit = min(value, 10_000)
+        }
+        return try .json(["events": try await services.database.events(filter)])
+    }
+
+    private func reference(_ context: RegistryContext) throws -> (ModelName, String) {
+        do {
+            let model = try ModelName(namespace: try context.parameters.require("ns"), name: try context.parameters.require("name"))
+            let version = try context.parameters.require("version")
+            try VersionTag.validate(version)
+            return (model, version)
+        } catch let error as CustodyError {
+            throw Problem(.badRequest, error.message)
+        }
+    }
+
+    struct LineageNode: Codable {
+        var reference: String
+        /// False for base models named in provenance that this registry does not hold.
+        var inRegistry: Bool
+        var licence: String?
+        var children: [LineageNode]
+    }
+
+    struct Lineage: Codable {
+        var reference: String
+        var upstream: [LineageNode]
+        var downstream: [LineageNode]
+    }
+
+    /// Base models upstream (from provenance, recursively) and derivatives downstream (versions naming this one).
+    func lineage(_ request: Request, _ context: RegistryContext) async throws -> Response {
+        try await services.authorize(request, context, roles: [.auditor, .security])
+        let (model, version) = try reference(context)
+        guard try await services.gate.detail(model, version: version) != nil else {
+            throw Problem(.notFound, "\(model)@\(version) is not in the registry")
+        }
+        var seen = Set<String>()
+        let upstream = try await self.upstream(model, version, depth: 0, seen: &seen)
+        seen = []
+        let downstream = try await self.downstream(model, version, depth: 0, seen: &seen)
+        return try .json(Lineage(reference: "\(model)@\(version)", upstream: upstream, downstream: downstream))
+    }
+
+    private func upstream(_ model: ModelName, _ version: String, depth: Int, seen: inout Set<String>) async throws -> [LineageNode] {
+        guard depth < 8, seen.insert("\(model)@\(version)").inserted,
+            let detail = try await services.gate.detail(model, version: version)
+        else { return [] }
+        var nodes: [LineageNode] = []
+        for base in detail.provenance.baseModels {
+            if let (baseModel, selector) = GateService.reference(base), let order = try await services.gate.order(baseModel), !order.isEmpty {
+                let resolved: String? =
+                    switch selector {
+                    case .version(let tag)?: order.contains { $0.version == tag } ? tag : nil
+                    case .digest(let digest)?: order.last { $0.digest == digest }?.version
+                    case nil: order.last?.version
+                    }
+                if let resolved {
+                    let baseDetail = try await services.gate.detail(baseModel, version: resolved)
+                    nodes.append(LineageNode(
+                        reference: "\(baseModel)@\(resolved)", inRegistry: true, licence: baseDetail?.license.id,
+                        children: try await upstream(baseModel, resolved, depth: depth + 1, seen: &seen)))
+                    continue
+                }
+            }
+            nodes.append(LineageNode(reference: base, inRegistry: false, licence: nil, children: []))
+        }
+        return nodes
+    }
+
+    private func downstream(_ model: ModelName, _ version: String, depth: Int, seen: inout Set<String>) async throws -> [LineageNode] {
+        guard depth < 8, seen.insert("\(model)@\(version)").inserted else { return [] }
+        let digest = try await services.gate.detail(model, version: version)?.bundleDigest.description
+        var nodes: [LineageNode] = []
+        for derivative in try await services.database.derivatives(of: model) {
+            let names = derivative.baseModels.contains("\(model)@\(version)") || derivative.baseModels.contains(model.description)
+                || digest.map { derivative.baseModels.contains("\(model)@\($0)") } == true
+            guard names, let derivedModel = try? ModelName(parsing: derivative.model) else { continue }
+            let detail = try await services.gate.detail(derivedModel, version: derivative.version)
+            nodes.append(LineageNode(
+                reference: "\(derivative.model)@\(derivative.version)", inRegistry: true, licence: detail?.license.id,
+                children: try await downstream(derivedModel, derivative.version, depth: depth + 1, seen: &seen)))
+        }
+        return nodes
+    }
+
+    /// Who pulled, or was allowed or denied, this version: every pull, verify and admission decision about it.
+    func exposure(_ request: Request, _ context: RegistryContext) async throws -> Response {
+        try await services.authorize(request, context, roles: [.auditor, .security])
+        let (model, version) = try reference(context)
+        guard let detail = try await services.gate.detail(model, version: version) else {
+            throw Problem(.notFound, "\(model)@\(version) is not in the registry")
+        }
+        let uses = try await services.database.uses(of: [(model.description, version)])
+        let affected = API.Exposure.AffectedVersion(
+            model: model.description, version: version, bundleDigest: detail.bundleDigest,
+            uses: uses.map { API.Exposure.Use(at: $0.at, type: $0.type, actor: $0.actor, environment: $0.environment, client: $0.client, detail: $0.detail) })
+        struct VersionExposure: Encodable {
+            var versions: [API.Exposure.AffectedVersion]
+            var environments: [String]
+            var tokens: [String]
+        }
+        return try .json(VersionExposure(
+            versions: [affected], environments: Set(uses.compactMap(\.environment)).sorted(), tokens: Set(uses.compactMap(\.actor)).sorted()))
+    }
+
+    /// The version as a CycloneDX 1.6 AI-BOM.
+    func bom(_ request: Request, _ context: RegistryContext) async throws -> Response {
+        try await services.authorize(request, context, roles: [.auditor, .security, .publisher])
+        let (model, version) = try reference(context)
+        guard let detail = try await services.gate.detail(model, version: version), let order = try await services.gate.order(model) else {
+            throw Problem(.notFound, "\(model)@\(version) is not in the registry")
+        }
+        let licence = try await services.gate.effectiveLicence(detail, licences: services.policies.snapshot.licences, depth: 0)
+        var bases: [(reference: String, inRegistry: Bool, digest: Digest?)] = []
+        for base in detail.provenance.baseModels {
+            if let (baseModel, selector) = GateService.reference(base), let baseOrder = try await services.gate.order(baseModel), !baseOrder.isEmpty {
+                let match: (version: String, digest: Digest)? =
+                    switch selector {
+                    case .version(let tag)?: baseOrder.first { $0.version == tag }
+                    case .digest(let digest)?: baseOrder.last { $0.digest == digest }
+                    case nil: baseOrder.last
+                    }
+                if let match {
+                    bases.append(("\(baseModel)@\(match.version)", true, match.digest))
+                    continue
+                }
+            }
+            bases.append((base, false, nil))
+        }
+        let versions = order.map(\.version)
+        let advisories = try await services.gate.advisories().filter {
+            $0.affects(model: model.description, version: version, digest: detail.bundleDigest.description, order: versions)
+        }
+        let document = AIBOM.document(detail: detail, licence: licence, bases: bases, advisories: advisories)
+        let data = try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted])
+        return Response(status: .ok, headers: [.contentType: "application/vnd.cyclonedx+json; version=1.6"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// Every event, streamed as JSON lines or CSV, for SIEMs.
+    func export(_ request: Request, _ context: RegistryContext) async throws -> Response {
+        try await services.authorize(request, context, roles: [.auditor, .security])
+        let format = request.uri.queryParameters["format"].map(String.init) ?? "jsonl"
+        guard format == "jsonl" || format == "csv" else { throw Problem(.badRequest, "format must be jsonl or csv") }
+        let database = services.database
+        let body = ResponseBody { writer in
+            if format == "csv" {
+                try await writer.write(ByteBuffer(string: "index,id,at,type,actor,model,version,environment,client,detail\n"))
+            }
+            try await database.forEachEvent { events in
+                var text = ""
+                for event in events {
+                    if format == "jsonl" {
+                        text += String(decoding: EventLeaf.canonicalJSON(
+                            id: event.id, at: event.at, type: event.type, actor: event.actor, model: event.model, version: event.version,
+                            detail: event.detail, environment: event.environment, client: event.client), as: UTF8.self) + "\n"
+                    } else {
+                        let fields = [String(event.id - 1), String(event.id), event.at, event.type, event.actor ?? "", event.model ?? "",
+                                      event.version ?? "", event.environment ?? "", event.client ?? "", event.detail ?? ""]
+                        text += fields.map(Self.csv).joined(separator: ",") + "\n"
+                    }
+                }
+                try await writer.write(ByteBuffer(string: text))
+            }
+            try await writer.finish(nil)
+        }
+        let type = format == "csv" ? "text/csv; charset=utf-8" : "application/x-ndjson"
+        return Response(status: .ok, headers: [.contentType: type], body: body)
+    }
+
+    static func csv(_ field: String) -> String {
+        guard field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return field }
+        return "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 }

@@ -1,0 +1,78 @@
+public import CustodyCore
+import Foundation
+import GRDB
+
+/// What auditors ask: filtered event history, lineage between versions.
+public struct EventFilter: Sendable {
+    public var model: String?
+    public var version: String?
+    public var types: [String] = []
+    public var actor: String?
+    public var environment: String?
+    /// RFC 3339 bounds, inclusive.
+    public var since: String?
+    public var until: String?
+    /// Only events with a larger id (pagination).
+    public var after: Int64 = 0
+    public var limit: Int = 1000
+
+    public init() {}
+}
+
+extension RegistryDatabase {
+    /// Events matching every given filter, oldest first.
+    public func events(_ filter: EventFilter) async throws(CustodyError) -> [API.Event] {
+        var clauses = ["id > ?"]
+        var arguments: [(any DatabaseValueConvertible)?] = [filter.after]
+        if let model = filter.model { clauses.append("model = ?"); arguments.append(model) }
+        if let version = filter.version { clauses.append("version = ?"); arguments.append(version) }
+        if !filter.types.isEmpty {
+            clauses.append("type IN (\(filter.types.map { _ in "?" }.joined(separator: ", ")))")
+            arguments += filter.types.map { $0 as (any DatabaseValueConvertible)? }
+        }
+        if let actor = filter.actor { clauses.append("actor LIKE ? ESCAPE '\\'"); arguments.append("%" + Self.escapeLike(actor) + "%") }
+        if let environment = filter.environment { clauses.append("environment = ?"); arguments.append(environment) }
+        if let since = filter.since { clauses.append("at >= ?"); arguments.append(since) }
+        if let until = filter.until { clauses.append("at <= ?"); arguments.append(until) }
+        let sql = "SELECT * FROM events WHERE \(clauses.joined(separator: " AND ")) ORDER BY id LIMIT \(max(1, min(filter.limit, 10_000)))"
+        let bound = StatementArguments(arguments)
+        return try await read { db in try Row.fetchAll(db, sql: sql, arguments: bound).map(Self.event) }
+    }
+
+    static func escapeLike(_ text: String) -> String {
+        text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
+    }
+
+    /// Versions whose provenance names `model` (any version, `model@version`, or `model` alone) as a base model.
+    public func derivatives(of model: ModelName) async throws(CustodyError) -> [(model: String, version: String, baseModels: [String])] {
+        let pattern = "%\"" + Self.escapeLike(model.description) + "%"
+        let rows: [[String]] = try await read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT m.namespace || '/' || m.name AS model, v.version AS version, p.base_models AS bases
+                    FROM provenance p JOIN versions v ON v.id = p.version_id JOIN models m ON m.id = v.model_id
+                    WHERE p.base_models LIKE ? ESCAPE '\\' ORDER BY v.id
+                    """,
+                arguments: [pattern]
+            ).map { [$0["model"], $0["version"], $0["bases"]] }
+        }
+        var out: [(model: String, version: String, baseModels: [String])] = []
+        for row in rows {
+            let bases: [String] = (try? JSONDecoder().decode([String].self, from: Data(row[2].utf8))) ?? []
+            out.append((row[0], row[1], bases))
+        }
+        return out
+    }
+
+    /// Streams every event in id order, in pages, to `body` (export).
+    public func forEachEvent(after id: Int64 = 0, page: Int = 5000, _ body: ([API.Event]) async throws -> Void) async throws {
+        var cursor = id
+        while true {
+            let events = try await events(after: cursor, limit: page)
+            if events.isEmpty { return }
+            try await body(events)
+            cursor = events.last!.id
+        }
+    }
+}
