@@ -31,8 +31,8 @@ public protocol MetadataStore: Sendable {
     func versions(withBundleDigests digests: [String]) async throws(CustodyError) -> [(model: String, version: String)]
     func saveAdvisory(_ advisory: StoredAdvisory, event: NewEvent) async throws(CustodyError) -> AdvisoryWrite
     func advisories() async throws(CustodyError) -> [StoredAdvisory]
-    /// Pulls and decisions about these versions, oldest first.
-    func uses(of versions: [(model: String, version: String)]) async throws(CustodyError) -> [API.Event]
+    /// Pulls and decisions about these versions, grouped by type, token, environment and client address.
+    func uses(of versions: [(model: String, version: String)]) async throws(CustodyError) -> [(model: String, version: String, use: API.Exposure.Use)]
 }
 
 /// An advisory as stored: its OSV document and the columns lists and filters need.

@@ -126,21 +126,26 @@ extension RegistryDatabase {
         }
     }
 
-    public func uses(of versions: [(model: String, version: String)]) async throws(CustodyError) -> [API.Event] {
+    public func uses(of versions: [(model: String, version: String)]) async throws(CustodyError)
+        -> [(model: String, version: String, use: API.Exposure.Use)]
+    {
         let pairs = versions.map { [$0.model, $0.version] }
         return try await read { db in
-            var events: [API.Event] = []
+            var uses: [(model: String, version: String, use: API.Exposure.Use)] = []
+            let statement = try db.cachedStatement(
+                sql: """
+                    SELECT type, actor, environment, client, COUNT(*) AS count, MIN(at) AS first, MAX(at) AS last FROM events
+                    WHERE model = ? AND version = ? AND type IN ('pull', 'pull.denied', 'decision', 'admission')
+                    GROUP BY type, actor, environment, client ORDER BY MIN(id)
+                    """)
             for pair in pairs {
-                events += try Row.fetchAll(
-                    db,
-                    sql: """
-                        SELECT * FROM events WHERE model = ? AND version = ?
-                        AND type IN ('pull', 'pull.denied', 'decision', 'admission') ORDER BY id
-                        """,
-                    arguments: [pair[0], pair[1]]
-                ).map(Self.event)
+                for row in try Row.fetchAll(statement, arguments: [pair[0], pair[1]]) {
+                    uses.append((pair[0], pair[1], API.Exposure.Use(
+                        type: row["type"], actor: row["actor"], environment: row["environment"], client: row["client"],
+                        count: row["count"], first: row["first"], last: row["last"])))
+                }
             }
-            return events.sorted { $0.id < $1.id }
+            return uses
         }
     }
 

@@ -132,9 +132,11 @@ enum ExposureText {
         var lines: [String] = []
         if exposure.versions.isEmpty { lines.append("  no version in this registry is affected") }
         for version in exposure.versions {
-            lines.append("  \(version.model)@\(version.version)  \(version.bundleDigest)  \(version.uses.count) use\(version.uses.count == 1 ? "" : "s")")
+            let total = version.uses.reduce(0) { $0 + $1.count }
+            lines.append("  \(version.model)@\(version.version)  \(version.bundleDigest)  \(total) use\(total == 1 ? "" : "s")")
             for use in version.uses {
-                lines.append("    \(use.at)  \(use.type)  \(use.actor ?? "-")  \(use.environment ?? "ungated")  \(use.client ?? "")")
+                lines.append(
+                    "    \(use.type)  \(use.actor ?? "-")  \(use.environment ?? "ungated")  \(use.client ?? "-")  ×\(use.count)  \(use.first) … \(use.last)")
             }
         }
         if !exposure.environments.isEmpty { lines.append("  environments: \(exposure.environments.joined(separator: ", "))") }

@@ -129,20 +129,24 @@ extension API {
 
     /// Who used the versions an advisory affects: every pull, verify and admission decision about them.
     public struct Exposure: Codable, Sendable, Hashable {
+        /// One kind of use of a version: by one token, in one environment, from one address — how often and when.
         public struct Use: Codable, Sendable, Hashable {
-            public var at: String
+            /// `pull`, `pull.denied`, `decision` or `admission`.
             public var type: String
             public var actor: String?
             public var environment: String?
             public var client: String?
-            public var detail: String?
-            public init(at: String, type: String, actor: String?, environment: String?, client: String?, detail: String?) {
-                self.at = at
+            public var count: Int
+            public var first: String
+            public var last: String
+            public init(type: String, actor: String?, environment: String?, client: String?, count: Int, first: String, last: String) {
                 self.type = type
                 self.actor = actor
                 self.environment = environment
                 self.client = client
-                self.detail = detail
+                self.count = count
+                self.first = first
+                self.last = last
             }
         }
 

@@ -98,7 +98,21 @@ struct AuditController {
             guard let value = Int(limit), value > 0 else { throw Problem(.badRequest, "'limit' must be a positive number") }
             filter.limit = min(value, 10_000)
         }
-        return try .json(["events": try await services.database.events(filter)])
+        return Self.eventsJSON(try await services.database.events(filter))
+    }
+
+    /// `{"events": [...]}` written directly: each event is its canonical JSON (the log leaf), which is both the
+    /// documented shape and much faster than a generic encoder for thousands of rows.
+    static func eventsJSON(_ events: [API.Event]) -> Response {
+        var bytes: [UInt8] = Array(#"{"events":["#.utf8)
+        for (index, event) in events.enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            bytes += EventLeaf.canonicalJSON(
+                id: event.id, at: event.at, type: event.type, actor: event.actor, model: event.model, version: event.version,
+                detail: event.detail, environment: event.environment, client: event.client)
+        }
+        bytes += Array("]}".utf8)
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
     private func reference(_ context: RegistryContext) throws -> (ModelName, String) {
@@ -192,14 +206,14 @@ struct AuditController {
         let uses = try await services.database.uses(of: [(model.description, version)])
         let affected = API.Exposure.AffectedVersion(
             model: model.description, version: version, bundleDigest: detail.bundleDigest,
-            uses: uses.map { API.Exposure.Use(at: $0.at, type: $0.type, actor: $0.actor, environment: $0.environment, client: $0.client, detail: $0.detail) })
+            uses: uses.map(\.use))
         struct VersionExposure: Encodable {
             var versions: [API.Exposure.AffectedVersion]
             var environments: [String]
             var tokens: [String]
         }
         return try .json(VersionExposure(
-            versions: [affected], environments: Set(uses.compactMap(\.environment)).sorted(), tokens: Set(uses.compactMap(\.actor)).sorted()))
+            versions: [affected], environments: Set(uses.compactMap(\.use.environment)).sorted(), tokens: Set(uses.compactMap(\.use.actor)).sorted()))
     }
 
     /// The version as a CycloneDX 1.6 AI-BOM.

@@ -171,13 +171,11 @@ struct GateController {
         let versions = affected.map { item in
             API.Exposure.AffectedVersion(
                 model: item.model, version: item.version, bundleDigest: item.digest,
-                uses: uses.filter { $0.model == item.model && $0.version == item.version }.map {
-                    API.Exposure.Use(at: $0.at, type: $0.type, actor: $0.actor, environment: $0.environment, client: $0.client, detail: $0.detail)
-                })
+                uses: uses.filter { $0.model == item.model && $0.version == item.version }.map(\.use))
         }
         return API.Exposure(
             advisory: summary(advisory), versions: versions, unknownModels: unknown,
-            environments: Set(uses.compactMap(\.environment)).sorted(), tokens: Set(uses.compactMap(\.actor)).sorted())
+            environments: Set(uses.compactMap(\.use.environment)).sorted(), tokens: Set(uses.compactMap(\.use.actor)).sorted())
     }
 
     private func stored(_ context: RegistryContext) async throws -> Advisory {
