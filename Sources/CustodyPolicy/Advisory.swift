@@ -48,14 +48,6 @@ public struct Advisory: Sendable, Hashable {
         init(_ description: String) { self.description = description }
     }
 
-    static func date(_ text: String) -> Date? {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = formatter.date(from: text) { return date }
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.date(from: text)
-    }
-
     /// Parses and validates an OSV document; every error names the field at fault.
     public init(osv bytes: [UInt8]) throws(Invalid) {
         guard bytes.count <= 1 << 20 else { throw Invalid("the advisory is over 1 MiB") }
@@ -73,13 +65,13 @@ public struct Advisory: Sendable, Hashable {
         guard let id = object["id"] as? String, !id.isEmpty, id.count <= 128,
             id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.:".contains($0)) })
         else { throw Invalid("id: required, up to 128 characters of letters, digits, '-', '_', '.', ':'") }
-        guard let modified = object["modified"] as? String, let modifiedDate = Self.date(modified) else {
+        guard let modified = object["modified"] as? String, let modifiedDate = RFC3339.date(modified) else {
             throw Invalid("modified: required, an RFC 3339 timestamp")
         }
-        if let published = object["published"], (published as? String).flatMap(Self.date) == nil {
+        if let published = object["published"], (published as? String).flatMap(RFC3339.date) == nil {
             throw Invalid("published: not an RFC 3339 timestamp")
         }
-        if let withdrawn = object["withdrawn"], (withdrawn as? String).flatMap(Self.date) == nil {
+        if let withdrawn = object["withdrawn"], (withdrawn as? String).flatMap(RFC3339.date) == nil {
             throw Invalid("withdrawn: not an RFC 3339 timestamp")
         }
         self.id = id

@@ -172,7 +172,7 @@ public enum Evaluator {
         }
 
         if let rule = policy.maxAge {
-            let created = Advisory.date(detail.createdAt) ?? now
+            let created = RFC3339.date(detail.createdAt) ?? now
             let days = Int(now.timeIntervalSince(created) / 86_400)
             judge(
                 "max_age", rule.mode,

@@ -69,7 +69,7 @@ public struct Policy: Sendable {
         } catch {
             throw Invalid(description: "\(source): not valid YAML: \(error)")
         }
-        var reader = Reader(source: source)
+        let reader = Reader(source: source)
         let top = try reader.mapping(root, "", allowed: ["description", "checks"])
         description = try top["description"].map { node throws(Invalid) in try reader.string(node, "description") }
         guard let checksNode = top["checks"] else { return }
@@ -170,8 +170,7 @@ public struct Policy: Sendable {
         if text.count == 10, let day = formatter.date(from: text) {
             return day.addingTimeInterval(86_400 - 1)  // a day is accepted to its end
         }
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.date(from: text)
+        return RFC3339.date(text)
     }
 
     /// Reads YAML nodes with errors that say where.

@@ -40,6 +40,12 @@ public struct ModelScanner: Sendable {
 
     /// Scans one file on disk; `name` is how the report names it.
     public func scanFile(at path: String, name: String? = nil) throws(CustodyError) -> FileReport {
+        try Self.withMappedFile(path) { bytes in scan(bytes, name: name ?? path) }.report
+    }
+
+    /// Maps a regular file read-only for `body`. Mapping costs nothing for pages never touched: a safetensors scan
+    /// reads only the header's pages.
+    static func withMappedFile<T>(_ path: String, _ body: (UnsafeRawBufferPointer) -> T) throws(CustodyError) -> T {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw .io(path, "open", errno: errno) }
         defer { close(fd) }
@@ -47,14 +53,12 @@ public struct ModelScanner: Sendable {
         guard fstat(fd, &info) == 0 else { throw .io(path, "stat", errno: errno) }
         guard (info.st_mode & S_IFMT) == S_IFREG else { throw CustodyError(.io, "\(path): not a regular file") }
         let size = Int(info.st_size)
-        let reportName = name ?? path
-        guard size > 0 else { return scan(UnsafeRawBufferPointer(start: nil, count: 0), name: reportName).report }
-        // Mapping costs nothing for pages never touched: a safetensors scan reads only the header's pages.
+        guard size > 0 else { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
         guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
             throw .io(path, "map", errno: errno)
         }
         defer { munmap(base, size) }
-        return scan(UnsafeRawBufferPointer(start: base, count: size), name: reportName).report
+        return body(UnsafeRawBufferPointer(start: base, count: size))
     }
 
     /// Scans every file of a bundle (paths relative to `root`), then checks what only shows across files: that a
@@ -69,22 +73,7 @@ public struct ModelScanner: Sendable {
         var reports: [FileReport] = []
         var tensors: [String: Set<String>] = [:]
         for file in files {
-            let fd = open(file.path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw .io(file.path, "open", errno: errno) }
-            defer { close(fd) }
-            var info = stat()
-            guard fstat(fd, &info) == 0 else { throw .io(file.path, "stat", errno: errno) }
-            let size = Int(info.st_size)
-            let result: Analysis
-            if size == 0 {
-                result = scan(UnsafeRawBufferPointer(start: nil, count: 0), name: file.name)
-            } else {
-                guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
-                    throw .io(file.path, "map", errno: errno)
-                }
-                result = scan(UnsafeRawBufferPointer(start: base, count: size), name: file.name)
-                munmap(base, size)
-            }
+            let result = try Self.withMappedFile(file.path) { bytes in scan(bytes, name: file.name) }
             if let names = result.tensorNames { tensors[file.name] = names }
             reports.append(result.report)
         }

@@ -84,7 +84,7 @@ extension RegistryDatabase {
                 let document: Data = existing["document"]
                 if Array(document) == advisory.document { return .unchanged }
                 let modified: String = existing["modified"]
-                guard let old = Self.date(modified), let new = Self.date(advisory.modified), new > old else {
+                guard let old = RFC3339.date(modified), let new = RFC3339.date(advisory.modified), new > old else {
                     throw CustodyError(
                         .conflict,
                         "advisory \(advisory.id) is already recorded with modified \(modified); an update needs a later 'modified'")
@@ -147,13 +147,5 @@ extension RegistryDatabase {
             }
             return uses
         }
-    }
-
-    static func date(_ text: String) -> Date? {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = formatter.date(from: text) { return date }
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.date(from: text)
     }
 }

@@ -156,6 +156,15 @@ extension RegistryDatabase {
                 try RegistryDatabase.appendLeaf(db, row: row)
             }
         }
+        migrator.registerMigration("v5: history indexes") { db in
+            // A model's history and a type's events are read in log order, a page at a time.
+            try db.execute(
+                sql: """
+                    CREATE INDEX events_by_model_id ON events(model, id);
+                    DROP INDEX events_by_type;
+                    CREATE INDEX events_by_type_id ON events(type, id);
+                    """)
+        }
         return migrator
     }
 }

@@ -89,33 +89,20 @@ struct Audit: AsyncParsableCommand {
         }
     }
 
-    struct LineageNode: Codable {
-        var reference: String
-        var inRegistry: Bool
-        var licence: String?
-        var children: [LineageNode]
-    }
-
     struct Lineage: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Base models upstream and derivatives downstream of a version, as trees.")
         @Argument(help: "NAMESPACE/NAME@VERSION.") var reference: String
         @Flag(help: "Print JSON.") var json = false
         @OptionGroup var remote: RemoteOptions
 
-        struct Answer: Codable {
-            var reference: String
-            var upstream: [LineageNode]
-            var downstream: [LineageNode]
-        }
-
         func run() async throws {
             let parsed = try ModelReference(parsing: reference)
             guard case .version(let version) = parsed.selector else { throw CustodyError(.invalidArgument, "name the version by its tag") }
-            let answer: Answer = try await withClient(remote) { client in
+            let answer: API.Lineage = try await withClient(remote) { client in
                 try await client.get("/v1/audit/lineage/\(parsed.model.namespace)/\(parsed.model.name)/\(version)")
             }
             if json { return try printJSON(answer) }
-            func render(_ nodes: [LineageNode], _ indent: String, _ arrow: String) {
+            func render(_ nodes: [API.Lineage.Node], _ indent: String, _ arrow: String) {
                 for node in nodes {
                     let licence = node.licence.map { " (\($0))" } ?? ""
                     print("\(indent)\(arrow) \(node.reference)\(licence)\(node.inRegistry ? "" : "  [not in this registry]")")

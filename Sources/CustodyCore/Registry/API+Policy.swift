@@ -178,6 +178,31 @@ extension API {
         }
     }
 
+    /// A version's place among base models and derivatives.
+    public struct Lineage: Codable, Sendable {
+        public struct Node: Codable, Sendable {
+            public var reference: String
+            /// False for base models named in provenance that this registry does not hold.
+            public var inRegistry: Bool
+            public var licence: String?
+            public var children: [Node]
+            public init(reference: String, inRegistry: Bool, licence: String?, children: [Node]) {
+                self.reference = reference
+                self.inRegistry = inRegistry
+                self.licence = licence
+                self.children = children
+            }
+        }
+        public var reference: String
+        public var upstream: [Node]
+        public var downstream: [Node]
+        public init(reference: String, upstream: [Node], downstream: [Node]) {
+            self.reference = reference
+            self.upstream = upstream
+            self.downstream = downstream
+        }
+    }
+
     public struct AdvisoryAdded: Codable, Sendable {
         public var created: Bool
         public var exposure: Exposure

@@ -126,20 +126,6 @@ struct AuditController {
         }
     }
 
-    struct LineageNode: Codable {
-        var reference: String
-        /// False for base models named in provenance that this registry does not hold.
-        var inRegistry: Bool
-        var licence: String?
-        var children: [LineageNode]
-    }
-
-    struct Lineage: Codable {
-        var reference: String
-        var upstream: [LineageNode]
-        var downstream: [LineageNode]
-    }
-
     /// Base models upstream (from provenance, recursively) and derivatives downstream (versions naming this one).
     func lineage(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await services.authorize(request, context, roles: [.auditor, .security])
@@ -151,14 +137,14 @@ struct AuditController {
         let upstream = try await self.upstream(model, version, depth: 0, seen: &seen)
         seen = []
         let downstream = try await self.downstream(model, version, depth: 0, seen: &seen)
-        return try .json(Lineage(reference: "\(model)@\(version)", upstream: upstream, downstream: downstream))
+        return try .json(API.Lineage(reference: "\(model)@\(version)", upstream: upstream, downstream: downstream))
     }
 
-    private func upstream(_ model: ModelName, _ version: String, depth: Int, seen: inout Set<String>) async throws -> [LineageNode] {
+    private func upstream(_ model: ModelName, _ version: String, depth: Int, seen: inout Set<String>) async throws -> [API.Lineage.Node] {
         guard depth < 8, seen.insert("\(model)@\(version)").inserted,
             let detail = try await services.gate.detail(model, version: version)
         else { return [] }
-        var nodes: [LineageNode] = []
+        var nodes: [API.Lineage.Node] = []
         for base in detail.provenance.baseModels {
             if let (baseModel, selector) = GateService.reference(base), let order = try await services.gate.order(baseModel), !order.isEmpty {
                 let resolved: String? =
@@ -169,27 +155,27 @@ struct AuditController {
                     }
                 if let resolved {
                     let baseDetail = try await services.gate.detail(baseModel, version: resolved)
-                    nodes.append(LineageNode(
+                    nodes.append(API.Lineage.Node(
                         reference: "\(baseModel)@\(resolved)", inRegistry: true, licence: baseDetail?.license.id,
                         children: try await upstream(baseModel, resolved, depth: depth + 1, seen: &seen)))
                     continue
                 }
             }
-            nodes.append(LineageNode(reference: base, inRegistry: false, licence: nil, children: []))
+            nodes.append(API.Lineage.Node(reference: base, inRegistry: false, licence: nil, children: []))
         }
         return nodes
     }
 
-    private func downstream(_ model: ModelName, _ version: String, depth: Int, seen: inout Set<String>) async throws -> [LineageNode] {
+    private func downstream(_ model: ModelName, _ version: String, depth: Int, seen: inout Set<String>) async throws -> [API.Lineage.Node] {
         guard depth < 8, seen.insert("\(model)@\(version)").inserted else { return [] }
         let digest = try await services.gate.detail(model, version: version)?.bundleDigest.description
-        var nodes: [LineageNode] = []
+        var nodes: [API.Lineage.Node] = []
         for derivative in try await services.database.derivatives(of: model) {
             let names = derivative.baseModels.contains("\(model)@\(version)") || derivative.baseModels.contains(model.description)
                 || digest.map { derivative.baseModels.contains("\(model)@\($0)") } == true
             guard names, let derivedModel = try? ModelName(parsing: derivative.model) else { continue }
             let detail = try await services.gate.detail(derivedModel, version: derivative.version)
-            nodes.append(LineageNode(
+            nodes.append(API.Lineage.Node(
                 reference: "\(derivative.model)@\(derivative.version)", inRegistry: true, licence: detail?.license.id,
                 children: try await downstream(derivedModel, derivative.version, depth: depth + 1, seen: &seen)))
         }
