@@ -249,22 +249,22 @@ struct Audit: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print a C2SP tlog-proof receipt that an event is in the log: its index, the inclusion proof and the signed checkpoint.")
 
-        @Argument(help: "The event id (as `custody show … --json` lists it).")
-        var event: UInt64
+        @Argument(help: "An event id (as `custody show … --json` lists it), or NAMESPACE/NAME@VERSION for its publish event.")
+        var event: String
 
         @OptionGroup var remote: RemoteOptions
 
         func run() async throws {
-            guard event > 0 else { throw CustodyError(.invalidArgument, "event ids start at 1") }
-            try await withClient(remote) { client in
-                let note = String(decoding: try await client.bytes("/v1/audit/checkpoint", limit: 1 << 16), as: UTF8.self)
-                let lines = note.split(separator: "\n")
-                guard lines.count > 2, let size = UInt64(lines[1]) else { throw CustodyError(.remote, "the registry's checkpoint is malformed") }
-                guard event <= size else { throw CustodyError(.notFound, "event \(event) is not in the log (it has \(size) events)") }
-                struct Inclusion: Decodable { var hashes: [String] }
-                let proof: Inclusion = try await client.get("/v1/audit/proof/inclusion?index=\(event - 1)&size=\(size)")
-                print("c2sp.org/tlog-proof@v1\nindex \(event - 1)\n" + proof.hashes.map { $0 + "\n" }.joined() + "\n" + note, terminator: "")
+            let receipt = try await withClient(remote) { client in
+                if event.contains("/") {
+                    let parsed = try ModelReference(parsing: event)
+                    guard case .version(let version) = parsed.selector else { throw CustodyError(.invalidArgument, "name the version by its tag") }
+                    return try await client.receipt(forEvent: try await client.publishEvent(of: parsed.model, version: version))
+                }
+                guard let id = UInt64(event) else { throw CustodyError(.invalidArgument, "'\(event)' is not an event id or NAMESPACE/NAME@VERSION") }
+                return try await client.receipt(forEvent: id)
             }
+            print(receipt, terminator: "")
         }
     }
 }

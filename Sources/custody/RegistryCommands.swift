@@ -127,15 +127,20 @@ extension Publish {
 
 struct Pull: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Download a version, verifying every byte and the registry's signature; writes DIR/model.sig.",
+        abstract: "Download a version, verifying every byte and the registry's signature; writes DIR/model.sig and DIR.receipt.",
         discussion: """
             The registry key comes from --registry-key, or is fetched once and pinned (trust on first use) in \
             ~/.config/custody/known_registries; a changed key is refused. Which environment a pull is for is decided \
-            by the consumer token, not by the client.
+            by the consumer token, not by the client. DIR.receipt (beside the directory) is the C2SP tlog-proof that the \
+            version's publish event is in the registry's transparency log.
             """)
 
     @Argument(help: "NAMESPACE/NAME@VERSION or NAMESPACE/NAME@sha256:<bundle digest>.")
     var reference: String
+
+    static func receiptPath(_ output: String) -> String {
+        (output.hasSuffix("/") ? String(output.dropLast()) : output) + ".receipt"
+    }
 
     @Option(help: "The directory to create.")
     var output: String
@@ -159,7 +164,17 @@ struct Pull: AsyncParsableCommand {
                     writeStandardError("custody: \(message)\n")
                 }
             }
-            return try await Puller(client: client).pull(reference, into: output, registryKey: key, quiet: quiet)
+            let result = try await Puller(client: client).pull(reference, into: output, registryKey: key, quiet: quiet)
+            // The publish event's receipt goes beside the directory: a file inside it would not be covered by
+            // model.sig, and model_signing would refuse the directory.
+            do throws(CustodyError) {
+                let event = try await client.publishEvent(of: reference.model, version: result.version.version)
+                let receipt = try await client.receipt(forEvent: event)
+                try FileIO.writeAtomically(Array(receipt.utf8), to: Self.receiptPath(result.output))
+            } catch {
+                writeStandardError("custody: warning: no log receipt for the publish event: \(error.message)\n")
+            }
+            return result
         }
         print("pulled \(result.version.model)@\(result.version.version) \(result.version.bundleDigest) into \(result.output)")
     }

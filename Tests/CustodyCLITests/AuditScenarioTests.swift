@@ -40,10 +40,13 @@ import Testing
         #expect(try registry.custody("check", "acme/tune@1", "--env", "research").status == 0)
         let prod = try registry.token("--role", "consumer", "--env", "production", "--name", "prod-host")
         let lab = try registry.token("--role", "consumer", "--env", "research", "--name", "lab-host")
+        var receipts: [String] = []
         for (token, reference) in [(prod, "acme/base@1"), (lab, "acme/base@1"), (lab, "acme/tune@1")] {
             let output = registry.scratch.path + "/pull-\(UUID().uuidString)"
             let pulled = try registry.custody(["pull", reference, "--output", output, "--registry-key", registry.registryPublicKey, "--quiet"], token: token)
             #expect(pulled.status == 0, "\(pulled.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: output + "/model.receipt"), "nothing is added inside the signed directory")
+            receipts.append(output + ".receipt")
         }
 
         let advisory = try registry.scratch.write("advisory.json", """
@@ -62,6 +65,43 @@ import Testing
         #expect(Set(pulls.compactMap { $0["environment"] as? String }) == ["production", "research"])
         #expect(Set(pulls.compactMap { ($0["actor"] as? String)?.contains("prod-host") == true ? "prod" : ($0["actor"] as? String)?.contains("lab-host") == true ? "lab" : nil }) == ["prod", "lab"])
         #expect(exposure["environments"] as? [String] == ["production", "research"])
+
+        // The receipt beside a pulled directory proves the publish event is in the log, checked here independently
+        // (Python, RFC 9162 §2.1.3.2, Ed25519) from the exported leaf, the receipt and Keys/log.pub alone.
+        let export = try registry.custody("audit", "export", "--format", "jsonl")
+        let exportPath = try registry.scratch.write("export.jsonl", export.stdout)
+        let check = """
+            import base64, hashlib, sys
+            from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+            receipt, leaves, pub = open(sys.argv[1]).read(), open(sys.argv[2]).read().splitlines(), open(sys.argv[3]).read().strip()
+            head, note = receipt.split("\\n\\n", 1)
+            lines = head.split("\\n")
+            assert lines[0] == "c2sp.org/tlog-proof@v1", lines[0]
+            index = int(lines[1].split()[1]); proof = [base64.b64decode(h) for h in lines[2:]]
+            body, signatures = note.split("\\n\\n", 1)
+            origin, size, root = body.split("\\n")[:3]; size = int(size); root = base64.b64decode(root)
+            name, keyid, key = pub.split("+", 2); key = base64.b64decode(key)[1:]
+            sig = base64.b64decode(signatures.strip().split(" ")[2])
+            assert sig[:4].hex() == keyid
+            Ed25519PublicKey.from_public_bytes(key).verify(sig[4:], (body + "\\n").encode())
+            node = lambda l, r: hashlib.sha256(b"\\x01" + l + r).digest()
+            r = hashlib.sha256(b"\\x00" + leaves[index].encode()).digest()
+            fn, sn = index, size - 1
+            for p in proof:
+                if fn & 1 or fn == sn:
+                    r = node(p, r)
+                    while not fn & 1 and fn != 0: fn >>= 1; sn >>= 1
+                else:
+                    r = node(r, p)
+                fn >>= 1; sn >>= 1
+            assert sn == 0 and r == root, "inclusion proof does not lead to the signed root"
+            assert '"type":"publish"' in leaves[index], leaves[index]
+            print("ok", index, size)
+            """
+        for receipt in receipts {
+            let verified = try Tools.python(check, receipt, exportPath, registry.keys + "/log.pub")
+            #expect(verified.status == 0 && verified.stdout.hasPrefix("ok"), "\(verified.stdout) \(verified.stderr)")
+        }
 
         // Lineage: the fine-tune downstream of the base, the base upstream of the fine-tune.
         let lineage = try registry.custody("audit", "lineage", "acme/base@1")
