@@ -22,6 +22,10 @@ test:
 bench: release
 	scripts/bootstrap --interop
 	bench/sign.sh
+	bench/registry.sh
+	bench/scan.sh
+	bench/verify.sh
+	bench/audit.sh
 
 clean:
 	rm -rf .build
