@@ -83,13 +83,8 @@ public struct Policy: Sendable {
             case "licence":
                 let map = try reader.mapping(node, field, allowed: ["mode", "allowed"])
                 guard let list = map["allowed"] else { throw reader.fail(node, field, "needs 'allowed', a list of licence classes") }
-                let classes = try reader.strings(list, field + ".allowed").map { text throws(Invalid) -> LicenceClass in
-                    guard let value = LicenceClass(rawValue: text) else {
-                        throw reader.fail(list, field + ".allowed", "'\(text)' is not a licence class (\(LicenceClass.allCases.map(\.rawValue).joined(separator: ", ")))")
-                    }
-                    return value
-                }
-                licence = Licence(mode: try reader.mode(map, field), allowed: classes)
+                licence = Licence(
+                    mode: try reader.mode(map, field), allowed: try reader.values(list, field + ".allowed", of: LicenceClass.self, kind: "a licence class"))
             case "advisories":
                 let map = try reader.mapping(node, field, allowed: ["mode", "max_severity", "accepted"])
                 guard let levelNode = map["max_severity"] else { throw reader.fail(node, field, "needs 'max_severity' (none, low, medium, high, critical)") }
@@ -119,13 +114,9 @@ public struct Policy: Sendable {
             case "provenance":
                 let map = try reader.mapping(node, field, allowed: ["mode", "required"])
                 guard let list = map["required"] else { throw reader.fail(node, field, "needs 'required', a list of provenance fields") }
-                let fields = try reader.strings(list, field + ".required").map { text throws(Invalid) -> ProvenanceField in
-                    guard let value = ProvenanceField(rawValue: text) else {
-                        throw reader.fail(list, field + ".required", "'\(text)' is not a provenance field (\(ProvenanceField.allCases.map(\.rawValue).joined(separator: ", ")))")
-                    }
-                    return value
-                }
-                provenance = Provenance(mode: try reader.mode(map, field), required: fields)
+                provenance = Provenance(
+                    mode: try reader.mode(map, field),
+                    required: try reader.values(list, field + ".required", of: ProvenanceField.self, kind: "a provenance field"))
             case "namespaces":
                 let map = try reader.mapping(node, field, allowed: ["mode", "allowed"])
                 guard let list = map["allowed"] else { throw reader.fail(node, field, "needs 'allowed', a list of namespaces") }
@@ -142,12 +133,7 @@ public struct Policy: Sendable {
                 let map = try reader.mapping(node, field, allowed: ["mode", "allowed", "denied", "deny_pickle_based"])
                 func formatList(_ key: String) throws(Invalid) -> [FileFormat]? {
                     guard let list = map[key] else { return nil }
-                    return try reader.strings(list, "\(field).\(key)").map { text throws(Invalid) -> FileFormat in
-                        guard let value = FileFormat(rawValue: text) else {
-                            throw reader.fail(list, "\(field).\(key)", "'\(text)' is not a format (\(FileFormat.allCases.map(\.rawValue).joined(separator: ", ")))")
-                        }
-                        return value
-                    }
+                    return try reader.values(list, "\(field).\(key)", of: FileFormat.self, kind: "a format")
                 }
                 formats = Formats(
                     mode: try reader.mode(map, field), allowed: try formatList("allowed"), denied: try formatList("denied") ?? [],
@@ -207,6 +193,19 @@ public struct Policy: Sendable {
             guard let items = node.sequence else { throw fail(node, field, "must be a list") }
             var out: [String] = []
             for item in items { out.append(try string(item, field)) }
+            return out
+        }
+
+        /// A list of an enumeration's raw values; an unknown one is named with every value allowed.
+        func values<T: RawRepresentable & CaseIterable>(_ node: Node, _ field: String, of type: T.Type, kind: String) throws(Invalid) -> [T]
+        where T.RawValue == String {
+            var out: [T] = []
+            for text in try strings(node, field) {
+                guard let value = T(rawValue: text) else {
+                    throw fail(node, field, "'\(text)' is not \(kind) (\(T.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+                out.append(value)
+            }
             return out
         }
 
