@@ -1,11 +1,10 @@
+public import CustodyCore
 import Foundation
 
 /// Severity levels, ordered; a CVSS score maps onto them by the CVSS v3.x qualitative scale.
-public enum Severity: String, Codable, Sendable, CaseIterable, Comparable {
+public enum Severity: String, Codable, Sendable, DeclarationOrdered {
     case none, low, medium, high, critical
 
-    private var rank: Int { Self.allCases.firstIndex(of: self)! }
-    public static func < (a: Severity, b: Severity) -> Bool { a.rank < b.rank }
 
     public init(score: Double) {
         switch score {

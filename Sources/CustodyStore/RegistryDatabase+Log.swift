@@ -65,13 +65,6 @@ extension RegistryDatabase {
         try await read { db in try Merkle.consistencyProof(from: from, to: to, NodeReader(db: db)) }
     }
 
-    /// Events by id (the leaf index is id − 1), oldest first.
-    public func events(after id: Int64, limit: Int) async throws(CustodyError) -> [API.Event] {
-        try await read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?", arguments: [id, limit]).map(Self.event)
-        }
-    }
-
     public func latestCheckpoint() async throws(CustodyError) -> (size: UInt64, note: String)? {
         try await read { db in
             try Row.fetchOne(db, sql: "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1").map { (UInt64($0["size"] as Int64), $0["note"]) }

@@ -69,7 +69,10 @@ extension RegistryDatabase {
     public func forEachEvent(after id: Int64 = 0, page: Int = 5000, _ body: ([API.Event]) async throws -> Void) async throws {
         var cursor = id
         while true {
-            let events = try await events(after: cursor, limit: page)
+            var filter = EventFilter()
+            filter.after = cursor
+            filter.limit = page
+            let events = try await events(filter)
             if events.isEmpty { return }
             try await body(events)
             cursor = events.last!.id

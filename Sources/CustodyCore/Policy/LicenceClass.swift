@@ -1,7 +1,7 @@
 import Foundation
 
 /// How freely a licence lets weights be used (formats.md §7), from most to least permissive.
-public enum LicenceClass: String, Codable, Sendable, CaseIterable, Comparable {
+public enum LicenceClass: String, Codable, Sendable, DeclarationOrdered {
     /// Commercial use allowed.
     case permissive
     /// Commercial use with obligations that must be recorded and honoured.
@@ -11,9 +11,7 @@ public enum LicenceClass: String, Codable, Sendable, CaseIterable, Comparable {
     /// Not recognised: blocks until reviewed.
     case unknown
 
-    private var rank: Int { Self.allCases.firstIndex(of: self)! }
     /// "More restrictive" is greater: a derivative's class is the maximum of its own and its bases'.
-    public static func < (a: LicenceClass, b: LicenceClass) -> Bool { a.rank < b.rank }
 
     /// A class a publisher may declare: the four classes, or "commercial" (permissive or conditional) and
     /// "non-commercial" (research).

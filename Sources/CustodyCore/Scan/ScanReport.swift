@@ -2,7 +2,7 @@
 ///
 /// Ordered from best to worst so that a container's verdict is the maximum of its parts. `unscannable` ranks above
 /// `suspicious`: a file Custody could not read is never evidence of safety.
-public enum Verdict: String, Codable, Sendable, Comparable, CaseIterable {
+public enum Verdict: String, Codable, Sendable, DeclarationOrdered {
     /// Nothing in the file can run code when it is loaded (or every import is on the allow-list).
     case clean
     /// Imports or constructs that are not known to be safe, nor known to be dangerous.
@@ -12,8 +12,6 @@ public enum Verdict: String, Codable, Sendable, Comparable, CaseIterable {
     /// Loading the file runs code that Custody knows to be dangerous, or hides what it imports.
     case dangerous
 
-    private var rank: Int { Self.allCases.firstIndex(of: self)! }
-    public static func < (a: Verdict, b: Verdict) -> Bool { a.rank < b.rank }
 }
 
 /// A file format, recognised from content (never from the file name).
