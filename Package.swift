@@ -154,7 +154,7 @@ let package = Package(
         .testTarget(
             name: "CustodyServerTests",
             dependencies: [
-                "CustodyServer", "CustodyStore", "CustodyCore",
+                "CustodyServer", "CustodyStore", "CustodyCore", "CustodyPolicy",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: upcomingFeatures

@@ -18,11 +18,32 @@ public struct DecisionSubject: Sendable {
     }
 }
 
+/// A decision and the first instant at which evaluating the same subject again could answer differently (an
+/// accepted advisory's acceptance running out, the age in days of the version growing); nil when only a change of
+/// the subject or the policy could.
+public struct Evaluation: Sendable {
+    public var decision: API.Decision
+    public var changesAt: Date?
+
+    public init(decision: API.Decision, changesAt: Date?) {
+        self.decision = decision
+        self.changesAt = changesAt
+    }
+}
+
 /// The one evaluator behind verify, gated pulls, admission and `policy test`.
 public enum Evaluator {
     public static func evaluate(_ subject: DecisionSubject, policy: Policy, environment: String, now: Date) -> API.Decision {
+        evaluation(subject, policy: policy, environment: environment, now: now).decision
+    }
+
+    public static func evaluation(_ subject: DecisionSubject, policy: Policy, environment: String, now: Date) -> Evaluation {
         typealias Check = API.Decision.Check
         var checks: [Check] = []
+        var changesAt: Date?
+        func changes(at date: Date) {
+            if changesAt.map({ date < $0 }) ?? true { changesAt = date }
+        }
         let detail = subject.detail
 
         func judge(_ name: String, _ mode: Policy.Mode, failure: String?, success: String) {
@@ -78,6 +99,7 @@ public enum Evaluator {
                 let label = "\(advisory.id) (\(advisory.severity.rawValue)\(advisory.score.map { " \($0)" } ?? ""))"
                 if let acceptance = rule.accepted.first(where: { $0.id == advisory.id }) {
                     if acceptance.until >= now {
+                        changes(at: acceptance.until.addingTimeInterval(0.001))
                         accepted.append("\(label) accepted until \(acceptance.untilText): \(acceptance.reason)")
                         continue
                     }
@@ -174,6 +196,7 @@ public enum Evaluator {
         if let rule = policy.maxAge {
             let created = RFC3339.date(detail.createdAt) ?? now
             let days = Int(now.timeIntervalSince(created) / 86_400)
+            changes(at: created.addingTimeInterval(Double(max(days, 0) + 1) * 86_400))
             judge(
                 "max_age", rule.mode,
                 failure: days > rule.days ? "published \(days) days ago, more than \(rule.days)" : nil,
@@ -182,10 +205,11 @@ public enum Evaluator {
             notRequired("max_age")
         }
 
-        return API.Decision(
+        let decision = API.Decision(
             allowed: !checks.contains { $0.result == .failed }, environment: environment,
             policy: .init(name: policy.name, digest: policy.digest), model: detail.model, version: detail.version,
             bundleDigest: detail.bundleDigest, checks: checks, licence: licence, obligations: licence.obligations,
-            rollback: nil, evaluatedAt: now.formatted(.iso8601))
+            rollback: nil, evaluatedAt: RFC3339.string(now))
+        return Evaluation(decision: decision, changesAt: changesAt)
     }
 }

@@ -11,6 +11,8 @@ final class RegistryMetrics: Sendable {
     let publishes: Counter
     let pulls: Counter
     let blobUploads: Counter
+    let allowedDecisions: Counter
+    let deniedDecisions: Counter
 
     init() {
         bytesIn = registry.makeCounter(name: "custody_bytes_received_total", help: "Blob bytes received in uploads")
@@ -18,6 +20,10 @@ final class RegistryMetrics: Sendable {
         publishes = registry.makeCounter(name: "custody_publishes_total", help: "Versions created")
         pulls = registry.makeCounter(name: "custody_pulls_total", help: "Pulls started (registry signature fetched)")
         blobUploads = registry.makeCounter(name: "custody_blob_uploads_total", help: "Blobs committed")
+        allowedDecisions = registry.makeCounter(
+            name: "custody_decisions_total", labels: [("result", "allowed")], help: "Gate decisions by result")
+        deniedDecisions = registry.makeCounter(
+            name: "custody_decisions_total", labels: [("result", "denied")], help: "Gate decisions by result")
     }
 
     func requests(method: String, status: Int) -> Counter {

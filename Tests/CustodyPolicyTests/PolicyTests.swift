@@ -185,4 +185,30 @@ struct PolicyFileTests {
         #expect(warned.allowed)
         #expect(warned.warnings.count == 1)
     }
+
+    /// A decision says when time alone could change it, and until then evaluating again answers the same.
+    @Test func evaluationsSayWhenTimeChangesThem() throws {
+        let policy = try Policy(name: "production", yaml: Self.production, source: "production.yaml")
+        let now = Date(timeIntervalSince1970: 1_795_000_000)  // 2026-11-18
+        #expect(Evaluator.evaluation(try Self.subject(), policy: policy, environment: "production", now: now).changesAt == nil)
+
+        var accepted = try Advisory(osv: AdvisoryTests.osv(#"{"package": {"ecosystem": "Custody", "name": "acme/m"}, "versions": ["1"]}"#))
+        accepted.id = "x_ACCEPTED"
+        let subject = try Self.subject(advisories: [accepted])
+        let first = Evaluator.evaluation(subject, policy: policy, environment: "production", now: now)
+        let expiry = try #require(first.changesAt)
+        #expect(first.decision.allowed)
+        let justBefore = Evaluator.evaluation(subject, policy: policy, environment: "production", now: expiry.addingTimeInterval(-0.01))
+        #expect(justBefore.decision.checks == first.decision.checks)
+        #expect(!Evaluator.evaluation(subject, policy: policy, environment: "production", now: expiry).decision.allowed)
+
+        let aging = try Policy(name: "fresh", yaml: "checks:\n  max_age: {days: 30}\n", source: "fresh.yaml")
+        let young = Evaluator.evaluation(try Self.subject(), policy: aging, environment: "fresh", now: now)
+        let nextDay = try #require(young.changesAt)
+        #expect(nextDay > now && nextDay.timeIntervalSince(now) <= 86_400)
+        let sameDay = Evaluator.evaluation(try Self.subject(), policy: aging, environment: "fresh", now: nextDay.addingTimeInterval(-1))
+        #expect(sameDay.decision.checks == young.decision.checks)
+        let older = Evaluator.evaluation(try Self.subject(), policy: aging, environment: "fresh", now: nextDay)
+        #expect(older.decision.checks != young.decision.checks)
+    }
 }

@@ -1,4 +1,5 @@
 import CustodyCore
+import CustodyPolicy
 @testable import CustodyServer
 import Foundation
 import Hummingbird
@@ -72,5 +73,27 @@ import Testing
         #expect(fields.baseModels == ["meta-llama/Llama-3.1-8B"])
         #expect(fields.datasets == ["acme/chat"])
         #expect(ModelCard.frontMatter(of: "# No front matter\n") == nil)
+    }
+
+    /// A kept decision answers with exactly the bytes the JSON encoder writes for it at the time of the answer,
+    /// whatever its strings hold.
+    @Test func keptDecisionsAnswerWithTheEncodersBytes() throws {
+        let digest = try Digest(parsing: "sha256:" + String(repeating: "ab", count: 32))
+        let tricky = #"quote " backslash \ slash / "evaluatedAt":"2020-01-01T00:00:00Z" unicode é \u{1}"#
+        for allowed in [true, false] {
+            let decision = API.Decision(
+                allowed: allowed, environment: "production", policy: .init(name: "production", digest: "sha256:00"),
+                model: "acme/m", version: "1.0", bundleDigest: digest,
+                checks: [.init(check: "licence", result: allowed ? .passed : .failed, reason: tricky)],
+                licence: LicenceClassification(licenceClass: .conditional, basis: tricky, obligations: ["attribution"], note: allowed ? nil : tricky),
+                obligations: ["attribution"], rollback: allowed ? nil : .init(version: "0.9", bundleDigest: digest),
+                evaluatedAt: "2026-11-29T17:00:00Z")
+            let ruling = try Ruling(Evaluation(decision: decision, changesAt: nil), policies: 1)
+            for time in ["2026-11-29T17:00:01Z", "2031-01-01T00:00:00Z"] {
+                let expected = try Response.encoder().encode(ruling.decision(at: time))
+                #expect(Array(ruling.body(at: time).readableBytesView) == Array(expected))
+            }
+            #expect(ruling.eventDetail.hasPrefix(allowed ? "allowed by policy production sha256:00" : "denied by policy production sha256:00: licence: "))
+        }
     }
 }

@@ -5,15 +5,42 @@ import Foundation
 import Synchronization
 
 /// Decides whether a version may run in an environment — for verify, gated pulls, admission and policy tests — and
-/// records every decision. Versions are immutable, so their details are cached; status changes, publishes and
-/// advisory changes invalidate what they touch.
+/// records every decision.
+///
+/// Decisions are kept once made, with what the registry knew when it made them. Every change a decision can depend on
+/// — a publish, a status change, an advisory added or withdrawn — bumps one generation and drops every kept decision
+/// (a publish can change the licence of a fine-tune whose base model is named without a version, so nothing narrower is
+/// safe); a policy reload makes a new snapshot that kept decisions do not match; and a decision that time can change (an
+/// accepted advisory's expiry, the age of a version) is kept only until that instant. What a request gets is therefore
+/// always what evaluating afresh would give, and only its `evaluatedAt` is new.
 final class GateService: Sendable {
     let database: RegistryDatabase
     let policies: PolicySet
     let recorder: EventRecorder
-    private let details = Mutex<[String: API.VersionDetail]>([:])
-    private let orders = Mutex<[ModelName: [(version: String, digest: Digest)]]>([:])
-    private let openAdvisories = Mutex<[Advisory]?>(nil)
+    private let caches = Mutex(Caches())
+
+    private struct Caches {
+        var generation: UInt64 = 0
+        var orders: [ModelName: [(version: String, digest: Digest)]] = [:]
+        var details: [String: API.VersionDetail] = [:]
+        var advisories: [Advisory]?
+        var rulings: [RulingKey: Ruling] = [:]
+
+        /// Something a decision may depend on changed: what was decided before is no longer known to hold.
+        mutating func changed() {
+            generation &+= 1
+            rulings.removeAll(keepingCapacity: true)
+        }
+    }
+
+    private struct RulingKey: Hashable {
+        var model: ModelName
+        var version: String
+        var environment: String
+    }
+
+    /// Kept decisions are dropped all at once beyond this many; they are rebuilt as asked for.
+    static let rulingLimit = 200_000
 
     init(database: RegistryDatabase, policies: PolicySet) {
         self.database = database
@@ -24,17 +51,30 @@ final class GateService: Sendable {
     // MARK: invalidation
 
     func modelChanged(_ model: ModelName) {
-        _ = orders.withLock { $0.removeValue(forKey: model) }
+        caches.withLock {
+            $0.orders.removeValue(forKey: model)
+            $0.changed()
+        }
     }
 
     func versionChanged(_ model: ModelName, version: String) {
-        _ = details.withLock { $0.removeValue(forKey: "\(model)@\(version)") }
+        caches.withLock {
+            $0.details.removeValue(forKey: "\(model)@\(version)")
+            $0.changed()
+        }
     }
 
     /// Re-reads the open advisories at once, so that requests never find the cache empty and parse them all.
     func advisoriesChanged() async throws(CustodyError) {
+        let generation = caches.withLock {
+            $0.changed()
+            return $0.generation
+        }
         let parsed = try await loadAdvisories()
-        openAdvisories.withLock { $0 = parsed }
+        caches.withLock { caches in
+            // A later change reads them again itself; this read may already be stale.
+            if caches.generation == generation { caches.advisories = parsed }
+        }
     }
 
     /// Loads what every decision needs before the first request: the open advisories.
@@ -44,25 +84,36 @@ final class GateService: Sendable {
 
     // MARK: lookups
 
+    /// Fills a cache with what was read from the database — unless something changed meanwhile, in which case the
+    /// value serves the request that read it and nothing else.
+    private func keep(_ generation: UInt64, _ store: (inout Caches) -> Void) {
+        caches.withLock { caches in
+            if caches.generation == generation { store(&caches) }
+        }
+    }
+
     func order(_ model: ModelName) async throws(CustodyError) -> [(version: String, digest: Digest)]? {
-        if let cached = orders.withLock({ $0[model] }) { return cached }
+        let (generation, cached) = caches.withLock { ($0.generation, $0.orders[model]) }
+        if let cached { return cached }
         guard let order = try await database.versionOrder(model) else { return nil }
-        orders.withLock { $0[model] = order }
+        keep(generation) { $0.orders[model] = order }
         return order
     }
 
     func detail(_ model: ModelName, version: String) async throws(CustodyError) -> API.VersionDetail? {
         let key = "\(model)@\(version)"
-        if let cached = details.withLock({ $0[key] }) { return cached }
+        let (generation, cached) = caches.withLock { ($0.generation, $0.details[key]) }
+        if let cached { return cached }
         guard let detail = try await database.version(model, .version(version), includeEvents: false) else { return nil }
-        details.withLock { $0[key] = detail }
+        keep(generation) { $0.details[key] = detail }
         return detail
     }
 
     func advisories() async throws(CustodyError) -> [Advisory] {
-        if let cached = openAdvisories.withLock({ $0 }) { return cached }
+        let (generation, cached) = caches.withLock { ($0.generation, $0.advisories) }
+        if let cached { return cached }
         let parsed = try await loadAdvisories()
-        openAdvisories.withLock { $0 = parsed }
+        keep(generation) { $0.advisories = parsed }
         return parsed
     }
 
@@ -98,33 +149,65 @@ final class GateService: Sendable {
     // MARK: decisions
 
     /// The decision for one version in one environment, with the rollback target when denied. `draft` evaluates a
-    /// policy that is not deployed (`policy test`).
+    /// policy that is not deployed (`policy test`), and is never kept.
     func decide(_ model: ModelName, _ selector: ModelReference.Selector, environment: String, draft: Policy? = nil) async throws(CustodyError) -> API.Decision {
+        let now = Date.now
+        if let draft {
+            let snapshot = policies.snapshot
+            let (version, order) = try await resolve(model, selector)
+            return try await evaluate(model, version: version, order: order, policy: draft, environment: environment, licences: snapshot.licences, now: now).decision
+        }
+        return try await ruling(model, selector, environment: environment, now: now).decision(at: RFC3339.string(now))
+    }
+
+    /// The decision for one version in one environment as kept: answered from memory when nothing it depends on has
+    /// changed, evaluated (and kept) otherwise.
+    func ruling(_ model: ModelName, _ selector: ModelReference.Selector, environment: String, now: Date = .now) async throws(CustodyError) -> Ruling {
         let snapshot = policies.snapshot
-        guard let policy = draft ?? snapshot.policies[environment] else {
+        guard let policy = snapshot.policies[environment] else {
             let known = snapshot.policies.keys.sorted().joined(separator: ", ")
             throw CustodyError(.notFound, "environment \(environment) has no policy (known: \(known.isEmpty ? "none" : known))")
         }
-        let (version, order) = try await resolve(model, selector)
-        let now = Date.now
-        var decision = try await evaluate(model, version: version, order: order, policy: policy, environment: environment, licences: snapshot.licences, now: now)
-        if !decision.allowed {
-            for candidate in order.reversed() where candidate.version != version {
-                let other = try await evaluate(
-                    model, version: candidate.version, order: order, policy: policy, environment: environment, licences: snapshot.licences, now: now)
-                if other.allowed {
-                    decision.rollback = .init(version: candidate.version, bundleDigest: candidate.digest)
-                    break
-                }
-            }
+        if case .version(let version) = selector {
+            let key = RulingKey(model: model, version: version, environment: environment)
+            if let kept = caches.withLock({ $0.rulings[key] }), kept.holds(for: snapshot, at: now) { return kept }
         }
-        return decision
+        let generation = caches.withLock { $0.generation }
+        let (version, order) = try await resolve(model, selector)
+        let key = RulingKey(model: model, version: version, environment: environment)
+        if let kept = caches.withLock({ $0.rulings[key] }), kept.holds(for: snapshot, at: now) { return kept }
+        let evaluation = try await evaluate(model, version: version, order: order, policy: policy, environment: environment, licences: snapshot.licences, now: now)
+        let ruling = try Ruling(evaluation, policies: snapshot.generation)
+        keep(generation) { caches in
+            if caches.rulings.count >= Self.rulingLimit { caches.rulings.removeAll(keepingCapacity: true) }
+            caches.rulings[key] = ruling
+        }
+        return ruling
     }
 
+    /// Evaluates a version and, when it is denied, the newer-first other versions until one is allowed (the rollback
+    /// target). The evaluation changes when the first of them does.
     private func evaluate(
         _ model: ModelName, version: String, order: [(version: String, digest: Digest)], policy: Policy, environment: String,
         licences: LicenceTable, now: Date
-    ) async throws(CustodyError) -> API.Decision {
+    ) async throws(CustodyError) -> Evaluation {
+        var result = try await evaluateOne(model, version: version, order: order, policy: policy, environment: environment, licences: licences, now: now)
+        guard !result.decision.allowed else { return result }
+        for candidate in order.reversed() where candidate.version != version {
+            let other = try await evaluateOne(model, version: candidate.version, order: order, policy: policy, environment: environment, licences: licences, now: now)
+            if let date = other.changesAt, result.changesAt.map({ date < $0 }) ?? true { result.changesAt = date }
+            if other.decision.allowed {
+                result.decision.rollback = .init(version: candidate.version, bundleDigest: candidate.digest)
+                break
+            }
+        }
+        return result
+    }
+
+    private func evaluateOne(
+        _ model: ModelName, version: String, order: [(version: String, digest: Digest)], policy: Policy, environment: String,
+        licences: LicenceTable, now: Date
+    ) async throws(CustodyError) -> Evaluation {
         guard let detail = try await detail(model, version: version) else {
             throw CustodyError(.notFound, "\(model) has no version \(version)")
         }
@@ -134,7 +217,7 @@ final class GateService: Sendable {
         let digest = detail.bundleDigest.description
         let affecting = try await advisories().filter { $0.affects(model: name, version: version, digest: digest, order: versions) }
         let subject = DecisionSubject(detail: detail, status: detail.status ?? .active, licence: licence, advisories: affecting)
-        return Evaluator.evaluate(subject, policy: policy, environment: environment, now: now)
+        return Evaluator.evaluation(subject, policy: policy, environment: environment, now: now)
     }
 
     /// The most restrictive class of the version's own licence and its base models' (looked up in this registry;
@@ -190,10 +273,14 @@ final class GateService: Sendable {
 
     /// Records a decision as an event: `decision` (verify), `admission`, `pull`, `pull.denied`.
     func record(_ decision: API.Decision, type: String, actor: String, client: String?) async throws(CustodyError) {
-        let verdict = decision.allowed ? "allowed" : "denied"
-        var detail = "\(verdict) by policy \(decision.policy.name) \(decision.policy.digest)"
-        if !decision.allowed { detail += ": " + decision.reasons.joined(separator: "; ") }
-        if let rollback = decision.rollback { detail += "; rollback target \(rollback.version)" }
+        try await record(decision, detail: Ruling.eventDetail(decision), type: type, actor: actor, client: client)
+    }
+
+    func record(_ ruling: Ruling, type: String, actor: String, client: String?) async throws(CustodyError) {
+        try await record(ruling.decision, detail: ruling.eventDetail, type: type, actor: actor, client: client)
+    }
+
+    private func record(_ decision: API.Decision, detail: String, type: String, actor: String, client: String?) async throws(CustodyError) {
         try await recorder.record(NewEvent(
             type: type, actor: actor, model: decision.model, version: decision.version, detail: detail,
             environment: decision.environment, client: client))

@@ -9,7 +9,11 @@ final class PolicySet: Sendable {
     struct Snapshot: Sendable {
         var policies: [String: Policy]
         var licences: LicenceTable
+        /// Different for every load, so that what was decided under one set is never taken for the next one's.
+        var generation: UInt64
     }
+
+    private static let loads = Atomic<UInt64>(0)
 
     let directory: String
     let licencePath: String
@@ -60,6 +64,6 @@ final class PolicySet: Sendable {
                 throw CustodyError(.invalidArgument, error.description)
             }
         }
-        return Snapshot(policies: policies, licences: licences)
+        return Snapshot(policies: policies, licences: licences, generation: loads.add(1, ordering: .relaxed).newValue)
     }
 }

@@ -65,10 +65,11 @@ struct GateController {
         try await services.authorize(request, context, roles: Self.everyone)
         let ask = try await body(request, as: API.VerifyRequest.self, what: "verify request")
         let (model, selector) = try Self.reference(model: ask.model, version: ask.version, digest: ask.digest)
-        let decision = try await gate.decide(model, selector, environment: ask.environment)
-        try await gate.record(decision, type: "decision", actor: context.actor, client: context.clientAddress)
-        services.metrics.decisions(allowed: decision.allowed).increment()
-        return try .json(decision)
+        let now = Date.now
+        let ruling = try await gate.ruling(model, selector, environment: ask.environment, now: now)
+        try await gate.record(ruling, type: "decision", actor: context.actor, client: context.clientAddress)
+        services.metrics.decisions(allowed: ruling.decision.allowed).increment()
+        return .json(ruling.body(at: RFC3339.string(now)))
     }
 
     func policies(_ request: Request, _ context: RegistryContext) async throws -> Response {
@@ -244,7 +245,6 @@ struct GateController {
 
 extension RegistryMetrics {
     func decisions(allowed: Bool) -> Counter {
-        registry.makeCounter(
-            name: "custody_decisions_total", labels: [("result", allowed ? "allowed" : "denied")], help: "Gate decisions by result")
+        allowed ? allowedDecisions : deniedDecisions
     }
 }
