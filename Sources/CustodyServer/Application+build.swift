@@ -90,6 +90,7 @@ public func runRegistry(_ services: RegistryServices, onRunning: @escaping @Send
             }
         }
         group.addTask { await services.log.run() }
+        group.addTask { await services.database.runCheckpoints() }
         try await application.runService()
         try? await services.log.checkpoint()
         group.cancelAll()

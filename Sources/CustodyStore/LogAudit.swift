@@ -39,7 +39,7 @@ public enum LogAudit {
                 report.problem = problem
             }
         }
-        let stored = try db.cachedStatement(sql: "SELECT hash FROM log_nodes WHERE level = 0 AND idx = ?")
+        let stored = try db.cachedStatement(sql: "SELECT hash FROM log_tree WHERE position = ?")
         let rows = try Row.fetchCursor(db, sql: "SELECT * FROM events ORDER BY id")
         var expected: Int64 = 1
         while let row = try rows.next() {
@@ -51,7 +51,8 @@ public enum LogAudit {
                 id: id, at: row["at"], type: row["type"], actor: row["actor"], model: row["model"], version: row["version"],
                 detail: row["detail"], environment: row["environment"], client: row["client"])
             let leaf = Merkle.leafHash(entry)
-            if let recorded = try Data.fetchOne(stored, arguments: [id - 1]), Array(recorded) != leaf {
+            let position = Int64(Merkle.storagePosition(level: 0, index: UInt64(id - 1)))
+            if let recorded = try Data.fetchOne(stored, arguments: [position]), Array(recorded) != leaf {
                 fail(UInt64(id - 1), "event \(id) (leaf index \(id - 1)) differs from the entry the log recorded")
             }
             tree.append(leafHash: leaf)

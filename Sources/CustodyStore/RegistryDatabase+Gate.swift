@@ -12,6 +12,21 @@ extension RegistryDatabase {
         }
     }
 
+    /// The same, blocking the calling thread: for a writer that runs on a thread of its own, outside the task pool.
+    public func recordEventsBlocking(_ events: [NewEvent]) throws(CustodyError) {
+        guard !events.isEmpty else { return }
+        do {
+            try writer.write { db in
+                let at = Self.now()
+                for event in events { try Self.insertEvent(db, event, at: at) }
+            }
+        } catch let error as CustodyError {
+            throw error
+        } catch {
+            throw CustodyError(.io, "database write failed: \(error)")
+        }
+    }
+
     public func setStatus(_ model: ModelName, version: String, _ status: API.VersionStatus) async throws(CustodyError) -> Bool {
         try await write { db in
             guard let modelID = try Self.modelID(db, model, create: false),

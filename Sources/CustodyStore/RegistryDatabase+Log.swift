@@ -20,17 +20,18 @@ extension RegistryDatabase {
         var hash = Merkle.leafHash(entry)
         var level = 0
         var index = id - 1
-        let insert = try db.cachedStatement(sql: "INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)")
-        let select = try db.cachedStatement(sql: "SELECT hash FROM log_nodes WHERE level = ? AND idx = ?")
-        try insert.execute(arguments: [level, index, Data(hash)])
+        let insert = try db.cachedStatement(sql: "INSERT INTO log_tree (position, hash) VALUES (?, ?)")
+        let select = try db.cachedStatement(sql: "SELECT hash FROM log_tree WHERE position = ?")
+        func position(_ level: Int, _ index: Int64) -> Int64 { Int64(Merkle.storagePosition(level: level, index: UInt64(index))) }
+        try insert.execute(arguments: [position(level, index), Data(hash)])
         while index & 1 == 1 {
-            guard let left = try Data.fetchOne(select, arguments: [level, index - 1]) else {
+            guard let left = try Data.fetchOne(select, arguments: [position(level, index - 1)]) else {
                 throw CustodyError(.io, "the log is missing node (\(level), \(index - 1)): it cannot be extended")
             }
             hash = Merkle.nodeHash(Array(left), hash)
             level += 1
             index >>= 1
-            try insert.execute(arguments: [level, index, Data(hash)])
+            try insert.execute(arguments: [position(level, index), Data(hash)])
         }
     }
 
@@ -39,7 +40,8 @@ extension RegistryDatabase {
         let db: Database
         func node(level: Int, index: UInt64) throws -> [UInt8] {
             guard let data = try Data.fetchOne(
-                db.cachedStatement(sql: "SELECT hash FROM log_nodes WHERE level = ? AND idx = ?"), arguments: [level, Int64(index)])
+                db.cachedStatement(sql: "SELECT hash FROM log_tree WHERE position = ?"),
+                arguments: [Int64(Merkle.storagePosition(level: level, index: index))])
             else { throw CustodyError(.io, "the log has no node (\(level), \(index))") }
             return Array(data)
         }

@@ -7,6 +7,10 @@ public import GRDB
 /// anywhere else.
 public final class RegistryDatabase: MetadataStore, Sendable {
     let writer: any DatabaseWriter
+    /// The database file, when it is one.
+    let path: String?
+    /// 64 MiB of 4 KiB pages.
+    static let fallbackCheckpointPages = 16_384
 
     /// Opens (creating if needed) the database at `path` in WAL mode and migrates it.
     public convenience init(path: String) throws(CustodyError) {
@@ -15,9 +19,12 @@ public final class RegistryDatabase: MetadataStore, Sendable {
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            // The daemon checkpoints from a connection of its own (``runCheckpoints(every:)``); the writer does so itself
+            // only when that falls far behind, and short-lived CLI connections when they close.
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Self.fallbackCheckpointPages)")
         }
         do {
-            try self.init(writer: try DatabasePool(path: path, configuration: configuration))
+            try self.init(writer: try DatabasePool(path: path, configuration: configuration), path: path)
         } catch let error as CustodyError {
             throw error
         } catch {
@@ -26,12 +33,32 @@ public final class RegistryDatabase: MetadataStore, Sendable {
     }
 
     /// Wraps an open database (an in-memory `DatabaseQueue` in tests) and migrates it.
-    public init(writer: any DatabaseWriter) throws(CustodyError) {
+    public init(writer: any DatabaseWriter, path: String? = nil) throws(CustodyError) {
         self.writer = writer
+        self.path = path
         do {
             try Self.migrator.migrate(writer)
         } catch {
             throw CustodyError(.io, "cannot migrate the registry database: \(error)")
+        }
+    }
+
+    /// Copies the write-ahead log into the database file every `interval`, from a connection of its own: a passive
+    /// checkpoint neither waits for nor blocks the writer, so commits never stop for a checkpoint's fsyncs, and once
+    /// it has caught up the writer starts the log over, keeping it small. Runs until cancelled.
+    public func runCheckpoints(every interval: Duration = .milliseconds(200)) async {
+        guard let path else { return }
+        let checkpointer: DatabaseQueue
+        do {
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(10)
+            checkpointer = try DatabaseQueue(path: path, configuration: configuration)
+        } catch {
+            return  // the writer's own fallback checkpoints still bound the log
+        }
+        while !Task.isCancelled {
+            _ = try? await checkpointer.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+            try? await Task.sleep(for: interval)
         }
     }
 

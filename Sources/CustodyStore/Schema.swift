@@ -1,3 +1,5 @@
+import CustodyCore
+import Foundation
 import GRDB
 
 extension RegistryDatabase {
@@ -151,10 +153,7 @@ extension RegistryDatabase {
                     CREATE TRIGGER checkpoints_are_append_only_delete BEFORE DELETE ON checkpoints
                         BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;
                     """)
-            // Events recorded before the log existed become its first leaves.
-            for row in try Row.fetchAll(db, sql: "SELECT * FROM events ORDER BY id") {
-                try RegistryDatabase.appendLeaf(db, row: row)
-            }
+            // Events recorded before the log existed become its first leaves in v6, which stores the log as it is kept now.
         }
         migrator.registerMigration("v5: history indexes") { db in
             // A model's history and a type's events are read in log order, a page at a time.
@@ -163,6 +162,46 @@ extension RegistryDatabase {
                     CREATE INDEX events_by_model_id ON events(model, id);
                     DROP INDEX events_by_type;
                     CREATE INDEX events_by_type_id ON events(type, id);
+                    """)
+        }
+        migrator.registerMigration("v6: append-friendly log and event indexes") { db in
+            // Log hashes keyed by post-order position instead of (level, index): appends then extend one B-tree at its
+            // end instead of touching the last page of every level, which made each commit write a page per level.
+            try db.execute(
+                sql: """
+                    CREATE TABLE log_tree (
+                        position INTEGER PRIMARY KEY NOT NULL,
+                        hash BLOB NOT NULL
+                    );
+                    """)
+            let insert = try db.makeStatement(sql: "INSERT INTO log_tree (position, hash) VALUES (?, ?)")
+            let nodes = try Row.fetchCursor(db, sql: "SELECT level, idx, hash FROM log_nodes")
+            while let node = try nodes.next() {
+                let level: Int = node["level"]
+                let index: Int64 = node["idx"]
+                let hash: Data = node["hash"]
+                try insert.execute(arguments: [Int64(Merkle.storagePosition(level: level, index: UInt64(index))), hash])
+            }
+            // Events recorded before the log existed become its first leaves.
+            let leaves = try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM log_nodes WHERE level = 0") ?? 0
+            let unlogged = try Row.fetchCursor(db, sql: "SELECT * FROM events WHERE id > ? ORDER BY id", arguments: [leaves])
+            while let row = try unlogged.next() {
+                try RegistryDatabase.appendLeaf(db, row: row)
+            }
+            // One index by model serves a model's history and a version's (the version is read from the index, not
+            // the row); a second, like events_by_model(model, version), cost a random page write per event.
+            try db.execute(
+                sql: """
+                    DROP TRIGGER log_nodes_are_append_only_update;
+                    DROP TRIGGER log_nodes_are_append_only_delete;
+                    DROP TABLE log_nodes;
+                    CREATE TRIGGER log_tree_is_append_only_update BEFORE UPDATE ON log_tree
+                        BEGIN SELECT RAISE(ABORT, 'the log is append-only'); END;
+                    CREATE TRIGGER log_tree_is_append_only_delete BEFORE DELETE ON log_tree
+                        BEGIN SELECT RAISE(ABORT, 'the log is append-only'); END;
+                    DROP INDEX events_by_model;
+                    DROP INDEX events_by_model_id;
+                    CREATE INDEX events_by_model_id ON events(model, id, version);
                     """)
         }
         return migrator

@@ -25,6 +25,24 @@ struct MerkleTests {
         return tree
     }
 
+    /// Appending leaf after leaf completes subtrees whose storage positions are 0, 1, 2, … with no gap or repeat.
+    @Test func storagePositionsFollowAppends() {
+        var next: UInt64 = 0
+        for leaf in UInt64(0)..<5_000 {
+            var level = 0
+            var index = leaf
+            #expect(Merkle.storagePosition(level: 0, index: leaf) == next)
+            next += 1
+            while index & 1 == 1 {
+                level += 1
+                index >>= 1
+                #expect(Merkle.storagePosition(level: level, index: index) == next)
+                next += 1
+            }
+        }
+        #expect(Merkle.storagePosition(level: 40, index: 0) == (1 << 41) - 2)
+    }
+
     @Test func testVectors() throws {
         let tree = Self.tree(Self.vectorLeaves)
         #expect(Hex.encode(Merkle.emptyRoot).hasPrefix("e3b0c442"))

@@ -58,6 +58,44 @@ import Testing
         #expect(try await database.model(new.model) == nil, "nothing half-written")
     }
 
+    /// A database whose log was stored by (level, index) keeps the same tree when it moves to post-order positions,
+    /// and events it had not logged yet become leaves.
+    @Test func logStorageMigratesToPostOrder() async throws {
+        let queue = try DatabaseQueue()
+        try RegistryDatabase.migrator.migrate(queue, upTo: "v5: history indexes")
+        let leaves = (Int64(1)...300).map { id in
+            Merkle.leafHash(EventLeaf.canonicalJSON(
+                id: id, at: "2026-01-01T00:00:00Z", type: "test", actor: "me", model: "acme/m", version: nil, detail: nil, environment: nil, client: nil))
+        }
+        var reference = MemoryMerkleTree()
+        for leaf in leaves { reference.append(leafHash: leaf) }
+        try await queue.write { db in
+            for (offset, leaf) in leaves.enumerated() {
+                let id = Int64(offset + 1)
+                try db.execute(sql: "INSERT INTO events (id, at, type, actor, model) VALUES (?, '2026-01-01T00:00:00Z', 'test', 'me', 'acme/m')", arguments: [id])
+                guard id <= 250 else { continue }  // the last 50 were never logged
+                var (level, index, hash) = (0, id - 1, leaf)
+                try db.execute(sql: "INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)", arguments: [level, index, Data(hash)])
+                while index & 1 == 1 {
+                    let left = try Data.fetchOne(db, sql: "SELECT hash FROM log_nodes WHERE level = ? AND idx = ?", arguments: [level, index - 1])!
+                    hash = Merkle.nodeHash(Array(left), hash)
+                    level += 1
+                    index >>= 1
+                    try db.execute(sql: "INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)", arguments: [level, index, Data(hash)])
+                }
+            }
+        }
+        let migrated = try RegistryDatabase(writer: queue)
+        #expect(try await migrated.logSize() == 300)
+        for size in [UInt64(1), 64, 250, 251, 300] {
+            #expect(try await migrated.logRoot(size: size) == Merkle.root(size: size, reference))
+        }
+        try await migrated.recordEvent(NewEvent(type: "test", actor: "me"))
+        #expect(try await migrated.logSize() == 301)
+        let proof = try await migrated.inclusionProof(index: 299, size: 301)
+        #expect(Merkle.verifyInclusion(leafHash: proof.leaf, index: 299, size: 301, proof: proof.proof, root: try await migrated.logRoot(size: 301)))
+    }
+
     @Test func eventsAreAppendOnly() async throws {
         try await database.recordEvent(NewEvent(type: "test", actor: "me"))
         await #expect(throws: DatabaseError.self) {

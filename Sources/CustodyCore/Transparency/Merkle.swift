@@ -10,6 +10,14 @@ public protocol MerkleNodeSource {
 }
 
 public enum Merkle {
+    /// Where the hash of the complete subtree `(level, index)` sits when hashes are stored in the order appends
+    /// complete them (post-order, as in a Merkle mountain range): leaf n, then the subtrees it completes. Storage
+    /// keyed this way grows at one end only, so an append touches the last page of one B-tree, not one per level.
+    public static func storagePosition(level: Int, index: UInt64) -> UInt64 {
+        let lastLeaf = ((index + 1) << UInt64(level)) - 1
+        return 2 * lastLeaf - UInt64(lastLeaf.nonzeroBitCount) + UInt64(level)
+    }
+
     public static func leafHash(_ entry: [UInt8]) -> [UInt8] {
         var hasher = SHA256()
         hasher.update(data: [0x00])
