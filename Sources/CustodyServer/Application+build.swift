@@ -91,7 +91,9 @@ public func runRegistry(_ services: RegistryServices, onRunning: @escaping @Send
         }
         group.addTask { await services.log.run() }
         group.addTask { await services.database.runCheckpoints() }
+        group.addTask { await services.gate.recorder.run() }
         try await application.runService()
+        try? await services.gate.recorder.writeRepeats(all: true)
         try? await services.log.checkpoint()
         group.cancelAll()
     }

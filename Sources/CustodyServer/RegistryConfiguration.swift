@@ -27,6 +27,8 @@ public struct RegistryConfiguration: Sendable {
 
     /// The transparency log's origin: the first line of every checkpoint and the name of its key.
     public var logOrigin: String = "custody.localhost/log"
+    /// Identical gate decisions within this long of a recorded one are counted into one event; zero records each.
+    public var decisionRepeatWindow: Duration = .seconds(1)
 
     /// One policy file per environment: `policies/ENV.yaml`.
     public var policiesDirectory: String { home + "/policies" }
@@ -90,6 +92,9 @@ public struct RegistryConfiguration: Sendable {
             }
             logOrigin = origin
         }
+        if let window = document.audit?.repeatWindow {
+            decisionRepeatWindow = try Self.duration(window, source: "\(source): audit.repeat_window")
+        }
         if let environment = document.admission?.defaultEnvironment { admissionDefaultEnvironment = environment }
     }
 
@@ -121,6 +126,7 @@ public struct RegistryConfiguration: Sendable {
         var admission: Admission?
         struct Audit: Decodable {
             var origin: String?
+            var repeatWindow: String?
         }
         var audit: Audit?
         var listen: String?
@@ -128,6 +134,17 @@ public struct RegistryConfiguration: Sendable {
         var limits: Limits?
         var tls: TLS?
         var log: Log?
+    }
+
+    /// `1s`, `250ms`, `0`: at most a minute, since repeats wait that long to be written.
+    static func duration(_ text: String, source: String) throws(CustodyError) -> Duration {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let (number, scale): (Substring, Double) =
+            trimmed.hasSuffix("ms") ? (trimmed.dropLast(2), 0.001) : trimmed.hasSuffix("s") ? (trimmed.dropLast(), 1) : (Substring(trimmed), 1)
+        guard let value = Double(number), value >= 0, value * scale <= 60 else {
+            throw CustodyError(.invalidArgument, "\(source): '\(text)' is not a duration from 0 to 60s (for example 1s or 250ms)")
+        }
+        return .milliseconds(Int64((value * scale * 1000).rounded()))
     }
 
     static func describe(_ error: any Error) -> String {

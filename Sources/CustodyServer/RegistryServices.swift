@@ -33,7 +33,7 @@ public final class RegistryServices: Sendable {
     ) {
         self.log = TransparencyLog(database: database, key: logKey, origin: configuration.logOrigin, logger: logger)
         self.policies = policies
-        self.gate = GateService(database: database, policies: policies)
+        self.gate = GateService(database: database, policies: policies, repeatWindow: configuration.decisionRepeatWindow)
         self.tokens = TokenCache(database: database)
         self.configuration = configuration
         self.database = database

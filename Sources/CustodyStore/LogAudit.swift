@@ -47,9 +47,7 @@ public enum LogAudit {
             if id != expected, report.firstBadIndex == nil {
                 fail(UInt64(expected - 1), "event \(expected) (leaf index \(expected - 1)) is missing from the events table")
             }
-            let entry = EventLeaf.canonicalJSON(
-                id: id, at: row["at"], type: row["type"], actor: row["actor"], model: row["model"], version: row["version"],
-                detail: row["detail"], environment: row["environment"], client: row["client"])
+            let entry = EventLeaf.canonicalJSON(RegistryDatabase.event(row))
             let leaf = Merkle.leafHash(entry)
             let position = Int64(Merkle.storagePosition(level: 0, index: UInt64(id - 1)))
             if let recorded = try Data.fetchOne(stored, arguments: [position]), Array(recorded) != leaf {

@@ -144,7 +144,7 @@ public struct TokenRecord: Sendable, Hashable {
     public var actor: String { name.map { "token:\(id) (\($0))" } ?? "token:\(id)" }
 }
 
-public struct NewEvent: Sendable {
+public struct NewEvent: Sendable, Hashable {
     public var type: String
     public var actor: String?
     public var model: String?
@@ -154,6 +154,8 @@ public struct NewEvent: Sendable {
     public var environment: String?
     /// The client's address, for pulls and decisions.
     public var client: String?
+    /// How many identical events this one stands for (repeats of a gate decision).
+    public var count: Int64 = 1
 
     public init(
         type: String, actor: String?, model: String? = nil, version: String? = nil, detail: String? = nil,

@@ -149,7 +149,7 @@ extension RegistryDatabase {
             var uses: [(model: String, version: String, use: API.Exposure.Use)] = []
             let statement = try db.cachedStatement(
                 sql: """
-                    SELECT type, actor, environment, client, COUNT(*) AS count, MIN(at) AS first, MAX(at) AS last FROM events
+                    SELECT type, actor, environment, client, SUM(count) AS count, MIN(at) AS first, MAX(at) AS last FROM events
                     WHERE model = ? AND version = ? AND type IN ('pull', 'pull.denied', 'decision', 'admission')
                     GROUP BY type, actor, environment, client ORDER BY MIN(id)
                     """)

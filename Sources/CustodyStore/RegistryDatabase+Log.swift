@@ -6,17 +6,13 @@ import GRDB
 /// transaction as the row; complete subtrees are stored so that roots and proofs cost O(log n) reads.
 extension RegistryDatabase {
     static func appendLeaf(_ db: Database, row: Row) throws {
-        try appendLeaf(
-            db, id: row["id"], at: row["at"], type: row["type"], actor: row["actor"], model: row["model"], version: row["version"],
-            detail: row["detail"], environment: row["environment"], client: row["client"])
+        try appendLeaf(db, event(row))
     }
 
-    static func appendLeaf(
-        _ db: Database, id: Int64, at: String, type: String, actor: String?, model: String?, version: String?, detail: String?,
-        environment: String?, client: String?
-    ) throws {
-        let entry = EventLeaf.canonicalJSON(
-            id: id, at: at, type: type, actor: actor, model: model, version: version, detail: detail, environment: environment, client: client)
+    /// Appends the event's leaf and the subtrees it completes, in the event's own transaction.
+    static func appendLeaf(_ db: Database, _ event: API.Event) throws {
+        let entry = EventLeaf.canonicalJSON(event)
+        let id = event.id
         var hash = Merkle.leafHash(entry)
         var level = 0
         var index = id - 1

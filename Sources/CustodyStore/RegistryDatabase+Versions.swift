@@ -150,12 +150,14 @@ extension RegistryDatabase {
 
     static func insertEvent(_ db: Database, _ event: NewEvent, at: String? = nil) throws {
         let statement = try db.cachedStatement(
-            sql: "INSERT INTO events (at, type, actor, model, version, detail, environment, client) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+            sql: "INSERT INTO events (at, type, actor, model, version, detail, environment, client, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
         let time = at ?? now()
-        try statement.execute(arguments: [time, event.type, event.actor, event.model, event.version, event.detail, event.environment, event.client])
-        try appendLeaf(
-            db, id: db.lastInsertedRowID, at: time, type: event.type, actor: event.actor, model: event.model, version: event.version,
-            detail: event.detail, environment: event.environment, client: event.client)
+        try statement.execute(arguments: [
+            time, event.type, event.actor, event.model, event.version, event.detail, event.environment, event.client, event.count,
+        ])
+        try appendLeaf(db, API.Event(
+            id: db.lastInsertedRowID, at: time, type: event.type, actor: event.actor, model: event.model, version: event.version,
+            detail: event.detail, environment: event.environment, client: event.client, count: event.count))
     }
 
     static func modelID(_ db: Database, _ model: ModelName, create: Bool) throws -> Int64? {
@@ -256,7 +258,9 @@ extension RegistryDatabase {
     static func event(_ row: Row) -> API.Event {
         API.Event(
             id: row["id"], at: row["at"], type: row["type"], actor: row["actor"], model: row["model"], version: row["version"],
-            detail: row["detail"], environment: row["environment"], client: row["client"])
+            detail: row["detail"], environment: row["environment"], client: row["client"],
+            // Rows written before events had a count (read while migrating) stand for one event.
+            count: row.hasColumn("count") ? row["count"] : nil)
     }
 
     static func json(_ value: some Encodable) throws -> String {

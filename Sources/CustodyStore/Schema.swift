@@ -204,6 +204,10 @@ extension RegistryDatabase {
                     CREATE INDEX events_by_model_id ON events(model, id, version);
                     """)
         }
+        migrator.registerMigration("v7: event counts") { db in
+            // Repeats of a gate decision within the repeat window are one event with their count.
+            try db.execute(sql: "ALTER TABLE events ADD COLUMN count INTEGER NOT NULL DEFAULT 1 CHECK (count >= 1)")
+        }
         return migrator
     }
 }

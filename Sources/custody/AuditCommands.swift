@@ -25,10 +25,12 @@ struct Audit: AsyncParsableCommand {
         return (name, key)
     }
 
-    /// One line per event: index, time, type, actor, model@version, environment, client, detail.
+    /// One line per event: index, time, type (with `×N` for repeats counted into one event), actor, model@version,
+    /// environment, client, detail.
     static func line(_ event: API.Event) -> String {
         let subject = event.model.map { $0 + (event.version.map { "@" + $0 } ?? "") } ?? "-"
-        return "\(event.id - 1)\t\(event.at)\t\(event.type)\t\(event.actor ?? "-")\t\(subject)\t\(event.environment ?? "-")\t\(event.client ?? "-")\t\(event.detail ?? "")"
+        let type = event.type + (event.count.map { " ×\($0)" } ?? "")
+        return "\(event.id - 1)\t\(event.at)\t\(type)\t\(event.actor ?? "-")\t\(subject)\t\(event.environment ?? "-")\t\(event.client ?? "-")\t\(event.detail ?? "")"
     }
 
     struct Events: Codable { var events: [API.Event] }

@@ -129,7 +129,7 @@ import Testing
         let lines = jsonl.stdout.split(separator: "\n")
         #expect(lines.count > 10 && lines.allSatisfy { $0.hasPrefix("{\"id\":") })
         let csv = try registry.custody("audit", "export", "--format", "csv")
-        #expect(csv.stdout.hasPrefix("index,id,at,type,actor,model,version,environment,client,detail\n"))
+        #expect(csv.stdout.hasPrefix("index,id,at,type,actor,model,version,environment,client,detail,count\n"))
 
         // The AI-BOM validates against the CycloneDX 1.6 schema and carries pedigree and the advisory.
         let bom = try registry.custody("audit", "bom", "acme/tune@1")

@@ -64,8 +64,7 @@ import Testing
         let queue = try DatabaseQueue()
         try RegistryDatabase.migrator.migrate(queue, upTo: "v5: history indexes")
         let leaves = (Int64(1)...300).map { id in
-            Merkle.leafHash(EventLeaf.canonicalJSON(
-                id: id, at: "2026-01-01T00:00:00Z", type: "test", actor: "me", model: "acme/m", version: nil, detail: nil, environment: nil, client: nil))
+            Merkle.leafHash(EventLeaf.canonicalJSON(API.Event(id: id, at: "2026-01-01T00:00:00Z", type: "test", actor: "me", model: "acme/m")))
         }
         var reference = MemoryMerkleTree()
         for leaf in leaves { reference.append(leafHash: leaf) }

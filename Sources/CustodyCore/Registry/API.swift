@@ -116,8 +116,15 @@ public enum API {
         public var detail: String?
         public var environment: String?
         public var client: String?
+        /// How many identical events this one stands for, when more than one: repeats of a gate decision within the
+        /// registry's repeat window are recorded as one event with their count.
+        public var count: Int64?
 
-        public init(id: Int64, at: String, type: String, actor: String? = nil, model: String? = nil, version: String? = nil, detail: String? = nil, environment: String? = nil, client: String? = nil) {
+        public init(
+            id: Int64, at: String, type: String, actor: String? = nil, model: String? = nil, version: String? = nil, detail: String? = nil,
+            environment: String? = nil, client: String? = nil, count: Int64? = nil
+        ) {
+            self.count = count == 1 ? nil : count
             self.environment = environment
             self.client = client
             self.id = id

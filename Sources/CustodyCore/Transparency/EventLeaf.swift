@@ -1,21 +1,24 @@
-/// The log entry of an event: canonical JSON of every column the events table holds (keys sorted, no whitespace,
-/// absent values left out), so that anyone holding the rows can recompute the leaf and therefore the tree.
+/// The log entry of an event: canonical JSON of every column the events table holds (`id` first, then the other keys
+/// sorted, no whitespace, absent values and a count of 1 left out), so that anyone holding the rows can recompute the leaf and therefore the tree.
 public enum EventLeaf {
-    public static func canonicalJSON(
-        id: Int64, at: String, type: String, actor: String?, model: String?, version: String?, detail: String?,
-        environment: String?, client: String?
-    ) -> [UInt8] {
-        var fields: [(String, String?)] = [
-            ("actor", actor), ("at", at), ("client", client), ("detail", detail), ("environment", environment),
-            ("model", model), ("type", type), ("version", version),
-        ]
-        fields.sort { $0.0 < $1.0 }
-        var out: [UInt8] = Array(#"{"id":"#.utf8) + Array(String(id).utf8)
-        for (key, value) in fields {
-            guard let value else { continue }
+    public static func canonicalJSON(_ event: API.Event) -> [UInt8] {
+        var out: [UInt8] = Array(#"{"id":"#.utf8) + Array(String(event.id).utf8)
+        func field(_ key: String, _ value: String?) {
+            guard let value else { return }
             out += Array(",\"\(key)\":".utf8)
             appendString(value, to: &out)
         }
+        // Keys after "id" in sorted order; `count` only for events that stand for several identical ones, so that
+        // single events keep the leaf they always had.
+        field("actor", event.actor)
+        field("at", event.at)
+        field("client", event.client)
+        if let count = event.count, count != 1 { out += Array(",\"count\":\(count)".utf8) }
+        field("detail", event.detail)
+        field("environment", event.environment)
+        field("model", event.model)
+        field("type", event.type)
+        field("version", event.version)
         out.append(UInt8(ascii: "}"))
         return out
     }

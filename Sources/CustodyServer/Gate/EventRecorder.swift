@@ -3,32 +3,116 @@ import CustodyStore
 import Dispatch
 import Synchronization
 
-/// Records decision and pull events with group commit: callers wait until their event is in the database, and
-/// events that arrive while a transaction is committing go together into the next one. Under load one SQLite
-/// transaction carries many decisions instead of one each.
+/// Records events with group commit: callers wait until their event is in the database, and events that arrive while a
+/// transaction is committing go together into the next one. Under load one SQLite transaction carries many events
+/// instead of one each. The writing runs on a dispatch queue of its own, blocking there: its turn never waits behind
+/// request tasks in the task pool, and callers queue under a lock without hopping to another executor.
 ///
-/// The writing runs on a dispatch queue of its own, blocking there: its turn never waits behind request tasks in the
-/// task pool, and callers queue under a lock without hopping to another executor.
+/// Gate decisions repeat: a deployment gate or an admission webhook asks the same question again and again. A
+/// *repeatable* event identical in every field to one recorded less than `repeatWindow` ago is counted instead of
+/// written: the first is in the database before its caller is answered, and the repeats become one event carrying their
+/// count once the window closes (at the latest a quarter window later, and when the daemon stops). A repeat window of
+/// zero records every decision on its own.
 final class EventRecorder: Sendable {
     private let database: RegistryDatabase
     private let state = Mutex(State())
     private let queue = DispatchQueue(label: "custody.events")
+    let repeatWindow: Duration
 
     private struct State {
         var pending: [NewEvent] = []
         var waiters: [CheckedContinuation<Void, any Error>] = []
         var writing = false
+        /// Repeatable events recorded within the window, by their content.
+        var open: [NewEvent: Repeats] = [:]
+        /// Repeats whose window closed, to be written.
+        var closed: [NewEvent] = []
     }
 
-    init(database: RegistryDatabase) {
+    private struct Repeats {
+        var opened: ContinuousClock.Instant
+        var count: Int64 = 0
+    }
+
+    init(database: RegistryDatabase, repeatWindow: Duration) {
         self.database = database
+        self.repeatWindow = repeatWindow
     }
 
+    /// Records an event; returns once it is in the database.
     func record(_ event: NewEvent) async throws(CustodyError) {
+        try await write([event])
+    }
+
+    /// Records a gate decision: written at once if nothing identical was recorded within the window, counted (and the
+    /// caller answered at once) otherwise.
+    func record(repeatable event: NewEvent) async throws(CustodyError) {
+        guard repeatWindow > .zero else { return try await record(event) }
+        let now = ContinuousClock.now
+        let counted = state.withLock { state -> Bool in
+            if let repeats = state.open[event] {
+                if now - repeats.opened < repeatWindow {
+                    state.open[event]!.count += 1
+                    return true
+                }
+                Self.close(event, repeats, into: &state)
+            }
+            state.open[event] = Repeats(opened: now)
+            return false
+        }
+        if counted { return }
+        do {
+            try await record(event)
+        } catch {
+            // Nothing identical is in the database: the next one must be written, not counted.
+            state.withLock { state in
+                if let repeats = state.open.removeValue(forKey: event), repeats.count > 0 { Self.close(event, repeats, into: &state) }
+            }
+            throw error
+        }
+    }
+
+    private static func close(_ event: NewEvent, _ repeats: Repeats, into state: inout State) {
+        state.open.removeValue(forKey: event)
+        guard repeats.count > 0 else { return }
+        var summary = event
+        summary.count = repeats.count
+        state.closed.append(summary)
+    }
+
+    /// Writes the repeats of every window that has closed, or of every window when `all` (the daemon is stopping).
+    func writeRepeats(all: Bool = false) async throws(CustodyError) {
+        let now = ContinuousClock.now
+        let summaries = state.withLock { state -> [NewEvent] in
+            for (event, repeats) in state.open where all || now - repeats.opened >= repeatWindow {
+                Self.close(event, repeats, into: &state)
+            }
+            defer { state.closed = [] }
+            return state.closed
+        }
+        guard !summaries.isEmpty else { return }
+        do {
+            try await write(summaries)
+        } catch {
+            state.withLock { $0.closed += summaries }  // kept for the next round
+            throw error
+        }
+    }
+
+    /// Writes closed windows' repeats every quarter window until cancelled.
+    func run() async {
+        guard repeatWindow > .zero else { return }
+        while !Task.isCancelled {
+            try? await Task.sleep(for: repeatWindow / 4)
+            try? await writeRepeats()
+        }
+    }
+
+    private func write(_ events: [NewEvent]) async throws(CustodyError) {
         do {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let start = state.withLock { state in
-                    state.pending.append(event)
+                    state.pending += events
                     state.waiters.append(continuation)
                     defer { state.writing = true }
                     return !state.writing

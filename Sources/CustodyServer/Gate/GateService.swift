@@ -42,10 +42,10 @@ final class GateService: Sendable {
     /// Kept decisions are dropped all at once beyond this many; they are rebuilt as asked for.
     static let rulingLimit = 200_000
 
-    init(database: RegistryDatabase, policies: PolicySet) {
+    init(database: RegistryDatabase, policies: PolicySet, repeatWindow: Duration) {
         self.database = database
         self.policies = policies
-        self.recorder = EventRecorder(database: database)
+        self.recorder = EventRecorder(database: database, repeatWindow: repeatWindow)
     }
 
     // MARK: invalidation
@@ -281,8 +281,17 @@ final class GateService: Sendable {
     }
 
     private func record(_ decision: API.Decision, detail: String, type: String, actor: String, client: String?) async throws(CustodyError) {
-        try await recorder.record(NewEvent(
+        let event = NewEvent(
             type: type, actor: actor, model: decision.model, version: decision.version, detail: detail,
-            environment: decision.environment, client: client))
+            environment: decision.environment, client: client)
+        if Self.repeatableTypes.contains(type) {
+            try await recorder.record(repeatable: event)
+        } else {
+            try await recorder.record(event)
+        }
     }
+
+    /// Answers to questions (verify, admission), which gates ask again and again; pulls, which move weights, are
+    /// always recorded one by one.
+    static let repeatableTypes: Set<String> = ["decision", "admission"]
 }

@@ -107,9 +107,7 @@ struct AuditController {
         var bytes: [UInt8] = Array(#"{"events":["#.utf8)
         for (index, event) in events.enumerated() {
             if index > 0 { bytes.append(UInt8(ascii: ",")) }
-            bytes += EventLeaf.canonicalJSON(
-                id: event.id, at: event.at, type: event.type, actor: event.actor, model: event.model, version: event.version,
-                detail: event.detail, environment: event.environment, client: event.client)
+            bytes += EventLeaf.canonicalJSON(event)
         }
         bytes += Array("]}".utf8)
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
@@ -243,18 +241,17 @@ struct AuditController {
         let database = services.database
         let body = ResponseBody { writer in
             if format == "csv" {
-                try await writer.write(ByteBuffer(string: "index,id,at,type,actor,model,version,environment,client,detail\n"))
+                try await writer.write(ByteBuffer(string: "index,id,at,type,actor,model,version,environment,client,detail,count\n"))
             }
             try await database.forEachEvent { events in
                 var text = ""
                 for event in events {
                     if format == "jsonl" {
-                        text += String(decoding: EventLeaf.canonicalJSON(
-                            id: event.id, at: event.at, type: event.type, actor: event.actor, model: event.model, version: event.version,
-                            detail: event.detail, environment: event.environment, client: event.client), as: UTF8.self) + "\n"
+                        text += String(decoding: EventLeaf.canonicalJSON(event), as: UTF8.self) + "\n"
                     } else {
                         let fields = [String(event.id - 1), String(event.id), event.at, event.type, event.actor ?? "", event.model ?? "",
-                                      event.version ?? "", event.environment ?? "", event.client ?? "", event.detail ?? ""]
+                                      event.version ?? "", event.environment ?? "", event.client ?? "", event.detail ?? "",
+                                      String(event.count ?? 1)]
                         text += fields.map(Self.csv).joined(separator: ",") + "\n"
                     }
                 }

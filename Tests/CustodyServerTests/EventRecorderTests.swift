@@ -1,0 +1,90 @@
+import CustodyCore
+@testable import CustodyServer
+import CustodyStore
+import Foundation
+import Testing
+
+/// Group commit and repeat counting against a real SQLite file.
+@Suite struct EventRecorderTests {
+    static func database() throws -> (RegistryDatabase, String) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("custody-recorder-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        return (try RegistryDatabase(path: directory + "/custody.sqlite"), directory)
+    }
+
+    static func decision(_ actor: String, detail: String = "allowed by policy production sha256:00") -> NewEvent {
+        NewEvent(type: "decision", actor: actor, model: "acme/m", version: "1.0", detail: detail, environment: "production", client: "127.0.0.1")
+    }
+
+    static func decisions(_ database: RegistryDatabase) async throws -> [API.Event] {
+        var filter = EventFilter()
+        filter.types = ["decision"]
+        return try await database.events(filter)
+    }
+
+    @Test func repeatsAreCountedIntoOneEvent() async throws {
+        let (database, directory) = try Self.database()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let recorder = EventRecorder(database: database, repeatWindow: .seconds(30))
+
+        // The first is in the database when record returns; the next four identical ones are only counted.
+        try await recorder.record(repeatable: Self.decision("token:ci"))
+        #expect(try await Self.decisions(database).count == 1)
+        for _ in 0..<4 { try await recorder.record(repeatable: Self.decision("token:ci")) }
+        // A different caller or a different answer is an event of its own.
+        try await recorder.record(repeatable: Self.decision("token:other"))
+        try await recorder.record(repeatable: Self.decision("token:ci", detail: "denied by policy production sha256:00: licence: …"))
+        #expect(try await Self.decisions(database).count == 3)
+
+        // A window still open is written when the daemon stops (or when it closes).
+        try await recorder.writeRepeats()
+        #expect(try await Self.decisions(database).count == 3)
+        try await recorder.writeRepeats(all: true)
+        let events = try await Self.decisions(database)
+        #expect(events.count == 4)
+        #expect(events.last?.actor == "token:ci" && events.last?.count == 4)
+        #expect(events.last?.detail == Self.decision("token:ci").detail)
+        #expect(events.dropLast().allSatisfy { $0.count == nil })
+
+        // Exposure adds the counts: five decisions by token:ci that allowed the version.
+        let uses = try await database.uses(of: [("acme/m", "1.0")])
+        #expect(uses.first { $0.use.actor == "token:ci" }?.use.count == 6)
+        // The counted event is a leaf like any other: the log's root is the tree of every row's canonical JSON.
+        var tree = MemoryMerkleTree()
+        for event in try await database.events(EventFilter()) { tree.append(leafHash: Merkle.leafHash(EventLeaf.canonicalJSON(event))) }
+        #expect(try await database.logSize() == tree.size)
+        #expect(try await database.logRoot(size: tree.size) == (try Merkle.root(size: tree.size, tree)))
+        #expect(String(decoding: EventLeaf.canonicalJSON(events.last!), as: UTF8.self).contains(#""client":"127.0.0.1","count":4,"detail":"#))
+    }
+
+    @Test func aClosedWindowStartsANewOne() async throws {
+        let (database, directory) = try Self.database()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let recorder = EventRecorder(database: database, repeatWindow: .milliseconds(100))
+        try await recorder.record(repeatable: Self.decision("token:ci"))
+        try await recorder.record(repeatable: Self.decision("token:ci"))
+        try await Task.sleep(for: .milliseconds(150))
+        // Past the window: recorded again in full, and the earlier repeat is written with its count.
+        try await recorder.record(repeatable: Self.decision("token:ci"))
+        #expect(try await Self.decisions(database).count == 2)
+        try await recorder.writeRepeats()
+        let events = try await Self.decisions(database)
+        #expect(events.map { $0.count ?? 1 } == [1, 1, 1])
+    }
+
+    @Test func aZeroWindowRecordsEveryDecision() async throws {
+        let (database, directory) = try Self.database()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let recorder = EventRecorder(database: database, repeatWindow: .zero)
+        for _ in 0..<3 { try await recorder.record(repeatable: Self.decision("token:ci")) }
+        #expect(try await Self.decisions(database).count == 3)
+    }
+
+    @Test func repeatWindowsParse() throws {
+        #expect(try RegistryConfiguration.duration("1s", source: "t") == .seconds(1))
+        #expect(try RegistryConfiguration.duration("250ms", source: "t") == .milliseconds(250))
+        #expect(try RegistryConfiguration.duration("0", source: "t") == .zero)
+        #expect(throws: CustodyError.self) { try RegistryConfiguration.duration("2m", source: "t") }
+        #expect(throws: CustodyError.self) { try RegistryConfiguration.duration("-1s", source: "t") }
+    }
+}
