@@ -101,6 +101,15 @@ extension RegistryDatabase {
         }
     }
 
+    /// Every version of a model with its details (no events), oldest first, in one read.
+    public func versionDetails(_ model: ModelName) async throws(CustodyError) -> [API.VersionDetail] {
+        try await read { db in
+            guard let modelID = try Self.modelID(db, model, create: false) else { return [] }
+            return try Row.fetchAll(db, sql: "SELECT * FROM versions WHERE model_id = ? ORDER BY id", arguments: [modelID])
+                .map { row in try Self.detail(db, model: model, row: row, includeEvents: false) }
+        }
+    }
+
     public func registrySignature(_ model: ModelName, version: String) async throws(CustodyError) -> [UInt8]? {
         try await read { db in
             let data = try Data.fetchOne(

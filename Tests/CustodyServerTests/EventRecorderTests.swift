@@ -57,19 +57,28 @@ import Testing
         #expect(String(decoding: EventLeaf.canonicalJSON(events.last!), as: UTF8.self).contains(#""client":"127.0.0.1","count":4,"detail":"#))
     }
 
-    @Test func aClosedWindowStartsANewOne() async throws {
+    @Test func aSeriesGoesOnWindowAfterWindowUntilOneHasNoRepeats() async throws {
         let (database, directory) = try Self.database()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let recorder = EventRecorder(database: database, repeatWindow: .milliseconds(100))
+        let recorder = EventRecorder(database: database, repeatWindow: .seconds(1))
         try await recorder.record(repeatable: Self.decision("token:ci"))
         try await recorder.record(repeatable: Self.decision("token:ci"))
-        try await Task.sleep(for: .milliseconds(150))
-        // Past the window: recorded again in full, and the earlier repeat is written with its count.
+        try await Task.sleep(for: .milliseconds(1_100))
+        // Past the window: the decision is on record already, so this one is counted into the next window.
         try await recorder.record(repeatable: Self.decision("token:ci"))
-        #expect(try await Self.decisions(database).count == 2)
+        #expect(try await Self.decisions(database).count == 1)
         try await recorder.writeRepeats()
-        let events = try await Self.decisions(database)
-        #expect(events.map { $0.count ?? 1 } == [1, 1, 1])
+        #expect(try await Self.decisions(database).map { $0.count ?? 1 } == [1, 1])
+        try await Task.sleep(for: .milliseconds(1_100))
+        try await recorder.writeRepeats()  // writes the second window (one repeat); the third opens
+        try await Task.sleep(for: .milliseconds(1_100))
+        try await recorder.writeRepeats()  // the third had none: the series ends
+        #expect(try await Self.decisions(database).count == 3)
+        // A first again: written before record returns.
+        try await recorder.record(repeatable: Self.decision("token:ci"))
+        #expect(try await Self.decisions(database).count == 4)
+        try await recorder.writeRepeats(all: true)
+        #expect(try await Self.decisions(database).count == 4)
     }
 
     @Test func aZeroWindowRecordsEveryDecision() async throws {

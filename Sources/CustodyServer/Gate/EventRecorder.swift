@@ -9,10 +9,11 @@ import Synchronization
 /// request tasks in the task pool, and callers queue under a lock without hopping to another executor.
 ///
 /// Gate decisions repeat: a deployment gate or an admission webhook asks the same question again and again. A
-/// *repeatable* event identical in every field to one recorded less than `repeatWindow` ago is counted instead of
-/// written: the first is in the database before its caller is answered, and the repeats become one event carrying their
-/// count once the window closes (at the latest a quarter window later, and when the daemon stops). A repeat window of
-/// zero records every decision on its own.
+/// *repeatable* event identical in every field to one already recorded is counted instead of written: the first is in
+/// the database before its caller is answered, and the repeats of each `repeatWindow` become one event carrying their
+/// count when the window closes (at the latest a quarter window later, and when the daemon stops); the next window
+/// starts then. A window without repeats ends the series: the next identical event is a first again. A repeat window
+/// of zero records every decision on its own.
 final class EventRecorder: Sendable {
     private let database: RegistryDatabase
     private let state = Mutex(State())
@@ -55,7 +56,12 @@ final class EventRecorder: Sendable {
                     state.open[event]!.count += 1
                     return true
                 }
-                Self.close(event, repeats, into: &state)
+                if repeats.count > 0 {
+                    // The window closed with repeats, not yet written: they are now, and this one opens the next.
+                    Self.close(event, repeats, into: &state)
+                    state.open[event] = Repeats(opened: now, count: 1)
+                    return true
+                }
             }
             state.open[event] = Repeats(opened: now)
             return false
@@ -63,6 +69,8 @@ final class EventRecorder: Sendable {
         if counted { return }
         do {
             try await record(event)
+            // The window runs from when the first is on record.
+            state.withLock { $0.open[event]?.opened = ContinuousClock.now }
         } catch {
             // Nothing identical is in the database: the next one must be written, not counted.
             state.withLock { state in
@@ -80,12 +88,14 @@ final class EventRecorder: Sendable {
         state.closed.append(summary)
     }
 
-    /// Writes the repeats of every window that has closed, or of every window when `all` (the daemon is stopping).
+    /// Writes the repeats of every window that has closed and opens the next, or writes every window's repeats when
+    /// `all` (the daemon is stopping).
     func writeRepeats(all: Bool = false) async throws(CustodyError) {
         let now = ContinuousClock.now
         let summaries = state.withLock { state -> [NewEvent] in
             for (event, repeats) in state.open where all || now - repeats.opened >= repeatWindow {
                 Self.close(event, repeats, into: &state)
+                if !all, repeats.count > 0 { state.open[event] = Repeats(opened: now) }
             }
             defer { state.closed = [] }
             return state.closed

@@ -100,14 +100,28 @@ final class GateService: Sendable {
         return order
     }
 
+    /// A version's details. A miss loads every version of the model in one read (when it has no more than
+    /// ``bulkLoadLimit``): a denial evaluates the other versions for the rollback target next.
     func detail(_ model: ModelName, version: String) async throws(CustodyError) -> API.VersionDetail? {
         let key = "\(model)@\(version)"
         let (generation, cached) = caches.withLock { ($0.generation, $0.details[key]) }
         if let cached { return cached }
-        guard let detail = try await database.version(model, .version(version), includeEvents: false) else { return nil }
-        keep(generation) { $0.details[key] = detail }
-        return detail
+        let loaded: [API.VersionDetail]
+        if let order = try await order(model), order.count <= Self.bulkLoadLimit {
+            loaded = try await database.versionDetails(model)
+        } else {
+            loaded = try await database.version(model, .version(version), includeEvents: false).map { [$0] } ?? []
+        }
+        keep(generation) { caches in
+            if caches.details.count + loaded.count > Self.detailLimit { caches.details.removeAll(keepingCapacity: true) }
+            for detail in loaded { caches.details["\(model)@\(detail.version)"] = detail }
+        }
+        return loaded.first { $0.version == version }
     }
+
+    static let bulkLoadLimit = 64
+    /// Kept version details are dropped all at once beyond this many.
+    static let detailLimit = 100_000
 
     func advisories() async throws(CustodyError) -> [Advisory] {
         let (generation, cached) = caches.withLock { ($0.generation, $0.advisories) }
