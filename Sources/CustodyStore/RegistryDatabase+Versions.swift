@@ -105,7 +105,7 @@ extension RegistryDatabase {
     public func versionDetails(_ model: ModelName) async throws(CustodyError) -> [API.VersionDetail] {
         try await read { db in
             guard let modelID = try Self.modelID(db, model, create: false) else { return [] }
-            return try Row.fetchAll(db, sql: "SELECT * FROM versions WHERE model_id = ? ORDER BY id", arguments: [modelID])
+            return try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM versions WHERE model_id = ? ORDER BY id"), arguments: [modelID])
                 .map { row in try Self.detail(db, model: model, row: row, includeEvents: false) }
         }
     }
@@ -171,7 +171,7 @@ extension RegistryDatabase {
 
     static func modelID(_ db: Database, _ model: ModelName, create: Bool) throws -> Int64? {
         if let id = try Int64.fetchOne(
-            db, sql: "SELECT id FROM models WHERE namespace = ? AND name = ?", arguments: [model.namespace, model.name])
+            db.cachedStatement(sql: "SELECT id FROM models WHERE namespace = ? AND name = ?"), arguments: [model.namespace, model.name])
         {
             return id
         }
@@ -195,18 +195,20 @@ extension RegistryDatabase {
     static func detail(_ db: Database, model: ModelName, row: Row, includeEvents: Bool) throws -> API.VersionDetail {
         let versionID: Int64 = row["id"]
         let version: String = row["version"]
+        // Cached statements: the gate loads many versions at once, and compiling the same SQL each time dominated.
         let files = try Row.fetchAll(
-            db, sql: "SELECT path, size, digest FROM files WHERE version_id = ? ORDER BY position", arguments: [versionID]
+            db.cachedStatement(sql: "SELECT path, size, digest FROM files WHERE version_id = ? ORDER BY position"), arguments: [versionID]
         ).map { file in
             API.FileEntry(path: file["path"], size: UInt64(file["size"] as Int64), digest: try Digest(parsing: file["digest"]))
         }
         let signatures = try Row.fetchAll(
-            db, sql: "SELECT kind, status, key_name, key_hint FROM signatures WHERE version_id = ? ORDER BY kind", arguments: [versionID]
+            db.cachedStatement(sql: "SELECT kind, status, key_name, key_hint FROM signatures WHERE version_id = ? ORDER BY kind"),
+            arguments: [versionID]
         ).map { signature in
             API.SignatureInfo(kind: signature["kind"], status: signature["status"], keyName: signature["key_name"], keyHint: signature["key_hint"])
         }
         var provenance = API.Provenance()
-        if let prov = try Row.fetchOne(db, sql: "SELECT * FROM provenance WHERE version_id = ?", arguments: [versionID]) {
+        if let prov = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM provenance WHERE version_id = ?"), arguments: [versionID]) {
             let uri: String? = prov["source_uri"]
             let revision: String? = prov["source_revision"]
             provenance = API.Provenance(
@@ -259,7 +261,7 @@ extension RegistryDatabase {
 
     static func scan(_ db: Database, versionID: Int64) throws -> BundleReport? {
         let rows = try String.fetchAll(
-            db, sql: "SELECT report FROM scan_results WHERE version_id = ? ORDER BY rowid", arguments: [versionID])
+            db.cachedStatement(sql: "SELECT report FROM scan_results WHERE version_id = ? ORDER BY rowid"), arguments: [versionID])
         guard !rows.isEmpty else { return nil }
         return BundleReport(files: try rows.map { try decode($0) })
     }

@@ -2,6 +2,7 @@ import CustodyCore
 @testable import CustodyServer
 import CustodyStore
 import Foundation
+import Synchronization
 import Testing
 
 /// Group commit and repeat counting against a real SQLite file.
@@ -57,21 +58,29 @@ import Testing
         #expect(String(decoding: EventLeaf.canonicalJSON(events.last!), as: UTF8.self).contains(#""client":"127.0.0.1","count":4,"detail":"#))
     }
 
+    /// A clock the test moves by hand.
+    final class Clock: Sendable {
+        private let instant = Mutex(ContinuousClock.now)
+        func now() -> ContinuousClock.Instant { instant.withLock { $0 } }
+        func advance(by duration: Duration) { instant.withLock { $0 = $0.advanced(by: duration) } }
+    }
+
     @Test func aSeriesGoesOnWindowAfterWindowUntilOneHasNoRepeats() async throws {
         let (database, directory) = try Self.database()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let recorder = EventRecorder(database: database, repeatWindow: .seconds(1))
+        let clock = Clock()
+        let recorder = EventRecorder(database: database, repeatWindow: .seconds(1), now: { clock.now() })
         try await recorder.record(repeatable: Self.decision("token:ci"))
         try await recorder.record(repeatable: Self.decision("token:ci"))
-        try await Task.sleep(for: .milliseconds(1_100))
+        clock.advance(by: .milliseconds(1_100))
         // Past the window: the decision is on record already, so this one is counted into the next window.
         try await recorder.record(repeatable: Self.decision("token:ci"))
         #expect(try await Self.decisions(database).count == 1)
         try await recorder.writeRepeats()
         #expect(try await Self.decisions(database).map { $0.count ?? 1 } == [1, 1])
-        try await Task.sleep(for: .milliseconds(1_100))
+        clock.advance(by: .milliseconds(1_100))
         try await recorder.writeRepeats()  // writes the second window (one repeat); the third opens
-        try await Task.sleep(for: .milliseconds(1_100))
+        clock.advance(by: .milliseconds(1_100))
         try await recorder.writeRepeats()  // the third had none: the series ends
         #expect(try await Self.decisions(database).count == 3)
         // A first again: written before record returns.

@@ -19,6 +19,7 @@ final class EventRecorder: Sendable {
     private let state = Mutex(State())
     private let queue = DispatchQueue(label: "custody.events")
     let repeatWindow: Duration
+    private let now: @Sendable () -> ContinuousClock.Instant
 
     private struct State {
         var pending: [NewEvent] = []
@@ -35,9 +36,10 @@ final class EventRecorder: Sendable {
         var count: Int64 = 0
     }
 
-    init(database: RegistryDatabase, repeatWindow: Duration) {
+    init(database: RegistryDatabase, repeatWindow: Duration, now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
         self.database = database
         self.repeatWindow = repeatWindow
+        self.now = now
     }
 
     /// Records an event; returns once it is in the database.
@@ -49,7 +51,7 @@ final class EventRecorder: Sendable {
     /// caller answered at once) otherwise.
     func record(repeatable event: NewEvent) async throws(CustodyError) {
         guard repeatWindow > .zero else { return try await record(event) }
-        let now = ContinuousClock.now
+        let now = now()
         let counted = state.withLock { state -> Bool in
             if let repeats = state.open[event] {
                 if now - repeats.opened < repeatWindow {
@@ -70,7 +72,8 @@ final class EventRecorder: Sendable {
         do {
             try await record(event)
             // The window runs from when the first is on record.
-            state.withLock { $0.open[event]?.opened = ContinuousClock.now }
+            let recorded = self.now()
+            state.withLock { $0.open[event]?.opened = recorded }
         } catch {
             // Nothing identical is in the database: the next one must be written, not counted.
             state.withLock { state in
@@ -91,7 +94,7 @@ final class EventRecorder: Sendable {
     /// Writes the repeats of every window that has closed and opens the next, or writes every window's repeats when
     /// `all` (the daemon is stopping).
     func writeRepeats(all: Bool = false) async throws(CustodyError) {
-        let now = ContinuousClock.now
+        let now = now()
         let summaries = state.withLock { state -> [NewEvent] in
             for (event, repeats) in state.open where all || now - repeats.opened >= repeatWindow {
                 Self.close(event, repeats, into: &state)

@@ -25,6 +25,8 @@ final class GateService: Sendable {
         var details: [String: API.VersionDetail] = [:]
         var advisories: [Advisory]?
         var rulings: [RulingKey: Ruling] = [:]
+        /// Reads of a model's versions under way.
+        var loading: [ModelName: Task<[API.VersionDetail], any Error>] = [:]
 
         /// Something a decision may depend on changed: what was decided before is no longer known to hold.
         mutating func changed() {
@@ -101,16 +103,30 @@ final class GateService: Sendable {
     }
 
     /// A version's details. A miss loads every version of the model in one read (when it has no more than
-    /// ``bulkLoadLimit``): a denial evaluates the other versions for the rollback target next.
+    /// ``bulkLoadLimit``), since a denial evaluates the other versions for the rollback target next; requests that
+    /// miss while that read is under way wait for it instead of reading the same rows again.
     func detail(_ model: ModelName, version: String) async throws(CustodyError) -> API.VersionDetail? {
         let key = "\(model)@\(version)"
-        let (generation, cached) = caches.withLock { ($0.generation, $0.details[key]) }
+        let (generation, cached, inFlight) = caches.withLock { ($0.generation, $0.details[key], $0.loading[model]) }
         if let cached { return cached }
+        if let inFlight, let loaded = try? await inFlight.value, let detail = loaded.first(where: { $0.version == version }) {
+            return detail
+        }
+        let database = database
+        let bulk = try await order(model).map { $0.count <= Self.bulkLoadLimit } ?? false
+        let load = Task { () async throws -> [API.VersionDetail] in
+            if bulk { return try await database.versionDetails(model) }
+            return try await database.version(model, .version(version), includeEvents: false).map { [$0] } ?? []
+        }
+        if bulk { caches.withLock { $0.loading[model] = load } }
+        defer { if bulk { caches.withLock { _ = $0.loading.removeValue(forKey: model) } } }
         let loaded: [API.VersionDetail]
-        if let order = try await order(model), order.count <= Self.bulkLoadLimit {
-            loaded = try await database.versionDetails(model)
-        } else {
-            loaded = try await database.version(model, .version(version), includeEvents: false).map { [$0] } ?? []
+        do {
+            loaded = try await load.value
+        } catch let error as CustodyError {
+            throw error
+        } catch {
+            throw CustodyError(.io, "cannot read \(model): \(error)")
         }
         keep(generation) { caches in
             if caches.details.count + loaded.count > Self.detailLimit { caches.details.removeAll(keepingCapacity: true) }
