@@ -4,11 +4,15 @@ import base64, hashlib, http.client, json, os, random, re, shutil, subprocess, s
 
 
 class Registry:
-    def __init__(self, custody, work):
+    def __init__(self, custody, work, config=None):
+        """`config`: the text of the home's custody.yaml (the defaults when None)."""
         self.custody, self.work = custody, work
         self.home, self.keys = f"{work}/Registry", f"{work}/Keys"
         os.makedirs(self.keys + "/trusted")
         shutil.copytree("Registry/policies", self.home + "/policies")
+        if config is not None:
+            with open(self.home + "/custody.yaml", "w") as f:
+                f.write(config)
         subprocess.run([custody, "keys", "generate", "--out", f"{work}/pipeline"], check=True, capture_output=True)
         shutil.copy(f"{work}/pipeline.pub", self.keys + "/trusted/pipeline.pub")
         self.log = open(f"{work}/serve.log", "w+")
