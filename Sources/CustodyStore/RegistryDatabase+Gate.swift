@@ -144,23 +144,36 @@ extension RegistryDatabase {
     public func uses(of versions: [(model: String, version: String)]) async throws(CustodyError)
         -> [(model: String, version: String, use: API.Exposure.Use)]
     {
-        let pairs = versions.map { [$0.model, $0.version] }
+        // One pass over each model's events (its range of the model index, the version read from the index) for all
+        // of its versions asked about, rather than one pass per version.
+        var models: [String] = []
+        var asked: [String: [String]] = [:]
+        for (model, version) in versions {
+            if asked[model] == nil { models.append(model) }
+            if !(asked[model]?.contains(version) ?? false) { asked[model, default: []].append(version) }
+        }
+        let plan = models.map { ($0, asked[$0]!) }
         return try await read { db in
-            var uses: [(model: String, version: String, use: API.Exposure.Use)] = []
-            let statement = try db.cachedStatement(
-                sql: """
-                    SELECT type, actor, environment, client, SUM(count) AS count, MIN(at) AS first, MAX(at) AS last FROM events
-                    WHERE model = ? AND version = ? AND type IN ('pull', 'pull.denied', 'decision', 'admission')
-                    GROUP BY type, actor, environment, client ORDER BY MIN(id)
-                    """)
-            for pair in pairs {
-                for row in try Row.fetchAll(statement, arguments: [pair[0], pair[1]]) {
-                    uses.append((pair[0], pair[1], API.Exposure.Use(
+            var found: [String: [API.Exposure.Use]] = [:]
+            for (model, versions) in plan {
+                let marks = versions.map { _ in "?" }.joined(separator: ", ")
+                let rows = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT version, type, actor, environment, client, SUM(count) AS count, MIN(at) AS first, MAX(at) AS last
+                        FROM events
+                        WHERE model = ? AND version IN (\(marks)) AND type IN ('pull', 'pull.denied', 'decision', 'admission')
+                        GROUP BY version, type, actor, environment, client ORDER BY MIN(id)
+                        """,
+                    arguments: StatementArguments([model] + versions))
+                for row in rows {
+                    let version: String = row["version"]
+                    found["\(model)@\(version)", default: []].append(API.Exposure.Use(
                         type: row["type"], actor: row["actor"], environment: row["environment"], client: row["client"],
-                        count: row["count"], first: row["first"], last: row["last"])))
+                        count: row["count"], first: row["first"], last: row["last"]))
                 }
             }
-            return uses
+            return versions.flatMap { pair in (found["\(pair.model)@\(pair.version)"] ?? []).map { (pair.model, pair.version, $0) } }
         }
     }
 }
