@@ -164,7 +164,7 @@ extension RegistryDatabase {
                     CREATE INDEX events_by_type_id ON events(type, id);
                     """)
         }
-        migrator.registerMigration("v6: append-friendly log and event indexes") { db in
+        migrator.registerMigration("v6: append-friendly log") { db in
             // Log hashes keyed by post-order position instead of (level, index): appends then extend one B-tree at its
             // end instead of touching the last page of every level, which made each commit write a page per level.
             try db.execute(
@@ -188,8 +188,6 @@ extension RegistryDatabase {
             while let row = try unlogged.next() {
                 try RegistryDatabase.appendLeaf(db, row: row)
             }
-            // One index by model serves a model's history and a version's (the version is read from the index, not
-            // the row); a second, like events_by_model(model, version), cost a random page write per event.
             try db.execute(
                 sql: """
                     DROP TRIGGER log_nodes_are_append_only_update;
@@ -199,9 +197,6 @@ extension RegistryDatabase {
                         BEGIN SELECT RAISE(ABORT, 'the log is append-only'); END;
                     CREATE TRIGGER log_tree_is_append_only_delete BEFORE DELETE ON log_tree
                         BEGIN SELECT RAISE(ABORT, 'the log is append-only'); END;
-                    DROP INDEX events_by_model;
-                    DROP INDEX events_by_model_id;
-                    CREATE INDEX events_by_model_id ON events(model, id, version);
                     """)
         }
         migrator.registerMigration("v7: event counts") { db in
