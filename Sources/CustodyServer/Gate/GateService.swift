@@ -32,6 +32,8 @@ final class GateService: Sendable {
         mutating func changed() {
             generation &+= 1
             rulings.removeAll(keepingCapacity: true)
+            // Reads under way may predate the change: later requests must not share them.
+            loading.removeAll()
         }
     }
 
@@ -42,7 +44,7 @@ final class GateService: Sendable {
     }
 
     /// Kept decisions are dropped all at once beyond this many; they are rebuilt as asked for.
-    static let rulingLimit = 200_000
+    static let rulingLimit = 50_000
 
     init(database: RegistryDatabase, policies: PolicySet, repeatWindow: Duration) {
         self.database = database
@@ -119,7 +121,9 @@ final class GateService: Sendable {
             return try await database.version(model, .version(version), includeEvents: false).map { [$0] } ?? []
         }
         if bulk { caches.withLock { $0.loading[model] = load } }
-        defer { if bulk { caches.withLock { _ = $0.loading.removeValue(forKey: model) } } }
+        defer {
+            if bulk { caches.withLock { if $0.loading[model] == load { $0.loading.removeValue(forKey: model) } } }
+        }
         let loaded: [API.VersionDetail]
         do {
             loaded = try await load.value
@@ -137,7 +141,7 @@ final class GateService: Sendable {
 
     static let bulkLoadLimit = 64
     /// Kept version details are dropped all at once beyond this many.
-    static let detailLimit = 100_000
+    static let detailLimit = 20_000
 
     func advisories() async throws(CustodyError) -> [Advisory] {
         let (generation, cached) = caches.withLock { ($0.generation, $0.advisories) }
