@@ -21,8 +21,6 @@ public protocol MetadataStore: Sendable {
     func revokeToken(id: String) async throws(CustodyError) -> Bool
     func tokenCount() async throws(CustodyError) -> Int
     func recordEvent(_ event: NewEvent) async throws(CustodyError)
-    /// Appends several events in one transaction (decisions are recorded in batches).
-    func recordEvents(_ events: [NewEvent]) async throws(CustodyError)
     func setStatus(_ model: ModelName, version: String, _ status: API.VersionStatus) async throws(CustodyError) -> Bool
     /// Every version of a model, oldest first, as (version, bundle digest).
     func versionOrder(_ model: ModelName) async throws(CustodyError) -> [(version: String, digest: Digest)]?

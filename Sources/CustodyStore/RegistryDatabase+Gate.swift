@@ -4,15 +4,8 @@ import GRDB
 
 /// Version status, advisories and the uses of versions: what the deployment gate reads and writes.
 extension RegistryDatabase {
-    public func recordEvents(_ events: [NewEvent]) async throws(CustodyError) {
-        guard !events.isEmpty else { return }
-        try await write { db in
-            let at = Self.now()
-            for event in events { try Self.insertEvent(db, event, at: at) }
-        }
-    }
-
-    /// The same, blocking the calling thread: for a writer that runs on a thread of its own, outside the task pool.
+    /// Records events in one transaction, blocking the calling thread: for a writer that runs on a queue of its own,
+    /// outside the task pool (the gate's group commit).
     public func recordEventsBlocking(_ events: [NewEvent]) throws(CustodyError) {
         guard !events.isEmpty else { return }
         do {

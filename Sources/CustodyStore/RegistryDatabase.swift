@@ -92,6 +92,6 @@ public final class RegistryDatabase: MetadataStore, Sendable {
     }
 
     static func now() -> String {
-        Date.now.formatted(.iso8601)
+        RFC3339.string(.now)
     }
 }

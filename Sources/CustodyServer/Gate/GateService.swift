@@ -114,23 +114,21 @@ final class GateService: Sendable {
         if let inFlight, let loaded = try? await inFlight.value, let detail = loaded.first(where: { $0.version == version }) {
             return detail
         }
-        let database = database
-        let bulk = try await order(model).map { $0.count <= Self.bulkLoadLimit } ?? false
-        let load = Task { () async throws -> [API.VersionDetail] in
-            if bulk { return try await database.versionDetails(model) }
-            return try await database.version(model, .version(version), includeEvents: false).map { [$0] } ?? []
-        }
-        if bulk { caches.withLock { $0.loading[model] = load } }
-        defer {
-            if bulk { caches.withLock { if $0.loading[model] == load { $0.loading.removeValue(forKey: model) } } }
-        }
         let loaded: [API.VersionDetail]
-        do {
-            loaded = try await load.value
-        } catch let error as CustodyError {
-            throw error
-        } catch {
-            throw CustodyError(.io, "cannot read \(model): \(error)")
+        if let order = try await order(model), order.count <= Self.bulkLoadLimit {
+            let database = database
+            let load = Task { try await database.versionDetails(model) }
+            caches.withLock { $0.loading[model] = load }
+            defer { caches.withLock { if $0.loading[model] == load { $0.loading.removeValue(forKey: model) } } }
+            do {
+                loaded = try await load.value
+            } catch let error as CustodyError {
+                throw error
+            } catch {
+                throw CustodyError(.io, "cannot read the versions of \(model): \(error)")
+            }
+        } else {
+            loaded = try await database.version(model, .version(version), includeEvents: false).map { [$0] } ?? []
         }
         keep(generation) { caches in
             if caches.details.count + loaded.count > Self.detailLimit { caches.details.removeAll(keepingCapacity: true) }
