@@ -93,7 +93,7 @@ public struct RegistryConfiguration: Sendable {
             logOrigin = origin
         }
         if let window = document.audit?.repeatWindow {
-            decisionRepeatWindow = try Self.duration(window, source: "\(source): audit.repeat_window")
+            decisionRepeatWindow = try Self.duration(window, source: "\(source): audit.repeatWindow")
         }
         if let environment = document.admission?.defaultEnvironment { admissionDefaultEnvironment = environment }
     }
