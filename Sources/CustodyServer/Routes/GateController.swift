@@ -40,7 +40,7 @@ struct GateController {
 
     /// `model` as `ns/name`, `ns/name@version` or `ns/name@sha256:…`, with `version` / `digest` as alternatives.
     static func reference(model: String, version: String?, digest: String?) throws(CustodyError) -> (ModelName, ModelReference.Selector) {
-        if model.contains("@") {
+        if model.utf8.contains(UInt8(ascii: "@")) {
             guard version == nil, digest == nil else {
                 throw CustodyError(.invalidArgument, "give the version either in 'model' or in 'version'/'digest', not both")
             }
