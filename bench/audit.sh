@@ -11,12 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-custody=${CUSTODY_BIN:-"$(swift build -c release --product custody --show-bin-path)/custody"}
-[ -x "$custody" ] || { echo "build first: make release" >&2; exit 2; }
-if ! command -v wrk >/dev/null; then
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
-  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >/dev/null
-fi
+. bench/gate-setup.sh
 
 exec python3 - "$custody" "${EVENTS:-1000000}" <<'PY'
 import os, random, shutil, sys, tempfile, time
