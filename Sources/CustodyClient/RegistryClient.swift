@@ -88,6 +88,7 @@ public final class RegistryClient: Sendable {
             case 409: .conflict
             case 413: .tooLarge
             case 422: .verificationFailed
+            case 507: .insufficientStorage
             case 400..<500: .invalidArgument
             default: .remote
             }

@@ -10,11 +10,18 @@ public struct DecisionSubject: Sendable {
     /// Open (not withdrawn) advisories that affect this version.
     public var advisories: [Advisory]
 
-    public init(detail: API.VersionDetail, status: API.VersionStatus, licence: LicenceClassification, advisories: [Advisory]) {
+    /// The publisher keys trusted now, by key hint (their names as values); nil when not known (a draft test).
+    public var trustedKeys: [String: String]?
+
+    public init(
+        detail: API.VersionDetail, status: API.VersionStatus, licence: LicenceClassification, advisories: [Advisory],
+        trustedKeys: [String: String]? = nil
+    ) {
         self.detail = detail
         self.status = status
         self.licence = licence
         self.advisories = advisories
+        self.trustedKeys = trustedKeys
     }
 }
 
@@ -73,8 +80,19 @@ public enum Evaluator {
                 judge("signature", rule.mode, failure: "the version is not signed by a trusted publisher key", success: "")
             } else if let keys = rule.keys, !keys.contains(key ?? "") {
                 judge("signature", rule.mode, failure: "signed by \(key ?? "an unnamed key"), not by one of \(keys.joined(separator: ", "))", success: "")
+            } else if let trusted = subject.trustedKeys, let hint = publisher?.keyHint, trusted[hint] == nil {
+                // Verified at publish by a key that has since been removed from the trusted keys.
+                let signer = "\(key ?? "an unnamed key") (key hint \(hint))"
+                if rule.requireCurrentlyTrusted {
+                    judge("signature", rule.mode, failure: "signed by \(signer), which is no longer trusted", success: "")
+                } else {
+                    judge("signature", rule.mode, failure: nil, success: "signed by \(signer), trusted when published and no longer trusted now")
+                }
+            } else if subject.trustedKeys == nil, rule.requireCurrentlyTrusted {
+                judge("signature", rule.mode, failure: "the keys trusted now are not known here", success: "")
             } else {
-                judge("signature", rule.mode, failure: nil, success: "signed by the trusted publisher key \(key ?? "?")")
+                let now = subject.trustedKeys == nil ? "" : ", still trusted"
+                judge("signature", rule.mode, failure: nil, success: "signed by the trusted publisher key \(key ?? "?")\(now)")
             }
         } else {
             notRequired("signature")

@@ -18,7 +18,12 @@ public struct Policy: Sendable {
         public var reason: String
     }
 
-    public struct Signature: Sendable { public var mode: Mode; public var keys: [String]? }
+    public struct Signature: Sendable {
+        public var mode: Mode
+        public var keys: [String]?
+        /// The signing key must still be trusted now, not only when the version was published.
+        public var requireCurrentlyTrusted: Bool = false
+    }
     public struct Licence: Sendable { public var mode: Mode; public var allowed: [LicenceClass] }
     public struct Advisories: Sendable { public var mode: Mode; public var maxSeverity: Severity; public var accepted: [Acceptance] }
     public struct Provenance: Sendable { public var mode: Mode; public var required: [ProvenanceField] }
@@ -78,8 +83,12 @@ public struct Policy: Sendable {
             let field = "checks.\(key)"
             switch key {
             case "signature":
-                let map = try reader.mapping(node, field, allowed: ["mode", "keys"])
-                signature = Signature(mode: try reader.mode(map, field), keys: try map["keys"].map { node throws(Invalid) in try reader.strings(node, field + ".keys") })
+                let map = try reader.mapping(node, field, allowed: ["mode", "keys", "require_currently_trusted"])
+                signature = Signature(
+                    mode: try reader.mode(map, field), keys: try map["keys"].map { node throws(Invalid) in try reader.strings(node, field + ".keys") },
+                    requireCurrentlyTrusted: try map["require_currently_trusted"].map { node throws(Invalid) in
+                        try reader.bool(node, field + ".require_currently_trusted")
+                    } ?? false)
             case "licence":
                 let map = try reader.mapping(node, field, allowed: ["mode", "allowed"])
                 guard let list = map["allowed"] else { throw reader.fail(node, field, "needs 'allowed', a list of licence classes") }

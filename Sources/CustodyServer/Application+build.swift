@@ -8,6 +8,7 @@ import HummingbirdTLS
 import Logging
 import NIOCore
 import NIOSSL
+import Prometheus
 
 /// The registry's routes and middleware.
 public func buildRouter(_ services: RegistryServices) -> Router<RegistryContext> {
@@ -15,17 +16,29 @@ public func buildRouter(_ services: RegistryServices) -> Router<RegistryContext>
     router.add(middleware: MetricsMiddleware(metrics: services.metrics))
     router.add(middleware: LogRequestsMiddleware(.debug))
     router.add(middleware: ProblemMiddleware())
+    router.add(middleware: BodyLimitMiddleware(limit: services.configuration.maxRequestSize))
     router.add(middleware: AuthenticationMiddleware(services: services))
 
     router.get("/healthz") { _, _ in "ok\n" }
     router.get("/readyz") { _, _ -> Response in
-        // Ready when the database answers and uploads can be staged.
-        let ready = (try? await services.database.tokenCount()) != nil
-            && FileManager.default.isWritableFile(atPath: services.blobs.stagingDirectory)
-        return Response(status: ready ? .ok : .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: ready ? "ready\n" : "not ready\n")))
+        // Ready when the database answers, uploads can be staged and the disk is above its floor.
+        var problems: [String] = []
+        if (try? await services.database.tokenCount()) == nil { problems.append("the database does not answer") }
+        if !FileManager.default.isWritableFile(atPath: services.blobs.stagingDirectory) { problems.append("uploads cannot be staged") }
+        if let (reading, reserve) = services.disk.reading() {
+            if reading.free < reserve {
+                problems.append("\(reading.free) bytes free, below the \(reserve)-byte floor (limits.minFreeSpace)")
+            }
+        } else {
+            problems.append("the data directory's file system cannot be read")
+        }
+        let text = problems.isEmpty ? "ready\n" : "not ready: " + problems.joined(separator: "; ") + "\n"
+        return Response(status: problems.isEmpty ? .ok : .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
     router.get("/metrics") { _, _ in
-        Response(
+        if let (reading, _) = services.disk.reading() { services.metrics.freeBytes.record(Int64(reading.free)) }
+        services.metrics.openConnections.record(Int64(services.connections.open))
+        return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
             body: .init(byteBuffer: ByteBuffer(bytes: services.metrics.exposition())))
     }
@@ -36,6 +49,7 @@ public func buildRouter(_ services: RegistryServices) -> Router<RegistryContext>
     BlobController(services: services).register(on: router)
     ModelController(services: services).register(on: router)
     TokenController(services: services).register(on: router)
+    TrustController(services: services).register(on: router)
     GateController(services: services).register(on: router)
     AuditController(services: services).register(on: router)
     return router
@@ -47,7 +61,10 @@ public func buildApplication(
     _ services: RegistryServices, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) throws -> some ApplicationProtocol {
     let configuration = services.configuration
-    var server = HTTPServerBuilder { responder in LargeReadChannel(base: HTTP1Channel(responder: responder)) }
+    let http1 = HTTP1Channel.Configuration(
+        additionalChannelHandlers: [HeaderDeadlineHandler(timeout: .init(configuration.headerTimeout))],
+        idleTimeout: .init(configuration.idleTimeout))
+    var server = HTTPServerBuilder { responder in GuardedChannel(base: HTTP1Channel(responder: responder, configuration: http1)) }
     switch (configuration.tlsCertificate, configuration.tlsKey) {
     case (nil, nil):
         break
@@ -66,7 +83,7 @@ public func buildApplication(
         }
         let tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(privateKey))
         server = HTTPServerBuilder { responder in
-            try TLSChannel(LargeReadChannel(base: HTTP1Channel(responder: responder)), tlsConfiguration: tls)
+            try TLSChannel(GuardedChannel(base: HTTP1Channel(responder: responder, configuration: http1)), tlsConfiguration: tls)
         }
     default:
         throw CustodyError(.invalidArgument, "TLS needs both a certificate and a key (--tls-cert and --tls-key)")
@@ -74,7 +91,9 @@ public func buildApplication(
     return Application(
         router: buildRouter(services),
         server: server,
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "custody"),
+        configuration: .init(
+            address: .hostname(configuration.host, port: configuration.port), serverName: "custody",
+            availableConnectionsDelegate: ConnectionLimit(maximum: configuration.maxConnections, state: services.connections)),
         onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? configuration.port) },
         logger: services.logger)
 }
@@ -92,6 +111,7 @@ public func runRegistry(_ services: RegistryServices, onRunning: @escaping @Send
         group.addTask { await services.log.run() }
         group.addTask { await services.database.runCheckpoints() }
         group.addTask { await services.gate.recorder.run() }
+        group.addTask { await services.uploadJanitor.run() }
         try await application.runService()
         try? await services.gate.recorder.writeRepeats(all: true)
         try? await services.log.checkpoint()

@@ -27,12 +27,13 @@ struct AuthenticationMiddleware: RouterMiddleware {
         if let expires = token.expiresAt, let date = try? Date(expires, strategy: .iso8601), date <= .now {
             throw await services.deny(.unauthorized, "token \(token.id) expired at \(expires)", request: request, context: context)
         }
-        // Every control-plane use of a token is an event. Blob transfers are not recorded one by one: the publish or
-        // pull they belong to is, with the same token.
-        // Gate endpoints record their own decision event naming the token, so a token.use event would only repeat it.
+        // Every control-plane use of a token is an event, counted like repeated decisions: one per token, request
+        // line and address per repeat window. Blob transfers are not recorded one by one: the publish or pull they
+        // belong to is, with the same token. Gate endpoints record their own decision event naming the token, so a
+        // token.use event would only repeat it.
         if !Self.isDataPlane(request.uri.path), !Self.recordsItsOwnEvent(request.uri.path) {
             try await services.gate.recorder.record(
-                NewEvent(
+                repeatable: NewEvent(
                     type: "token.use", actor: token.actor,
                     detail: "\(request.method.rawValue) \(request.uri.path) from \(context.clientAddress ?? "unknown")"))
         }
@@ -69,14 +70,31 @@ extension RegistryServices {
     }
 
     /// Records a refused request as an event and returns the problem to throw.
+    ///
+    /// Refusals are counted like repeated decisions: the first of a client's refusals for one reason is written, with
+    /// its request line, before the answer; the repeats of each window become one event with their count, whatever
+    /// paths they were for. A failed authentication (401) also counts against the address's failure budget: past it
+    /// the answer is 429 with `Retry-After`, and those refusals are counted the same way.
     func deny(_ status: HTTPResponse.Status, _ reason: String, request: Request, context: RegistryContext) async -> Problem {
-        let detail = "\(request.method.rawValue) \(request.uri.path) from \(context.clientAddress ?? "unknown"): \(reason)"
+        let address = context.clientAddress ?? "unknown"
+        var problem = Problem(status, reason)
+        var reason = reason
+        if status == .unauthorized, case .limited(let retryAfter) = authFailures.failure(from: address) {
+            reason = "too many failed authentications from \(address)"
+            problem = Problem(.tooManyRequests, "\(reason); retry in \(retryAfter) s")
+            problem.headers[.retryAfter] = String(retryAfter)
+        }
+        let first = NewEvent(
+            type: "request.denied", actor: context.actor, detail: "\(request.method.rawValue) \(request.uri.path) from \(address): \(reason)",
+            client: address)
+        let series = NewEvent(type: "request.denied", actor: context.actor, detail: "from \(address): \(reason)", client: address)
         do {
-            try await database.recordEvent(NewEvent(type: "request.denied", actor: context.actor, detail: detail))
+            if try await gate.recorder.record(repeatable: first, series: series) {
+                logger.info("request denied", metadata: ["actor": "\(context.actor)", "status": "\(problem.status.code)", "reason": "\(reason)"])
+            }
         } catch {
             logger.error("cannot record a denied request", metadata: ["error": "\(error)"])
         }
-        logger.info("request denied", metadata: ["actor": "\(context.actor)", "status": "\(status.code)", "reason": "\(reason)"])
-        return Problem(status, reason)
+        return problem
     }
 }

@@ -2,6 +2,12 @@ public import CustodyCore
 import Foundation
 import Logging
 public import Hummingbird
+import NIOCore
+
+extension HTTPResponse.Status {
+    /// RFC 4918's 507: the registry cannot store what was asked for until space is freed.
+    static let insufficientStorage = HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage")
+}
 
 /// An error rendered as RFC 9457 `application/problem+json`.
 public struct Problem: HTTPResponseError {
@@ -26,6 +32,7 @@ public struct Problem: HTTPResponseError {
             case .unauthorized: .unauthorized
             case .forbidden: .forbidden
             case .tooLarge: .contentTooLarge
+            case .insufficientStorage: .insufficientStorage
             case .io, .remote: .internalServerError
             }
         let detail = ([error.message] + error.details).joined(separator: "; ")
@@ -39,6 +46,8 @@ public struct Problem: HTTPResponseError {
         var fields = headers
         fields[.contentType] = "application/problem+json"
         if status == .unauthorized { fields[.wwwAuthenticate] = #"Bearer realm="custody""# }
+        // A refused body is not read further: the connection closes once the answer is out.
+        if status == .contentTooLarge || status.code == 507 { fields[.connection] = "close" }
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(problem))))
     }
 }
@@ -56,6 +65,9 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
                 context.logger.error("request failed", metadata: ["error": "\(error.message)", "path": "\(request.uri.path)"])
             }
             throw Problem(error)
+        } catch is NIOTooManyBytesError {
+            // A body read under a limit other than the JSON one: still the client's to fix, never a 500.
+            throw Problem(.contentTooLarge, "the request body is over the registry's limit for this endpoint")
         } catch let error as HTTPError {
             throw Problem(error.status, error.body ?? error.status.reasonPhrase)
         } catch {

@@ -59,7 +59,7 @@ struct PublishService {
         }
         var publisher: SignatureRecord?
         if let encoded = request.signature {
-            publisher = try verifyPublisherSignature(encoded, files: files)
+            publisher = try verifyPublisherSignature(encoded, files: files, trusted: try await services.trust.keys())
         }
         let registryBundle = try ModelSigning().sign(manifest, with: services.registryKey)
         let registry = SignatureRecord(
@@ -77,17 +77,19 @@ struct PublishService {
     }
 
     /// The publisher's bundle must be signed by a trusted key and cover exactly these files.
-    private func verifyPublisherSignature(_ encoded: String, files: [API.FileEntry]) throws(CustodyError) -> SignatureRecord {
+    private func verifyPublisherSignature(_ encoded: String, files: [API.FileEntry], trusted: [TrustStore.TrustedKey]) throws(CustodyError)
+        -> SignatureRecord
+    {
         guard let bytes = Data(base64Encoded: encoded) else {
             throw CustodyError(.invalidArgument, "the publisher signature is not base64")
         }
         let bundle = try SigstoreBundle(decoding: Array(bytes), source: "publisher signature")
-        let candidates = services.trustedKeys.filter { bundle.keyHint == nil || $0.key.hint == bundle.keyHint }
+        let candidates = trusted.filter { bundle.keyHint == nil || $0.key.hint == bundle.keyHint }
         guard !candidates.isEmpty else {
             throw CustodyError(
                 .verificationFailed, "the publisher signature is by a key that is not trusted here (key hint \(bundle.keyHint ?? "none"))")
         }
-        var signed: (ModelManifest, RegistryServices.TrustedKey)?
+        var signed: (ModelManifest, TrustStore.TrustedKey)?
         for trusted in candidates {
             if let manifest = try? ModelSigning().signedManifest(of: bundle, key: trusted.key, source: "publisher signature") {
                 signed = (manifest, trusted)

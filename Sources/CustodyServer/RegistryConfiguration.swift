@@ -15,8 +15,23 @@ public struct RegistryConfiguration: Sendable {
     public var data: String = "data"
     /// The largest blob one upload may carry.
     public var maxBlobSize: UInt64 = 1 << 40
-    /// The largest JSON request body (a publish request lists every file).
+    /// The largest JSON request body (a publish request lists every file); every JSON endpoint reads under it.
     public var maxRequestSize: Int = 64 << 20
+    /// Failed authentications an address may make at once before it is answered 429; zero turns the limit off.
+    public var authFailureBurst: Int = 20
+    /// The time in which an address's failure budget refills completely.
+    public var authFailureWindow: Duration = .seconds(60)
+    /// Staged uploads untouched for this long are deleted.
+    public var uploadExpiry: Duration = .seconds(24 * 3600)
+    /// The free space the data directory keeps: below it the registry is not ready, and blob uploads that would
+    /// take it are refused (507), so that the database always has room to record events.
+    public var minFreeSpace: FreeSpace = .default
+    /// How long a connection may take to send a request's header (from when it opened or its last answer).
+    public var headerTimeout: Duration = .seconds(30)
+    /// How long a connection may stay silent, between requests or within a body, before it is closed.
+    public var idleTimeout: Duration = .seconds(120)
+    /// Open connections at most; further ones wait in the listen backlog.
+    public var maxConnections: Int = 4096
     public var tlsCertificate: String?
     public var tlsKey: String?
     public var logLevel: String = "info"
@@ -80,6 +95,23 @@ public struct RegistryConfiguration: Sendable {
         if let size = document.limits?.maxRequestSize {
             maxRequestSize = Int(try ByteSize.parse(size, source: "\(source): limits.maxRequestSize"))
         }
+        if let limits = document.limits {
+            if let burst = limits.authFailures {
+                guard burst >= 0 else { throw CustodyError(.invalidArgument, "\(source): limits.authFailures must be 0 or more") }
+                authFailureBurst = burst
+            }
+            if let text = limits.authFailureWindow {
+                authFailureWindow = try Self.period(text, source: "\(source): limits.authFailureWindow")
+            }
+            if let text = limits.uploadExpiry { uploadExpiry = try Self.period(text, source: "\(source): limits.uploadExpiry") }
+            if let text = limits.minFreeSpace { minFreeSpace = try FreeSpace.parse(text, source: "\(source): limits.minFreeSpace") }
+            if let text = limits.headerTimeout { headerTimeout = try Self.period(text, source: "\(source): limits.headerTimeout") }
+            if let text = limits.idleTimeout { idleTimeout = try Self.period(text, source: "\(source): limits.idleTimeout") }
+            if let count = limits.maxConnections {
+                guard count > 0 else { throw CustodyError(.invalidArgument, "\(source): limits.maxConnections must be at least 1") }
+                maxConnections = count
+            }
+        }
         if let tls = document.tls {
             tlsCertificate = tls.certificate
             tlsKey = tls.key
@@ -111,6 +143,13 @@ public struct RegistryConfiguration: Sendable {
         struct Limits: Decodable {
             var maxBlobSize: String?
             var maxRequestSize: String?
+            var authFailures: Int?
+            var authFailureWindow: String?
+            var uploadExpiry: String?
+            var minFreeSpace: String?
+            var headerTimeout: String?
+            var idleTimeout: String?
+            var maxConnections: Int?
         }
         struct TLS: Decodable {
             var certificate: String?
@@ -147,6 +186,20 @@ public struct RegistryConfiguration: Sendable {
         return .milliseconds(Int64((value * scale * 1000).rounded()))
     }
 
+    /// `250ms`, `30s`, `5m`, `24h`, `7d`: a period of at least a millisecond (zero where `zero` allows it).
+    static func period(_ text: String, source: String, zero: Bool = false) throws(CustodyError) -> Duration {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
+        let unit = units.first { trimmed.hasSuffix($0.0) && Double(trimmed.dropLast($0.0.count)) != nil }
+        let number = unit.map { Double(trimmed.dropLast($0.0.count)) } ?? Double(trimmed)
+        guard let value = number, value.isFinite, value >= 0, value * (unit?.1 ?? 1) <= 365 * 86400, zero || value > 0 else {
+            throw CustodyError(.invalidArgument, "\(source): '\(text)' is not a duration (for example 30s, 5m, 24h or 7d)")
+        }
+        let milliseconds = Int64((value * (unit?.1 ?? 1) * 1000).rounded())
+        guard zero || milliseconds > 0 else { throw CustodyError(.invalidArgument, "\(source): '\(text)' is shorter than a millisecond") }
+        return .milliseconds(milliseconds)
+    }
+
     static func describe(_ error: any Error) -> String {
         if let error = error as? YamlError { return "\(error)".replacingOccurrences(of: "\n", with: " ") }
         if let error = error as? DecodingError {
@@ -176,5 +229,44 @@ public enum ByteSize {
         let (product, overflow) = value.multipliedReportingOverflow(by: unit)
         guard !overflow else { throw CustodyError(.invalidArgument, "\(source): '\(text)' is too large") }
         return product
+    }
+}
+
+/// A free-space floor: a size, a share of the file system, or the smaller of both (the default: 1 GiB or 1 %,
+/// whichever is less, so that a small volume is not "full" from the start).
+public struct FreeSpace: Sendable, Equatable {
+    public var bytes: UInt64?
+    public var percent: Double?
+
+    public static let `default` = FreeSpace(bytes: 1 << 30, percent: 1)
+
+    /// The floor in bytes on a file system of `total` bytes.
+    public func floor(total: UInt64) -> UInt64 {
+        let share = percent.map { UInt64(Double(total) * $0 / 100) }
+        switch (bytes, share) {
+        case let (bytes?, share?): return min(bytes, share)
+        case let (bytes?, nil): return bytes
+        case let (nil, share?): return share
+        case (nil, nil): return 0
+        }
+    }
+
+    /// `2GiB`, `5%`, or `1GiB or 1%`.
+    static func parse(_ text: String, source: String) throws(CustodyError) -> FreeSpace {
+        var space = FreeSpace(bytes: nil, percent: nil)
+        for part in text.components(separatedBy: " or ").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            if part.hasSuffix("%") {
+                guard space.percent == nil, let value = Double(part.dropLast()), value >= 0, value < 100 else {
+                    throw CustodyError(.invalidArgument, "\(source): '\(text)' is not a size, a percentage below 100 or 'SIZE or N%'")
+                }
+                space.percent = value
+            } else {
+                guard space.bytes == nil else {
+                    throw CustodyError(.invalidArgument, "\(source): '\(text)' is not a size, a percentage below 100 or 'SIZE or N%'")
+                }
+                space.bytes = try ByteSize.parse(part, source: source)
+            }
+        }
+        return space
     }
 }

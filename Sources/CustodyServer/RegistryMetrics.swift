@@ -13,6 +13,8 @@ final class RegistryMetrics: Sendable {
     let blobUploads: Counter
     let allowedDecisions: Counter
     let deniedDecisions: Counter
+    let freeBytes: Gauge
+    let openConnections: Gauge
 
     init() {
         bytesIn = registry.makeCounter(name: "custody_bytes_received_total", help: "Blob bytes received in uploads")
@@ -24,6 +26,8 @@ final class RegistryMetrics: Sendable {
             name: "custody_decisions_total", labels: [("result", "allowed")], help: "Gate decisions by result")
         deniedDecisions = registry.makeCounter(
             name: "custody_decisions_total", labels: [("result", "denied")], help: "Gate decisions by result")
+        freeBytes = registry.makeGauge(name: "custody_free_bytes", help: "Free bytes on the file system of the data directory")
+        openConnections = registry.makeGauge(name: "custody_open_connections", help: "Open client connections")
     }
 
     func requests(method: String, status: Int) -> Counter {

@@ -12,34 +12,46 @@ public final class RegistryServices: Sendable {
     public let database: RegistryDatabase
     public let blobs: any BlobStore
     public let registryKey: PrivateSigningKey
-    public let trustedKeys: [TrustedKey]
+    /// The publisher keys trusted now (`Keys/trusted/`), live.
+    public let trust: TrustStore
     let policies: PolicySet
     let gate: GateService
     let tokens: TokenCache
     let log: TransparencyLog
     let metrics = RegistryMetrics()
     let uploads = UploadSessions()
+    /// Failed authentications per client address.
+    let authFailures: FailureLimiter
+    /// Open connections, for the connection cap and `/metrics`.
+    let connections = ConnectionCounts()
+    /// Free space where blobs and the database live.
+    let disk: DiskSpace
+    /// Deletes staged uploads past `limits.uploadExpiry`.
+    var uploadJanitor: UploadJanitor {
+        UploadJanitor(directory: blobs.stagingDirectory, expiry: configuration.uploadExpiry, sessions: uploads, logger: logger, now: { Date() })
+    }
     let logger: Logger
 
-    /// A publisher key the registry trusts: `Keys/trusted/NAME.pub`.
-    public struct TrustedKey: Sendable {
-        public let name: String
-        public let key: PublicVerifyingKey
-    }
 
     init(
         configuration: RegistryConfiguration, database: RegistryDatabase, blobs: any BlobStore, registryKey: PrivateSigningKey,
-        trustedKeys: [TrustedKey], policies: PolicySet, logKey: Curve25519.Signing.PrivateKey, logger: Logger
+        policies: PolicySet, logKey: Curve25519.Signing.PrivateKey, logger: Logger,
+        diskProbe: @escaping @Sendable (String) -> DiskSpace.Reading? = DiskSpace.statfs
     ) {
+        self.disk = DiskSpace(path: configuration.dataDirectory, floor: configuration.minFreeSpace, probe: diskProbe)
         self.log = TransparencyLog(database: database, key: logKey, origin: configuration.logOrigin, logger: logger)
         self.policies = policies
-        self.gate = GateService(database: database, policies: policies, repeatWindow: configuration.decisionRepeatWindow)
+        let trust = TrustStore(directory: configuration.keys + "/trusted", database: database)
+        let gate = GateService(database: database, policies: policies, trust: trust, repeatWindow: configuration.decisionRepeatWindow)
+        trust.onChange { gate.trustChanged() }
+        self.trust = trust
+        self.gate = gate
         self.tokens = TokenCache(database: database)
+        self.authFailures = FailureLimiter(burst: configuration.authFailureBurst, window: configuration.authFailureWindow)
         self.configuration = configuration
         self.database = database
         self.blobs = blobs
         self.registryKey = registryKey
-        self.trustedKeys = trustedKeys
         self.logger = logger
     }
 
@@ -49,6 +61,13 @@ public final class RegistryServices: Sendable {
     public static func open(_ configuration: RegistryConfiguration, logger: Logger) async throws(CustodyError)
         -> (RegistryServices, adminSecret: String?)
     {
+        try await open(configuration, logger: logger, diskProbe: DiskSpace.statfs)
+    }
+
+    /// ``open(_:logger:)`` with the file system's free space read by `diskProbe` (tests stand in a full disk).
+    static func open(
+        _ configuration: RegistryConfiguration, logger: Logger, diskProbe: @escaping @Sendable (String) -> DiskSpace.Reading?
+    ) async throws(CustodyError) -> (RegistryServices, adminSecret: String?) {
         let data = configuration.dataDirectory
         do {
             try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -59,7 +78,6 @@ public final class RegistryServices: Sendable {
         let database = try RegistryDatabase(path: configuration.databasePath)
         let blobs = try FileSystemBlobStore(root: data)
         let registryKey = try loadOrCreateRegistryKey(in: configuration.keys, logger: logger)
-        let trusted = try loadTrustedKeys(from: configuration.keys + "/trusted")
         let logKey = try TransparencyLog.loadOrCreateKey(in: configuration.keys, origin: configuration.logOrigin, logger: logger)
         // A policy that does not load stops the start: a gate must not run without the rules it was given.
         let policies = try PolicySet(directory: configuration.policiesDirectory, licencePath: configuration.licenceTablePath)
@@ -74,14 +92,17 @@ public final class RegistryServices: Sendable {
             adminSecret = created.secret
         }
         let services = RegistryServices(
-            configuration: configuration, database: database, blobs: blobs, registryKey: registryKey, trustedKeys: trusted,
-            policies: policies, logKey: logKey, logger: logger)
+            configuration: configuration, database: database, blobs: blobs, registryKey: registryKey,
+            policies: policies, logKey: logKey, logger: logger, diskProbe: diskProbe)
+        // Keys put into Keys/trusted/ while the daemon was stopped are recorded now; a key that does not load stops the
+        // start, as a policy does.
+        try await services.trust.reload(actor: "registry")
         try await services.gate.prime()
         return (services, adminSecret)
     }
 
-    /// Re-reads the policies and the licence table; on an error the loaded set stays in force and the error says
-    /// where. Each loaded policy is recorded with its digest.
+    /// Re-reads the policies, the licence table and the trusted keys; on an error the loaded set stays in force and the
+    /// error says where. Each loaded policy is recorded with its digest, each change of trust as its event.
     func reloadPolicies(actor: String) async throws(CustodyError) -> [String: String] {
         let snapshot: PolicySet.Snapshot
         do {
@@ -98,6 +119,14 @@ public final class RegistryServices: Sendable {
                 type: "policy.load", actor: actor, detail: "\(environment) \(policy.digest) from \(policy.source)", environment: environment))
         }
         logger.notice("policies reloaded", metadata: ["environments": "\(digests.keys.sorted().joined(separator: ","))"])
+        // The trusted keys reload with the policies: a key file added or removed by hand is recorded now.
+        do {
+            try await trust.reload(actor: actor)
+        } catch {
+            try? await database.recordEvent(NewEvent(type: "trust.reload.failed", actor: actor, detail: error.message))
+            logger.error("trusted keys reload failed; the loaded keys stay trusted", metadata: ["error": "\(error.message)"])
+            throw error
+        }
         return digests
     }
 
@@ -117,14 +146,5 @@ public final class RegistryServices: Sendable {
             try FileIO.writeAtomically(publicPEM, to: publicPath, mode: 0o644)
         }
         return key
-    }
-
-    static func loadTrustedKeys(from directory: String) throws(CustodyError) -> [TrustedKey] {
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".pub") }.sorted()
-        var keys: [TrustedKey] = []
-        for name in names {
-            keys.append(TrustedKey(name: String(name.dropLast(4)), key: try PublicVerifyingKey(contentsOf: directory + "/" + name)))
-        }
-        return keys
     }
 }

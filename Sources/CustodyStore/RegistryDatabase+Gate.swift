@@ -16,7 +16,7 @@ extension RegistryDatabase {
         } catch let error as CustodyError {
             throw error
         } catch {
-            throw CustodyError(.io, "database write failed: \(error)")
+            throw CustodyError.database(error, "write")
         }
     }
 

@@ -69,7 +69,7 @@ public final class RegistryDatabase: MetadataStore, Sendable {
         } catch let error as CustodyError {
             throw error
         } catch {
-            throw CustodyError(.io, "database read failed: \(error)")
+            throw CustodyError.database(error, "read")
         }
     }
 
@@ -80,7 +80,7 @@ public final class RegistryDatabase: MetadataStore, Sendable {
         } catch let error as CustodyError {
             throw error
         } catch {
-            throw CustodyError(.io, "database write failed: \(error)")
+            throw CustodyError.database(error, "write")
         }
     }
 
@@ -93,5 +93,15 @@ public final class RegistryDatabase: MetadataStore, Sendable {
 
     static func now() -> String {
         RFC3339.string(.now)
+    }
+}
+
+extension CustodyError {
+    /// A failed database read or write; a full disk (`SQLITE_FULL`) is ``Code/insufficientStorage``.
+    static func database(_ error: any Error, _ operation: String) -> CustodyError {
+        if let error = error as? DatabaseError, error.resultCode == .SQLITE_FULL {
+            return CustodyError(.insufficientStorage, "the registry database is out of disk space (\(operation) failed)")
+        }
+        return CustodyError(.io, "database \(operation) failed: \(error)")
     }
 }

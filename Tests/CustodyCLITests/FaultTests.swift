@@ -29,13 +29,14 @@ import Glibc
         }
     }
 
-    static func waitFor(_ condition: () -> Bool, seconds: Double = 30) -> Bool {
-        let deadline = Date.now.addingTimeInterval(seconds)
-        while Date.now < deadline {
-            if condition() { return true }
+    /// Waits until `condition` holds or `alive` says the process that would make it hold has gone: never on a
+    /// wall-clock deadline, which a loaded machine can miss.
+    static func waitFor(while alive: () -> Bool, _ condition: () -> Bool) -> Bool {
+        while !condition() {
+            guard alive() else { return condition() }
             usleep(2000)
         }
-        return condition()
+        return true
     }
 
     @Test func aDaemonKilledMidUploadLeavesNoBlobAndTheUploadResumes() throws {
@@ -55,18 +56,21 @@ import Glibc
             s = socket.create_connection((host, int(port)))
             s.sendall(f"PUT /v1/blobs/{digest} HTTP/1.1\\r\\nHost: x\\r\\nAuthorization: Bearer {token}\\r\\nContent-Length: {len(data)}\\r\\n\\r\\n".encode())
             s.sendall(data[: len(data) // 2])
-            time.sleep(120)
+            time.sleep(600)  # held open until the test kills it
             """
         let client = Process()
         client.executableURL = URL(fileURLWithPath: try Tools.venv + "/bin/python")
         client.arguments = ["-c", stall, registry.url, registry.adminToken, digest, blob]
+        // Its output goes nowhere: a child holding the test runner's pipe would keep the whole run waiting.
+        client.standardOutput = FileHandle.nullDevice
+        client.standardError = FileHandle.nullDevice
         try client.run()
-        defer { client.terminate() }
+        defer { if client.isRunning { kill(client.processIdentifier, SIGKILL) } }
         let staged = registry.home + "/data/uploads/" + digest.dropFirst(7) + ".partial"
         let half = UInt64(4 << 20)
-        #expect(Self.waitFor { ((try? FileManager.default.attributesOfItem(atPath: staged)[.size] as? UInt64) ?? 0) >= half })
+        #expect(Self.waitFor(while: { client.isRunning }) { ((try? FileManager.default.attributesOfItem(atPath: staged)[.size] as? UInt64) ?? 0) >= half })
         registry.stop(signal: SIGKILL)
-        client.terminate()
+        kill(client.processIdentifier, SIGKILL)
 
         try registry.start()
         #expect(try registry.http("HEAD", "/v1/blobs/\(digest)", token: registry.adminToken).status == 404, "no partial blob is visible")
@@ -103,7 +107,7 @@ import Glibc
         pull.arguments = ["pull", "acme/big@1", "--output", output, "--registry-key", registry.registryPublicKey, "--quiet"]
         pull.environment = environment
         try pull.run()
-        let started = Self.waitFor {
+        let started = Self.waitFor(while: { pull.isRunning }) {
             let names = (try? FileManager.default.contentsOfDirectory(atPath: registry.scratch.path)) ?? []
             guard let staging = names.first(where: { $0.hasPrefix(".pulled.custody-partial") }) else { return false }
             let size = (try? FileManager.default.attributesOfItem(atPath: registry.scratch.path + "/" + staging + "/shard-0.bin")[.size] as? Int) ?? 0

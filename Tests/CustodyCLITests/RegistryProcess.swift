@@ -44,8 +44,8 @@ final class RegistryProcess: @unchecked Sendable {
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
         try process.run()
         self.process = process
-        let deadline = Date.now.addingTimeInterval(30)
-        while Date.now < deadline {
+        // No deadline: a loaded machine may take long to start a daemon, and one that fails exits and says why.
+        while true {
             let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
             if let token = text.firstMatch(of: /admin token[^:]*: (cst_[A-Za-z0-9_-]+)/) { adminToken = String(token.1) }
             if let listening = text.firstMatch(of: /listening on (https?:\/\/[0-9.]+:[0-9]+)/) {

@@ -209,6 +209,41 @@ public enum API {
         }
     }
 
+    /// A publisher key the registry trusts (`GET /v1/trust`, `POST /v1/trust`).
+    public struct TrustedKey: Codable, Hashable, Sendable {
+        /// The key's name: its file name in `Keys/trusted/` without `.pub`, and what signature checks call it.
+        public var name: String
+        public var keyHint: String
+        /// SPKI PEM.
+        public var publicKey: String
+
+        public init(name: String, keyHint: String, publicKey: String) {
+            self.name = name
+            self.keyHint = keyHint
+            self.publicKey = publicKey
+        }
+    }
+
+    /// `POST /v1/trust`: trust a public key (SPKI PEM) under a name.
+    public struct TrustAddRequest: Codable, Sendable {
+        public var name: String
+        public var publicKey: String
+
+        public init(name: String, publicKey: String) {
+            self.name = name
+            self.publicKey = publicKey
+        }
+    }
+
+    /// `GET /v1/trust`.
+    public struct TrustList: Codable, Sendable {
+        public var keys: [TrustedKey]
+
+        public init(keys: [TrustedKey]) {
+            self.keys = keys
+        }
+    }
+
     public struct TokenCreateRequest: Codable, Sendable {
         public var role: String
         public var name: String?

@@ -26,6 +26,9 @@ public struct CustodyError: Error, Hashable, Sendable, CustomStringConvertible {
         case forbidden
         /// A body or archive beyond a configured limit.
         case tooLarge
+        /// The registry's storage has no room for this (a full disk or its reserve): retrying will not help until
+        /// space is freed.
+        case insufficientStorage
         /// A remote registry answered with an error or could not be reached.
         case remote
     }
@@ -46,8 +49,10 @@ public struct CustodyError: Error, Hashable, Sendable, CustomStringConvertible {
 
 extension CustodyError {
     /// An I/O failure on `path`, worded from `errno`.
+    /// A full file system (`ENOSPC`, `EDQUOT`) is ``Code/insufficientStorage``: the caller's answer is 507, not 500.
     public static func io(_ path: String, _ operation: String, errno code: Int32) -> CustodyError {
-        CustodyError(.io, "\(path): cannot \(operation): \(String(cString: strerror(code)))")
+        let full = code == ENOSPC || code == EDQUOT
+        return CustodyError(full ? .insufficientStorage : .io, "\(path): cannot \(operation): \(String(cString: strerror(code)))")
     }
 }
 

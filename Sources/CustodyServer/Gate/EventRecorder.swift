@@ -8,8 +8,9 @@ import Synchronization
 /// instead of one each. The writing runs on a dispatch queue of its own, blocking there: its turn never waits behind
 /// request tasks in the task pool, and callers queue under a lock without hopping to another executor.
 ///
-/// Gate decisions repeat: a deployment gate or an admission webhook asks the same question again and again. A
-/// *repeatable* event identical in every field to one already recorded is counted instead of written: the first is in
+/// Gate decisions repeat: a deployment gate or an admission webhook asks the same question again and again; so do a
+/// token's uses and a misconfigured or hostile client's refusals. A *repeatable* event identical in every field (or in
+/// the fields of its series) to one already recorded is counted instead of written: the first is in
 /// the database before its caller is answered, and the repeats of each `repeatWindow` become one event carrying their
 /// count when the window closes (at the latest a quarter window later, and when the daemon stops); the next window
 /// starts then. A window without repeats ends the series: the next identical event is a first again. A repeat window
@@ -47,37 +48,48 @@ final class EventRecorder: Sendable {
         try await write([event])
     }
 
-    /// Records a gate decision: written at once if nothing identical was recorded within the window, counted (and the
-    /// caller answered at once) otherwise.
-    func record(repeatable event: NewEvent) async throws(CustodyError) {
-        guard repeatWindow > .zero else { return try await record(event) }
+    /// Records a repeatable event (a gate decision, a token's use, a refused request): written at once if nothing
+    /// with the same identity was recorded within the window, counted (and the caller answered at once) otherwise.
+    ///
+    /// The identity is the event itself unless `series` names a coarser one: a refusal is counted per client, actor
+    /// and reason whatever path it was for, so the first is written as it happened (`event`, with its path) and the
+    /// repeats of each window become one `series` event with their count. Returns whether `event` was written (a
+    /// first) rather than counted, so that callers log firsts only.
+    @discardableResult
+    func record(repeatable event: NewEvent, series: NewEvent? = nil) async throws(CustodyError) -> Bool {
+        guard repeatWindow > .zero else {
+            try await record(event)
+            return true
+        }
+        let key = series ?? event
         let now = now()
         let counted = state.withLock { state -> Bool in
-            if let repeats = state.open[event] {
+            if let repeats = state.open[key] {
                 if now - repeats.opened < repeatWindow {
-                    state.open[event]!.count += 1
+                    state.open[key]!.count += 1
                     return true
                 }
                 if repeats.count > 0 {
                     // The window closed with repeats, not yet written: they are now, and this one opens the next.
-                    Self.close(event, repeats, into: &state)
-                    state.open[event] = Repeats(opened: now, count: 1)
+                    Self.close(key, repeats, into: &state)
+                    state.open[key] = Repeats(opened: now, count: 1)
                     return true
                 }
             }
-            state.open[event] = Repeats(opened: now)
+            state.open[key] = Repeats(opened: now)
             return false
         }
-        if counted { return }
+        if counted { return false }
         do {
             try await record(event)
             // The window runs from when the first is on record.
             let recorded = self.now()
-            state.withLock { $0.open[event]?.opened = recorded }
+            state.withLock { $0.open[key]?.opened = recorded }
+            return true
         } catch {
-            // Nothing identical is in the database: the next one must be written, not counted.
+            // Nothing of this series is in the database: the next one must be written, not counted.
             state.withLock { state in
-                if let repeats = state.open.removeValue(forKey: event), repeats.count > 0 { Self.close(event, repeats, into: &state) }
+                if let repeats = state.open.removeValue(forKey: key), repeats.count > 0 { Self.close(key, repeats, into: &state) }
             }
             throw error
         }

@@ -16,6 +16,7 @@ import Synchronization
 final class GateService: Sendable {
     let database: RegistryDatabase
     let policies: PolicySet
+    let trust: TrustStore
     let recorder: EventRecorder
     private let caches = Mutex(Caches())
 
@@ -46,9 +47,10 @@ final class GateService: Sendable {
     /// Kept decisions are dropped all at once beyond this many; they are rebuilt as asked for.
     static let rulingLimit = 50_000
 
-    init(database: RegistryDatabase, policies: PolicySet, repeatWindow: Duration) {
+    init(database: RegistryDatabase, policies: PolicySet, trust: TrustStore, repeatWindow: Duration) {
         self.database = database
         self.policies = policies
+        self.trust = trust
         self.recorder = EventRecorder(database: database, repeatWindow: repeatWindow)
     }
 
@@ -66,6 +68,11 @@ final class GateService: Sendable {
             $0.details.removeValue(forKey: "\(model)@\(version)")
             $0.changed()
         }
+    }
+
+    /// The trusted publisher keys changed: a decision may say whether its signer is still trusted.
+    func trustChanged() {
+        caches.withLock { $0.changed() }
     }
 
     /// Re-reads the open advisories at once, so that requests never find the cache empty and parse them all.
@@ -195,6 +202,8 @@ final class GateService: Sendable {
     /// The decision for one version in one environment as kept: answered from memory when nothing it depends on has
     /// changed, evaluated (and kept) otherwise.
     func ruling(_ model: ModelName, _ selector: ModelReference.Selector, environment: String, now: Date = .now) async throws(CustodyError) -> Ruling {
+        // A key file added or removed by hand is noticed here (one stat), and drops the kept decisions.
+        _ = try await trust.keys()
         let snapshot = policies.snapshot
         guard let policy = snapshot.policies[environment] else {
             let known = snapshot.policies.keys.sorted().joined(separator: ", ")
@@ -248,7 +257,9 @@ final class GateService: Sendable {
         let name = model.description
         let digest = detail.bundleDigest.description
         let affecting = try await advisories().filter { $0.affects(model: name, version: version, digest: digest, order: versions) }
-        let subject = DecisionSubject(detail: detail, status: detail.status ?? .active, licence: licence, advisories: affecting)
+        let trusted = Dictionary(try await trust.keys().map { ($0.key.hint, $0.name) }, uniquingKeysWith: { first, _ in first })
+        let subject = DecisionSubject(
+            detail: detail, status: detail.status ?? .active, licence: licence, advisories: affecting, trustedKeys: trusted)
         return Evaluator.evaluation(subject, policy: policy, environment: environment, now: now)
     }
 

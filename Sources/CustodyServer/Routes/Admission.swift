@@ -35,7 +35,7 @@ extension GateController {
 
     func admission(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await services.authorize(request, context, roles: [.gate])
-        let bytes = try await request.body.collect(upTo: 8 << 20)
+        let bytes = try await services.jsonBody(request)
         guard let review = try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView)) as? [String: Any],
             let body = review["request"] as? [String: Any], let uid = body["uid"] as? String
         else { throw Problem(.badRequest, "not an AdmissionReview: a JSON object with request.uid is required") }
@@ -95,7 +95,7 @@ extension GateController {
         guard let environment = request.uri.queryParameters["environment"].map(String.init) else {
             throw Problem(.badRequest, "name the environment: POST /v1/gatekeeper?environment=ENV")
         }
-        let bytes = try await request.body.collect(upTo: 8 << 20)
+        let bytes = try await services.jsonBody(request)
         guard let ask = try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView)) as? [String: Any],
             let body = ask["request"] as? [String: Any], let keys = body["keys"] as? [String]
         else { throw Problem(.badRequest, "not a Gatekeeper ProviderRequest: request.keys is required") }

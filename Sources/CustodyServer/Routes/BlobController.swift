@@ -35,7 +35,7 @@ struct BlobController {
     /// small files.
     func missing(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await services.authorize(request, context, roles: [.publisher])
-        let body = try await request.body.collect(upTo: services.configuration.maxRequestSize)
+        let body = try await services.jsonBody(request)
         let query: API.BlobQuery
         do {
             query = try JSONDecoder().decode(API.BlobQuery.self, from: Data(body.readableBytesView))
@@ -132,6 +132,12 @@ struct BlobController {
             throw Problem(.contentTooLarge, "a \(offset + declared)-byte blob is over the registry's \(limit)-byte limit")
         }
 
+        // A body whose declared length cannot fit is refused before a byte is staged. A resume needs only the rest.
+        if let declared {
+            let staged = offset > 0 ? fileSize(stagingPath(digest)) ?? 0 : 0
+            try services.disk.admit(declared + offset - min(staged, declared + offset), for: "a \(offset + declared)-byte blob")
+        }
+
         let resumable = await services.uploads.claim(digest)
         let staging = resumable ? stagingPath(digest) : services.blobs.stagingDirectory + "/" + UUID().uuidString + ".upload"
         var hasher = SHA256()
@@ -165,11 +171,17 @@ struct BlobController {
         var failure: (any Error)?
         if offset == 0 { ftruncate(fd, 0) }
         var writeback = EagerWriteback(fd: fd, from: offset)
+        var checkedSpaceAt: UInt64 = 0
         do {
             for try await buffer in request.body {
                 received += UInt64(buffer.readableBytes)
                 guard offset + received <= limit else {
                     throw Problem(.contentTooLarge, "the blob is over the registry's \(limit)-byte limit")
+                }
+                // Other writers share the disk: look again every 64 MiB, for what this body still needs.
+                if received - checkedSpaceAt >= Self.spaceCheckInterval {
+                    checkedSpaceAt = received
+                    try services.disk.admit(declared.map { $0 > received ? $0 - received : 0 } ?? 0, for: "the rest of this upload")
                 }
                 try buffer.withUnsafeReadableBytes { bytes in
                     hasher.update(bufferPointer: bytes)
@@ -177,6 +189,13 @@ struct BlobController {
                 }
                 writeback.written(upTo: offset + received)
             }
+        } catch let error as CustodyError where error.code == .insufficientStorage {
+            // A full disk ends the upload for good: the staged bytes go, so that they do not hold the last free space.
+            let space = services.disk.reading().map { "\($0.reading.free) bytes are free" } ?? "the disk is full"
+            failure = Problem(
+                .insufficientStorage,
+                error.message.hasPrefix("the registry has") ? error.message
+                    : "the registry ran out of disk space after \(offset + received) bytes of \(declared.map { String(offset + $0) } ?? "an unknown number of"); \(space); nothing was kept")
         } catch {
             failure = error
         }
@@ -200,11 +219,18 @@ struct BlobController {
             unlink(staging)
             throw Problem(.badRequest, "the uploaded bytes hash to \(actual), not \(digest); nothing was kept")
         }
-        try services.blobs.commit(staged: staging, as: digest)
+        do {
+            try services.blobs.commit(staged: staging, as: digest)
+        } catch {
+            unlink(staging)
+            throw error
+        }
         try await services.database.recordBlob(digest, size: total)
         services.metrics.blobUploads.increment()
         return Response(status: .created, headers: [.location: "/v1/blobs/\(digest)"])
     }
+
+    static let spaceCheckInterval: UInt64 = 64 << 20
 
     /// The SHA-256 state after the first `length` bytes of a staged file, for resuming after a restart.
     private static func rehash(_ path: String, length: UInt64) throws(CustodyError) -> SHA256 {

@@ -30,7 +30,7 @@ struct GateController {
     static let everyone: Set<Role> = [.gate, .consumer, .publisher, .security, .auditor]
 
     private func body<T: Decodable>(_ request: Request, as type: T.Type, what: String) async throws -> T {
-        let bytes = try await request.body.collect(upTo: 1 << 20)
+        let bytes = try await services.jsonBody(request)
         do {
             return try JSONDecoder().decode(T.self, from: Data(bytes.readableBytesView))
         } catch {
@@ -121,7 +121,7 @@ struct GateController {
 
     func addAdvisory(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await services.authorize(request, context, roles: [.security])
-        let bytes = Array(try await request.body.collect(upTo: 1 << 20).readableBytesView)
+        let bytes = Array(try await services.jsonBody(request).readableBytesView)
         let advisory: Advisory
         do { advisory = try Advisory(osv: bytes) } catch { throw Problem(.badRequest, "invalid OSV advisory: \(error.description)") }
         let write = try await save(advisory, actor: context.actor, verb: "add")

@@ -75,7 +75,7 @@ struct ModelController {
     func publish(_ request: Request, _ context: RegistryContext) async throws -> Response {
         let name = try modelName(context)
         try await services.authorize(request, context, roles: [.publisher], namespace: name.namespace)
-        let body = try await request.body.collect(upTo: services.configuration.maxRequestSize)
+        let body = try await services.jsonBody(request)
         let publish: API.PublishRequest
         do {
             publish = try JSONDecoder().decode(API.PublishRequest.self, from: Data(body.readableBytesView))
@@ -139,7 +139,7 @@ struct TokenController {
 
     func create(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await services.authorize(request, context, roles: [])
-        let body = try await request.body.collect(upTo: 1 << 16)
+        let body = try await services.jsonBody(request)
         let create: API.TokenCreateRequest
         do {
             create = try JSONDecoder().decode(API.TokenCreateRequest.self, from: Data(body.readableBytesView))
@@ -165,3 +165,44 @@ struct TokenController {
     }
 }
 
+
+/// Trusted publisher keys: list, add, remove. Admin only; every change is a `trust.add` / `trust.remove` event.
+struct TrustController {
+    let services: RegistryServices
+
+    func register(on router: Router<RegistryContext>) {
+        router.get("/v1/trust") { request, context in try await list(request, context) }
+        router.post("/v1/trust") { request, context in try await add(request, context) }
+        router.delete("/v1/trust/:name") { request, context in try await remove(request, context) }
+    }
+
+    func list(_ request: Request, _ context: RegistryContext) async throws -> Response {
+        try await services.authorize(request, context, roles: [])
+        return try .json(API.TrustList(keys: try await services.trust.keys().map(\.api)))
+    }
+
+    func add(_ request: Request, _ context: RegistryContext) async throws -> Response {
+        try await services.authorize(request, context, roles: [])
+        let body = try await services.jsonBody(request)
+        let ask: API.TrustAddRequest
+        do {
+            ask = try JSONDecoder().decode(API.TrustAddRequest.self, from: Data(body.readableBytesView))
+        } catch {
+            throw Problem(.badRequest, "expected {\"name\": \"…\", \"publicKey\": \"-----BEGIN PUBLIC KEY-----…\"}")
+        }
+        let key = try await services.trust.add(name: ask.name, pem: ask.publicKey, actor: context.actor)
+        services.logger.notice("publisher key trusted", metadata: ["name": "\(key.name)", "hint": "\(key.key.hint)", "actor": "\(context.actor)"])
+        return try .json(key.api, status: .created)
+    }
+
+    func remove(_ request: Request, _ context: RegistryContext) async throws -> Response {
+        try await services.authorize(request, context, roles: [])
+        let key = try await services.trust.remove(name: try context.parameters.require("name"), actor: context.actor)
+        services.logger.notice("publisher key no longer trusted", metadata: ["name": "\(key.name)", "hint": "\(key.key.hint)", "actor": "\(context.actor)"])
+        return try .json(key.api)
+    }
+}
+
+extension TrustStore.TrustedKey {
+    var api: API.TrustedKey { API.TrustedKey(name: name, keyHint: key.hint, publicKey: key.pemRepresentation) }
+}

@@ -1,0 +1,45 @@
+import CustodyCore
+import Foundation
+import Hummingbird
+import NIOCore
+
+extension RegistryServices {
+    /// The whole body of a JSON request, read under the one limit every JSON endpoint shares
+    /// (`limits.maxRequestSize`). A `Content-Length` over the limit is refused before a byte is read; a body that
+    /// grows past it while streaming is refused when it does. Both answer 413 naming the limit.
+    func jsonBody(_ request: Request) async throws -> ByteBuffer {
+        let limit = configuration.maxRequestSize
+        if let declared = request.headers[.contentLength].flatMap({ UInt64($0) }), declared > UInt64(limit) {
+            throw Problem.bodyTooLarge(limit: limit, declared: declared)
+        }
+        do {
+            return try await request.body.collect(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw Problem.bodyTooLarge(limit: limit, declared: nil)
+        }
+    }
+}
+
+/// Refuses, before routing, any request other than a blob upload whose declared body is over
+/// `limits.maxRequestSize`: every endpoint, including those that read no body, answers such a request 413 without
+/// reading it. Bodies without a declared length are bounded where they are read (``RegistryServices/jsonBody(_:)``).
+struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
+    let limit: Int
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let declared = request.headers[.contentLength].flatMap({ UInt64($0) }), declared > UInt64(limit),
+            !(request.method == .put && request.uri.path.hasPrefix("/v1/blobs/"))
+        {
+            throw Problem.bodyTooLarge(limit: limit, declared: declared)
+        }
+        return try await next(request, context)
+    }
+}
+
+extension Problem {
+    /// 413 for a JSON body over `limits.maxRequestSize` (the connection closes after it, as after every 413).
+    static func bodyTooLarge(limit: Int, declared: UInt64?) -> Problem {
+        let size = declared.map { "a \($0)-byte request body" } ?? "the request body"
+        return Problem(.contentTooLarge, "\(size) is over the registry's \(limit)-byte limit for JSON requests (limits.maxRequestSize)")
+    }
+}
