@@ -46,8 +46,6 @@ public struct Problem: HTTPResponseError {
         var fields = headers
         fields[.contentType] = "application/problem+json"
         if status == .unauthorized { fields[.wwwAuthenticate] = #"Bearer realm="custody""# }
-        // A refused body is not read further: the connection closes once the answer is out.
-        if status == .contentTooLarge || status.code == 507 { fields[.connection] = "close" }
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(problem))))
     }
 }

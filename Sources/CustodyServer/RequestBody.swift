@@ -37,7 +37,8 @@ struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
 }
 
 extension Problem {
-    /// 413 for a JSON body over `limits.maxRequestSize` (the connection closes after it, as after every 413).
+    /// 413 for a JSON body over `limits.maxRequestSize`. The rest of the body is read and dropped, not stored, so that
+    /// a client that sends it all before reading still gets the answer; the idle timeout bounds a client that stalls.
     static func bodyTooLarge(limit: Int, declared: UInt64?) -> Problem {
         let size = declared.map { "a \($0)-byte request body" } ?? "the request body"
         return Problem(.contentTooLarge, "\(size) is over the registry's \(limit)-byte limit for JSON requests (limits.maxRequestSize)")

@@ -172,16 +172,21 @@ struct BlobController {
         if offset == 0 { ftruncate(fd, 0) }
         var writeback = EagerWriteback(fd: fd, from: offset)
         var checkedSpaceAt: UInt64 = 0
+        // Often enough that a body of unknown length cannot write through the floor between two looks.
+        let spaceCheckInterval = min(Self.spaceCheckInterval, max(1 << 20, (services.disk.reading()?.reserve ?? 0) / 2))
         do {
             for try await buffer in request.body {
                 received += UInt64(buffer.readableBytes)
                 guard offset + received <= limit else {
                     throw Problem(.contentTooLarge, "the blob is over the registry's \(limit)-byte limit")
                 }
-                // Other writers share the disk: look again every 64 MiB, for what this body still needs.
-                if received - checkedSpaceAt >= Self.spaceCheckInterval {
+                // Other writers share the disk: look again every so often, for what this body still needs.
+                if received - checkedSpaceAt >= spaceCheckInterval {
                     checkedSpaceAt = received
-                    try services.disk.admit(declared.map { $0 > received ? $0 - received : 0 } ?? 0, for: "the rest of this upload")
+                    // A body of unknown length must leave room for at least one more interval.
+                    try services.disk.admit(
+                        declared.map { $0 > received ? $0 - received : 0 } ?? spaceCheckInterval,
+                        for: declared == nil ? "the next part of an upload of unknown length" : "the rest of this upload")
                 }
                 try buffer.withUnsafeReadableBytes { bytes in
                     hasher.update(bufferPointer: bytes)
@@ -191,11 +196,12 @@ struct BlobController {
             }
         } catch let error as CustodyError where error.code == .insufficientStorage {
             // A full disk ends the upload for good: the staged bytes go, so that they do not hold the last free space.
+            let asked = declared.map { "a \(offset + $0)-byte blob" } ?? "a blob of unknown length"
             let space = services.disk.reading().map { "\($0.reading.free) bytes are free" } ?? "the disk is full"
             failure = Problem(
                 .insufficientStorage,
-                error.message.hasPrefix("the registry has") ? error.message
-                    : "the registry ran out of disk space after \(offset + received) bytes of \(declared.map { String(offset + $0) } ?? "an unknown number of"); \(space); nothing was kept")
+                error.message.hasPrefix("the registry has") ? error.message + "; nothing was kept"
+                    : "the registry's disk filled up after \(offset + received) bytes of \(asked); \(space); nothing was kept")
         } catch {
             failure = error
         }

@@ -1,0 +1,170 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The daemon against slow, idle and greedy clients, and on a disk that fills up: real processes, real sockets, a
+/// real (small) file system. Nothing here waits for a wall-clock window; every wait ends on an event.
+@Suite(.serialized) struct LimitsTests {
+    /// A registry whose home has `configuration` as its custody.yaml, and, when `tmpfs` is given, its data directory
+    /// on a tmpfs of that size.
+    static func registry(_ configuration: String, tmpfs: String? = nil) throws -> (RegistryProcess, Mount?) {
+        let scratch = try Scratch()
+        let home = scratch.path + "/Registry"
+        try FileManager.default.createDirectory(atPath: home + "/data", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Tools.packageRoot + "/Registry/policies", toPath: home + "/policies")
+        try Data(configuration.utf8).write(to: URL(fileURLWithPath: home + "/custody.yaml"))
+        let mount = try tmpfs.map { size in try Mount(tmpfs: home + "/data", size: size) }
+        return (try RegistryProcess(scratch: scratch), mount)
+    }
+
+    /// A tmpfs mounted for the length of a test (the suite runs as root, as `make test` does on CI).
+    final class Mount {
+        let path: String
+        init(tmpfs path: String, size: String) throws {
+            let mounted = try run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(size),mode=0700", "tmpfs", path])
+            try #require(mounted.status == 0, "mounting a \(size) tmpfs needs root (make test runs as root): \(mounted.stderr)")
+            self.path = path
+        }
+        deinit { _ = try? run("/bin/umount", ["-l", path]) }
+    }
+
+    @Test func halfSentRequestsAreCutOffWhileTheDaemonKeepsAnswering() throws {
+        let (registry, _) = try Self.registry("limits:\n  headerTimeout: 1s\n")
+        let script = """
+            import json, socket, sys
+            host, port = sys.argv[1].split("//")[1].split(":")
+            port, count = int(port), int(sys.argv[2])
+            held = []
+            for _ in range(count):
+                s = socket.create_connection((host, port))
+                s.sendall(b"GET /healthz HTTP/1.1\\r\\nHost: x\\r\\nX-Slow: ")
+                held.append(s)
+            c = socket.create_connection((host, port))
+            c.sendall(b"GET /healthz HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n")
+            answer = b""
+            while True:
+                data = c.recv(65536)
+                if not data:
+                    break
+                answer += data
+            closed = 0
+            for s in held:
+                s.settimeout(600)  # only a guard against a hang; the daemon closes them after its 1 s header timeout
+                try:
+                    if s.recv(1) == b"":
+                        closed += 1
+                except ConnectionResetError:
+                    closed += 1
+            print(json.dumps({"healthz": answer.split(b"\\r\\n")[0].decode(), "closed": closed}))
+            """
+        let result = try Tools.python(script, registry.url, "200")
+        #expect(result.status == 0, "\(result.stderr)")
+        let outcome = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stdout)")
+        #expect(outcome["healthz"] as? String == "HTTP/1.1 200 OK", "the daemon answers while 200 clients hold half a header")
+        #expect(outcome["closed"] as? Int == 200, "every half-sent request was cut off")
+    }
+
+    @Test func aSlowUploadIsNotCutOffByTheHeaderTimeout() throws {
+        let (registry, _) = try Self.registry("limits:\n  headerTimeout: 1s\n")
+        // The body arrives in pieces with pauses longer than the header timeout: silence within a body is the idle
+        // timeout's (120 s), so the upload completes.
+        let script = """
+            import hashlib, socket, sys, time
+            host, port = sys.argv[1].split("//")[1].split(":")
+            body = b"slow bytes " * 1000
+            digest = "sha256:" + hashlib.sha256(body).hexdigest()
+            s = socket.create_connection((host, int(port)))
+            s.sendall(f"PUT /v1/blobs/{digest} HTTP/1.1\\r\\nHost: x\\r\\nAuthorization: Bearer {sys.argv[2]}\\r\\nContent-Length: {len(body)}\\r\\nConnection: close\\r\\n\\r\\n".encode())
+            for start in range(0, len(body), len(body) // 4):
+                time.sleep(1.5)
+                s.sendall(body[start:start + len(body) // 4])
+            print(s.recv(100).split(b"\\r\\n")[0].decode())
+            """
+        let result = try Tools.python(script, registry.url, registry.adminToken)
+        #expect(result.stdout.hasPrefix("HTTP/1.1 201"), "\(result.stdout) \(result.stderr)")
+    }
+
+    @Test func aFullDiskIsAnAnswerAndNothingIsLeftHalfWritten() throws {
+        let (registry, mount) = try Self.registry("limits:\n  uploadExpiry: 1s\n", tmpfs: "32m")
+        let data = try #require(mount).path
+        let small = try GateTests.model(registry, "small", salt: "1")
+        #expect(try registry.custody("publish", small, "--name", "acme/small", "--version", "1", "--quiet").status == 0)
+
+        // A file bigger than the disk: refused before a byte is staged, the client stops at once and says why.
+        let big = registry.scratch.path + "/big"
+        try FileManager.default.createDirectory(atPath: big, withIntermediateDirectories: true)
+        try FaultTests.bigFile(big + "/weights.bin", size: 40 << 20)
+        let refused = try registry.custody("publish", big, "--name", "acme/big", "--version", "1", "--quiet")
+        #expect(refused.status == 2, "\(refused.stderr)")
+        #expect(refused.stderr.contains("bytes free and keeps") && refused.stderr.contains("needs \(40 << 20) more"), "\(refused.stderr)")
+        let metrics = try registry.http("GET", "/metrics").body
+        #expect(metrics.contains(#"custody_http_requests_total{method="PUT",status="507"} 1"#), "one attempt, no retries: \(metrics)")
+
+        // A body of unknown length runs into the floor (or the disk's end) while it is written: 507, and the staged
+        // bytes are gone.
+        let chunked = """
+            import hashlib, http.client, sys
+            host, port = sys.argv[1].split("//")[1].split(":")
+            def chunks():
+                for _ in range(40):
+                    yield b"x" * (1 << 20)
+            conn = http.client.HTTPConnection(host, int(port))
+            conn.request("PUT", "/v1/blobs/sha256:" + "ab" * 32, body=chunks(), encode_chunked=True,
+                         headers={"Authorization": "Bearer " + sys.argv[2], "Transfer-Encoding": "chunked"})
+            r = conn.getresponse()
+            print(r.status, r.read().decode())
+            """
+        let streamed = try Tools.python(chunked, registry.url, registry.adminToken)
+        #expect(streamed.stdout.hasPrefix("507 "), "\(streamed.stdout) \(streamed.stderr)")
+        #expect(streamed.stdout.contains("nothing was kept"), "\(streamed.stdout)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: data + "/uploads").isEmpty, "nothing half-written")
+
+        // Something else fills the disk below the floor: not ready, blobs refused, but what is stored still pulls and
+        // verifies and the log still records and verifies.
+        let free = try #require(Self.freeBytes(data))
+        let filler = try #require(FileManager.default.createFile(atPath: data + "/filler", contents: nil) ? data + "/filler" : nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: filler))
+        try handle.write(contentsOf: Data(count: Int(free - (200 << 10))))
+        try handle.close()
+        let ready = try registry.http("GET", "/readyz")
+        #expect(ready.status == 503 && ready.body.contains("below the"), "\(ready.status) \(ready.body)")
+        let pulled = try registry.custody("pull", "acme/small@1", "--output", registry.scratch.path + "/pulled", "--registry-key", registry.registryPublicKey, "--quiet")
+        #expect(pulled.status == 0, "\(pulled.stderr)")
+        #expect(try registry.custody("verify", registry.scratch.path + "/pulled", "--key", registry.registryPublicKey).status == 0)
+        let tiny = try GateTests.model(registry, "tiny", salt: "2")
+        let tinyRefused = try registry.custody("publish", tiny, "--name", "acme/tiny", "--version", "1", "--quiet")
+        #expect(tinyRefused.status == 2 && tinyRefused.stderr.contains("keeps"), "\(tinyRefused.stderr)")
+        #expect(try registry.custody("audit", "verify", "--log-key", registry.keys + "/log.pub").status == 0)
+        try FileManager.default.removeItem(atPath: filler)
+        #expect(try registry.http("GET", "/readyz").status == 200)
+
+        // An upload cut short stays staged for a resume, until limits.uploadExpiry (1 s here) passes.
+        let cut = """
+            import socket, sys
+            host, port = sys.argv[1].split("//")[1].split(":")
+            s = socket.create_connection((host, int(port)))
+            s.sendall(f"PUT /v1/blobs/sha256:{'cd' * 32} HTTP/1.1\\r\\nHost: x\\r\\nAuthorization: Bearer {sys.argv[2]}\\r\\nContent-Length: 1000000\\r\\n\\r\\n".encode())
+            s.sendall(b"y" * 300000)
+            s.close()
+            """
+        #expect(try Tools.python(cut, registry.url, registry.adminToken).status == 0)
+        let expired = FaultTests.waitFor(while: { registry.process?.isRunning == true }) {
+            let log = (try? String(contentsOfFile: registry.scratch.path + "/serve-1.err", encoding: .utf8)) ?? ""
+            return log.contains("expired staged uploads deleted")
+        }
+        #expect(expired, "the janitor deleted the abandoned upload")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: data + "/uploads").isEmpty)
+
+        registry.stop()
+        #expect(try registry.integrityCheck() == "ok")
+    }
+
+    static func freeBytes(_ path: String) -> UInt64? {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { return nil }
+        return UInt64(info.f_bavail) * UInt64(info.f_frsize)
+    }
+}
