@@ -35,8 +35,15 @@ class Registry:
         headers = {"Authorization": "Bearer " + (token or self.token)}
         if body is not None:
             headers["Content-Type"] = content
-        self.conn.request(method, path, body=body, headers=headers)
-        r = self.conn.getresponse()
+        try:
+            self.conn.request(method, path, body=body, headers=headers)
+            r = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            # The daemon closes keep-alive connections left idle past its header timeout: open a new one.
+            self.conn.close()
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+            self.conn.request(method, path, body=body, headers=headers)
+            r = self.conn.getresponse()
         data = r.read()
         if r.status >= 300:
             sys.exit(f"{method} {path}: {r.status} {data[:300]!r}")

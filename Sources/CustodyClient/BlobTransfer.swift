@@ -28,15 +28,16 @@ extension RegistryClient {
         for attempt in 0..<attempts {
             if attempt > 0 {
                 try? await Task.sleep(for: .milliseconds(200 << min(attempt, 5)))
-                offset = try await uploadOffset(digest)
+                // After a conflict another client is sending this blob right now, however long it takes: send it
+                // whole beside that upload (the registry stages the two apart and keeps one) rather than wait.
+                offset = lastError?.code == .conflict ? 0 : try await uploadOffset(digest)
             }
             do {
                 try await put(digest, from: path, range: offset..<size, progress: progress)
                 return
             } catch {
-                // The registry's own verdicts (wrong digest, too large, forbidden) are final. Transport failures
-                // retry, and so does a conflict: another client is uploading the same blob, which will either be in
-                // place or free to resume by the next attempt.
+                // The registry's own verdicts (wrong digest, too large, forbidden, no disk space) are final. Transport
+                // failures retry, and so does a conflict: another client is resuming the same blob.
                 guard error.code == .remote || error.code == .conflict else { throw error }
                 lastError = error
             }

@@ -13,7 +13,7 @@ private func malloc_trim(_ pad: Int) -> Int32
 #endif
 
 /// What a connection may cost before and between requests: a receive buffer that starts small and grows only for
-/// bodies that fill it, a deadline for the request header, and a close after an answer that says `Connection: close`.
+/// bodies that fill it, and the arrival of bytes made known to the header deadline (``HeaderDeadlineHandler``).
 ///
 /// A connection that has sent half a header holds its receive buffer until the header completes, so the buffer's
 /// first size is what thousands of idle or slow clients cost: it starts at 2 KiB (a request header fits) and doubles
@@ -27,7 +27,9 @@ struct GuardedChannel<Base: ServerChildChannel>: ServerChildChannel {
     }
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        channel.setOption(ChannelOptions.recvAllocator, value: Self.receiveAllocator).flatMap {
+        channel.setOption(ChannelOptions.recvAllocator, value: Self.receiveAllocator).flatMapThrowing {
+            try channel.pipeline.syncOperations.addHandler(ArrivalHandler())
+        }.flatMap {
             base.setup(channel: channel, logger: logger)
         }
     }
@@ -37,10 +39,29 @@ struct GuardedChannel<Base: ServerChildChannel>: ServerChildChannel {
     }
 }
 
-/// Closes a connection that does not deliver a complete request header within `timeout` of opening or of its
-/// previous answer (slowloris clients, half-open sockets, keep-alive connections left idle), and one whose answer
-/// carried `Connection: close` once that answer is written. Silence within a body is the idle timeout's
-/// (Hummingbird's, on the same pipeline): a slow upload that keeps sending is never cut off.
+/// Tells the HTTP handlers that bytes arrived, before the HTTP decoder sees them: the first bytes of a request start
+/// its header deadline. Sits first in the pipeline (after TLS, when there is TLS).
+final class ArrivalHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    /// The user event fired ahead of every read.
+    struct BytesArrived {}
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        context.fireUserInboundEventTriggered(BytesArrived())
+        context.fireChannelRead(data)
+    }
+}
+
+@available(*, unavailable)
+extension ArrivalHandler: Sendable {}
+
+/// Closes a connection that does not deliver a complete request header within `timeout` of opening, or of the
+/// first bytes of its next request (slowloris clients, half-open sockets), and one whose answer carried
+/// `Connection: close` once that answer is written. A keep-alive connection that sends nothing between requests is the
+/// idle timeout's (Hummingbird's, on the same pipeline), and so is silence within a body: a slow upload that keeps
+/// sending is never cut off, however long it takes.
 final class HeaderDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -51,6 +72,10 @@ final class HeaderDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler
     private var deadline: Scheduled<Void>?
     private var headsRead = 0
     private var answersWritten = 0
+    /// Between a request's head and its end.
+    private var readingRequest = false
+    /// Bytes arrived since the last request was read to its end: the next request has begun.
+    private var nextBegun = false
     private var closeAfterAnswer = false
 
     init(timeout: TimeAmount) {
@@ -66,7 +91,7 @@ final class HeaderDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        arm(context)
+        arm(context)  // the first header is due from the moment the connection opens
         context.fireChannelActive()
     }
 
@@ -75,10 +100,28 @@ final class HeaderDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler
         context.fireChannelInactive()
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ArrivalHandler.BytesArrived {
+            if !readingRequest, headsRead > 0 {
+                nextBegun = true
+                armIfWaitingForHeader(context)
+            }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head = unwrapInboundIn(data) {
+        switch unwrapInboundIn(data) {
+        case .head:
             headsRead += 1
+            readingRequest = true
+            nextBegun = false
             disarm()
+        case .body:
+            break
+        case .end:
+            readingRequest = false
         }
         context.fireChannelRead(data)
     }
@@ -98,10 +141,14 @@ final class HeaderDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler
                 context.writeAndFlush(data, promise: written)
             } else {
                 context.write(data, promise: promise)
-                // The next request's header is due from now, unless a pipelined one has arrived already.
-                if answersWritten >= headsRead { arm(context) }
+                armIfWaitingForHeader(context)
             }
         }
+    }
+
+    /// Arms the deadline when a next request has begun arriving and nothing is being read or answered.
+    private func armIfWaitingForHeader(_ context: ChannelHandlerContext) {
+        if nextBegun, !readingRequest, answersWritten >= headsRead { arm(context) }
     }
 
     private func arm(_ context: ChannelHandlerContext) {

@@ -140,12 +140,15 @@ import Glibc
             process.arguments = ["publish", model, "--name", "acme/same", "--version", String(version), "--quiet"]
             process.environment = environment
             process.standardOutput = FileHandle.nullDevice
+            let errors = registry.scratch.path + "/publish-\(version).err"
+            FileManager.default.createFile(atPath: errors, contents: nil)
+            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errors))
             try process.run()
-            return process
+            return (process, errors)
         }
-        for publisher in publishers {
+        for (publisher, errors) in publishers {
             publisher.waitUntilExit()
-            #expect(publisher.terminationStatus == 0)
+            #expect(publisher.terminationStatus == 0, "\((try? String(contentsOfFile: errors, encoding: .utf8)) ?? "")")
         }
         let blobs = FileManager.default.enumerator(atPath: registry.home + "/data/blobs")?.allObjects.compactMap { $0 as? String } ?? []
         #expect(blobs.filter { $0.count > 70 }.count == 1, "one stored blob: \(blobs)")

@@ -215,22 +215,28 @@ struct BlobController {
             await services.uploads.release(digest, interruptedAt: .init(offset: total, hasher: hasher))
             throw failure ?? Problem(.badRequest, "the upload ended after \(received) of \(declared ?? 0) bytes; resume from offset \(total)")
         }
-        if resumable { await services.uploads.release(digest, interruptedAt: nil) }
-        if let failure {
+        // From here the staged file is placed or deleted. The claim is held until it is: another upload of the same
+        // blob claiming it earlier would open (and truncate) the very file being renamed into the store.
+        func discard() async {
             unlink(staging)
+            if resumable { await services.uploads.release(digest, interruptedAt: nil) }
+        }
+        if let failure {
+            await discard()
             throw failure
         }
         let actual = try Digest(bytes: Array(hasher.finalize()))
         guard actual == digest else {
-            unlink(staging)
+            await discard()
             throw Problem(.badRequest, "the uploaded bytes hash to \(actual), not \(digest); nothing was kept")
         }
         do {
             try services.blobs.commit(staged: staging, as: digest)
         } catch {
-            unlink(staging)
+            await discard()
             throw error
         }
+        if resumable { await services.uploads.release(digest, interruptedAt: nil) }
         try await services.database.recordBlob(digest, size: total)
         services.metrics.blobUploads.increment()
         return Response(status: .created, headers: [.location: "/v1/blobs/\(digest)"])
