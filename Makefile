@@ -26,6 +26,8 @@ bench: release
 	bench/scan.sh
 	bench/verify.sh
 	bench/audit.sh
+	bench/flood.sh
+	bench/connections.sh
 
 clean:
 	rm -rf .build

@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 . bench/gate-setup.sh
-ulimit -n 65536
+ulimit -n "$(ulimit -Hn)"   # COUNT client sockets and as many in the daemon
 
 exec python3 - "$custody" "${COUNT:-3000}" <<'PY'
 import re, shutil, socket, sys, tempfile, time

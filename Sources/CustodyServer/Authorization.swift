@@ -83,6 +83,7 @@ extension RegistryServices {
             reason = "too many failed authentications from \(address)"
             problem = Problem(.tooManyRequests, "\(reason); retry in \(retryAfter) s")
             problem.headers[.retryAfter] = String(retryAfter)
+            if authFailures.delay > .zero { try? await Task.sleep(for: authFailures.delay) }
         }
         let first = NewEvent(
             type: "request.denied", actor: context.actor, detail: "\(request.method.rawValue) \(request.uri.path) from \(address): \(reason)",

@@ -11,6 +11,9 @@ import Synchronization
 final class FailureLimiter: Sendable {
     let burst: Int
     let window: Duration
+    /// How long a limited answer is held back: a client that floods on a few connections then gets a few answers a
+    /// second per connection instead of thousands, and costs the daemon next to nothing.
+    let delay: Duration
     private let now: @Sendable () -> ContinuousClock.Instant
     private let buckets = Mutex<[String: Bucket]>([:])
     static let maximumAddresses = 65_536
@@ -29,9 +32,10 @@ final class FailureLimiter: Sendable {
     }
 
     /// A limiter that lets everything through when `burst` is zero.
-    init(burst: Int, window: Duration, now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
+    init(burst: Int, window: Duration, delay: Duration = .zero, now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
         self.burst = burst
         self.window = window
+        self.delay = delay
         self.now = now
     }
 

@@ -21,6 +21,8 @@ public struct RegistryConfiguration: Sendable {
     public var authFailureBurst: Int = 20
     /// The time in which an address's failure budget refills completely.
     public var authFailureWindow: Duration = .seconds(60)
+    /// How long an answer past the budget (429) is held back.
+    public var authFailureDelay: Duration = .milliseconds(100)
     /// Staged uploads untouched for this long are deleted.
     public var uploadExpiry: Duration = .seconds(24 * 3600)
     /// The free space the data directory keeps: below it the registry is not ready, and blob uploads that would
@@ -103,6 +105,9 @@ public struct RegistryConfiguration: Sendable {
             if let text = limits.authFailureWindow {
                 authFailureWindow = try Self.period(text, source: "\(source): limits.authFailureWindow")
             }
+            if let text = limits.authFailureDelay {
+                authFailureDelay = try Self.period(text, source: "\(source): limits.authFailureDelay", zero: true)
+            }
             if let text = limits.uploadExpiry { uploadExpiry = try Self.period(text, source: "\(source): limits.uploadExpiry") }
             if let text = limits.minFreeSpace { minFreeSpace = try FreeSpace.parse(text, source: "\(source): limits.minFreeSpace") }
             if let text = limits.headerTimeout { headerTimeout = try Self.period(text, source: "\(source): limits.headerTimeout") }
@@ -145,6 +150,7 @@ public struct RegistryConfiguration: Sendable {
             var maxRequestSize: String?
             var authFailures: Int?
             var authFailureWindow: String?
+            var authFailureDelay: String?
             var uploadExpiry: String?
             var minFreeSpace: String?
             var headerTimeout: String?

@@ -47,7 +47,8 @@ public final class RegistryServices: Sendable {
         self.trust = trust
         self.gate = gate
         self.tokens = TokenCache(database: database)
-        self.authFailures = FailureLimiter(burst: configuration.authFailureBurst, window: configuration.authFailureWindow)
+        self.authFailures = FailureLimiter(
+            burst: configuration.authFailureBurst, window: configuration.authFailureWindow, delay: configuration.authFailureDelay)
         self.configuration = configuration
         self.database = database
         self.blobs = blobs

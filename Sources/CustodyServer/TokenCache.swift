@@ -9,7 +9,9 @@ import Synchronization
 final class TokenCache: Sendable {
     private let database: RegistryDatabase
     private let entries = Mutex<[String: (record: TokenRecord?, loaded: ContinuousClock.Instant)]>([:])
+    private let unknown = Mutex<[String: ContinuousClock.Instant]>([:])
     static let lifetime = Duration.seconds(1)
+    static let unknownLimit = 1024
 
     init(database: RegistryDatabase) {
         self.database = database
@@ -18,16 +20,25 @@ final class TokenCache: Sendable {
     func token(secret: String) async throws(CustodyError) -> TokenRecord? {
         let now = ContinuousClock.now
         if let entry = entries.withLock({ $0[secret] }), now - entry.loaded < Self.lifetime { return entry.record }
+        if let refused = unknown.withLock({ $0[secret] }), now - refused < Self.lifetime { return nil }
         let record = try await database.token(secret: secret)
-        // Unknown secrets are not cached: a guessing client must not grow the cache.
         entries.withLock { cache in
             if cache.count > 10_000 { cache.removeAll() }
             if record != nil { cache[secret] = (record, now) }
+        }
+        // Unknown secrets are remembered apart, briefly and in a small table, so that a client repeating a bad token
+        // costs no database read, while one guessing new ones cannot push valid tokens out of the cache.
+        if record == nil {
+            unknown.withLock { unknown in
+                if unknown.count >= Self.unknownLimit { unknown.removeAll(keepingCapacity: true) }
+                unknown[secret] = now
+            }
         }
         return record
     }
 
     func invalidate() {
         entries.withLock { $0.removeAll() }
+        unknown.withLock { $0.removeAll() }
     }
 }

@@ -77,6 +77,7 @@ import Testing
         let (services, secret, root) = try await Self.services {
             $0.authFailureBurst = 3
             $0.authFailureWindow = .seconds(3600)
+            $0.authFailureDelay = .zero
             $0.decisionRepeatWindow = .seconds(60)
         }
         defer { try? FileManager.default.removeItem(atPath: root) }
