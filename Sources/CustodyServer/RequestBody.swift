@@ -20,6 +20,18 @@ extension RegistryServices {
     }
 }
 
+extension RegistryServices {
+    /// A JSON body decoded as `T`, read under the JSON limit; 400 naming `what` when it is not of that shape.
+    func jsonBody<T: Decodable>(_ request: Request, as type: T.Type, what: String) async throws -> T {
+        let bytes = try await jsonBody(request)
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(bytes.readableBytesView))
+        } catch {
+            throw Problem(.badRequest, "the \(what) is not valid JSON of the expected shape: \(error)")
+        }
+    }
+}
+
 /// Refuses, before routing, any request other than a blob upload whose declared body is over
 /// `limits.maxRequestSize`: every endpoint, including those that read no body, answers such a request 413 without
 /// reading it. Bodies without a declared length are bounded where they are read (``RegistryServices/jsonBody(_:)``).

@@ -29,15 +29,6 @@ struct GateController {
 
     static let everyone: Set<Role> = [.gate, .consumer, .publisher, .security, .auditor]
 
-    private func body<T: Decodable>(_ request: Request, as type: T.Type, what: String) async throws -> T {
-        let bytes = try await services.jsonBody(request)
-        do {
-            return try JSONDecoder().decode(T.self, from: Data(bytes.readableBytesView))
-        } catch {
-            throw Problem(.badRequest, "the \(what) is not valid JSON of the expected shape: \(error)")
-        }
-    }
-
     /// `model` as `ns/name`, `ns/name@version` or `ns/name@sha256:…`, with `version` / `digest` as alternatives.
     static func reference(model: String, version: String?, digest: String?) throws(CustodyError) -> (ModelName, ModelReference.Selector) {
         if model.utf8.contains(UInt8(ascii: "@")) {
@@ -63,7 +54,7 @@ struct GateController {
 
     func verify(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await services.authorize(request, context, roles: Self.everyone)
-        let ask = try await body(request, as: API.VerifyRequest.self, what: "verify request")
+        let ask = try await services.jsonBody(request, as: API.VerifyRequest.self, what: "verify request")
         let (model, selector) = try Self.reference(model: ask.model, version: ask.version, digest: ask.digest)
         let now = Date.now
         let ruling = try await gate.ruling(model, selector, environment: ask.environment, now: now)
@@ -106,7 +97,7 @@ struct GateController {
     func test(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await services.authorize(request, context, roles: [.security, .publisher, .auditor, .gate])
         let environment = try context.parameters.require("environment")
-        let ask = try await body(request, as: TestRequest.self, what: "policy test request")
+        let ask = try await services.jsonBody(request, as: TestRequest.self, what: "policy test request")
         let (model, selector) = try Self.reference(model: ask.model, version: ask.version, digest: ask.digest)
         var draft: Policy?
         if let yaml = ask.policy {
@@ -230,7 +221,7 @@ struct GateController {
             throw Problem(.badRequest, error.message)
         }
         let version = try context.parameters.require("version")
-        let ask = try await body(request, as: API.StatusRequest.self, what: "status request")
+        let ask = try await services.jsonBody(request, as: API.StatusRequest.self, what: "status request")
         if ask.state != .active, (ask.reason ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
             throw Problem(.badRequest, "a \(ask.state.rawValue) version needs a reason")
         }

@@ -139,13 +139,7 @@ struct TokenController {
 
     func create(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await services.authorize(request, context, roles: [])
-        let body = try await services.jsonBody(request)
-        let create: API.TokenCreateRequest
-        do {
-            create = try JSONDecoder().decode(API.TokenCreateRequest.self, from: Data(body.readableBytesView))
-        } catch {
-            throw Problem(.badRequest, "the token request is not valid JSON of the expected shape")
-        }
+        let create = try await services.jsonBody(request, as: API.TokenCreateRequest.self, what: "token request")
         let created = try await services.database.createToken(try TokenRules.validate(create))
         services.logger.info("token created", metadata: ["id": "\(created.token.id)", "role": "\(created.token.role)", "actor": "\(context.actor)"])
         return try .json(created, status: .created)
@@ -183,13 +177,7 @@ struct TrustController {
 
     func add(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await services.authorize(request, context, roles: [])
-        let body = try await services.jsonBody(request)
-        let ask: API.TrustAddRequest
-        do {
-            ask = try JSONDecoder().decode(API.TrustAddRequest.self, from: Data(body.readableBytesView))
-        } catch {
-            throw Problem(.badRequest, "expected {\"name\": \"…\", \"publicKey\": \"-----BEGIN PUBLIC KEY-----…\"}")
-        }
+        let ask = try await services.jsonBody(request, as: API.TrustAddRequest.self, what: "trust request ({\"name\", \"publicKey\"})")
         let key = try await services.trust.add(name: ask.name, pem: ask.publicKey, actor: context.actor)
         services.logger.notice("publisher key trusted", metadata: ["name": "\(key.name)", "hint": "\(key.key.hint)", "actor": "\(context.actor)"])
         return try .json(key.api, status: .created)
