@@ -39,7 +39,45 @@ import Testing
         } throws: { ($0 as? CustodyError)?.message.contains("encrypted") == true }
         #expect {
             try PrivateSigningKey(pem: "hello", source: "junk")
-        } throws: { ($0 as? CustodyError)?.message == "junk: not a PEM file (no '-----BEGIN' line)" }
+        } throws: { ($0 as? CustodyError)?.message == "junk: not a PEM file (no complete '-----BEGIN' … '-----END' block)" }
+        #expect {
+            try PublicVerifyingKey(pem: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", source: "cert.pem")
+        } throws: { ($0 as? CustodyError)?.message == "cert.pem: expected a PEM public key, found 'CERTIFICATE'" }
+    }
+
+    /// PEM as OpenSSL reads it: the block is found among whatever text surrounds it; several of the kind asked for
+    /// are refused, not guessed between.
+    @Test func blocksAreFoundAmongSurroundingText() throws {
+        let key = PrivateSigningKey(generating: .p384)
+        let preamble = "Public Key Information:\n\tPublic Key Algorithm: EC/ECDSA\n\tCurve:\tSECP384R1\n\n"
+        let described = try PublicVerifyingKey(pem: preamble + key.publicKey.pemRepresentation + "trailing words\n", source: "pub.pem")
+        #expect(described == key.publicKey)
+        #expect(described.hint == key.publicKey.hint, "the hint is of the key's own PEM, not of the file")
+        let crlf = key.publicKey.pemRepresentation.replacingOccurrences(of: "\n", with: "\r\n")
+        #expect(try PublicVerifyingKey(pem: "note\r\n" + crlf, source: "crlf.pem") == key.publicKey)
+        // `openssl ecparam -genkey` writes the curve's parameters before the key.
+        let parameters = "-----BEGIN EC PARAMETERS-----\nBgUrgQQAIg==\n-----END EC PARAMETERS-----\n"
+        #expect(try PrivateSigningKey(pem: preamble + parameters + key.pemRepresentation, source: "k.pem").publicKey == key.publicKey)
+        #expect {
+            try PublicVerifyingKey(pem: key.publicKey.pemRepresentation + PrivateSigningKey(generating: .p256).publicKey.pemRepresentation, source: "two.pem")
+        } throws: { ($0 as? CustodyError)?.message == "two.pem: holds 2 public keys; a key file must hold exactly one" }
+        #expect {
+            try PrivateSigningKey(pem: key.pemRepresentation + key.pemRepresentation, source: "two.key")
+        } throws: { ($0 as? CustodyError)?.message == "two.key: holds 2 private keys; a key file must hold exactly one" }
+        #expect {
+            try PublicVerifyingKey(pem: "-----BEGIN PUBLIC KEY-----\nMHYw\n", source: "cut.pem")
+        } throws: { ($0 as? CustodyError)?.message.contains("not a PEM file") == true }
+    }
+
+    /// model-transparency's own test keys, as upstream ships them (a certtool text dump before each block).
+    @Test(.enabled(if: SharedCorpus.path("model-transparency") != nil))
+    func modelTransparencyKeysLoadAsShipped() throws {
+        let keys = try #require(SharedCorpus.path("model-transparency")) + "/keys/certificate"
+        let publicKey = try PublicVerifyingKey(contentsOf: keys + "/signing-key-pub.pem")
+        #expect(publicKey.curve == .p384)
+        let privateKey = try PrivateSigningKey(contentsOf: keys + "/signing-key.pem")
+        #expect(privateKey.publicKey == publicKey)
+        #expect(throws: CustodyError.self) { try PublicVerifyingKey(contentsOf: keys + "/signing-key-cert.pem") }
     }
 
     @Test func missingKeyFileIsAnIOError() {
@@ -49,5 +87,19 @@ import Testing
             let error = error as? CustodyError
             return error?.code == .io && error?.message == "/nonexistent/custody.key: cannot open: No such file or directory"
         }
+    }
+}
+
+/// The upstream data sets in `shared/corpus/` beside the repository (or `$CUSTODY_CORPUS`), read in place.
+enum SharedCorpus {
+    static func path(_ set: String) -> String? {
+        if let root = ProcessInfo.processInfo.environment["CUSTODY_CORPUS"] { return root + "/" + set }
+        var directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        while directory.path != "/" {
+            let candidate = directory.appendingPathComponent("shared/corpus/" + set).path
+            if FileManager.default.fileExists(atPath: candidate + "/README.md") { return candidate }
+            directory.deleteLastPathComponent()
+        }
+        return nil
     }
 }

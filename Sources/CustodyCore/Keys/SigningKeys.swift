@@ -26,18 +26,22 @@ public struct PrivateSigningKey: Sendable {
     }
 
     /// Parses a PEM private key. `source` names the key in error messages (usually its path).
-    public init(pem: String, source: String) throws(CustodyError) {
-        let label = try PEMLabel(of: pem, source: source)
-        switch label {
-        case .privateKey, .ecPrivateKey: break
-        case .publicKey:
-            throw CustodyError(.invalidKey, "\(source): this is a public key; signing needs the private key (PKCS#8 PEM)")
-        case .encryptedPrivateKey:
-            throw CustodyError(
-                .invalidKey, "\(source): encrypted private keys are not supported; decrypt it first (openssl pkcs8)")
-        case .other(let name):
-            throw CustodyError(.invalidKey, "\(source): expected a PEM private key, found '\(name)'")
+    public init(pem text: String, source: String) throws(CustodyError) {
+        let blocks = PEMBlock.all(in: text)
+        let keys = blocks.filter { $0.label == "PRIVATE KEY" || $0.label == "EC PRIVATE KEY" }
+        guard keys.count <= 1 else {
+            throw CustodyError(.invalidKey, "\(source): holds \(keys.count) private keys; a key file must hold exactly one")
         }
+        guard let block = keys.first else {
+            if blocks.contains(where: { $0.label == "ENCRYPTED PRIVATE KEY" }) {
+                throw CustodyError(.invalidKey, "\(source): encrypted private keys are not supported; decrypt it first (openssl pkcs8)")
+            }
+            if blocks.contains(where: { $0.label == "PUBLIC KEY" }) {
+                throw CustodyError(.invalidKey, "\(source): this is a public key; signing needs the private key (PKCS#8 PEM)")
+            }
+            throw PEMBlock.missing("private key", blocks: blocks, source: source)
+        }
+        let pem = block.text
         if let key = try? P256.Signing.PrivateKey(pemRepresentation: pem) {
             storage = .p256(key)
         } else if let key = try? P384.Signing.PrivateKey(pemRepresentation: pem) {
@@ -104,14 +108,19 @@ public struct PublicVerifyingKey: Sendable {
     let storage: Storage
 
     /// Parses a PEM public key. `source` names the key in error messages (usually its path).
-    public init(pem: String, source: String) throws(CustodyError) {
-        switch try PEMLabel(of: pem, source: source) {
-        case .publicKey: break
-        case .privateKey, .ecPrivateKey, .encryptedPrivateKey:
-            throw CustodyError(.invalidKey, "\(source): this is a private key; verification needs the public key (.pub)")
-        case .other(let name):
-            throw CustodyError(.invalidKey, "\(source): expected a PEM public key, found '\(name)'")
+    public init(pem text: String, source: String) throws(CustodyError) {
+        let blocks = PEMBlock.all(in: text)
+        let keys = blocks.filter { $0.label == "PUBLIC KEY" }
+        guard keys.count <= 1 else {
+            throw CustodyError(.invalidKey, "\(source): holds \(keys.count) public keys; a key file must hold exactly one")
         }
+        guard let block = keys.first else {
+            if blocks.contains(where: { $0.label.hasSuffix("PRIVATE KEY") }) {
+                throw CustodyError(.invalidKey, "\(source): this is a private key; verification needs the public key (.pub)")
+            }
+            throw PEMBlock.missing("public key", blocks: blocks, source: source)
+        }
+        let pem = block.text
         if let key = try? P256.Signing.PublicKey(pemRepresentation: pem) {
             storage = .p256(key)
         } else if let key = try? P384.Signing.PublicKey(pemRepresentation: pem) {
@@ -151,6 +160,23 @@ public struct PublicVerifyingKey: Sendable {
     /// The key hint of a Sigstore bundle: hex SHA-256 of the canonical PEM text, as model-signing computes it.
     public var hint: String { Digest.of(Array(pemRepresentation.utf8)).hex }
 
+    /// Whether `signature` (DER) is this key's ECDSA signature over the SHA-256 of `message`, whatever the curve (how
+    /// model_signing 0.2 signed).
+    public func isValidSignature(_ signature: [UInt8], sha256Of message: [UInt8]) -> Bool {
+        let digest = SHA256.hash(data: message)
+        switch storage {
+        case .p256(let key):
+            guard let sig = try? P256.Signing.ECDSASignature(derRepresentation: signature) else { return false }
+            return key.isValidSignature(sig, for: digest)
+        case .p384(let key):
+            guard let sig = try? P384.Signing.ECDSASignature(derRepresentation: signature) else { return false }
+            return key.isValidSignature(sig, for: digest)
+        case .p521(let key):
+            guard let sig = try? P521.Signing.ECDSASignature(derRepresentation: signature) else { return false }
+            return key.isValidSignature(sig, for: digest)
+        }
+    }
+
     /// Whether `signature` (DER) is this key's ECDSA signature over `message`.
     public func isValidSignature(_ signature: [UInt8], for message: [UInt8]) -> Bool {
         switch storage {
@@ -173,25 +199,38 @@ extension PublicVerifyingKey: Equatable {
     }
 }
 
-/// The label of the first PEM block in a text, which tells a public key from a private one before any parsing.
-enum PEMLabel: Equatable {
-    case publicKey, privateKey, ecPrivateKey, encryptedPrivateKey
-    case other(String)
+/// PEM blocks as OpenSSL finds them: `-----BEGIN LABEL-----` … `-----END LABEL-----` anywhere in a text, with any
+/// text around and between them (certtool writes a description before the key; `openssl ecparam -genkey` an
+/// `EC PARAMETERS` block before it). The block text is handed to the key parser as it stands.
+struct PEMBlock: Equatable {
+    var label: String
+    var text: String
 
-    init(of pem: String, source: String) throws(CustodyError) {
-        let marker = "-----BEGIN "
-        guard let start = pem.range(of: marker),
-            let end = pem[start.upperBound...].range(of: "-----")
-        else {
-            throw CustodyError(.invalidKey, "\(source): not a PEM file (no '-----BEGIN' line)")
+    static func all(in text: String) -> [PEMBlock] {
+        var blocks: [PEMBlock] = []
+        var open: (label: String, lines: [Substring])?
+        for line in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.hasPrefix("-----BEGIN "), trimmed.hasSuffix("-----"), trimmed.count > 16 {
+                open = (String(trimmed.dropFirst(11).dropLast(5)), [Substring(trimmed)])
+            } else if let block = open {
+                open!.lines.append(Substring(trimmed))
+                if trimmed == "-----END \(block.label)-----" {
+                    blocks.append(PEMBlock(label: block.label, text: open!.lines.joined(separator: "\n") + "\n"))
+                    open = nil
+                }
+            }
         }
-        switch pem[start.upperBound..<end.lowerBound] {
-        case "PUBLIC KEY": self = .publicKey
-        case "PRIVATE KEY": self = .privateKey
-        case "EC PRIVATE KEY": self = .ecPrivateKey
-        case "ENCRYPTED PRIVATE KEY": self = .encryptedPrivateKey
-        case let name: self = .other(String(name))
+        return blocks
+    }
+
+    /// The error for a text with no block of the kind asked for, naming what it has instead.
+    static func missing(_ kind: String, blocks: [PEMBlock], source: String) -> CustodyError {
+        guard !blocks.isEmpty else {
+            return CustodyError(.invalidKey, "\(source): not a PEM file (no complete '-----BEGIN' … '-----END' block)")
         }
+        let found = blocks.map { "'\($0.label)'" }.joined(separator: ", ")
+        return CustodyError(.invalidKey, "\(source): expected a PEM \(kind), found \(found)")
     }
 }
 

@@ -47,10 +47,16 @@ public struct ModelSigning: Sendable {
             throw OMSStatement.malformed(source, "payload type '\(bundle.payloadType)' is not '\(OMSStatement.payloadType)'")
         }
         let message = DSSE.pae(payloadType: bundle.payloadType, payload: bundle.payload)
-        guard key.isValidSignature(bundle.signature, for: message) else {
-            throw CustodyError(.verificationFailed, "\(source): the signature does not verify with this public key")
+        if key.isValidSignature(bundle.signature, for: message) {
+            return try OMSStatement.decode(bundle.payload, source: source)
         }
-        return try OMSStatement.decode(bundle.payload, source: source)
+        // model_signing 0.2 signed its v0.1 statements over another encoding, always with SHA-256.
+        if OMSStatement.isLegacy(bundle.payload),
+            key.isValidSignature(bundle.signature, sha256Of: DSSE.legacyPAE(payloadType: bundle.payloadType, payload: bundle.payload))
+        {
+            return try OMSStatement.decodeLegacy(bundle.payload, source: source)
+        }
+        throw CustodyError(.verificationFailed, "\(source): the signature does not verify with this public key")
     }
 
     /// Verifies the model at `path` against the signature file at `signaturePath`: the signature must be `key`'s,

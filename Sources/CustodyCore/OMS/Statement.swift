@@ -87,6 +87,52 @@ public enum OMSStatement {
         return manifest
     }
 
+    /// model_signing 0.2's predicate: one subject per file, nothing else.
+    public static let legacyPredicateType = "https://model_signing/Digests/v0.1"
+
+    /// Whether a payload is a statement of the v0.1 predicate.
+    static func isLegacy(_ payload: [UInt8]) -> Bool {
+        struct Probe: Decodable { let predicateType: String }
+        return (try? JSONDecoder().decode(Probe.self, from: Data(payload)))?.predicateType == legacyPredicateType
+    }
+
+    /// A v0.1 statement as model_signing reads it: every subject a file with its SHA-256, serialized by files
+    /// without symlinks or ignore paths, under a placeholder model name.
+    static func decodeLegacy(_ payload: [UInt8], source: String) throws(CustodyError) -> ModelManifest {
+        struct Legacy: Decodable {
+            struct Subject: Decodable {
+                let name: String
+                let digest: [String: String]
+            }
+            let _type: String
+            let subject: [Subject]
+            let predicateType: String
+        }
+        let document: Legacy
+        do {
+            document = try JSONDecoder().decode(Legacy.self, from: Data(payload))
+        } catch {
+            throw malformed(source, "the signed statement is not valid: \(describe(error))")
+        }
+        guard document._type == statementType else {
+            throw malformed(source, "statement type is '\(document._type)', expected '\(statementType)'")
+        }
+        guard !document.subject.isEmpty else { throw malformed(source, "the statement names no files") }
+        var resources: [Resource] = []
+        for subject in document.subject {
+            guard let hex = subject.digest["sha256"] else { throw malformed(source, "file '\(subject.name)' has no sha256 digest") }
+            let digest: Digest
+            do { digest = try Digest(hex: hex) } catch { throw malformed(source, "file '\(subject.name)': \(error)") }
+            resources.append(Resource(name: subject.name, algorithm: "sha256", digest: digest))
+        }
+        guard Set(resources.map(\.name)).count == resources.count else {
+            throw malformed(source, "the statement lists a file twice")
+        }
+        return ModelManifest(
+            modelName: "compat-undefined-not-present",
+            serialization: SerializationParameters(method: .files, allowSymlinks: false, ignorePaths: []), resources: resources)
+    }
+
     private static func parameters(_ doc: Document.Serialization, source: String) throws(CustodyError) -> SerializationParameters {
         guard doc.hashType == "sha256" else {
             throw malformed(source, "hash type '\(doc.hashType)' is not supported (only sha256)")
