@@ -8,7 +8,7 @@ import Foundation
 struct Audit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Query, export and verify the registry's tamper-evident event log.",
-        subcommands: [Log.self, History.self, Lineage.self, Exposure.self, Export.self, Bom.self, Verify.self, Proof.self])
+        subcommands: [Log.self, History.self, Lineage.self, Exposure.self, Export.self, Bom.self, Verify.self, VerifyReceipt.self, Proof.self])
 
     /// `Keys/log.pub`: the verifier key text `<name>+<hex key id>+<base64(0x01 ‖ Ed25519 key)>`.
     static func logKey(_ path: String) throws(CustodyError) -> (name: String, key: Curve25519.Signing.PublicKey) {
@@ -247,6 +247,51 @@ struct Audit: AsyncParsableCommand {
         }
     }
 
+    struct VerifyReceipt: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "verify-receipt",
+            abstract: "Check a receipt (DIR.receipt from a pull, or `custody audit proof`) offline, with nothing but the log's key.",
+            discussion: """
+                Checks the checkpoint's signature and origin, hashes the event the receipt carries as a leaf, and folds                 the inclusion proof to the checkpoint's root (RFC 9162 §2.1.3.2). Prints the event. Exit status: 0                 verified, 1 the receipt does not prove what it says, 2 error (unreadable, not a receipt).
+                """)
+
+        @Argument(help: "The receipt file.")
+        var receipt: String
+
+        @Option(help: "The log's verifier key (default Keys/log.pub).")
+        var logKey = "Keys/log.pub"
+
+        @Flag(help: "Print the event as JSON.")
+        var json = false
+
+        func run() throws {
+            let (name, key) = try Audit.logKey(logKey)
+            let text = String(decoding: try FileIO.contents(of: receipt, limit: 1 << 20), as: UTF8.self)
+            let proof = try TlogProof(parsing: text, source: receipt)
+            let checkpoint = try Checkpoint.verify(proof.checkpoint, key: key, name: name)
+            guard let leaf = proof.extra else {
+                throw CustodyError(.malformedSignature, "\(receipt): the receipt carries no event (no 'extra' line) to check")
+            }
+            guard proof.index < checkpoint.size else {
+                throw CustodyError(.verificationFailed, "\(receipt): index \(proof.index) is outside the checkpoint's \(checkpoint.size) entries")
+            }
+            guard Merkle.verifyInclusion(
+                leafHash: Merkle.leafHash(leaf), index: proof.index, size: checkpoint.size, proof: proof.hashes, root: checkpoint.root)
+            else {
+                throw CustodyError(
+                    .verificationFailed, "\(receipt): the event at index \(proof.index) is not in the log at size \(checkpoint.size): the proof does not lead to the signed root")
+            }
+            let event = try? JSONDecoder().decode(API.Event.self, from: Data(leaf))
+            guard let event, EventLeaf.canonicalJSON(event) == leaf, event.id == Int64(proof.index) + 1 else {
+                throw CustodyError(.verificationFailed, "\(receipt): the logged entry is not the canonical event for index \(proof.index)")
+            }
+            if json { return print(String(decoding: leaf, as: UTF8.self)) }
+            let subject = event.model.map { " " + $0 + (event.version.map { "@" + $0 } ?? "") } ?? ""
+            print("receipt verified: event \(event.id) (\(event.type)\(subject)) at \(event.at) by \(event.actor ?? "-")")
+            print("in the log \(checkpoint.origin) at size \(checkpoint.size), root \(Data(checkpoint.root).base64EncodedString())")
+        }
+    }
+
     struct Proof: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print a C2SP tlog-proof receipt that an event is in the log: its index, the inclusion proof and the signed checkpoint.")
@@ -261,7 +306,7 @@ struct Audit: AsyncParsableCommand {
                 if event.contains("/") {
                     let parsed = try ModelReference(parsing: event)
                     guard case .version(let version) = parsed.selector else { throw CustodyError(.invalidArgument, "name the version by its tag") }
-                    return try await client.receipt(forEvent: try await client.publishEvent(of: parsed.model, version: version))
+                    return try await client.publishReceipt(of: parsed.model, version: version)
                 }
                 guard let id = UInt64(event) else { throw CustodyError(.invalidArgument, "'\(event)' is not an event id or NAMESPACE/NAME@VERSION") }
                 return try await client.receipt(forEvent: id)

@@ -168,8 +168,7 @@ struct Pull: AsyncParsableCommand {
             // The publish event's receipt goes beside the directory: a file inside it would not be covered by
             // model.sig, and model_signing would refuse the directory.
             do throws(CustodyError) {
-                let event = try await client.publishEvent(of: reference.model, version: result.version.version)
-                let receipt = try await client.receipt(forEvent: event)
+                let receipt = try await client.publishReceipt(of: reference.model, version: result.version.version)
                 try FileIO.writeAtomically(Array(receipt.utf8), to: Self.receiptPath(result.output))
             } catch {
                 writeStandardError("custody: warning: no log receipt for the publish event: \(error.message)\n")

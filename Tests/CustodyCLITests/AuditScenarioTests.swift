@@ -77,7 +77,9 @@ import Testing
             head, note = receipt.split("\\n\\n", 1)
             lines = head.split("\\n")
             assert lines[0] == "c2sp.org/tlog-proof@v1", lines[0]
-            index = int(lines[1].split()[1]); proof = [base64.b64decode(h) for h in lines[2:]]
+            assert lines[1].startswith("extra "), lines[1]
+            assert base64.b64decode(lines[1][6:]).decode() in leaves, "the receipt carries the logged event"
+            index = int(lines[2].split()[1]); proof = [base64.b64decode(h) for h in lines[3:]]
             body, signatures = note.split("\\n\\n", 1)
             origin, size, root = body.split("\\n")[:3]; size = int(size); root = base64.b64decode(root)
             name, keyid, key = pub.split("+", 2); key = base64.b64decode(key)[1:]
@@ -101,7 +103,20 @@ import Testing
         for receipt in receipts {
             let verified = try Tools.python(check, receipt, exportPath, registry.keys + "/log.pub")
             #expect(verified.status == 0 && verified.stdout.hasPrefix("ok"), "\(verified.stdout) \(verified.stderr)")
+            // And with the CLI, offline: the same receipt verifies; any changed byte of the event it carries does not.
+            let ours = try run(try Tools.custody, ["audit", "verify-receipt", receipt, "--log-key", registry.keys + "/log.pub"])
+            #expect(ours.status == 0 && ours.stdout.hasPrefix("receipt verified: event ") && ours.stdout.contains("(publish acme/"), "\(ours.stdout) \(ours.stderr)")
         }
+        let text = try String(contentsOfFile: receipts[0], encoding: .utf8)
+        var receiptLines = text.components(separatedBy: "\n")
+        let leaf = try #require(Data(base64Encoded: String(receiptLines[1].dropFirst(6))))
+        let forged = String(decoding: leaf, as: UTF8.self).replacingOccurrences(of: "\"type\":\"publish\"", with: "\"type\":\"yank\"   ")
+        receiptLines[1] = "extra " + Data(forged.utf8).base64EncodedString()
+        let tampered = try registry.scratch.write("tampered.receipt", receiptLines.joined(separator: "\n"))
+        let refused = try run(try Tools.custody, ["audit", "verify-receipt", tampered, "--log-key", registry.keys + "/log.pub"])
+        #expect(refused.status == 1 && refused.stderr.contains("does not lead to the signed root"), "\(refused.stdout) \(refused.stderr)")
+        let cut = try registry.scratch.write("cut.receipt", String(text.prefix(40)))
+        #expect(try run(try Tools.custody, ["audit", "verify-receipt", cut, "--log-key", registry.keys + "/log.pub"]).status == 2)
 
         // Lineage: the fine-tune downstream of the base, the base upstream of the fine-tune.
         let lineage = try registry.custody("audit", "lineage", "acme/base@1")

@@ -29,7 +29,7 @@ import Testing
 
         let receipt = try registry.custody("audit", "proof", "1")
         #expect(receipt.status == 0, "\(receipt.stderr)")
-        #expect(receipt.stdout.hasPrefix("c2sp.org/tlog-proof@v1\nindex 0\n"))
+        #expect(receipt.stdout.hasPrefix("c2sp.org/tlog-proof@v1\nextra ") && receipt.stdout.contains("\nindex 0\n"))
         #expect(receipt.stdout.contains("— custody.localhost/log "))
 
         // A graceful stop signs a checkpoint over everything; then work on copies of the file.

@@ -112,4 +112,25 @@ struct MerkleTests {
         #expect(throws: CustodyError.self) { try Checkpoint.verify(note, key: Curve25519.Signing.PrivateKey().publicKey, name: "custody.example/log") }
         #expect(Checkpoint.verifierKey(name: "n", publicKey: Array(key.publicKey.rawRepresentation)).hasPrefix("n+"))
     }
+
+    /// A checkpoint names its log: one signed by the right key for another origin is refused (C2SP tlog-checkpoint).
+    @Test func checkpointsOfAnotherLogAreRefused() throws {
+        let key = Curve25519.Signing.PrivateKey()
+        let other = try Checkpoint(origin: "elsewhere.example/log", size: 1, root: Array(repeating: 1, count: 32)).signed(by: key, name: "custody.example/log")
+        #expect {
+            try Checkpoint.verify(other, key: key.publicKey, name: "custody.example/log")
+        } throws: { ($0 as? CustodyError)?.message == "the checkpoint is of the log 'elsewhere.example/log', not of 'custody.example/log'" }
+        #expect(try Checkpoint.verify(other, key: key.publicKey, name: "custody.example/log", origin: "elsewhere.example/log").size == 1)
+    }
+
+    @Test func receiptsRoundTrip() throws {
+        let proof = TlogProof(extra: Array(#"{"id":1}"#.utf8), index: 0, hashes: [Array(repeating: 2, count: 32)], checkpoint: "o\n1\nAAAA\n\n— o x\n")
+        #expect(try TlogProof(parsing: proof.text, source: "r") == proof)
+        #expect(proof.text.hasPrefix("c2sp.org/tlog-proof@v1\nextra eyJpZCI6MX0=\nindex 0\n"))
+        var bare = proof
+        bare.extra = nil
+        #expect(try TlogProof(parsing: bare.text, source: "r") == bare)
+        #expect(throws: CustodyError.self) { try TlogProof(parsing: "c2sp.org/tlog-proof@v1\nindex x\n\n", source: "r") }
+        #expect(throws: CustodyError.self) { try TlogProof(parsing: "something else\n\n", source: "r") }
+    }
 }
