@@ -45,7 +45,12 @@ public struct Advisory: Sendable, Hashable {
 
     public struct Invalid: Error, CustomStringConvertible {
         public let description: String
-        init(_ description: String) { self.description = description }
+        /// The record is valid OSV but names no Custody model or bundle digest: an import skips it.
+        public let isForeign: Bool
+        init(_ description: String, foreign: Bool = false) {
+            self.description = description
+            self.isForeign = foreign
+        }
     }
 
     /// Parses and validates an OSV document; every error names the field at fault.
@@ -83,14 +88,21 @@ public struct Advisory: Sendable, Hashable {
         self.aliases = (object["aliases"] as? [String]) ?? []
         self.document = bytes
 
-        // Severity: a CVSS v3 vector is scored here; otherwise a plain level.
+        // Severity (optional in OSV): the highest CVSS v3 base score of the top-level `severity` and of every
+        // `affected[].severity`; otherwise `database_specific.severity`; otherwise unknown, for policies to decide.
         var severity: (Severity, Double?, String)?
-        for (index, entry) in ((object["severity"] as? [[String: Any]]) ?? []).enumerated() {
-            let type = entry["type"] as? String ?? ""
-            guard type == "CVSS_V3", let vector = entry["score"] as? String else { continue }
-            let score: Double
-            do { score = try CVSS3.baseScore(vector) } catch { throw Invalid("severity[\(index)].score: \(error)") }
-            severity = (Severity(score: score), score, "\(vector) (base score \(score))")
+        var scored: [(String, [[String: Any]])] = [("severity", (object["severity"] as? [[String: Any]]) ?? [])]
+        for (index, entry) in ((object["affected"] as? [[String: Any]]) ?? []).enumerated() {
+            scored.append(("affected[\(index)].severity", (entry["severity"] as? [[String: Any]]) ?? []))
+        }
+        for (field, entries) in scored {
+            for (index, entry) in entries.enumerated() {
+                let type = entry["type"] as? String ?? ""
+                guard type == "CVSS_V3", let vector = entry["score"] as? String else { continue }
+                let score: Double
+                do { score = try CVSS3.baseScore(vector) } catch { throw Invalid("\(field)[\(index)].score: \(error)") }
+                if score > severity?.1 ?? -1 { severity = (Severity(score: score), score, "\(vector) (base score \(score))") }
+            }
         }
         if severity == nil, let level = (object["database_specific"] as? [String: Any])?["severity"] as? String {
             guard let parsed = Severity(level: level) else {
@@ -98,10 +110,8 @@ public struct Advisory: Sendable, Hashable {
             }
             severity = (parsed, nil, "level \(level.lowercased())")
         }
-        guard let severity else {
-            throw Invalid("severity: give a CVSS_V3 vector or database_specific.severity (CVSS v4 vectors are not scored here)")
-        }
-        (self.severity, self.score, self.severityBasis) = severity
+        (self.severity, self.score, self.severityBasis) =
+            severity ?? (.unknown, nil, "unscored: no CVSS v3 vector or database_specific.severity (CVSS v4 is not scored here)")
 
         guard let entries = object["affected"] as? [[String: Any]], !entries.isEmpty else {
             throw Invalid("affected: required, a non-empty list")
@@ -117,7 +127,11 @@ public struct Advisory: Sendable, Hashable {
             }
             var model: String?
             if let package = entry["package"] as? [String: Any] {
-                guard (package["ecosystem"] as? String) == "Custody" else {
+                let ecosystem = package["ecosystem"] as? String ?? ""
+                guard ecosystem == "Custody" else {
+                    if ecosystem.lowercased() == "custody" {
+                        throw Invalid("\(field).package.ecosystem: '\(ecosystem)' differs only in case from 'Custody', the ecosystem name")
+                    }
                     ignored += 1
                     continue
                 }
@@ -173,7 +187,9 @@ public struct Advisory: Sendable, Hashable {
             affected.append(Affected(model: model, versions: versions, ranges: ranges, digests: digests))
         }
         guard !affected.isEmpty else {
-            throw Invalid("affected: no entry is for the Custody ecosystem (package.ecosystem \"Custody\") or names bundle digests")
+            throw Invalid(
+                "affected: no entry is for the Custody ecosystem (package.ecosystem \"Custody\") or names bundle digests",
+                foreign: true)
         }
         self.affected = affected
         self.ignoredEntries = ignored

@@ -3,6 +3,9 @@ import Foundation
 
 /// Severity levels, ordered; a CVSS score maps onto them by the CVSS v3.x qualitative scale.
 public enum Severity: String, Codable, Sendable, DeclarationOrdered {
+    /// No score or level was given (OSV makes severity optional): below every level, so `max_severity` never catches
+    /// it; a policy's `advisories.unscored` says what it means.
+    case unknown
     case none, low, medium, high, critical
 
 

@@ -113,8 +113,14 @@ public enum Evaluator {
         if let rule = policy.advisories {
             var blocking: [String] = []
             var accepted: [String] = []
-            for advisory in subject.advisories.sorted(by: { $0.id < $1.id }) where advisory.severity > rule.maxSeverity {
+            var unscored: [String] = []
+            for advisory in subject.advisories.sorted(by: { $0.id < $1.id })
+            where advisory.severity > rule.maxSeverity || (advisory.severity == .unknown && rule.unscored != .ignore) {
                 let label = "\(advisory.id) (\(advisory.severity.rawValue)\(advisory.score.map { " \($0)" } ?? ""))"
+                if advisory.severity == .unknown, rule.unscored == .warn, !rule.accepted.contains(where: { $0.id == advisory.id }) {
+                    unscored.append(label)
+                    continue
+                }
                 if let acceptance = rule.accepted.first(where: { $0.id == advisory.id }) {
                     if acceptance.until >= now {
                         changes(at: acceptance.until.addingTimeInterval(0.001))
@@ -126,14 +132,22 @@ public enum Evaluator {
                     blocking.append(label)
                 }
             }
-            let below = subject.advisories.count - blocking.count - accepted.count
+            let below = subject.advisories.count - blocking.count - accepted.count - unscored.count
             var success = "no open advisory above \(rule.maxSeverity.rawValue)"
             if !accepted.isEmpty { success += "; " + accepted.joined(separator: "; ") }
-            if below > 0 { success += "; \(below) at or below \(rule.maxSeverity.rawValue)" }
-            judge(
-                "advisories", rule.mode,
-                failure: blocking.isEmpty ? nil : "open advisor\(blocking.count == 1 ? "y" : "ies") above \(rule.maxSeverity.rawValue): \(blocking.joined(separator: "; "))",
-                success: success)
+            if below > 0 { success += "; \(below) at or below \(rule.maxSeverity.rawValue)" + (rule.unscored == .ignore ? " or unscored" : "") }
+            if !blocking.isEmpty {
+                judge(
+                    "advisories", rule.mode,
+                    failure: "open advisor\(blocking.count == 1 ? "y" : "ies") above \(rule.maxSeverity.rawValue)"
+                        + (blocking.contains { $0.contains("(unknown") } ? " or unscored" : "") + ": \(blocking.joined(separator: "; "))",
+                    success: success)
+            } else if !unscored.isEmpty {
+                // advisories.unscored: warn — an advisory nobody scored is reported, not enforced.
+                checks.append(Check(check: "advisories", result: .warning, reason: "unscored open advisor\(unscored.count == 1 ? "y" : "ies") (unscored: warn): \(unscored.joined(separator: "; ")); " + success))
+            } else {
+                judge("advisories", rule.mode, failure: nil, success: success)
+            }
         } else {
             notRequired("advisories")
         }

@@ -25,7 +25,14 @@ public struct Policy: Sendable {
         public var requireCurrentlyTrusted: Bool = false
     }
     public struct Licence: Sendable { public var mode: Mode; public var allowed: [LicenceClass] }
-    public struct Advisories: Sendable { public var mode: Mode; public var maxSeverity: Severity; public var accepted: [Acceptance] }
+    public struct Advisories: Sendable {
+        public var mode: Mode
+        public var maxSeverity: Severity
+        public var accepted: [Acceptance]
+        /// What an advisory without a score means: it blocks (deny, the default), warns, or is ignored.
+        public var unscored: Unscored = .deny
+    }
+    public enum Unscored: String, Sendable, CaseIterable { case deny, warn, ignore }
     public struct Provenance: Sendable { public var mode: Mode; public var required: [ProvenanceField] }
     public struct Namespaces: Sendable { public var mode: Mode; public var allowed: [String] }
     public struct Scan: Sendable { public var mode: Mode; public var maxVerdict: Verdict }
@@ -95,7 +102,7 @@ public struct Policy: Sendable {
                 licence = Licence(
                     mode: try reader.mode(map, field), allowed: try reader.values(list, field + ".allowed", of: LicenceClass.self, kind: "a licence class"))
             case "advisories":
-                let map = try reader.mapping(node, field, allowed: ["mode", "max_severity", "accepted"])
+                let map = try reader.mapping(node, field, allowed: ["mode", "max_severity", "accepted", "unscored"])
                 guard let levelNode = map["max_severity"] else { throw reader.fail(node, field, "needs 'max_severity' (none, low, medium, high, critical)") }
                 let level = try reader.string(levelNode, field + ".max_severity")
                 guard let severity = Severity(level: level) else {
@@ -119,7 +126,15 @@ public struct Policy: Sendable {
                             reason: try reader.string(reason, itemField + ".reason")))
                     }
                 }
-                advisories = Advisories(mode: try reader.mode(map, field), maxSeverity: severity, accepted: accepted)
+                var unscored = Unscored.deny
+                if let node = map["unscored"] {
+                    let text = try reader.string(node, field + ".unscored")
+                    guard let value = Unscored(rawValue: text) else {
+                        throw reader.fail(node, field + ".unscored", "'\(text)' is not deny, warn or ignore")
+                    }
+                    unscored = value
+                }
+                advisories = Advisories(mode: try reader.mode(map, field), maxSeverity: severity, accepted: accepted, unscored: unscored)
             case "provenance":
                 let map = try reader.mapping(node, field, allowed: ["mode", "required"])
                 guard let list = map["required"] else { throw reader.fail(node, field, "needs 'required', a list of provenance fields") }

@@ -59,13 +59,70 @@ struct AdvisoryTests {
         #expect(byDigest.affects(model: "any/model", version: "9", digest: digest, order: []))
     }
 
+    /// OSV makes severity optional and also allows it per affected package.
+    @Test func severityIsOptionalAndMayBePerPackage() throws {
+        let unscored = try Advisory(osv: Self.osv(#"{"package": {"ecosystem": "Custody", "name": "acme/m"}, "versions": ["1"]}"#, severity: #""summary": "x""#))
+        #expect(unscored.severity == .unknown && unscored.score == nil)
+        #expect(unscored.severityBasis.hasPrefix("unscored"))
+        let perPackage = try Advisory(osv: Self.osv(
+            #"{"package": {"ecosystem": "Custody", "name": "acme/m"}, "versions": ["1"], "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"}]}, {"package": {"ecosystem": "Custody", "name": "acme/n"}, "versions": ["1"], "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:L/I:N/A:N"}]}"#,
+            severity: #""summary": "x""#))
+        #expect(perPackage.severity == .high && perPackage.score == 7.5, "the highest of the packages' scores")
+        let v4Only = try Advisory(osv: Self.osv(
+            #"{"package": {"ecosystem": "Custody", "name": "acme/m"}, "versions": ["1"]}"#,
+            severity: #""severity": [{"type": "CVSS_V4", "score": "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"}]"#))
+        #expect(v4Only.severity == .unknown)
+    }
+
+    /// The real OSV records of the shared corpus (none names a Custody model): each is either a Custody advisory or
+    /// skipped as foreign, never refused for its shape; rewritten for the Custody ecosystem, each is accepted with the
+    /// severity its vectors give.
+    @Test(.enabled(if: Self.corpus != nil)) func realRecordsAreAcceptedOrSkippedAsForeign() throws {
+        let directory = try #require(Self.corpus) + "/records"
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".json") }.sorted()
+        #expect(names.count == 11)
+        for name in names {
+            let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: directory + "/" + name)))
+            do {
+                _ = try Advisory(osv: bytes)
+                Issue.record("\(name) names no Custody model, yet was accepted as one")
+            } catch {
+                #expect(error.isForeign, "\(name): \(error.description)")
+            }
+            var object = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+            let entries = (object["affected"] as? [[String: Any]]) ?? []
+            object["affected"] = entries.map { entry -> [String: Any] in
+                var entry = entry
+                entry["package"] = ["ecosystem": "Custody", "name": "acme/model"]
+                entry["ranges"] = ((entry["ranges"] as? [[String: Any]]) ?? []).filter { $0["type"] as? String != "GIT" }
+                if (entry["ranges"] as? [Any])?.isEmpty == true, entry["versions"] == nil { entry["versions"] = ["1"] }
+                if (entry["versions"] as? [Any])?.isEmpty == true, (entry["ranges"] as? [Any])?.isEmpty != false { entry["versions"] = ["1"] }
+                return entry
+            }
+            let rewritten = Array(try JSONSerialization.data(withJSONObject: object))
+            let advisory = try Advisory(osv: rewritten)
+            #expect(advisory.severity == (name.hasPrefix("PYSEC-2023-252") ? .high : .unknown), "\(name): \(advisory.severityBasis)")
+        }
+    }
+
+    static var corpus: String? {
+        var directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        while directory.path != "/" {
+            let candidate = directory.appendingPathComponent("shared/corpus/osv").path
+            if FileManager.default.fileExists(atPath: candidate + "/README.md") { return candidate }
+            directory.deleteLastPathComponent()
+        }
+        return nil
+    }
+
     @Test func malformedAdvisoriesNameTheField() {
         func message(_ bytes: [UInt8]) -> String {
             do { _ = try Advisory(osv: bytes); return "accepted" } catch { return error.description }
         }
         #expect(message(Array("{".utf8)).contains("not valid JSON"))
         #expect(message(Array(#"{"id": "x", "affected": []}"#.utf8)).contains("modified"))
-        #expect(message(Self.osv(#"{"package": {"ecosystem": "Custody", "name": "acme/m"}, "versions": ["1"]}"#, severity: #""summary": "x""#)).contains("severity"))
+        #expect(message(Self.osv(#"{"package": {"ecosystem": "custody", "name": "acme/m"}, "versions": ["1"]}"#))
+            == "affected[0].package.ecosystem: 'custody' differs only in case from 'Custody', the ecosystem name")
         #expect(message(Self.osv(#"{"package": {"ecosystem": "PyPI", "name": "torch"}, "versions": ["1"]}"#)).contains("no entry is for the Custody ecosystem"))
         #expect(message(Self.osv(#"{"package": {"ecosystem": "Custody", "name": "Not A Model"}, "versions": ["1"]}"#)).contains("affected[0].package.name"))
         #expect(message(Self.osv(#"{"package": {"ecosystem": "Custody", "name": "acme/m"}, "ranges": [{"type": "GIT", "events": [{"introduced": "0"}]}]}"#)).contains("affected[0].ranges[0].type"))
@@ -179,6 +236,17 @@ struct PolicyFileTests {
             try Self.subject(status: API.VersionStatus(state: .yanked, reason: "bad weights", by: "token:x")), policy: policy,
             environment: "production", now: now)
         #expect(yanked.reasons == ["status: the version was yanked by token:x: bad weights"])
+
+        // An advisory nobody scored: production's policy says what that means.
+        let unscoredAdvisory = try Advisory(osv: AdvisoryTests.osv(#"{"package": {"ecosystem": "Custody", "name": "acme/m"}, "versions": ["1"]}"#, severity: #""summary": "x""#))
+        let unscored = Evaluator.evaluate(try Self.subject(advisories: [unscoredAdvisory]), policy: policy, environment: "production", now: now)
+        #expect(unscored.reasons == ["advisories: open advisory above medium or unscored: x_CUSTODY-2026-0001 (unknown)"], "\(unscored.reasons)")
+        for (mode, result) in [("warn", API.Decision.Check.Result.warning), ("ignore", .passed)] {
+            let lenient = try Policy(name: "p", yaml: "checks:\n  advisories: {max_severity: medium, unscored: \(mode)}\n", source: "p.yaml")
+            let decision = Evaluator.evaluate(try Self.subject(advisories: [unscoredAdvisory]), policy: lenient, environment: "p", now: now)
+            #expect(decision.allowed && decision.checks.first { $0.check == "advisories" }?.result == result, "\(mode): \(decision.checks)")
+        }
+        #expect(throws: Policy.Invalid.self) { try Policy(name: "p", yaml: "checks:\n  advisories: {max_severity: medium, unscored: maybe}\n", source: "p.yaml") }
 
         let warnPolicy = try Policy(name: "staging", yaml: "checks:\n  signature: {mode: warn}\n", source: "staging.yaml")
         let warned = Evaluator.evaluate(try Self.subject(signed: false), policy: warnPolicy, environment: "staging", now: now)
