@@ -119,6 +119,7 @@ let package = Package(
                 "CustodyCore",
                 "CustodyScan",
                 "CustodyArchive",
+                "CustodyPolicy",
                 "CustodyClient",
                 "CustodyServer",
                 "CustodyStore",

@@ -1,6 +1,8 @@
 import ArgumentParser
+import CustodyArchive
 import CustodyClient
 import CustodyCore
+import CustodyPolicy
 import Foundation
 
 /// The decision, as people read it: the verdict, every check, the obligations and the rollback target.
@@ -61,7 +63,7 @@ struct Check: AsyncParsableCommand {
 struct AdvisoryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "advisory", abstract: "Record, list and withdraw security advisories (OSV JSON).",
-        subcommands: [Add.self, List.self, Show.self, Withdraw.self])
+        subcommands: [Add.self, Import.self, List.self, Show.self, Withdraw.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -82,6 +84,105 @@ struct AdvisoryCommand: AsyncParsableCommand {
             let advisory = added.exposure.advisory
             print("\(added.created ? "recorded" : "updated") \(advisory.id): \(advisory.severity)\(advisory.score.map { " (\($0))" } ?? "")")
             print(ExposureText.render(added.exposure))
+        }
+    }
+
+    struct Import: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Record every OSV advisory in a directory, a .json file or an OSV export .zip (as osv.dev publishes per ecosystem).",
+            discussion: """
+                Each record is checked on its own: records that name no Custody model or bundle digest are skipped and \
+                counted, invalid ones are listed with their reason, the rest are recorded (a record already recorded with \
+                the same or a later 'modified' changes nothing, so importing again is harmless). Prints the counts and \
+                the exposure of every advisory recorded or updated. Exit status: 0 every record recorded or skipped, 1 \
+                some were invalid or refused (the others are recorded), 2 error (unreadable path, no registry).
+                """)
+
+        @Argument(help: "A directory of .json records, one .json record, or a .zip of them.")
+        var path: String
+
+        @OptionGroup var remote: RemoteOptions
+
+        func run() async throws {
+            let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("custody-osv-\(UUID().uuidString)").path
+            defer { try? FileManager.default.removeItem(atPath: scratch) }
+            let records = try Self.records(at: path, scratch: scratch)
+            var counts = (created: 0, updated: 0, unchanged: 0, skipped: 0, invalid: 0)
+            var exposures: [API.AdvisoryAdded] = []
+            try await withClient(remote) { client in
+                for (name, bytes) in records {
+                    switch Self.classify(bytes) {
+                    case .foreign:
+                        counts.skipped += 1
+                        continue
+                    case .invalid(let reason):
+                        counts.invalid += 1
+                        writeStandardError("custody: \(name): \(reason)\n")
+                        continue
+                    case .valid:
+                        break
+                    }
+                    let added: API.AdvisoryAdded
+                    do {
+                        added = try await client.post("/v1/advisories", json: bytes)
+                    } catch let error as CustodyError where [.invalidArgument, .conflict, .tooLarge].contains(error.code) {
+                        counts.invalid += 1
+                        writeStandardError("custody: \(name): \(error.message)\n")
+                        continue
+                    }
+                    switch added.result ?? (added.created ? "created" : "updated") {
+                    case "created": counts.created += 1
+                    case "unchanged": counts.unchanged += 1
+                    default: counts.updated += 1
+                    }
+                    if added.result != "unchanged" { exposures.append(added) }
+                }
+            }
+            for added in exposures {
+                let advisory = added.exposure.advisory
+                print("\(added.result == "updated" ? "updated" : "recorded") \(advisory.id): \(advisory.severity)\(advisory.score.map { " (\($0))" } ?? "")")
+                print(ExposureText.render(added.exposure))
+            }
+            print("\(records.count) records: \(counts.created) recorded, \(counts.updated) updated, \(counts.unchanged) unchanged, "
+                + "\(counts.skipped) skipped (no Custody model or digest), \(counts.invalid) invalid")
+            if counts.invalid > 0 { throw ExitCode(1) }
+        }
+
+        enum Classified { case valid, foreign, invalid(String) }
+
+        /// Checks a record here first, so that foreign ones are counted apart and invalid ones named by file.
+        static func classify(_ bytes: [UInt8]) -> Classified {
+            do throws(Advisory.Invalid) {
+                _ = try Advisory(osv: bytes)
+                return .valid
+            } catch {
+                return error.isForeign ? .foreign : .invalid(error.description)
+            }
+        }
+
+        /// (name, bytes) of every record, in name order: `*.json` under a directory (recursively), one file, or the
+        /// entries of a zip (unpacked with the bundle archive's limits into `scratch`).
+        static func records(at path: String, scratch: String) throws(CustodyError) -> [(String, [UInt8])] {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                throw CustodyError(.notFound, "\(path): no such file or directory")
+            }
+            var root = path
+            if !isDirectory.boolValue {
+                if path.lowercased().hasSuffix(".zip") {
+                    try BundleArchive().extract(path, into: scratch)
+                    root = scratch
+                } else {
+                    return [((path as NSString).lastPathComponent, try FileIO.contents(of: path, limit: 1 << 20))]
+                }
+            }
+            var records: [(String, [UInt8])] = []
+            let enumerator = FileManager.default.enumerator(atPath: root)
+            while let relative = enumerator?.nextObject() as? String {
+                guard relative.lowercased().hasSuffix(".json") else { continue }
+                records.append((relative, try FileIO.contents(of: root + "/" + relative, limit: 1 << 20)))
+            }
+            return records.sorted { $0.0 < $1.0 }
         }
     }
 

@@ -205,9 +205,12 @@ extension API {
 
     public struct AdvisoryAdded: Codable, Sendable {
         public var created: Bool
+        /// `created`, `updated` (a later `modified`) or `unchanged` (the same document again).
+        public var result: String?
         public var exposure: Exposure
-        public init(created: Bool, exposure: Exposure) {
+        public init(created: Bool, result: String? = nil, exposure: Exposure) {
             self.created = created
+            self.result = result
             self.exposure = exposure
         }
     }

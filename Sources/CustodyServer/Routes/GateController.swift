@@ -117,7 +117,12 @@ struct GateController {
         do { advisory = try Advisory(osv: bytes) } catch { throw Problem(.badRequest, "invalid OSV advisory: \(error.description)") }
         let write = try await save(advisory, actor: context.actor, verb: "add")
         let exposure = try await exposure(of: advisory)
-        return try .json(API.AdvisoryAdded(created: write == .created, exposure: exposure), status: write == .created ? .created : .ok)
+        let result = switch write {
+        case .created: "created"
+        case .updated: "updated"
+        case .unchanged: "unchanged"
+        }
+        return try .json(API.AdvisoryAdded(created: write == .created, result: result, exposure: exposure), status: write == .created ? .created : .ok)
     }
 
     private func save(_ advisory: Advisory, actor: String, verb: String) async throws(CustodyError) -> AdvisoryWrite {
