@@ -37,16 +37,20 @@ public struct Publisher: Sendable {
         self.client = client
     }
 
-    /// Publishes the model directory at `directory` (an extracted archive or a plain directory).
+    /// Publishes the model directory at `directory` (an extracted archive or a plain directory), or a single-file model.
     public func publish(directory: String, options: Options) async throws(CustodyError) -> API.PublishResponse {
         try VersionTag.validate(options.version)
         let signing = ModelSigning()
         // A model.sig shipped in the bundle is the publisher's business, not part of the version.
         let serialization = SerializationParameters(ignorePaths: (ModelTree.defaultIgnorePaths + ["model.sig"]).sorted())
-        let files = try ModelTree.files(at: directory, allowSymlinks: false, ignorePaths: serialization.ignorePaths)
+        var files = try ModelTree.files(at: directory, allowSymlinks: false, ignorePaths: serialization.ignorePaths)
         guard !files.isEmpty else { throw CustodyError(.invalidArgument, "\(directory): there are no files to publish") }
-        guard files.first?.name != "." else {
-            throw CustodyError(.invalidArgument, "\(directory): publish a directory or an archive, not a single file")
+        // A single-file model (a GGUF, a lone .safetensors) is a one-file version under the file's name. Its bundle
+        // digest is model_signing's digest of the file: the root digest hashes the resource digests only.
+        if files.count == 1, files[0].name == "." {
+            let name = (directory as NSString).lastPathComponent
+            try BundlePath.validate(name)
+            files = [ModelFile(name: name, path: files[0].path, size: files[0].size)]
         }
         let progress = TransferProgress(
             label: "uploading", total: files.reduce(Int64(0)) { $0 + Int64($1.size) }, quiet: options.quiet)

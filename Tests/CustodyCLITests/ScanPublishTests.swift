@@ -16,6 +16,38 @@ import Testing
 
     static let osSystem = Data("cos\nsystem\n(S'id'\ntR.".utf8)
 
+    /// A lone GGUF is a one-file version: its bundle digest is model_signing's digest of the file, its licence and base
+    /// model come from the header, and a pull writes a directory holding the file and model.sig.
+    @Test func aSingleFileModelIsAOneFileVersion() throws {
+        let registry = try RegistryProcess()
+        let file = registry.scratch.path + "/SmolLM2-135M-Instruct.Q4_1.gguf"
+        try Self.gguf([("general.architecture", "llama"), ("general.license", "apache-2.0"),
+                       ("general.base_model.0.repo_url", "https://huggingface.co/HuggingFaceTB/SmolLM2-135M-Instruct")])
+            .write(to: URL(fileURLWithPath: file))
+        let published = try registry.custody("publish", file, "--name", "acme/smollm2", "--version", "q4_1", "--json")
+        #expect(published.status == 0, "\(published.stderr)")
+        let detail = try #require(try JSONSerialization.jsonObject(with: Data(published.stdout.utf8)) as? [String: Any])
+        let version = try #require(detail["version"] as? [String: Any])
+        #expect((version["files"] as? [[String: Any]])?.map { $0["path"] as? String } == ["SmolLM2-135M-Instruct.Q4_1.gguf"])
+        #expect((version["license"] as? [String: Any])?["id"] as? String == "apache-2.0", "licence from the GGUF header")
+        #expect((version["provenance"] as? [String: Any])?["baseModels"] as? [String] == ["HuggingFaceTB/SmolLM2-135M-Instruct"])
+
+        // model_signing's digest of the single file is the version's bundle digest.
+        let (privateKey, _) = try makePythonKeyPair(curve: "p256", in: registry.scratch)
+        let signature = registry.scratch.path + "/single.sig"
+        let signed = try Tools.modelSigning("sign", "key", file, "--private_key", privateKey, "--signature", signature)
+        try #require(signed.status == 0, "\(signed.stdout) \(signed.stderr)")
+        #expect("sha256:" + (try subjectDigest(ofSignature: signature)) == version["bundleDigest"] as? String)
+
+        let output = registry.scratch.path + "/pulled"
+        let pulled = try registry.custody("pull", "acme/smollm2@q4_1", "--output", output, "--registry-key", registry.registryPublicKey, "--quiet")
+        #expect(pulled.status == 0, "\(pulled.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: output).sorted() == ["SmolLM2-135M-Instruct.Q4_1.gguf", "model.sig"])
+        #expect(try Data(contentsOf: URL(fileURLWithPath: output + "/SmolLM2-135M-Instruct.Q4_1.gguf")) == Data(contentsOf: URL(fileURLWithPath: file)))
+        let verified = try Tools.modelSigning("verify", "key", output, "--signature", output + "/model.sig", "--public_key", registry.registryPublicKey)
+        #expect(verified.status == 0, "\(verified.stdout) \(verified.stderr)")
+    }
+
     @Test func aDangerousFileIsStoredShownAndRecordedButDoesNotStopThePublish() throws {
         let registry = try RegistryProcess()
         let model = registry.scratch.path + "/model"
