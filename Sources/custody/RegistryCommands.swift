@@ -7,7 +7,7 @@ import Foundation
 
 struct Publish: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Publish a model directory or archive (.tar, .tar.gz, .tar.zst, .zip) as a new version.",
+        abstract: "Publish a model directory, an archive (.tar, .tar.gz, .tar.zst, .zip) or a single-file model (.gguf, .safetensors) as a new version.",
         discussion: "Only blobs the registry lacks are uploaded. Licence and provenance left out here are read from README.md's front matter.")
 
     @Argument(help: "A model directory or archive.")
