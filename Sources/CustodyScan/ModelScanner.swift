@@ -154,6 +154,9 @@ public struct ModelScanner: Sendable {
             }
         case .json, .safetensorsIndex:
             if let json = try? StrictJSONParser.parse(bytes) { report.add(contentsOf: chatTemplates(in: json)) }
+        case .text where name.lowercased().hasSuffix(".jinja"):
+            // transformers saves chat templates as files of their own (chat_template.jinja, additional_chat_templates/).
+            report.add(contentsOf: ChatTemplate.check(String(decoding: bytes, as: UTF8.self), member: String(name.split(separator: "/").last ?? Substring(name))))
         default:
             var findings: [Finding] = []
             var invalid: String?
@@ -173,17 +176,45 @@ public struct ModelScanner: Sendable {
         return promisingExtensions[name[name.index(after: dot)...].lowercased()]
     }
 
+    /// Every template a configuration carries: any field whose name contains `template` (`chat_template`,
+    /// `default_chat_template`, `tool_use_template`, …) at any depth, as a string, a list of `{name, template}`, or an
+    /// object of named templates.
     private func chatTemplates(in json: JSONValue) -> [Finding] {
-        switch json["chat_template"] {
-        case .string(let template)?:
-            return ChatTemplate.check(template, member: "chat_template")
-        case .array(let named)?:
-            return named.flatMap { item in
-                item["template"]?.string.map { ChatTemplate.check($0, member: "chat_template[\(item["name"]?.string ?? "?")]") } ?? []
+        var findings: [Finding] = []
+        func templates(_ value: JSONValue, _ path: String) {
+            switch value {
+            case .string(let template):
+                findings += ChatTemplate.check(template, member: path)
+            case .array(let items):
+                for (index, item) in items.enumerated() {
+                    if let template = item["template"] {
+                        templates(template, "\(path)[\(item["name"]?.string ?? String(index))]")
+                    } else {
+                        templates(item, "\(path)[\(index)]")
+                    }
+                }
+            case .object(let members):
+                for member in members { templates(member.value, "\(path).\(member.key)") }
+            default:
+                break
             }
-        default:
-            return []
         }
+        func walk(_ value: JSONValue, _ path: String, depth: Int) {
+            guard depth < 8 else { return }
+            switch value {
+            case .object(let members):
+                for member in members {
+                    let name = path.isEmpty ? member.key : "\(path).\(member.key)"
+                    if member.key.lowercased().contains("template") { templates(member.value, name) } else { walk(member.value, name, depth: depth + 1) }
+                }
+            case .array(let items):
+                for (index, item) in items.enumerated() { walk(item, "\(path)[\(index)]", depth: depth + 1) }
+            default:
+                break
+            }
+        }
+        walk(json, "", depth: 0)
+        return findings
     }
 
     /// Findings for content that can carry code (pickles, containers, Keras); shared by files and archive members.
@@ -279,8 +310,9 @@ public struct ModelScanner: Sendable {
                     .malformed, .suspicious, subject: "zip",
                     reason: "the local header names this member \"\(local)\" (a trick to hide it from strict zip readers)", member: path))
             }
-            // Raw tensor storages in a PyTorch archive are never unpickled.
-            if isTorch, entry.name.contains("/data/"), !entry.name.hasSuffix(".pkl") { continue }
+            // Raw tensor storages in a PyTorch archive are never unpickled, but a pickle can hide among them: any storage
+            // that starts like a pickle is scanned, and counted as one only if it parses as one.
+            let storage = isTorch && entry.name.contains("/data/") && !entry.name.hasSuffix(".pkl")
             if entry.name.contains("/code/"), entry.name.hasSuffix(".py"), !reportedCode {
                 reportedCode = true
                 findings.append(Finding(
@@ -304,6 +336,21 @@ public struct ModelScanner: Sendable {
             }
             let named = entry.name.hasSuffix(".pkl") || entry.name.hasSuffix(".pickle") || entry.name.hasSuffix(".npy")
             let kind = prefix.withUnsafeBytes { Detector.sniffMember($0) }
+            if storage {
+                guard kind == .pickle else { continue }
+                var hidden: [Finding] = []
+                var unreadable: String?
+                scanMember(path: path, depth: depth, findings: &hidden, invalid: &unreadable) { () throws(LenientZip.ReadError) in
+                    try zip.contents(entry, limit: limits.maxMemberBytes)
+                }
+                if unreadable == nil {
+                    findings += hidden
+                    findings.append(Finding(
+                        .malformed, .suspicious, subject: "pytorch zip",
+                        reason: "a pickle stored among the tensor storages, where torch.load does not look for one", member: path))
+                }
+                continue
+            }
             guard named || kind != nil else {
                 if entry.isEncrypted {
                     findings.append(Finding(.unscannable, .unscannable, subject: "zip member", reason: "encrypted: its content cannot be scanned", member: path))

@@ -32,6 +32,40 @@ struct ContainerTests {
         }
     }
 
+    @Test("a pickle hidden among a PyTorch zip's tensor storages is scanned; storages that only start like one stay clean")
+    func picklesAmongStorages() {
+        let version = ZipBuilder.Entry(name: "archive/version", data: Array("3\n".utf8))
+        let dataPkl = ZipBuilder.Entry(name: "archive/data.pkl", data: stateDictPickle())
+        for name in ["archive/data/0", "archive/data/17", "archive/data/hidden"] {
+            let report = scan(ZipBuilder(entries: [version, dataPkl, .init(name: name, data: osSystemPickle())]).build(), name: "model.pt")
+            #expect(dangerousSubjects(report) == ["os.system"], "\(name)")
+            #expect(report.findings.contains { $0.member == name && $0.verdict == .dangerous }, "\(name)")
+        }
+        // fp16 bytes that happen to begin 0x80 0x02 are a storage, not a malformed pickle.
+        let storage: [UInt8] = [0x80, 0x02] + (0..<510).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+        let benign = scan(ZipBuilder(entries: [version, dataPkl, .init(name: "archive/data/0", data: storage)]).build(), name: "model.pt")
+        #expect(benign.verdict == .clean, "\(benign.findings)")
+    }
+
+    @Test("every template a configuration carries is checked: lists, named objects, other *template* fields, .jinja files")
+    func everyTemplate() {
+        let hostile = "{{ cycler.__init__.__globals__.os.popen('id').read() }}"
+        let ordinary = "{% for message in messages %}<|{{ message['role'] }}|>{{ message['content'] }}{% endfor %}"
+        let shapes = [
+            #"{"chat_template": [{"name": "default", "template": "\#(ordinary)"}, {"name": "tool_use", "template": "\#(hostile)"}]}"#,
+            #"{"chat_template": {"default": "\#(ordinary)", "rag": "\#(hostile)"}}"#,
+            #"{"chat_template": "\#(ordinary)", "default_chat_template": "\#(hostile)"}"#,
+            #"{"processor": {"tokenizer": {"tool_use_template": "\#(hostile)"}}}"#,
+        ]
+        for shape in shapes {
+            #expect(scan(Array(shape.utf8), name: "tokenizer_config.json").verdict == .dangerous, "\(shape)")
+        }
+        #expect(scan(Array(#"{"chat_template": [{"name": "default", "template": "\#(ordinary)"}]}"#.utf8), name: "tokenizer_config.json").verdict == .clean)
+        #expect(scan(Array(hostile.utf8), name: "chat_template.jinja").verdict == .dangerous)
+        #expect(scan(Array(hostile.utf8), name: "additional_chat_templates/tools.jinja").verdict == .dangerous)
+        #expect(scan(Array(ordinary.utf8), name: "chat_template.jinja").verdict == .clean)
+    }
+
     @Test("a genuinely encrypted member is unscannable, never clean")
     func encrypted() {
         let noise = (0..<64).map { UInt8(truncatingIfNeeded: $0 &* 97 &+ 13) }
