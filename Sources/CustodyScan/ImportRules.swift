@@ -77,6 +77,21 @@ public enum ImportRules {
                 return (.dangerous, "\(prefix) can run code, spawn processes, touch files or the network")
             }
         }
+        // `find_class` resolves a dotted name attribute by attribute, and a module's attributes include the modules it
+        // imported: `pathlib` + `os.system` is `os.system`. Every point of the attribute path where a module could be
+        // reached is checked too (a private alias such as `_os` as the module it names).
+        let attributes = name.split(separator: ".").map(String.init)
+        for start in attributes.indices.dropLast() {
+            var reached = ""
+            for piece in attributes[start...] {
+                let plain = reached.isEmpty ? String(piece.drop { $0 == "_" }) : piece
+                reached = reached.isEmpty ? plain : reached + "." + piece
+                let canonical = python2Names[reached] ?? reached
+                if deniedModules.contains(canonical) || deniedNames.contains(canonical) {
+                    return (.dangerous, "\(module).\(name) reaches \(canonical) through the attributes of \(module), which can run code, spawn processes, touch files or the network")
+                }
+            }
+        }
         if module != canonicalModule, deniedModules.contains(module) {
             return (.dangerous, "\(module) can run code, spawn processes, touch files or the network")
         }

@@ -17,6 +17,27 @@ struct PickleScannerTests {
         }
     }
 
+    /// `find_class` walks a dotted name through module attributes, and modules carry the modules they imported.
+    @Test("a dangerous callable reached through an innocent module's attributes is dangerous", arguments: [
+        ("pathlib", "os.system"), ("shutil_like", "subprocess.Popen"), ("torch.serialization_helpers", "_os.popen"),
+        ("collections", "abc.builtins.eval"), ("numpy", "lib.npyio.pickle.loads"), ("typing", "sys.modules.get"),
+    ])
+    func dottedNamesAreResolvedThroughAttributes(module: String, name: String) {
+        #expect(ImportRules.verdict(module: module, name: name).0 == .dangerous, "\(module) \(name)")
+        var p = PickleBytes(protocol: 4)
+        p.unicode(module); p.unicode(name); p.stackGlobal(); p.mark(); p.unicode("id"); p.tuple(); p.reduce(); p.stop()
+        #expect(scan(p.bytes).verdict == .dangerous, "\(module) \(name)")
+    }
+
+    @Test("dotted names that reach nothing dangerous stay as they were", arguments: [
+        ("collections", "OrderedDict", Verdict.clean), ("torch._utils", "_rebuild_tensor_v2", .clean),
+        ("mymodel.layers", "Block.Attention", .suspicious), ("numpy.core.multiarray", "_reconstruct", .clean),
+        ("sklearn.pipeline", "Pipeline", .suspicious),
+    ])
+    func ordinaryDottedNames(module: String, name: String, expected: Verdict) {
+        #expect(ImportRules.verdict(module: module, name: name).0 == expected, "\(module) \(name)")
+    }
+
     @Test("STACK_GLOBAL fed from the memo out of order is resolved like the unpickler does")
     func memoisedStackGlobal() {
         // Strings stored in slots 2, 3, 0, 1; a naive look-back would see torch.LongStorage.
