@@ -42,8 +42,14 @@ struct PublishService {
         }
         let scan = try scan(files)
         try applyExtractedMetadata(scan, license: &license, provenance: &provenance)
-        for base in provenance.baseModels where base.isEmpty {
-            throw CustodyError(.invalidArgument, "a base model reference is empty")
+        for base in provenance.baseModels {
+            guard !base.isEmpty else { throw CustodyError(.invalidArgument, "a base model reference is empty") }
+            // A Hugging Face id that matches several registry models is refused rather than guessed between.
+            if case .ambiguous(let candidates) = try await services.gate.resolveBase(base) {
+                throw CustodyError(
+                    .invalidArgument,
+                    "base model '\(base)' matches several registry models (\(candidates.joined(separator: ", "))); name one as ns/name@version")
+            }
         }
 
         if let declared = request.licenseClass {

@@ -85,6 +85,25 @@ extension RegistryDatabase {
         return rows.map { ($0[0], $0[1]) }
     }
 
+    /// Versions whose recorded source is one of `uris` (compared without case), with their source revision, oldest
+    /// first: how a Hugging Face repository named as a base model is found among the registry's copies.
+    public func versions(withSources uris: [String]) async throws(CustodyError) -> [(model: String, version: String, revision: String?)] {
+        guard !uris.isEmpty else { return [] }
+        let lowered = uris.map { $0.lowercased() }
+        return try await read { db in
+            let marks = lowered.map { _ in "?" }.joined(separator: ", ")
+            return try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT m.namespace || '/' || m.name AS model, v.version AS version, p.source_revision AS revision
+                    FROM provenance p JOIN versions v ON v.id = p.version_id JOIN models m ON m.id = v.model_id
+                    WHERE lower(p.source_uri) IN (\(marks)) ORDER BY v.id
+                    """,
+                arguments: StatementArguments(lowered)
+            ).map { ($0["model"], $0["version"], $0["revision"]) }
+        }
+    }
+
     public func saveAdvisory(_ advisory: StoredAdvisory, event: NewEvent) async throws(CustodyError) -> AdvisoryWrite {
         try await write { db in
             let now = Self.now()

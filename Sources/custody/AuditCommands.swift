@@ -107,7 +107,9 @@ struct Audit: AsyncParsableCommand {
             func render(_ nodes: [API.Lineage.Node], _ indent: String, _ arrow: String) {
                 for node in nodes {
                     let licence = node.licence.map { " (\($0))" } ?? ""
-                    print("\(indent)\(arrow) \(node.reference)\(licence)\(node.inRegistry ? "" : "  [not in this registry]")")
+                    let named = node.namedAs.map { "  [named \($0), resolved by \(node.resolvedBy ?? "?")]" } ?? ""
+                    let outside = node.inRegistry ? "" : node.resolvedBy.map { "  [\($0)]" } ?? "  [not in this registry]"
+                    print("\(indent)\(arrow) \(node.reference)\(licence)\(named)\(outside)")
                     render(node.children, indent + "    ", arrow)
                 }
             }

@@ -186,11 +186,18 @@ extension API {
             public var inRegistry: Bool
             public var licence: String?
             public var children: [Node]
-            public init(reference: String, inRegistry: Bool, licence: String?, children: [Node]) {
+            /// The base model as the provenance names it, when that is not the registry reference (a Hugging Face id).
+            public var namedAs: String?
+            /// How the name was resolved: `name`, `source` (a registry model recorded with that Hub repository as its
+            /// source), `name, ignoring case`; or `ambiguous: a/b, c/d`.
+            public var resolvedBy: String?
+            public init(reference: String, inRegistry: Bool, licence: String?, children: [Node], namedAs: String? = nil, resolvedBy: String? = nil) {
                 self.reference = reference
                 self.inRegistry = inRegistry
                 self.licence = licence
                 self.children = children
+                self.namedAs = namedAs
+                self.resolvedBy = resolvedBy
             }
         }
         public var reference: String

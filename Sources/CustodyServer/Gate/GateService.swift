@@ -265,27 +265,67 @@ final class GateService: Sendable {
 
     /// The most restrictive class of the version's own licence and its base models' (looked up in this registry;
     /// bases elsewhere are named in the note, unchecked).
+    /// How a base model named in a version's provenance resolves to a version in this registry.
+    enum BaseResolution: Sendable, Equatable {
+        /// `by` says how: `name` (a registry reference), `source` (a registry model whose recorded source is that
+        /// Hugging Face repository), or `name, ignoring case`.
+        case registry(ModelName, version: String, by: String)
+        case external
+        case ambiguous([String])
+    }
+
+    /// Resolves a base model reference: a registry reference (`ns/name[@version|@sha256:…]`) that names a model here;
+    /// otherwise a Hugging Face id (`meta-llama/Llama-3.1-8B-Instruct`, optionally `@revision`) through the registry
+    /// models whose recorded source is that repository (at that revision when one is given), or through a registry
+    /// name equal to it but for case. Several different models matching is ambiguous, never guessed between.
+    func resolveBase(_ reference: String) async throws(CustodyError) -> BaseResolution {
+        if let (model, selector) = Self.reference(reference), let order = try await order(model), !order.isEmpty {
+            switch selector {
+            case .version(let tag)?: return order.contains { $0.version == tag } ? .registry(model, version: tag, by: "name") : .external
+            case .digest(let digest)?:
+                return order.last { $0.digest == digest }.map { .registry(model, version: $0.version, by: "name") } ?? .external
+            case nil: return .registry(model, version: order.last!.version, by: "name")
+            }
+        }
+        var id = reference
+        var revision: String?
+        if let at = reference.lastIndex(of: "@") {
+            id = String(reference[..<at])
+            revision = String(reference[reference.index(after: at)...])
+        }
+        for prefix in ["https://huggingface.co/", "http://huggingface.co/", "https://hf.co/", "hf.co/", "huggingface.co/"] where id.lowercased().hasPrefix(prefix) {
+            id = String(id.dropFirst(prefix.count))
+        }
+        guard id.split(separator: "/").count == 2, !id.contains(" ") else { return .external }
+        let sources = ["https://huggingface.co/\(id)", "https://huggingface.co/\(id)/", "https://hf.co/\(id)", "hf.co/\(id)", "huggingface.co/\(id)"]
+        var bySource = try await database.versions(withSources: sources)
+        if let revision {
+            bySource = bySource.filter { match in
+                guard let recorded = match.revision?.lowercased(), !recorded.isEmpty else { return false }
+                let wanted = revision.lowercased()
+                return recorded.hasPrefix(wanted) || wanted.hasPrefix(recorded)
+            }
+        }
+        var candidates: [String: (version: String, by: String)] = [:]
+        for match in bySource { candidates[match.model] = (match.version, "source") }  // oldest first: the newest wins
+        if revision == nil, let model = try? ModelName(parsing: id.lowercased()), let order = try await order(model), let newest = order.last {
+            if candidates[model.description] == nil { candidates[model.description] = (newest.version, "name, ignoring case") }
+        }
+        guard !candidates.isEmpty else { return .external }
+        guard candidates.count == 1, let (name, match) = candidates.first, let model = try? ModelName(parsing: name) else {
+            return .ambiguous(candidates.keys.sorted())
+        }
+        return .registry(model, version: match.version, by: match.by)
+    }
+
     func effectiveLicence(_ detail: API.VersionDetail, licences: LicenceTable, depth: Int) async throws(CustodyError) -> LicenceClassification {
         var result = licences.classify(id: detail.license.id, name: detail.license.name)
         guard depth < 8 else { return result }
         var external: [String] = []
         for base in detail.provenance.baseModels {
-            guard let (baseModel, selector) = Self.reference(base),
-                let order = try await order(baseModel), !order.isEmpty
-            else {
+            guard case .registry(let baseModel, let version, _) = try await resolveBase(base) else {
                 external.append(base)
                 continue
-            }
-            let version: String
-            switch selector {
-            case .version(let tag)?:
-                guard order.contains(where: { $0.version == tag }) else { external.append(base); continue }
-                version = tag
-            case .digest(let digest)?:
-                guard let match = order.last(where: { $0.digest == digest }) else { external.append(base); continue }
-                version = match.version
-            case nil:
-                version = order.last!.version
             }
             guard let baseDetail = try await self.detail(baseModel, version: version) else { external.append(base); continue }
             let inherited = try await effectiveLicence(baseDetail, licences: licences, depth: depth + 1)

@@ -144,22 +144,20 @@ struct AuditController {
         else { return [] }
         var nodes: [API.Lineage.Node] = []
         for base in detail.provenance.baseModels {
-            if let (baseModel, selector) = GateService.reference(base), let order = try await services.gate.order(baseModel), !order.isEmpty {
-                let resolved: String? =
-                    switch selector {
-                    case .version(let tag)?: order.contains { $0.version == tag } ? tag : nil
-                    case .digest(let digest)?: order.last { $0.digest == digest }?.version
-                    case nil: order.last?.version
-                    }
-                if let resolved {
-                    let baseDetail = try await services.gate.detail(baseModel, version: resolved)
-                    nodes.append(API.Lineage.Node(
-                        reference: "\(baseModel)@\(resolved)", inRegistry: true, licence: baseDetail?.license.id,
-                        children: try await upstream(baseModel, resolved, depth: depth + 1, seen: &seen)))
-                    continue
-                }
+            switch try await services.gate.resolveBase(base) {
+            case .registry(let baseModel, let resolved, let by):
+                let baseDetail = try await services.gate.detail(baseModel, version: resolved)
+                let reference = "\(baseModel)@\(resolved)"
+                nodes.append(API.Lineage.Node(
+                    reference: reference, inRegistry: true, licence: baseDetail?.license.id,
+                    children: try await upstream(baseModel, resolved, depth: depth + 1, seen: &seen),
+                    namedAs: by == "name" ? nil : base, resolvedBy: by))
+            case .external:
+                nodes.append(API.Lineage.Node(reference: base, inRegistry: false, licence: nil, children: []))
+            case .ambiguous(let candidates):
+                nodes.append(API.Lineage.Node(
+                    reference: base, inRegistry: false, licence: nil, children: [], resolvedBy: "ambiguous: " + candidates.joined(separator: ", ")))
             }
-            nodes.append(API.Lineage.Node(reference: base, inRegistry: false, licence: nil, children: []))
         }
         return nodes
     }
