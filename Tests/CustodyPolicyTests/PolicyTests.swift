@@ -142,6 +142,48 @@ struct LicenceTests {
         #expect(LicenceTable.defaults.classify(id: id, name: name).licenceClass == expected)
     }
 
+    /// Every licence id of the Hub's model-card list, and the `license_name` values of the large open-weight families.
+    @Test(arguments: [
+        ("afl-3.0", nil, LicenceClass.permissive), ("artistic-2.0", nil, .permissive), ("bsd", nil, .permissive),
+        ("bsd-2-clause", nil, .permissive), ("bsd-3-clause-clear", nil, .permissive), ("cc0-1.0", nil, .permissive),
+        ("cc-by-2.0", nil, .permissive), ("cc-by-2.5", nil, .permissive), ("cc-by-3.0", nil, .permissive), ("cc-by-4.0", nil, .permissive),
+        ("cc-by-sa-3.0", nil, .permissive), ("cc-by-sa-4.0", nil, .permissive), ("cc-by-nc-2.0", nil, .research),
+        ("cc-by-nc-3.0", nil, .research), ("cc-by-nd-4.0", nil, .conditional), ("cc-by-nc-nd-3.0", nil, .research),
+        ("cc-by-nc-nd-4.0", nil, .research), ("cc-by-nc-sa-2.0", nil, .research), ("cc-by-nc-sa-3.0", nil, .research),
+        ("cdla-sharing-1.0", nil, .permissive), ("cdla-permissive-1.0", nil, .permissive), ("cdla-permissive-2.0", nil, .permissive),
+        ("wtfpl", nil, .permissive), ("ecl-2.0", nil, .permissive), ("epl-1.0", nil, .permissive), ("epl-2.0", nil, .permissive),
+        ("etalab-2.0", nil, .permissive), ("eupl-1.1", nil, .permissive), ("eupl-1.2", nil, .permissive), ("agpl-3.0", nil, .permissive),
+        ("gfdl", nil, .permissive), ("gpl", nil, .permissive), ("gpl-2.0", nil, .permissive), ("gpl-3.0", nil, .permissive),
+        ("lgpl", nil, .permissive), ("lgpl-2.1", nil, .permissive), ("lgpl-3.0", nil, .permissive), ("isc", nil, .permissive),
+        ("h-research", nil, .research), ("intel-research", nil, .research), ("lppl-1.3c", nil, .permissive), ("ms-pl", nil, .permissive),
+        ("apple-ascl", nil, .permissive), ("apple-amlr", nil, .research), ("mpl-2.0", nil, .permissive), ("odc-by", nil, .permissive),
+        ("odbl", nil, .permissive), ("openmdw-1.0", nil, .permissive), ("openrail++", nil, .conditional), ("osl-3.0", nil, .permissive),
+        ("postgresql", nil, .permissive), ("ofl-1.1", nil, .permissive), ("ncsa", nil, .permissive), ("unlicense", nil, .permissive),
+        ("zlib", nil, .permissive), ("pddl", nil, .permissive), ("lgpl-lr", nil, .permissive), ("deepfloyd-if-license", nil, .research),
+        ("fair-noncommercial-research-license", nil, .research), ("llama2", nil, .conditional), ("llama3", nil, .conditional),
+        ("llama3.2", nil, .conditional), ("llama3.3", nil, .conditional), ("llama4", nil, .conditional), ("c-uda", nil, .research),
+        ("openrail", nil, .conditional), ("bigscience-openrail-m", nil, .conditional), ("creativeml-openrail-m", nil, .conditional),
+        ("bigscience-bloom-rail-1.0", nil, .conditional), ("bigcode-openrail-m", nil, .conditional), ("mit", nil, .permissive),
+        ("bsl-1.0", nil, .permissive), ("cc", nil, .unknown), ("unknown", nil, .unknown),
+        // license: other + license_name
+        ("other", "deepseek-license", .conditional), ("other", "DeepSeek License", .conditional), ("other", "llama2", .conditional),
+        ("other", "llama3", .conditional), ("other", "llama3.1", .conditional), ("other", "Llama 3.2 Community License", .conditional),
+        ("other", "llama4", .conditional), ("other", "gemma", .conditional), ("other", "Gemma Terms of Use", .conditional),
+        ("other", "qwen", .conditional), ("other", "tongyi-qianwen", .conditional), ("other", "qwen-research", .research),
+        ("other", "tongyi-qianwen-research", .research), ("other", "mrl", .research), ("other", "mnpl", .research),
+        ("other", "Mistral AI Non-Production License", .research), ("other", "falcon-llm-license", .conditional),
+        ("other", "TII Falcon License 2.0", .conditional), ("other", "bigscience-openrail-m", .conditional),
+        ("other", "creativeml-openrail-m", .conditional), ("other", "cc-by-nc-4.0", .research), ("other", "cc-by-nc-sa-4.0", .research),
+        ("other", "apple-ascl", .permissive), ("other", "Apple Sample Code License", .permissive),
+        ("other", "nvidia-open-model-license", .conditional), ("other", "NVIDIA Open Model License Agreement", .conditional),
+        ("other", "phi", .permissive), ("other", "mit", .permissive), ("other", "stabilityai-community", .conditional),
+    ] as [(String?, String?, LicenceClass)])
+    func everyHubLicenceAndFamilyIsInTheTable(id: String?, name: String?, expected: LicenceClass) {
+        let classified = LicenceTable.defaults.classify(id: id, name: name)
+        #expect(classified.licenceClass == expected, "\(id ?? "-") \(name ?? "-"): \(classified.basis)")
+        if expected == .conditional { #expect(!classified.obligations.isEmpty, "a conditional licence names its obligations") }
+    }
+
     @Test func conditionalLicencesCarryObligationsAndTheTableIsData() throws {
         #expect(LicenceTable.defaults.classify(id: "llama3.1", name: nil).obligations.contains { $0.contains("700 million") })
         let override = try LicenceTableFile.parse(

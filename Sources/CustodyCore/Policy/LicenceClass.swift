@@ -108,9 +108,15 @@ public struct LicenceTable: Sendable {
         return LicenceClassification(licenceClass: .unknown, basis: "licence \(key) is not in the licence table")
     }
 
+    /// Exact first; then the same name with `-` and `_` read as spaces and the other way round (`deepseek-license`
+    /// is `deepseek license`); then the longest prefix.
     private func lookup(_ key: String) -> LicenceRule? {
-        if let rule = ids[key] { return rule }
-        return prefixes.filter { key.hasPrefix($0.key) }.max { $0.key.count < $1.key.count }?.value
+        let trimmed = key.trimmingCharacters(in: .whitespaces)
+        let spaced = trimmed.replacingOccurrences(of: "_", with: " ").replacingOccurrences(of: "-", with: " ")
+        for candidate in [trimmed, spaced, spaced.replacingOccurrences(of: " ", with: "-")] {
+            if let rule = ids[candidate] { return rule }
+        }
+        return prefixes.filter { trimmed.hasPrefix($0.key) }.max { $0.key.count < $1.key.count }?.value
     }
 }
 
@@ -155,6 +161,28 @@ extension LicenceTable {
             "intel-research": research, "h-research": research, "mrl": research, "mnpl": research,
             "qwen-research": research, "tongyi-qianwen-research": research,
             "unknown": LicenceRule(.unknown),
+            // The rest of the Hub's model-card licence list.
+            "afl-3.0": permissive, "artistic-2.0": permissive, "bsd": permissive, "cc-by-2.0": permissive, "cc-by-2.5": permissive,
+            "cdla-permissive-1.0": permissive, "cdla-permissive-2.0": permissive, "ecl-2.0": permissive, "etalab-2.0": permissive,
+            "lppl-1.3c": permissive, "ms-pl": permissive, "postgresql": permissive, "ofl-1.1": permissive, "ncsa": permissive,
+            "pddl": permissive, "odc-by": permissive, "openmdw-1.0": permissive, "apple-ascl": permissive,
+            "cdla-sharing-1.0": shareAlike, "odbl": shareAlike,
+            "epl-1.0": copyleft, "epl-2.0": copyleft, "eupl-1.1": copyleft, "eupl-1.2": copyleft, "gfdl": copyleft,
+            "mpl-2.0": copyleft, "osl-3.0": copyleft,
+            "c-uda": LicenceRule(.research, note: "the Computational Use of Data Agreement allows computational analysis, not redistribution of the data"),
+            "cc": LicenceRule(.unknown),
+            // license_name families of open-weight models, as their cards write them for `license: other`.
+            "falcon-llm-license": LicenceRule(.conditional, obligations: ["the Falcon acceptable use policy flows down to every user and derivative", "attribute the Technology Innovation Institute"]),
+            "tii-falcon-llm-license": LicenceRule(.conditional, obligations: ["the Falcon acceptable use policy flows down to every user and derivative", "attribute the Technology Innovation Institute"]),
+            "nvidia-open-model-license": LicenceRule(.conditional, obligations: ["keep NVIDIA's attribution notice and pass the licence on with redistributions", "the licence ends if guardrails are bypassed without a substitute"]),
+            "nvidia-oneway-noncommercial-license": research, "nsclv1": research, "nvidia-license": research,
+            "stabilityai-community": LicenceRule(.conditional, obligations: ["organisations with more than USD 1 million annual revenue need an enterprise licence from Stability AI"]),
+            "stabilityai-non-commercial-research-community-license": research, "sai-nc-community": research,
+            "cohere-non-commercial": research, "cc-by-nc-4.0-with-addendum": research, "mistral-research-license": research,
+            "gemma-terms-of-use": LicenceRule(.conditional, obligations: ["the Gemma Prohibited Use Policy flows down to every user and derivative", "pass the Gemma Terms of Use on with redistributions"]),
+            "deepseek-license": LicenceRule(.conditional, obligations: ["the use restrictions of the DeepSeek Model License (Attachment A) flow down to every user and derivative"]),
+            "yi-license": LicenceRule(.conditional, obligations: ["attribute 01.AI and keep the Yi licence with redistributions"]),
+            "microsoft-research-license": research, "phi": permissive,
         ]
         // Common `license_name` spellings for `license: other`.
         for (name, id) in [
@@ -163,6 +191,18 @@ extension LicenceTable {
             ("llama 3.3 community license", "llama3.3"), ("llama 4 community license", "llama4"),
             ("gemma terms of use", "gemma"), ("qwen license", "qwen"), ("qwen research license", "qwen-research"),
             ("deepseek license", "deepseek"), ("mistral research license", "mrl"), ("mistral ai non-production license", "mnpl"),
+            ("llama2 community license", "llama2"), ("llama3 community license", "llama3"), ("llama3.1 community license", "llama3.1"),
+            ("llama3.2 community license", "llama3.2"), ("llama3.3 community license", "llama3.3"), ("llama4 community license", "llama4"),
+            ("llama-2-community-license", "llama2"), ("llama 3.1", "llama3.1"), ("llama 3.2", "llama3.2"), ("llama 3.3", "llama3.3"),
+            ("deepseek model license", "deepseek"), ("qwen license agreement", "qwen"), ("tongyi qianwen license agreement", "qwen"),
+            ("tongyi qianwen research license agreement", "qwen-research"), ("qwen research license agreement", "qwen-research"),
+            ("mistral ai research license", "mrl"), ("mnpl-0.1", "mnpl"), ("falcon llm license", "falcon-llm-license"),
+            ("tii falcon license 2.0", "falcon-llm-license"), ("falcon-mamba-7b-tii-license", "falcon-llm-license"),
+            ("nvidia open model license agreement", "nvidia-open-model-license"), ("nvidia open model license", "nvidia-open-model-license"),
+            ("apple sample code license", "apple-ascl"), ("apple-sample-code-license", "apple-ascl"),
+            ("bigscience rail license v1.0", "bigscience-bloom-rail-1.0"), ("bigscience openrail-m", "bigscience-openrail-m"),
+            ("creativeml openrail-m", "creativeml-openrail-m"), ("bigcode openrail-m", "bigcode-openrail-m"),
+            ("stability ai community license", "stabilityai-community"), ("gemma license", "gemma"),
         ] {
             ids[name] = ids[id]
         }
