@@ -200,9 +200,16 @@ public final class TrustStore: Sendable {
         }
     }
 
+    /// The directory's modification time, or nil while it is too recent to tell changes apart: file systems stamp
+    /// times from a coarse clock, so a change within the same tick as the last read would carry the same time. A nil
+    /// stamp makes the next use read the directory again.
     private static func stamp(_ directory: String) -> Stamp? {
         var info = stat()
         guard stat(directory, &info) == 0 else { return nil }
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let age = Double(now.tv_sec - info.st_mtim.tv_sec) + Double(now.tv_nsec - info.st_mtim.tv_nsec) / 1e9
+        guard age > 0.05 else { return nil }
         return Stamp(seconds: info.st_mtim.tv_sec, nanoseconds: info.st_mtim.tv_nsec)
     }
 }
