@@ -133,4 +133,38 @@ struct MerkleTests {
         #expect(throws: CustodyError.self) { try TlogProof(parsing: "c2sp.org/tlog-proof@v1\nindex x\n\n", source: "r") }
         #expect(throws: CustodyError.self) { try TlogProof(parsing: "something else\n\n", source: "r") }
     }
+
+    /// transparency-dev/merkle's proof vectors, read in place: every valid proof verifies and every mutation of it
+    /// (flipped bits, wrong indexes and sizes, extra, missing or reordered hashes, wrong roots) does not.
+    @Test(.enabled(if: SharedCorpus.path("merkle") != nil)) func transparencyDevProofVectors() throws {
+        let root = try #require(SharedCorpus.path("merkle")) + "/testdata"
+        struct Inclusion: Decodable { var leafIdx: UInt64; var treeSize: UInt64; var root: Data?; var leafHash: Data?; var proof: [Data]?; var desc: String; var wantErr: Bool }
+        struct Consistency: Decodable { var size1: UInt64; var size2: UInt64; var root1: Data?; var root2: Data?; var proof: [Data]?; var desc: String; var wantErr: Bool }
+        var counts = (files: 0, valid: 0)
+        for (kind, directory) in [("inclusion", root + "/inclusion"), ("consistency", root + "/consistency")] {
+            let files = (FileManager.default.enumerator(atPath: directory)?.allObjects as? [String] ?? []).filter { $0.hasSuffix(".json") }
+            for file in files {
+                let data = try Data(contentsOf: URL(fileURLWithPath: directory + "/" + file))
+                let accepted: Bool
+                let want: Bool
+                if kind == "inclusion" {
+                    let v = try JSONDecoder().decode(Inclusion.self, from: data)
+                    accepted = Merkle.verifyInclusion(
+                        leafHash: Array(v.leafHash ?? Data()), index: v.leafIdx, size: v.treeSize, proof: (v.proof ?? []).map(Array.init),
+                        root: Array(v.root ?? Data()))
+                    want = !v.wantErr
+                } else {
+                    let v = try JSONDecoder().decode(Consistency.self, from: data)
+                    accepted = Merkle.verifyConsistency(
+                        from: v.size1, to: v.size2, proof: (v.proof ?? []).map(Array.init), firstRoot: Array(v.root1 ?? Data()),
+                        secondRoot: Array(v.root2 ?? Data()))
+                    want = !v.wantErr
+                }
+                #expect(accepted == want, "\(kind)/\(file)")
+                counts.files += 1
+                if want { counts.valid += 1 }
+            }
+        }
+        #expect(counts.files == 196 && counts.valid == 12, "\(counts)")
+    }
 }

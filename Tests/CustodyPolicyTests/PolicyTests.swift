@@ -21,6 +21,28 @@ struct CVSSTests {
         #expect(try CVSS3.baseScore(vector) == expected)
     }
 
+    /// FIRST's calculator on every CVSS 3.0/3.1 base-metric combination (and two vectors with temporal and
+    /// environmental metrics), read in place from the shared corpus: every base score and severity equal.
+    @Test(.enabled(if: AdvisoryTests.corpusRoot("cvss") != nil)) func everyCorpusVectorScoresAsFIRSTsCalculator() throws {
+        let table = try String(contentsOfFile: try #require(AdvisoryTests.corpusRoot("cvss")) + "/vectors.tsv", encoding: .utf8)
+        var rows = 0
+        var wrong: [String] = []
+        for line in table.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: "\t").map(String.init)
+            guard fields.count >= 4, let expected = Double(fields[2]) else { continue }
+            rows += 1
+            do {
+                let score = try CVSS3.baseScore(fields[0])
+                let severity = Severity(score: score).rawValue
+                if score != expected || severity != fields[3].lowercased() { wrong.append("\(fields[0]): \(score) \(severity), FIRST \(expected) \(fields[3])") }
+            } catch {
+                wrong.append("\(fields[0]): \(error)")
+            }
+        }
+        #expect(rows == 5186)
+        #expect(wrong.isEmpty, "\(wrong.count) differ, first: \(wrong.prefix(5))")
+    }
+
     @Test func malformedVectorsAreRefused() {
         #expect(throws: CVSS3.Invalid.self) { try CVSS3.baseScore("CVSS:3.1/AV:N/AC:L") }
         #expect(throws: CVSS3.Invalid.self) { try CVSS3.baseScore("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N") }
@@ -105,10 +127,14 @@ struct AdvisoryTests {
         }
     }
 
-    static var corpus: String? {
+    static var corpus: String? { corpusRoot("osv") }
+
+    /// A data set of the shared corpus beside the repository (or under `$CUSTODY_CORPUS`), read in place.
+    static func corpusRoot(_ set: String) -> String? {
+        if let root = ProcessInfo.processInfo.environment["CUSTODY_CORPUS"] { return root + "/" + set }
         var directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         while directory.path != "/" {
-            let candidate = directory.appendingPathComponent("shared/corpus/osv").path
+            let candidate = directory.appendingPathComponent("shared/corpus/" + set).path
             if FileManager.default.fileExists(atPath: candidate + "/README.md") { return candidate }
             directory.deleteLastPathComponent()
         }

@@ -84,7 +84,7 @@ public enum Merkle {
 
     /// RFC 9162 §2.1.3.2.
     public static func verifyInclusion(leafHash: [UInt8], index: UInt64, size: UInt64, proof: [[UInt8]], root: [UInt8]) -> Bool {
-        guard index < size else { return false }
+        guard index < size, leafHash.count == 32, proof.allSatisfy({ $0.count == 32 }) else { return false }
         var fn = index
         var sn = size - 1
         var r = leafHash
@@ -109,9 +109,9 @@ public enum Merkle {
 
     /// RFC 9162 §2.1.4.2.
     public static func verifyConsistency(from first: UInt64, to second: UInt64, proof: [[UInt8]], firstRoot: [UInt8], secondRoot: [UInt8]) -> Bool {
-        guard first <= second else { return false }
+        // A proof from the empty tree proves nothing (transparency-dev's verifier refuses it, 0 → 0 included).
+        guard first <= second, first > 0, proof.allSatisfy({ $0.count == 32 }) else { return false }
         if first == second { return proof.isEmpty && firstRoot == secondRoot }
-        if first == 0 { return proof.isEmpty }
         var path = proof
         if first & (first - 1) == 0 { path.insert(firstRoot, at: 0) }
         guard !path.isEmpty else { return false }
