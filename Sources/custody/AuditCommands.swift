@@ -13,16 +13,12 @@ struct Audit: AsyncParsableCommand {
     /// `Keys/log.pub`: the verifier key text `<name>+<hex key id>+<base64(0x01 ‖ Ed25519 key)>`.
     static func logKey(_ path: String) throws(CustodyError) -> (name: String, key: Curve25519.Signing.PublicKey) {
         let text = String(decoding: try FileIO.contents(of: path, limit: 4096), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        // Names cannot contain '+'; the base64 key can.
-        let parts = text.split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count == 3, let blob = Data(base64Encoded: String(parts[2])), blob.count == 33, blob.first == 0x01,
-            let key = try? Curve25519.Signing.PublicKey(rawRepresentation: blob.dropFirst())
-        else { throw CustodyError(.invalidKey, "\(path): not a log verifier key (name+keyid+base64 of an Ed25519 key)") }
-        let name = String(parts[0])
-        guard Hex.encode(Checkpoint.keyID(name: name, publicKey: Array(key.rawRepresentation))) == parts[1] else {
-            throw CustodyError(.invalidKey, "\(path): the key id does not match the key")
+        do {
+            let verifier = try SignedNote.Verifier(parsing: text)
+            return (verifier.name, verifier.key)
+        } catch {
+            throw CustodyError(error.code, "\(path): \(error.message)")
         }
-        return (name, key)
     }
 
     /// One line per event: index, time, type (with `×N` for repeats counted into one event), actor, model@version,

@@ -167,4 +167,42 @@ struct MerkleTests {
         }
         #expect(counts.files == 196 && counts.valid == 12, "\(counts)")
     }
+
+    /// Go sumdb/note and C2SP signed-note vectors, read in place: each note opened with its verifier key gets the
+    /// expected class, every bad verifier key is refused, signing is byte for byte Go's, the C2SP example parses.
+    @Test(.enabled(if: SharedCorpus.path("signed-note") != nil)) func signedNoteVectors() throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: try #require(SharedCorpus.path("signed-note")) + "/vectors.json"))
+        struct Vector: Decodable { var id: String; var vkey: String; var note_b64: String; var expect: String }
+        struct Golden: Decodable { var text: String; var key: String; var signed_note: String }
+        struct Example: Decodable { var text: String; var origin: String; var size: UInt64; var root_b64: String }
+        struct Vectors: Decodable { var vectors: [Vector]; var bad_vkeys_must_be_refused: [String]; var sign_golden: Golden; var checkpoint_example: Example }
+        let all = try JSONDecoder().decode(Vectors.self, from: data)
+        #expect(all.vectors.count == 15)
+        for vector in all.vectors {
+            let verifier = try SignedNote.Verifier(parsing: vector.vkey)
+            let note = Array(try #require(Data(base64Encoded: vector.note_b64)))
+            let outcome: String
+            do {
+                _ = try SignedNote.open(note, verifier: verifier)
+                outcome = "verified"
+            } catch {
+                outcome = error.code == .malformedSignature ? "malformed"
+                    : error.message.contains("does not verify") ? "invalid-signature" : "unverified"
+            }
+            #expect(outcome == vector.expect, "\(vector.id)")
+        }
+        for bad in all.bad_vkeys_must_be_refused {
+            #expect(throws: CustodyError.self, "\(bad)") { try SignedNote.Verifier(parsing: bad) }
+        }
+        // Go's private key text: PRIVATE+KEY+<name>+<id>+base64(0x01 ‖ 32-byte seed).
+        let parts = all.sign_golden.key.split(separator: "+", maxSplits: 4)
+        let seed = try #require(Data(base64Encoded: String(parts[4]))).dropFirst()
+        let key = try Curve25519.Signing.PrivateKey(rawRepresentation: seed)
+        let signature = try key.signature(for: Array(all.sign_golden.text.utf8))
+        let line = "— \(parts[2]) " + Data(Checkpoint.keyID(name: String(parts[2]), publicKey: Array(key.publicKey.rawRepresentation)) + Array(signature)).base64EncodedString()
+        #expect(all.sign_golden.text + "\n" + line + "\n" == all.sign_golden.signed_note)
+        let example = all.checkpoint_example
+        let lines = example.text.split(separator: "\n")
+        #expect(String(lines[0]) == example.origin && UInt64(lines[1]) == example.size && String(lines[2]) == example.root_b64)
+    }
 }

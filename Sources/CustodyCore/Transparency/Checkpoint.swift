@@ -39,30 +39,97 @@ public struct Checkpoint: Sendable, Hashable {
     public static func verify(_ note: String, key: Curve25519.Signing.PublicKey, name: String, origin: String? = nil) throws(CustodyError)
         -> Checkpoint
     {
-        guard let separator = note.range(of: "\n\n") else {
-            throw CustodyError(.malformedSignature, "the checkpoint is not a signed note (no blank line before the signatures)")
-        }
-        let body = String(note[..<separator.lowerBound]) + "\n"
+        let body = try SignedNote.open(Array(note.utf8), verifier: SignedNote.Verifier(name: name, key: key))
         let lines = body.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
         guard lines.count >= 3, let size = UInt64(lines[1]), let root = Data(base64Encoded: String(lines[2])), root.count == 32 else {
             throw CustodyError(.malformedSignature, "the checkpoint body is not origin, size and base64 root hash")
-        }
-        let expectedID = keyID(name: name, publicKey: Array(key.rawRepresentation))
-        var verified = false
-        for line in note[separator.upperBound...].split(separator: "\n") {
-            let parts = line.split(separator: " ")
-            guard parts.count == 3, parts[0] == "—", parts[1] == name, let blob = Data(base64Encoded: String(parts[2])), blob.count == 68 else { continue }
-            guard Array(blob.prefix(4)) == expectedID else { continue }
-            if key.isValidSignature(blob.dropFirst(4), for: Array(body.utf8)) { verified = true }
-        }
-        guard verified else {
-            throw CustodyError(.verificationFailed, "the checkpoint carries no valid signature by the log key \(name)")
         }
         let expected = origin ?? name
         guard lines[0] == Substring(expected) else {
             throw CustodyError(.verificationFailed, "the checkpoint is of the log '\(lines[0])', not of '\(expected)'")
         }
         return Checkpoint(origin: String(lines[0]), size: size, root: Array(root))
+    }
+}
+
+/// C2SP signed notes (Go's `sumdb/note`): text ending in a newline, a blank line, then up to 100 lines
+/// `— <name> <base64(4-byte key id ‖ signature)>`. Opening one follows Go's `note.Open`: a malformed note is refused
+/// whatever it carries; signatures by other keys are ignored; one by the verifier's name and key id that does not
+/// verify refuses the note; a note with none by the verifier is unverified.
+public enum SignedNote {
+    /// An Ed25519 verifier: the key and the name it signs under.
+    public struct Verifier: Sendable {
+        public let name: String
+        public let key: Curve25519.Signing.PublicKey
+        public var id: [UInt8] { Checkpoint.keyID(name: name, publicKey: Array(key.rawRepresentation)) }
+
+        public init(name: String, key: Curve25519.Signing.PublicKey) {
+            self.name = name
+            self.key = key
+        }
+
+        /// Parses verifier key text `<name>+<8 hex key id>+<base64(0x01 ‖ 32-byte Ed25519 key)>`; refuses a name that
+        /// is empty or not a valid note name, a key id that does not match, another algorithm or key length.
+        public init(parsing text: String) throws(CustodyError) {
+            let parts = text.split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
+            guard parts.count == 3, SignedNote.isValidName(String(parts[0])), parts[1].count == 8,
+                let blob = Data(base64Encoded: String(parts[2])), blob.count == 33, blob.first == 0x01,
+                let key = try? Curve25519.Signing.PublicKey(rawRepresentation: blob.dropFirst())
+            else { throw CustodyError(.invalidKey, "not a verifier key (name+keyid+base64 of an Ed25519 key)") }
+            self.init(name: String(parts[0]), key: key)
+            guard Hex.encode(id) == parts[1] else { throw CustodyError(.invalidKey, "the verifier key's id does not match its key") }
+        }
+    }
+
+    /// A name: non-empty UTF-8 without spaces, `+` or control characters.
+    static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && !name.unicodeScalars.contains { $0 == " " || $0 == "+" || $0.value < 0x20 || $0.value == 0x7F }
+    }
+
+    /// Checks `note` and returns its text (through its final newline) when the verifier signed it.
+    public static func open(_ note: [UInt8], verifier: Verifier) throws(CustodyError) -> String {
+        func malformed(_ why: String) -> CustodyError { CustodyError(.malformedSignature, "not a signed note: \(why)") }
+        guard let message = String(validating: note, as: UTF8.self) else { throw malformed("not UTF-8") }
+        let bytes = Array(message.utf8)
+        var split: Int?
+        if bytes.count >= 2 {
+            for index in stride(from: bytes.count - 2, through: 0, by: -1) where bytes[index] == 0x0A && bytes[index + 1] == 0x0A {
+                split = index
+                break
+            }
+        }
+        guard let split else { throw malformed("no blank line before the signatures") }
+        let text = Array(bytes[...split])
+        let signatures = Array(bytes[(split + 2)...])
+        guard !signatures.isEmpty, signatures.last == 0x0A else { throw malformed("no signature lines, or no final newline") }
+        guard !String(decoding: text, as: UTF8.self).unicodeScalars.contains(where: { ($0.value < 0x20 && $0 != "\n") || $0.value == 0x7F }) else {
+            throw malformed("a control character in the text")
+        }
+        var verified = false
+        var seen = Set<[UInt8]>()
+        var count = 0
+        for line in signatures.split(separator: 0x0A, omittingEmptySubsequences: false).dropLast() {
+            let prefix = Array("— ".utf8)
+            guard line.starts(with: prefix) else { throw malformed("a line after the signatures that is not a signature") }
+            let rest = String(decoding: line.dropFirst(prefix.count), as: UTF8.self)
+            guard let space = rest.firstIndex(of: " ") else { throw malformed("a signature line without a signature") }
+            let name = String(rest[..<space])
+            let encoded = String(rest[rest.index(after: space)...])
+            guard isValidName(name), !encoded.isEmpty, let blob = Data(base64Encoded: encoded), blob.count >= 5 else {
+                throw malformed("a signature line that is not '— NAME BASE64'")
+            }
+            count += 1
+            guard count <= 100 else { throw malformed("more than 100 signatures") }
+            let id = Array(blob.prefix(4))
+            guard name == verifier.name, id == verifier.id else { continue }  // another signer's: ignored
+            guard seen.insert(id).inserted else { continue }
+            guard verifier.key.isValidSignature(blob.dropFirst(4), for: text) else {
+                throw CustodyError(.verificationFailed, "the signature by \(verifier.name) does not verify")
+            }
+            verified = true
+        }
+        guard verified else { throw CustodyError(.verificationFailed, "the note carries no signature by the key \(verifier.name)") }
+        return String(decoding: text, as: UTF8.self)
     }
 }
 
