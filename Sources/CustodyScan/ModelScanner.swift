@@ -272,6 +272,12 @@ public struct ModelScanner: Sendable {
                     offset: UInt64(item.offset), member: member))
             }
         }
+        for disagreement in result.frameDisagreements {
+            findings.append(Finding(
+                .malformed, .suspicious, subject: "pickle frames",
+                reason: disagreement.message + "; the C unpickler and a Python-level reader see different opcodes, so it was read as the C unpickler does",
+                offset: UInt64(disagreement.offset), member: member))
+        }
         if let error = result.error {
             let where_ = result.pickles > 0 ? "after \(result.pickles) complete pickle\(result.pickles == 1 ? "" : "s"), " : ""
             let reason = "\(where_)the pickle stream breaks at byte \(error.offset): \(error.message)"

@@ -32,6 +32,10 @@ public struct PickleScanner {
         public var hitLimit = false
         /// Opcodes successfully read.
         public var opcodes = 0
+        /// Where the stream's FRAMEs and its opcodes disagree (an opcode running past the end of its frame, a frame
+        /// begun inside another, a frame longer than the data): the C unpickler reads straight through them, a
+        /// Python-level reader sees other opcodes or stops. The walk follows the C unpickler; these are reported.
+        public var frameDisagreements: [(offset: Int, message: String)] = []
     }
 
     public struct Limits: Sendable {
@@ -56,6 +60,8 @@ public struct PickleScanner {
     private var stack: [Value] = []
     private var metastack: [[Value]] = []
     private var memo: [Int: Value] = [:]
+    /// Where the current FRAME ends, while inside one.
+    private var frameEnd: Int?
     private var result = Result()
     private var depth = 0
 
@@ -85,6 +91,10 @@ public struct PickleScanner {
         self.bytes = bytes
         self.limits = limits
         self.position = position
+    }
+
+    private mutating func noteFrame(at offset: Int, _ message: String) {
+        if result.frameDisagreements.count < 16 { result.frameDisagreements.append((offset, message)) }
     }
 
     struct Failure: Error {
@@ -211,12 +221,29 @@ public struct PickleScanner {
             guard position < bytes.count else { throw Failure(offset: opcode, message: "pickle ends without STOP") }
             let code = bytes[position]
             position += 1
+            if let end = frameEnd, opcode >= end { frameEnd = nil }
+            defer {
+                // An opcode that starts inside a frame must end inside it.
+                if let end = frameEnd, position > end, code != 0x95 {
+                    noteFrame(at: opcode, "the opcode at \(opcode) runs \(position - end) bytes past the end of its frame")
+                    frameEnd = nil
+                }
+            }
             switch code {
             case 0x80:  // PROTO
                 let version = try unsigned(1, at: opcode)
                 guard version <= 5 else { throw Failure(offset: opcode, message: "unsupported pickle protocol \(version)") }
             case 0x95:  // FRAME
-                _ = try unsigned(8, at: opcode)
+                if let end = frameEnd, opcode < end {
+                    noteFrame(at: opcode, "a FRAME begins \(end - opcode) bytes before the end of the frame it is in")
+                }
+                let length = try unsigned(8, at: opcode)
+                if length > UInt64(bytes.count - position) {
+                    noteFrame(at: opcode, "the FRAME declares \(length) bytes, more than the \(bytes.count - position) that follow")
+                    frameEnd = nil
+                } else {
+                    frameEnd = position + Int(length)
+                }
             case 0x2E:  // STOP
                 _ = try pop(at: opcode)
                 result.opcodes += 1

@@ -38,6 +38,47 @@ struct PickleScannerTests {
         #expect(ImportRules.verdict(module: module, name: name).0 == expected, "\(module) \(name)")
     }
 
+    /// A pickle framed as CPython frames it: every opcode inside the frame that holds it.
+    static func framed(_ body: [UInt8], length: Int? = nil) -> [UInt8] {
+        [0x80, 0x04, 0x95] + le(UInt64(length ?? body.count)) + body
+    }
+
+    @Test("frames as CPython writes them are clean and raise nothing")
+    func wellFormedFrames() {
+        var p = PickleBytes()
+        p.unicode("collections"); p.unicode("OrderedDict"); p.stackGlobal(); p.op(0x29); p.reduce(); p.stop()
+        let report = scan(Self.framed(p.bytes))
+        #expect(report.verdict == .clean, "\(report.findings)")
+        // Two frames back to back, each whole.
+        var first = PickleBytes()
+        first.unicode("collections"); first.unicode("OrderedDict")
+        var second = PickleBytes()
+        second.stackGlobal(); second.op(0x29); second.reduce(); second.stop()
+        let twoFrames = [0x80, 0x04, 0x95] + le(UInt64(first.bytes.count)) + first.bytes + [0x95] + le(UInt64(second.bytes.count)) + second.bytes
+        #expect(scan(twoFrames).verdict == .clean)
+    }
+
+    @Test("frames and opcode lengths that disagree are read as the C unpickler reads them, and are at least suspicious")
+    func framesThatDisagree() {
+        // The frame ends inside a string operand: a Python-level reader stops (or resyncs) there, the C unpickler
+        // reads on and imports os.system.
+        let hostile = osSystemPickle().dropFirst(2)  // without its PROTO
+        let cut = scan(Self.framed(Array(hostile), length: 3))
+        #expect(cut.verdict == .dangerous)
+        #expect(dangerousSubjects(cut) == ["os.system"])
+        #expect(cut.findings.contains { $0.subject == "pickle frames" && $0.reason.contains("past the end of its frame") })
+        // A frame declared longer than the data.
+        var benign = PickleBytes()
+        benign.none(); benign.stop()
+        let long = scan(Self.framed(benign.bytes, length: 4096))
+        #expect(long.verdict >= .suspicious)
+        #expect(long.findings.contains { $0.reason.contains("more than the") })
+        // A frame begun inside another.
+        let nested = [0x80, 0x04, 0x95] + le(UInt64(20)) + [0x95] + le(UInt64(2)) + [0x4E, 0x2E] + [UInt8](repeating: 0x4E, count: 9)
+        let inner = scan(nested)
+        #expect(inner.findings.contains { $0.reason.contains("a FRAME begins") }, "\(inner.findings)")
+    }
+
     @Test("STACK_GLOBAL fed from the memo out of order is resolved like the unpickler does")
     func memoisedStackGlobal() {
         // Strings stored in slots 2, 3, 0, 1; a naive look-back would see torch.LongStorage.
