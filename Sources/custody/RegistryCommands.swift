@@ -223,7 +223,18 @@ enum VersionText {
         if let source = provenance.source {
             lines.append("  source         \([source.uri, source.revision].compactMap { $0 }.joined(separator: " @ "))")
         }
-        if !provenance.baseModels.isEmpty { lines.append("  base models    \(provenance.baseModels.joined(separator: ", "))") }
+        if let resolutions = detail.baseModelResolutions, !resolutions.isEmpty {
+            let described = resolutions.map { resolution in
+                if let resolved = resolution.resolved {
+                    if resolution.named == resolved { return resolved }
+                    return "\(resolution.named) → \(resolved)" + (resolution.by == "name" ? "" : " (by \(resolution.by ?? "?"))")
+                }
+                return "\(resolution.named) (\(resolution.by ?? "not in this registry"))"
+            }
+            lines.append("  base models    \(described.joined(separator: ", "))")
+        } else if !provenance.baseModels.isEmpty {
+            lines.append("  base models    \(provenance.baseModels.joined(separator: ", "))")
+        }
         if !provenance.datasets.isEmpty { lines.append("  datasets       \(provenance.datasets.joined(separator: ", "))") }
         if let run = provenance.pipelineRun { lines.append("  pipeline run   \(run)") }
         for (key, value) in provenance.annotations.sorted(by: { $0.key < $1.key }) { lines.append("  \(key) = \(value)") }

@@ -22,6 +22,8 @@ import Testing
         let licence = try #require(check["licence"] as? [String: Any])
         #expect(licence["class"] as? String == "research", "\(licence)")
         #expect((licence["basis"] as? String)?.contains("inherited from base model acme/llama-base@1") == true, "\(licence)")
+        let shown = try registry.custody("show", "acme/tune@1")
+        #expect(shown.stdout.contains("base models    \(hub) → acme/llama-base@1 (by source)"), "\(shown.stdout)")
         let lineage = try registry.custody("audit", "lineage", "acme/tune@1")
         #expect(lineage.stdout.contains("↑ acme/llama-base@1 (cc-by-nc-4.0)  [named \(hub), resolved by source]"), "\(lineage.stdout)")
 
@@ -36,6 +38,7 @@ import Testing
             "publish", other, "--name", "acme/other-rev", "--version", "1", "--license", "apache-2.0", "--base-model", hub + "@ffffff1",
             "--quiet").status == 0)
         #expect(try registry.custody("audit", "lineage", "acme/other-rev@1").stdout.contains("[not in this registry]"))
+        #expect(try registry.custody("show", "acme/other-rev@1").stdout.contains("base models    \(hub)@ffffff1 (not in this registry)"))
 
         // A registry model named like the Hub id, ignoring case.
         let named = try GateTests.model(registry, "named", salt: "n")

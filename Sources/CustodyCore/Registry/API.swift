@@ -153,6 +153,8 @@ public enum API {
         /// Active, or yanked / quarantined (with who, when and why).
         public var status: VersionStatus?
         public var events: [Event]?
+        /// How each base model the provenance names resolves in this registry now (answers to `GET …/versions/V`).
+        public var baseModelResolutions: [BaseModelResolution]?
 
         public init(model: String, version: String, bundleDigest: Digest, createdAt: String, publishedBy: String? = nil, files: [FileEntry], license: License, provenance: Provenance, signatures: [SignatureInfo], scan: BundleReport? = nil, status: VersionStatus? = nil, events: [Event]? = nil) {
             self.status = status
@@ -241,6 +243,20 @@ public enum API {
 
         public init(keys: [TrustedKey]) {
             self.keys = keys
+        }
+    }
+
+    /// A base model as the provenance names it, and the registry version it resolves to (nil: not in this registry,
+    /// or ambiguous), with how it was resolved: `name`, `source`, `name, ignoring case`, or `ambiguous: a/b, c/d`.
+    public struct BaseModelResolution: Codable, Hashable, Sendable {
+        public var named: String
+        public var resolved: String?
+        public var by: String?
+
+        public init(named: String, resolved: String?, by: String?) {
+            self.named = named
+            self.resolved = resolved
+            self.by = by
         }
     }
 

@@ -68,7 +68,18 @@ struct ModelController {
 
     func version(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await services.authorize(request, context, roles: Self.readers)
-        let (_, detail) = try await versionDetail(context, events: request.uri.queryParameters["events"] == "true")
+        var (_, detail) = try await versionDetail(context, events: request.uri.queryParameters["events"] == "true")
+        if !detail.provenance.baseModels.isEmpty {
+            var resolutions: [API.BaseModelResolution] = []
+            for base in detail.provenance.baseModels {
+                switch try await services.gate.resolveBase(base) {
+                case .registry(let model, let version, let by): resolutions.append(.init(named: base, resolved: "\(model)@\(version)", by: by))
+                case .external: resolutions.append(.init(named: base, resolved: nil, by: nil))
+                case .ambiguous(let candidates): resolutions.append(.init(named: base, resolved: nil, by: "ambiguous: " + candidates.joined(separator: ", ")))
+                }
+            }
+            detail.baseModelResolutions = resolutions
+        }
         return try .json(detail)
     }
 
