@@ -128,9 +128,14 @@ let package = Package(
             ],
             swiftSettings: upcomingFeatures
         ),
+        .target(
+            name: "CustodyTestSupport",
+            path: "Tests/CustodyTestSupport",
+            swiftSettings: upcomingFeatures
+        ),
         .testTarget(
             name: "CustodyCoreTests",
-            dependencies: ["CustodyCore"],
+            dependencies: ["CustodyCore", "CustodyTestSupport"],
             resources: [.copy("Vectors")],
             swiftSettings: upcomingFeatures
         ),
@@ -146,7 +151,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CustodyPolicyTests",
-            dependencies: ["CustodyPolicy", "CustodyCore"],
+            dependencies: ["CustodyPolicy", "CustodyCore", "CustodyTestSupport"],
             swiftSettings: upcomingFeatures
         ),
         .testTarget(
@@ -166,7 +171,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CustodyCLITests",
-            dependencies: ["custody", "CustodyCore"],
+            dependencies: ["custody", "CustodyCore", "CustodyTestSupport"],
             swiftSettings: upcomingFeatures
         ),
     ],

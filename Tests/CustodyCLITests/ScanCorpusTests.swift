@@ -1,17 +1,11 @@
+import CustodyTestSupport
 import Foundation
 import Testing
 
 /// The picklescan project's fixtures (MIT), read in place from the shared corpus and never copied or unpickled.
 enum Corpus {
     static var picklescan: String? {
-        if let path = ProcessInfo.processInfo.environment["CUSTODY_CORPUS"] { return path + "/picklescan" }
-        var directory = URL(fileURLWithPath: Tools.packageRoot)
-        while directory.path != "/" {
-            let candidate = directory.appendingPathComponent("shared/corpus/picklescan").path
-            if FileManager.default.fileExists(atPath: candidate + "/expectations.tsv") { return candidate }
-            directory.deleteLastPathComponent()
-        }
-        return nil
+        SharedCorpus.path("picklescan").flatMap { FileManager.default.fileExists(atPath: $0 + "/expectations.tsv") ? $0 : nil }
     }
 }
 

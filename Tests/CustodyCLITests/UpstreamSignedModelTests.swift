@@ -1,3 +1,4 @@
+import CustodyTestSupport
 import Foundation
 import Testing
 
@@ -5,16 +6,7 @@ import Testing
 /// upstream test key exactly as shipped (text before its PEM block) and by the reference `model_signing` the way
 /// upstream verifies each case: the verdicts must agree.
 @Suite struct UpstreamSignedModelTests {
-    static var corpus: String? {
-        var directory = URL(fileURLWithPath: Tools.packageRoot)
-        if let root = ProcessInfo.processInfo.environment["CUSTODY_CORPUS"] { return root + "/model-transparency" }
-        while directory.path != "/" {
-            let candidate = directory.appendingPathComponent("shared/corpus/model-transparency").path
-            if FileManager.default.fileExists(atPath: candidate + "/README.md") { return candidate }
-            directory.deleteLastPathComponent()
-        }
-        return nil
-    }
+    static var corpus: String? { SharedCorpus.path("model-transparency") }
 
     /// The model a case signed: the single file its statement names, or the directory.
     static func model(of directory: String) throws -> String {

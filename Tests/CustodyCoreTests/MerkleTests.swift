@@ -1,4 +1,5 @@
 import Crypto
+import CustodyTestSupport
 import Foundation
 import Testing
 

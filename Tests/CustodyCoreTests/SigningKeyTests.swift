@@ -1,4 +1,5 @@
 import CustodyCore
+import CustodyTestSupport
 import Foundation
 import Testing
 
@@ -87,19 +88,5 @@ import Testing
             let error = error as? CustodyError
             return error?.code == .io && error?.message == "/nonexistent/custody.key: cannot open: No such file or directory"
         }
-    }
-}
-
-/// The upstream data sets in `shared/corpus/` beside the repository (or `$CUSTODY_CORPUS`), read in place.
-enum SharedCorpus {
-    static func path(_ set: String) -> String? {
-        if let root = ProcessInfo.processInfo.environment["CUSTODY_CORPUS"] { return root + "/" + set }
-        var directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        while directory.path != "/" {
-            let candidate = directory.appendingPathComponent("shared/corpus/" + set).path
-            if FileManager.default.fileExists(atPath: candidate + "/README.md") { return candidate }
-            directory.deleteLastPathComponent()
-        }
-        return nil
     }
 }

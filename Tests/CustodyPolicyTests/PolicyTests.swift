@@ -1,4 +1,5 @@
 import CustodyCore
+import CustodyTestSupport
 import Foundation
 import Testing
 
@@ -23,8 +24,8 @@ struct CVSSTests {
 
     /// FIRST's calculator on every CVSS 3.0/3.1 base-metric combination (and two vectors with temporal and
     /// environmental metrics), read in place from the shared corpus: every base score and severity equal.
-    @Test(.enabled(if: AdvisoryTests.corpusRoot("cvss") != nil)) func everyCorpusVectorScoresAsFIRSTsCalculator() throws {
-        let table = try String(contentsOfFile: try #require(AdvisoryTests.corpusRoot("cvss")) + "/vectors.tsv", encoding: .utf8)
+    @Test(.enabled(if: SharedCorpus.path("cvss") != nil)) func everyCorpusVectorScoresAsFIRSTsCalculator() throws {
+        let table = try String(contentsOfFile: try #require(SharedCorpus.path("cvss")) + "/vectors.tsv", encoding: .utf8)
         var rows = 0
         var wrong: [String] = []
         for line in table.split(separator: "\n").dropFirst() {
@@ -127,19 +128,7 @@ struct AdvisoryTests {
         }
     }
 
-    static var corpus: String? { corpusRoot("osv") }
-
-    /// A data set of the shared corpus beside the repository (or under `$CUSTODY_CORPUS`), read in place.
-    static func corpusRoot(_ set: String) -> String? {
-        if let root = ProcessInfo.processInfo.environment["CUSTODY_CORPUS"] { return root + "/" + set }
-        var directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        while directory.path != "/" {
-            let candidate = directory.appendingPathComponent("shared/corpus/" + set).path
-            if FileManager.default.fileExists(atPath: candidate + "/README.md") { return candidate }
-            directory.deleteLastPathComponent()
-        }
-        return nil
-    }
+    static var corpus: String? { SharedCorpus.path("osv") }
 
     @Test func malformedAdvisoriesNameTheField() {
         func message(_ bytes: [UInt8]) -> String {
