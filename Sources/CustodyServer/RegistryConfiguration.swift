@@ -183,13 +183,9 @@ public struct RegistryConfiguration: Sendable {
 
     /// `1s`, `250ms`, `0`: at most a minute, since repeats wait that long to be written.
     static func duration(_ text: String, source: String) throws(CustodyError) -> Duration {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
-        let (number, scale): (Substring, Double) =
-            trimmed.hasSuffix("ms") ? (trimmed.dropLast(2), 0.001) : trimmed.hasSuffix("s") ? (trimmed.dropLast(), 1) : (Substring(trimmed), 1)
-        guard let value = Double(number), value >= 0, value * scale <= 60 else {
-            throw CustodyError(.invalidArgument, "\(source): '\(text)' is not a duration from 0 to 60s (for example 1s or 250ms)")
-        }
-        return .milliseconds(Int64((value * scale * 1000).rounded()))
+        let refusal = CustodyError(.invalidArgument, "\(source): '\(text)' is not a duration from 0 to 60s (for example 1s or 250ms)")
+        guard let value = try? period(text, source: source, zero: true), value <= .seconds(60) else { throw refusal }
+        return value
     }
 
     /// `250ms`, `30s`, `5m`, `24h`, `7d`: a period of at least a millisecond (zero where `zero` allows it).
