@@ -114,7 +114,7 @@ public func runRegistry(_ services: RegistryServices, onRunning: @escaping @Send
         group.addTask { await services.uploadJanitor.run() }
         try await application.runService()
         try? await services.gate.recorder.writeRepeats(all: true)
-        try? await services.log.checkpoint()
+        _ = try? await services.log.checkpoint()
         group.cancelAll()
     }
 }

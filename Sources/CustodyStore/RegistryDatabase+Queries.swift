@@ -43,18 +43,21 @@ extension RegistryDatabase {
         text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
     }
 
-    /// Versions whose provenance names `model` (any version, `model@version`, or `model` alone) as a base model.
-    public func derivatives(of model: ModelName) async throws(CustodyError) -> [(model: String, version: String, baseModels: [String])] {
-        let pattern = "%\"" + Self.escapeLike(model.description) + "%"
+    /// Versions whose provenance names a base model containing one of `names` (compared without ASCII case): the
+    /// candidates the caller resolves (a registry name, or the Hub id a registry model was published from).
+    public func derivatives(naming names: [String]) async throws(CustodyError) -> [(model: String, version: String, baseModels: [String])] {
+        let needles = names.filter { !$0.isEmpty }
+        guard !needles.isEmpty else { return [] }
+        let condition = Array(repeating: "p.base_models LIKE ? ESCAPE '\\'", count: needles.count).joined(separator: " OR ")
         let rows: [[String]] = try await read { db in
             try Row.fetchAll(
                 db,
                 sql: """
                     SELECT m.namespace || '/' || m.name AS model, v.version AS version, p.base_models AS bases
                     FROM provenance p JOIN versions v ON v.id = p.version_id JOIN models m ON m.id = v.model_id
-                    WHERE p.base_models LIKE ? ESCAPE '\\' ORDER BY v.id
+                    WHERE \(condition) ORDER BY v.id
                     """,
-                arguments: [pattern]
+                arguments: StatementArguments(needles.map { "%" + Self.escapeLike($0) + "%" })
             ).map { [$0["model"], $0["version"], $0["bases"]] }
         }
         var out: [(model: String, version: String, baseModels: [String])] = []

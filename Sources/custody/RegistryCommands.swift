@@ -52,7 +52,7 @@ struct Publish: AsyncParsableCommand {
     @Option(help: "How many blobs to upload at once.")
     var parallel = 8
 
-    @Option(help: "The licence class you claim (permissive, conditional, research, commercial, non-commercial); refused if the licence says otherwise.")
+    @Option(help: "The licence class you claim (permissive, conditional, research, commercial, restricted, non-commercial, research-only); refused if the licence says otherwise.")
     var licenseClass: String?
 
     @Flag(help: "Scan the bundle here first and refuse to upload anything dangerous (the registry scans it either way).")

@@ -40,6 +40,12 @@ import Testing
         #expect(try registry.custody("audit", "lineage", "acme/other-rev@1").stdout.contains("[not in this registry]"))
         #expect(try registry.custody("show", "acme/other-rev@1").stdout.contains("base models    \(hub)@ffffff1 (not in this registry)"))
 
+        // Downstream is the inverse: the base's lineage lists the derivatives that name it by its Hub id.
+        let downstream = try registry.custody("audit", "lineage", "acme/llama-base@1").stdout
+        #expect(downstream.contains("↓ acme/tune@1 (apache-2.0)  [named \(hub), resolved by source]"), "\(downstream)")
+        #expect(downstream.contains("↓ acme/pinned@1 (apache-2.0)  [named \(hub)@0e9e39f, resolved by source]"), "\(downstream)")
+        #expect(!downstream.contains("acme/other-rev"), "\(downstream)")
+
         // A registry model named like the Hub id, ignoring case.
         let named = try GateTests.model(registry, "named", salt: "n")
         #expect(try registry.custody("publish", named, "--name", "mistralai/mistral-7b-v0.3", "--version", "1", "--license", "apache-2.0", "--quiet").status == 0)
@@ -48,6 +54,7 @@ import Testing
             "publish", derived, "--name", "acme/derived", "--version", "1", "--license", "apache-2.0", "--base-model", "mistralai/Mistral-7B-v0.3",
             "--quiet").status == 0)
         #expect(try registry.custody("audit", "lineage", "acme/derived@1").stdout.contains("↑ mistralai/mistral-7b-v0.3@1 (apache-2.0)  [named mistralai/Mistral-7B-v0.3, resolved by name, ignoring case]"))
+        #expect(try registry.custody("audit", "lineage", "mistralai/mistral-7b-v0.3@1").stdout.contains("↓ acme/derived@1 (apache-2.0)  [named mistralai/Mistral-7B-v0.3, resolved by name, ignoring case]"))
 
         // A second registry copy recorded from the same Hub repository makes the id ambiguous: refused, both named.
         let copy = try GateTests.model(registry, "copy", salt: "c")

@@ -199,6 +199,19 @@ struct LicenceTests {
         if expected == .conditional { #expect(!classified.obligations.isEmpty, "a conditional licence names its obligations") }
     }
 
+    /// A research-class licence says which kind it is: non-commercial use, research only, or non-production.
+    @Test(arguments: [
+        ("cc-by-nc-4.0", nil, "non-commercial use only"), ("cc-by-nc-nd-4.0", nil, "no derivatives"),
+        ("other", "Qwen Research License Agreement", "research and evaluation only"), ("mrl", nil, "research and evaluation only"),
+        ("other", "Mistral AI Non-Production License", "non-production use only"), ("apple-amlr", nil, "research and evaluation only"),
+        ("other", "nvidia-oneway-noncommercial-license", "non-commercial use only"),
+    ] as [(String?, String?, String)])
+    func researchLicencesNameTheirKind(id: String?, name: String?, obligation: String) {
+        let classified = LicenceTable.defaults.classify(id: id, name: name)
+        #expect(classified.licenceClass == .research)
+        #expect(classified.obligations.contains { $0.contains(obligation) }, "\(classified.obligations)")
+    }
+
     @Test func conditionalLicencesCarryObligationsAndTheTableIsData() throws {
         #expect(LicenceTable.defaults.classify(id: "llama3.1", name: nil).obligations.contains { $0.contains("700 million") })
         let override = try LicenceTableFile.parse(
@@ -207,6 +220,8 @@ struct LicenceTests {
         #expect(table.classify(id: "weird-1.0", name: nil).licenceClass == .research)
         #expect(table.classify(id: "apache-2.0", name: nil).obligations == ["ask legal"])
         #expect(LicenceClass.declared("commercial") == [.permissive, .conditional])
+        #expect(LicenceClass.declared("restricted") == [.conditional])
+        #expect(LicenceClass.declared("research-only") == [.research])
         #expect(LicenceClass.declared("nonsense") == nil)
     }
 }

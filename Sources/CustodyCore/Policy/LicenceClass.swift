@@ -13,12 +13,14 @@ public enum LicenceClass: String, Codable, Sendable, DeclarationOrdered {
 
     /// "More restrictive" is greater: a derivative's class is the maximum of its own and its bases'.
 
-    /// A class a publisher may declare: the four classes, or "commercial" (permissive or conditional) and
-    /// "non-commercial" (research).
+    /// A class a publisher may declare: the four classes, or the words licences are usually sorted by —
+    /// "commercial" (permissive or conditional), "restricted" (conditional: commercial use under use restrictions
+    /// and obligations), "non-commercial" and "research-only" (research; the rule's obligation says which).
     public static func declared(_ text: String) -> Set<LicenceClass>? {
         switch text.lowercased() {
         case "commercial": [.permissive, .conditional]
-        case "non-commercial", "noncommercial": [.research]
+        case "restricted": [.conditional]
+        case "non-commercial", "noncommercial", "research-only": [.research]
         default: LicenceClass(rawValue: text.lowercased()).map { [$0] }
         }
     }
@@ -132,7 +134,11 @@ extension LicenceTable {
             "display \"Built with Llama\" and keep \"Llama\" at the start of derivative model names",
         ]
         let openRail = ["the use restrictions of the licence (Attachment A) flow down to every user and derivative"]
-        let research = LicenceRule(.research)
+        // Two kinds of `research` licence, told apart by their obligation: non-commercial use (any purpose that is
+        // not commercial) and research-only use (no production use at all, commercial or not).
+        let nonCommercial = LicenceRule(.research, obligations: ["non-commercial use only"])
+        let researchOnly = LicenceRule(.research, obligations: ["research and evaluation only: no production use"])
+        let nonProduction = LicenceRule(.research, obligations: ["non-production use only (research, testing, evaluation)"])
         var ids: [String: LicenceRule] = [
             "apache-2.0": permissive, "mit": permissive, "isc": permissive, "cc0-1.0": permissive, "cc-by-4.0": permissive,
             "cc-by-3.0": permissive, "unlicense": permissive, "zlib": permissive, "bsl-1.0": permissive, "wtfpl": permissive,
@@ -157,9 +163,9 @@ extension LicenceTable {
             "qwen": LicenceRule(.conditional, obligations: ["licensees with more than 100 million monthly active users need a separate licence from Alibaba Cloud"]),
             "tongyi-qianwen": LicenceRule(.conditional, obligations: ["licensees with more than 100 million monthly active users need a separate licence from Alibaba Cloud"]),
             "deepseek": LicenceRule(.conditional, obligations: ["the use restrictions of the DeepSeek Model License (Attachment A) flow down to every user and derivative"]),
-            "fair-noncommercial-research-license": research, "deepfloyd-if-license": research, "apple-amlr": research,
-            "intel-research": research, "h-research": research, "mrl": research, "mnpl": research,
-            "qwen-research": research, "tongyi-qianwen-research": research,
+            "fair-noncommercial-research-license": researchOnly, "deepfloyd-if-license": researchOnly, "apple-amlr": researchOnly,
+            "intel-research": researchOnly, "h-research": researchOnly, "mrl": researchOnly, "mnpl": nonProduction,
+            "qwen-research": researchOnly, "tongyi-qianwen-research": researchOnly,
             "unknown": LicenceRule(.unknown),
             // The rest of the Hub's model-card licence list.
             "afl-3.0": permissive, "artistic-2.0": permissive, "bsd": permissive, "cc-by-2.0": permissive, "cc-by-2.5": permissive,
@@ -169,20 +175,20 @@ extension LicenceTable {
             "cdla-sharing-1.0": shareAlike, "odbl": shareAlike,
             "epl-1.0": copyleft, "epl-2.0": copyleft, "eupl-1.1": copyleft, "eupl-1.2": copyleft, "gfdl": copyleft,
             "mpl-2.0": copyleft, "osl-3.0": copyleft,
-            "c-uda": LicenceRule(.research, note: "the Computational Use of Data Agreement allows computational analysis, not redistribution of the data"),
+            "c-uda": LicenceRule(.research, obligations: ["computational analysis only"], note: "the Computational Use of Data Agreement allows computational analysis, not redistribution of the data"),
             "cc": LicenceRule(.unknown),
             // license_name families of open-weight models, as their cards write them for `license: other`.
             "falcon-llm-license": LicenceRule(.conditional, obligations: ["the Falcon acceptable use policy flows down to every user and derivative", "attribute the Technology Innovation Institute"]),
             "tii-falcon-llm-license": LicenceRule(.conditional, obligations: ["the Falcon acceptable use policy flows down to every user and derivative", "attribute the Technology Innovation Institute"]),
             "nvidia-open-model-license": LicenceRule(.conditional, obligations: ["keep NVIDIA's attribution notice and pass the licence on with redistributions", "the licence ends if guardrails are bypassed without a substitute"]),
-            "nvidia-oneway-noncommercial-license": research, "nsclv1": research, "nvidia-license": research,
+            "nvidia-oneway-noncommercial-license": nonCommercial, "nsclv1": nonCommercial, "nvidia-license": nonCommercial,
             "stabilityai-community": LicenceRule(.conditional, obligations: ["organisations with more than USD 1 million annual revenue need an enterprise licence from Stability AI"]),
-            "stabilityai-non-commercial-research-community-license": research, "sai-nc-community": research,
-            "cohere-non-commercial": research, "cc-by-nc-4.0-with-addendum": research, "mistral-research-license": research,
+            "stabilityai-non-commercial-research-community-license": nonCommercial, "sai-nc-community": nonCommercial,
+            "cohere-non-commercial": nonCommercial, "cc-by-nc-4.0-with-addendum": nonCommercial, "mistral-research-license": researchOnly,
             "gemma-terms-of-use": LicenceRule(.conditional, obligations: ["the Gemma Prohibited Use Policy flows down to every user and derivative", "pass the Gemma Terms of Use on with redistributions"]),
             "deepseek-license": LicenceRule(.conditional, obligations: ["the use restrictions of the DeepSeek Model License (Attachment A) flow down to every user and derivative"]),
             "yi-license": LicenceRule(.conditional, obligations: ["attribute 01.AI and keep the Yi licence with redistributions"]),
-            "microsoft-research-license": research, "phi": permissive,
+            "microsoft-research-license": researchOnly, "phi": permissive,
         ]
         // Common `license_name` spellings for `license: other`.
         for (name, id) in [
@@ -207,7 +213,8 @@ extension LicenceTable {
             ids[name] = ids[id]
         }
         let prefixes: [String: LicenceRule] = [
-            "bsd-": permissive, "cc-by-nc-": research, "cc-by-nc-sa-": research, "cc-by-nc-nd-": research,
+            "bsd-": permissive, "cc-by-nc-": nonCommercial, "cc-by-nc-sa-": nonCommercial,
+            "cc-by-nc-nd-": LicenceRule(.research, obligations: ["non-commercial use only", "no derivatives: fine-tunes, merges and quantisations may not be distributed"]),
             "gpl-": copyleft, "lgpl-": copyleft, "agpl-": copyleft,
         ]
         return LicenceTable(ids: ids, prefixes: prefixes)

@@ -278,6 +278,18 @@ final class GateService: Sendable {
     /// otherwise a Hugging Face id (`meta-llama/Llama-3.1-8B-Instruct`, optionally `@revision`) through the registry
     /// models whose recorded source is that repository (at that revision when one is given), or through a registry
     /// name equal to it but for case. Several different models matching is ambiguous, never guessed between.
+    /// The Hugging Face repository id (`owner/name`) a base-model entry or a recorded source names: a bare id or a
+    /// Hub URL (`https://huggingface.co/ID`, `hf.co/ID`); nil for anything else.
+    static func hubID(ofSource source: String) -> String? {
+        var id = source
+        for prefix in ["https://huggingface.co/", "http://huggingface.co/", "https://hf.co/", "hf.co/", "huggingface.co/"] where id.lowercased().hasPrefix(prefix) {
+            id = String(id.dropFirst(prefix.count))
+        }
+        if id.hasSuffix("/") { id.removeLast() }
+        guard id.split(separator: "/", omittingEmptySubsequences: false).count == 2, !id.contains(" "), !id.contains(":") else { return nil }
+        return id
+    }
+
     func resolveBase(_ reference: String) async throws(CustodyError) -> BaseResolution {
         if let (model, selector) = Self.reference(reference), let order = try await order(model), !order.isEmpty {
             switch selector {
@@ -293,10 +305,8 @@ final class GateService: Sendable {
             id = String(reference[..<at])
             revision = String(reference[reference.index(after: at)...])
         }
-        for prefix in ["https://huggingface.co/", "http://huggingface.co/", "https://hf.co/", "hf.co/", "huggingface.co/"] where id.lowercased().hasPrefix(prefix) {
-            id = String(id.dropFirst(prefix.count))
-        }
-        guard id.split(separator: "/").count == 2, !id.contains(" ") else { return .external }
+        guard let hubID = Self.hubID(ofSource: id) else { return .external }
+        id = hubID
         let sources = ["https://huggingface.co/\(id)", "https://huggingface.co/\(id)/", "https://hf.co/\(id)", "hf.co/\(id)", "huggingface.co/\(id)"]
         var bySource = try await database.versions(withSources: sources)
         if let revision {

@@ -162,18 +162,37 @@ struct AuditController {
         return nodes
     }
 
+    /// Versions whose base models resolve to this one, the inverse of `upstream`: named by registry reference, or by
+    /// the Hub id this version was published from (`meta-llama/Llama-3.1-8B-Instruct`, in any case).
     private func downstream(_ model: ModelName, _ version: String, depth: Int, seen: inout Set<String>) async throws -> [API.Lineage.Node] {
-        guard depth < 8, seen.insert("\(model)@\(version)").inserted else { return [] }
-        let digest = try await services.gate.detail(model, version: version)?.bundleDigest.description
+        guard depth < 8, seen.insert("\(model)@\(version)").inserted,
+            let detail = try await services.gate.detail(model, version: version)
+        else { return [] }
+        var names = [model.description]
+        if let id = detail.provenance.source?.uri.flatMap(GateService.hubID(ofSource:)) { names.append(id) }
         var nodes: [API.Lineage.Node] = []
-        for derivative in try await services.database.derivatives(of: model) {
-            let names = derivative.baseModels.contains("\(model)@\(version)") || derivative.baseModels.contains(model.description)
-                || digest.map { derivative.baseModels.contains("\(model)@\($0)") } == true
-            guard names, let derivedModel = try? ModelName(parsing: derivative.model) else { continue }
-            let detail = try await services.gate.detail(derivedModel, version: derivative.version)
+        let references = [model.description, "\(model)@\(version)", "\(model)@\(detail.bundleDigest)"]
+        for derivative in try await services.database.derivatives(naming: names) {
+            guard let derivedModel = try? ModelName(parsing: derivative.model) else { continue }
+            var namesThis = derivative.baseModels.contains { references.contains($0) }
+            var namedAs: String?
+            var resolvedBy: String?
+            for base in derivative.baseModels where !namesThis {
+                // A Hub id: what it resolves to now, the same resolution upstream and the licence use.
+                if case .registry(let baseModel, let resolved, let by) = try await services.gate.resolveBase(base),
+                    by != "name", baseModel == model, resolved == version
+                {
+                    namesThis = true
+                    namedAs = base
+                    resolvedBy = by
+                }
+            }
+            guard namesThis else { continue }
+            let derivedDetail = try await services.gate.detail(derivedModel, version: derivative.version)
             nodes.append(API.Lineage.Node(
-                reference: "\(derivative.model)@\(derivative.version)", inRegistry: true, licence: detail?.license.id,
-                children: try await downstream(derivedModel, derivative.version, depth: depth + 1, seen: &seen)))
+                reference: "\(derivative.model)@\(derivative.version)", inRegistry: true, licence: derivedDetail?.license.id,
+                children: try await downstream(derivedModel, derivative.version, depth: depth + 1, seen: &seen),
+                namedAs: namedAs, resolvedBy: resolvedBy))
         }
         return nodes
     }
