@@ -5,15 +5,15 @@ import GRDB
 /// The transparency log over the events table: every event is a leaf (its canonical JSON), appended in the same
 /// transaction as the row; complete subtrees are stored so that roots and proofs cost O(log n) reads.
 extension RegistryDatabase {
-    static func appendLeaf(_ db: Database, row: Row) throws {
-        try appendLeaf(db, event(row))
-    }
-
     /// Appends the event's leaf and the subtrees it completes, in the event's own transaction.
     static func appendLeaf(_ db: Database, _ event: API.Event) throws {
-        let entry = EventLeaf.canonicalJSON(event)
-        let id = event.id
-        var hash = Merkle.leafHash(entry)
+        try appendLeaf(db, EventLeaf.V1(event))
+    }
+
+    /// Appends a leaf in the frozen V1 encoding (what migrations use, whatever today's encoding is).
+    static func appendLeaf(_ db: Database, _ leaf: EventLeaf.V1) throws {
+        let id = leaf.id
+        var hash = leaf.leafHash
         var level = 0
         var index = id - 1
         let insert = try db.cachedStatement(sql: "INSERT INTO log_tree (position, hash) VALUES (?, ?)")

@@ -269,9 +269,7 @@ extension RegistryDatabase {
     static func event(_ row: Row) -> API.Event {
         API.Event(
             id: row["id"], at: row["at"], type: row["type"], actor: row["actor"], model: row["model"], version: row["version"],
-            detail: row["detail"], environment: row["environment"], client: row["client"],
-            // Rows written before events had a count (read while migrating) stand for one event.
-            count: row.hasColumn("count") ? row["count"] : nil)
+            detail: row["detail"], environment: row["environment"], client: row["client"], count: row["count"])
     }
 
     static func json(_ value: some Encodable) throws -> String {

@@ -186,7 +186,10 @@ extension RegistryDatabase {
             let leaves = try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM log_nodes WHERE level = 0") ?? 0
             let unlogged = try Row.fetchCursor(db, sql: "SELECT * FROM events WHERE id > ? ORDER BY id", arguments: [leaves])
             while let row = try unlogged.next() {
-                try RegistryDatabase.appendLeaf(db, row: row)
+                // The frozen V1 leaf of the row as it was then (events had no count yet): never today's encoder.
+                try RegistryDatabase.appendLeaf(db, EventLeaf.V1(
+                    id: row["id"], at: row["at"], type: row["type"], actor: row["actor"], model: row["model"], version: row["version"],
+                    detail: row["detail"], environment: row["environment"], client: row["client"]))
             }
             try db.execute(
                 sql: """

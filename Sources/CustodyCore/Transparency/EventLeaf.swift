@@ -1,41 +1,92 @@
-/// The log entry of an event: canonical JSON of every column the events table holds (`id` first, then the other keys
-/// sorted, no whitespace, absent values and a count of 1 left out), so that anyone holding the rows can recompute the leaf and therefore the tree.
+/// The log entry of an event. Every signed checkpoint commits to these bytes, so the encoding is versioned and frozen:
+/// ``V1`` is the only encoding so far, pinned byte for byte by golden vectors (`Tests/CustodyCoreTests/Vectors/
+/// event-leaf-v1.json`). A change of fields, order or escaping is a new version, never an edit of V1.
 public enum EventLeaf {
+    /// The leaf of `event` in today's encoding (``V1``).
     public static func canonicalJSON(_ event: API.Event) -> [UInt8] {
-        var out: [UInt8] = Array(#"{"id":"#.utf8) + Array(String(event.id).utf8)
-        func field(_ key: String, _ value: String?) {
-            guard let value else { return }
-            out += Array(",\"\(key)\":".utf8)
-            appendString(value, to: &out)
-        }
-        // Keys after "id" in sorted order; `count` only for events that stand for several identical ones, so that
-        // single events keep the leaf they always had.
-        field("actor", event.actor)
-        field("at", event.at)
-        field("client", event.client)
-        if let count = event.count, count != 1 { out += Array(",\"count\":\(count)".utf8) }
-        field("detail", event.detail)
-        field("environment", event.environment)
-        field("model", event.model)
-        field("type", event.type)
-        field("version", event.version)
-        out.append(UInt8(ascii: "}"))
-        return out
+        V1(event).bytes
     }
 
-    /// A JSON string: `"` and `\` escaped, control characters as `\u00XX`, everything else as UTF-8.
-    static func appendString(_ text: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
-            case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                out += Array("\\u00".utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
-            default: out.append(byte)
-            }
+    /// Version 1: canonical JSON of every column the events table holds — `id` first, then the other keys sorted, no
+    /// whitespace, absent values left out and `count` only when it is not 1 (so a single event keeps the leaf it had
+    /// before counts existed), so that anyone holding the rows can recompute the leaf and therefore the tree.
+    ///
+    /// Its string escaping is its own and must stay so: `"` and `\` escaped, bytes below 0x20 as `\u00xx` (lower-case
+    /// hex, so a newline is `\u000a`, not `\n`), everything else — DEL and all non-ASCII — as raw UTF-8. It
+    /// deliberately differs from ``JSONText``'s escaper; merging the two would change every leaf hash and orphan every
+    /// checkpoint already signed. It is a value of its own, not the HTTP type, so that migrations and auditors
+    /// computing leaves use exactly this.
+    public struct V1: Hashable, Sendable {
+        public var id: Int64
+        public var actor: String?
+        public var at: String
+        public var client: String?
+        public var count: Int64?
+        public var detail: String?
+        public var environment: String?
+        public var model: String?
+        public var type: String
+        public var version: String?
+
+        public init(
+            id: Int64, at: String, type: String, actor: String? = nil, model: String? = nil, version: String? = nil,
+            detail: String? = nil, environment: String? = nil, client: String? = nil, count: Int64? = nil
+        ) {
+            self.id = id
+            self.at = at
+            self.type = type
+            self.actor = actor
+            self.model = model
+            self.version = version
+            self.detail = detail
+            self.environment = environment
+            self.client = client
+            self.count = count
         }
-        out.append(UInt8(ascii: "\""))
+
+        public init(_ event: API.Event) {
+            self.init(
+                id: event.id, at: event.at, type: event.type, actor: event.actor, model: event.model, version: event.version,
+                detail: event.detail, environment: event.environment, client: event.client, count: event.count)
+        }
+
+        /// The leaf's bytes.
+        public var bytes: [UInt8] {
+            var out: [UInt8] = Array(#"{"id":"#.utf8) + Array(String(id).utf8)
+            func field(_ key: String, _ value: String?) {
+                guard let value else { return }
+                out += Array(",\"\(key)\":".utf8)
+                Self.appendString(value, to: &out)
+            }
+            field("actor", actor)
+            field("at", at)
+            field("client", client)
+            if let count, count != 1 { out += Array(",\"count\":\(count)".utf8) }
+            field("detail", detail)
+            field("environment", environment)
+            field("model", model)
+            field("type", type)
+            field("version", version)
+            out.append(UInt8(ascii: "}"))
+            return out
+        }
+
+        /// The leaf hash (RFC 6962 §2.1: SHA-256 of 0x00 and the bytes).
+        public var leafHash: [UInt8] { Merkle.leafHash(bytes) }
+
+        static let hex = Array("0123456789abcdef".utf8)
+
+        static func appendString(_ text: String, to out: inout [UInt8]) {
+            out.append(UInt8(ascii: "\""))
+            for byte in text.utf8 {
+                switch byte {
+                case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+                case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+                case 0..<0x20: out += Array("\\u00".utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+                default: out.append(byte)
+                }
+            }
+            out.append(UInt8(ascii: "\""))
+        }
     }
 }
