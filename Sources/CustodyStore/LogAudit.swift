@@ -40,21 +40,32 @@ public enum LogAudit {
             }
         }
         let stored = try db.cachedStatement(sql: "SELECT hash FROM log_tree WHERE position = ?")
-        let rows = try Row.fetchCursor(db, sql: "SELECT * FROM events ORDER BY id")
-        var expected: Int64 = 1
+        // A copy taken before the log recorded leaf indexes (schema v8) had every leaf at `id - 1`.
+        let indexed = try db.columns(in: "events").contains { $0.name == "leaf_index" }
+        let rows = try Row.fetchCursor(
+            db, sql: indexed ? "SELECT * FROM events ORDER BY leaf_index" : "SELECT *, id - 1 AS leaf_index FROM events ORDER BY id")
+        var expected: Int64 = 0
         while let row = try rows.next() {
+            let index: Int64 = row["leaf_index"]
             let id: Int64 = row["id"]
-            if id != expected, report.firstBadIndex == nil {
-                fail(UInt64(expected - 1), "event \(expected) (leaf index \(expected - 1)) is missing from the events table")
+            if index != expected {
+                fail(UInt64(expected), "the event at leaf index \(expected) is missing from the events table")
+            } else if id != index + 1 {
+                fail(UInt64(index), "event \(id) sits at leaf index \(index): an event's number is its leaf index plus one")
             }
             let entry = EventLeaf.canonicalJSON(RegistryDatabase.event(row))
             let leaf = Merkle.leafHash(entry)
-            let position = Int64(Merkle.storagePosition(level: 0, index: UInt64(id - 1)))
+            let position = Int64(Merkle.storagePosition(level: 0, index: UInt64(index)))
             if let recorded = try Data.fetchOne(stored, arguments: [position]), Array(recorded) != leaf {
-                fail(UInt64(id - 1), "event \(id) (leaf index \(id - 1)) differs from the entry the log recorded")
+                fail(UInt64(index), "event \(id) (leaf index \(index)) differs from the entry the log recorded")
             }
             tree.append(leafHash: leaf)
-            expected = id + 1
+            expected = index + 1
+        }
+        if try db.tableExists("log_head"), let head = try Int64.fetchOne(db, sql: "SELECT size FROM log_head WHERE only_row = 1"),
+            UInt64(head) != tree.size
+        {
+            fail(min(UInt64(head), tree.size), "the log head says \(head) leaves but the events table holds \(tree.size)")
         }
         report.events = tree.size
         var previous: UInt64 = 0

@@ -5,17 +5,12 @@ import GRDB
 /// The transparency log over the events table: every event is a leaf (its canonical JSON), appended in the same
 /// transaction as the row; complete subtrees are stored so that roots and proofs cost O(log n) reads.
 extension RegistryDatabase {
-    /// Appends the event's leaf and the subtrees it completes, in the event's own transaction.
-    static func appendLeaf(_ db: Database, _ event: API.Event) throws {
-        try appendLeaf(db, EventLeaf.V1(event))
-    }
-
-    /// Appends a leaf in the frozen V1 encoding (what migrations use, whatever today's encoding is).
-    static func appendLeaf(_ db: Database, _ leaf: EventLeaf.V1) throws {
-        let id = leaf.id
+    /// Appends a leaf at `index` in the frozen V1 encoding, and the subtrees it completes, inside the appending
+    /// transaction (migrations call this too, so it must never depend on today's encoder).
+    static func appendLeaf(_ db: Database, index leafIndex: UInt64, _ leaf: EventLeaf.V1) throws {
         var hash = leaf.leafHash
         var level = 0
-        var index = id - 1
+        var index = Int64(leafIndex)
         let insert = try db.cachedStatement(sql: "INSERT INTO log_tree (position, hash) VALUES (?, ?)")
         let select = try db.cachedStatement(sql: "SELECT hash FROM log_tree WHERE position = ?")
         func position(_ level: Int, _ index: Int64) -> Int64 { Int64(Merkle.storagePosition(level: level, index: UInt64(index))) }
@@ -43,9 +38,9 @@ extension RegistryDatabase {
         }
     }
 
-    /// The number of leaves: every event.
+    /// The number of leaves: the log head's size, advanced in every appending transaction.
     public func logSize() async throws(CustodyError) -> UInt64 {
-        try await read { db in UInt64(try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM events") ?? 0) }
+        try await read { db in UInt64(try Int64.fetchOne(db, sql: "SELECT size FROM log_head WHERE only_row = 1") ?? 0) }
     }
 
     public func logRoot(size: UInt64) async throws(CustodyError) -> [UInt8] {

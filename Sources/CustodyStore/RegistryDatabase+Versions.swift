@@ -157,15 +157,23 @@ extension RegistryDatabase {
 
     // MARK: - Helpers used inside transactions
 
+    /// Appends an event under the log's lock (the write transaction): its leaf index is the log head's size, its
+    /// number (`id`) the index plus one, and its leaf and completed subtrees are written in the same transaction.
     static func insertEvent(_ db: Database, _ event: NewEvent, at: String? = nil) throws {
+        let head = try db.cachedStatement(sql: "UPDATE log_head SET size = size + 1 WHERE only_row = 1 RETURNING size - 1")
+        guard let index = try Int64.fetchOne(head) else { throw CustodyError(.io, "the log has no head row") }
         let statement = try db.cachedStatement(
-            sql: "INSERT INTO events (at, type, actor, model, version, detail, environment, client, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            sql: """
+                INSERT INTO events (id, leaf_index, at, type, actor, model, version, detail, environment, client, count)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
         let time = at ?? now()
         try statement.execute(arguments: [
-            time, event.type, event.actor, event.model, event.version, event.detail, event.environment, event.client, event.count,
+            index + 1, index, time, event.type, event.actor, event.model, event.version, event.detail, event.environment,
+            event.client, event.count,
         ])
-        try appendLeaf(db, API.Event(
-            id: db.lastInsertedRowID, at: time, type: event.type, actor: event.actor, model: event.model, version: event.version,
+        try appendLeaf(db, index: UInt64(index), EventLeaf.V1(
+            id: index + 1, at: time, type: event.type, actor: event.actor, model: event.model, version: event.version,
             detail: event.detail, environment: event.environment, client: event.client, count: event.count))
     }
 

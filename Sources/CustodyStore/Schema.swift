@@ -187,7 +187,8 @@ extension RegistryDatabase {
             let unlogged = try Row.fetchCursor(db, sql: "SELECT * FROM events WHERE id > ? ORDER BY id", arguments: [leaves])
             while let row = try unlogged.next() {
                 // The frozen V1 leaf of the row as it was then (events had no count yet): never today's encoder.
-                try RegistryDatabase.appendLeaf(db, EventLeaf.V1(
+                let id: Int64 = row["id"]
+                try RegistryDatabase.appendLeaf(db, index: UInt64(id - 1), EventLeaf.V1(
                     id: row["id"], at: row["at"], type: row["type"], actor: row["actor"], model: row["model"], version: row["version"],
                     detail: row["detail"], environment: row["environment"], client: row["client"]))
             }
@@ -205,6 +206,31 @@ extension RegistryDatabase {
         migrator.registerMigration("v7: event counts") { db in
             // Repeats of a gate decision within the repeat window are one event with their count.
             try db.execute(sql: "ALTER TABLE events ADD COLUMN count INTEGER NOT NULL DEFAULT 1 CHECK (count >= 1)")
+        }
+        migrator.registerMigration("v8: the log assigns leaf indexes") { db in
+            // Leaf indexes come from the log's head row, read and advanced inside the appending transaction (the log's
+            // lock), not from row ids: a sequence or autoincrement leaves gaps on rollback and, with several writers,
+            // commits out of order. Until now every leaf index was `id - 1`, which this records as the column.
+            try db.execute(
+                sql: """
+                    DROP TRIGGER events_are_append_only_update;
+                    ALTER TABLE events ADD COLUMN leaf_index INTEGER;
+                    UPDATE events SET leaf_index = id - 1;
+                    CREATE UNIQUE INDEX events_by_leaf_index ON events(leaf_index);
+                    CREATE TRIGGER events_are_append_only_update BEFORE UPDATE ON events
+                        BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+                    CREATE TRIGGER events_have_leaf_indexes BEFORE INSERT ON events WHEN NEW.leaf_index IS NULL
+                        BEGIN SELECT RAISE(ABORT, 'an event needs its leaf index from the log head'); END;
+                    CREATE TABLE log_head (
+                        only_row INTEGER PRIMARY KEY CHECK (only_row = 1),
+                        size INTEGER NOT NULL CHECK (size >= 0)
+                    );
+                    INSERT INTO log_head (only_row, size) SELECT 1, COUNT(*) FROM events;
+                    CREATE TRIGGER log_head_only_grows BEFORE UPDATE ON log_head WHEN NEW.size < OLD.size
+                        BEGIN SELECT RAISE(ABORT, 'the log head only grows'); END;
+                    CREATE TRIGGER log_head_is_kept BEFORE DELETE ON log_head
+                        BEGIN SELECT RAISE(ABORT, 'the log head is kept'); END;
+                    """)
         }
         return migrator
     }

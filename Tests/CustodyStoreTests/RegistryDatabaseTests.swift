@@ -95,6 +95,39 @@ import Testing
         #expect(Merkle.verifyInclusion(leafHash: proof.leaf, index: 299, size: 301, proof: proof.proof, root: try await migrated.logRoot(size: 301)))
     }
 
+    /// The log assigns leaf indexes from its head row inside the appending transaction; a database migrated from
+    /// `id - 1` indexes keeps its tree, and an event written without an index is refused.
+    @Test func leafIndexesComeFromTheLogHead() async throws {
+        let queue = try DatabaseQueue()
+        try RegistryDatabase.migrator.migrate(queue, upTo: "v7: event counts")
+        let leaves = (Int64(1)...5).map { EventLeaf.V1(id: $0, at: "2026-01-01T00:00:00Z", type: "test", actor: "me") }
+        var reference = MemoryMerkleTree()
+        for leaf in leaves { reference.append(leafHash: leaf.leafHash) }
+        try await queue.write { db in
+            for leaf in leaves {
+                try db.execute(
+                    sql: "INSERT INTO events (id, at, type, actor) VALUES (?, '2026-01-01T00:00:00Z', 'test', 'me')", arguments: [leaf.id])
+                try RegistryDatabase.appendLeaf(db, index: UInt64(leaf.id - 1), leaf)
+            }
+        }
+        let root = try Merkle.root(size: 5, reference)
+        let after = try RegistryDatabase(writer: queue)
+        #expect(try await after.logSize() == 5)
+        #expect(try await after.logRoot(size: 5) == root)
+        try await after.recordEvent(NewEvent(type: "test", actor: "me"))
+        let rows = try await queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, leaf_index FROM events ORDER BY leaf_index").map { [$0["id"] as Int64, $0["leaf_index"] as Int64] }
+        }
+        #expect(rows == (0..<6).map { [$0 + 1, $0] })
+        #expect(try await after.logSize() == 6)
+        await #expect(throws: DatabaseError.self) {
+            try await queue.write { db in try db.execute(sql: "INSERT INTO events (at, type) VALUES ('2026-01-01T00:00:00Z', 'test')") }
+        }
+        await #expect(throws: DatabaseError.self) {
+            try await queue.write { db in try db.execute(sql: "UPDATE log_head SET size = 2") }
+        }
+    }
+
     @Test func eventsAreAppendOnly() async throws {
         try await database.recordEvent(NewEvent(type: "test", actor: "me"))
         await #expect(throws: DatabaseError.self) {
