@@ -13,7 +13,7 @@ import Musl
 
 extension RegistryClient {
     /// Whether the registry already holds this blob.
-    public func hasBlob(_ digest: CustodyCore.Digest) async throws(CustodyError) -> Bool {
+    public func hasBlob(_ digest: ContentDigest) async throws(CustodyError) -> Bool {
         let response = try await execute(request("/v1/blobs/\(digest)", method: .HEAD), accept: [404])
         return response.status == .ok
     }
@@ -21,7 +21,7 @@ extension RegistryClient {
     /// Uploads the file at `path` as blob `digest`, resuming where an interrupted upload stopped: after a failure
     /// the registry is asked how much it holds and the rest is sent, up to `attempts` times.
     public func uploadBlob(
-        _ digest: CustodyCore.Digest, from path: String, size: UInt64, attempts: Int = 5, progress: (@Sendable (Int) -> Void)? = nil
+        _ digest: ContentDigest, from path: String, size: UInt64, attempts: Int = 5, progress: (@Sendable (Int) -> Void)? = nil
     ) async throws(CustodyError) {
         var offset = try await uploadOffset(digest)
         var lastError: CustodyError?
@@ -47,7 +47,7 @@ extension RegistryClient {
 
     /// One `PUT` of the bytes `range` of a file: with sendfile(2) over plain HTTP, streamed through the HTTP client
     /// over HTTPS.
-    private func put(_ digest: CustodyCore.Digest, from path: String, range: Range<UInt64>, progress: (@Sendable (Int) -> Void)?)
+    private func put(_ digest: ContentDigest, from path: String, range: Range<UInt64>, progress: (@Sendable (Int) -> Void)?)
         async throws(CustodyError)
     {
         let blobPath = "/v1/blobs/\(digest)"
@@ -69,7 +69,7 @@ extension RegistryClient {
     }
 
     /// How many bytes of an interrupted upload of `digest` the registry holds.
-    func uploadOffset(_ digest: CustodyCore.Digest) async throws(CustodyError) -> UInt64 {
+    func uploadOffset(_ digest: ContentDigest) async throws(CustodyError) -> UInt64 {
         let response = try await execute(request("/v1/uploads/\(digest)", method: .HEAD))
         return response.headers.first(name: "Upload-Offset").flatMap { UInt64($0) } ?? 0
     }
@@ -78,7 +78,7 @@ extension RegistryClient {
     /// interrupted pull) is rehashed and continued with a range request. Bytes that do not hash to `digest` are
     /// deleted and reported: a corrupted blob is never kept as good.
     public func downloadBlob(
-        _ digest: CustodyCore.Digest, size: UInt64, to path: String, progress: (@Sendable (Int) -> Void)? = nil
+        _ digest: ContentDigest, size: UInt64, to path: String, progress: (@Sendable (Int) -> Void)? = nil
     ) async throws(CustodyError) {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw .io(path, "create", errno: errno) }
@@ -114,7 +114,7 @@ extension RegistryClient {
         guard offset == size else {
             throw CustodyError(.remote, "blob \(digest): the registry sent \(offset) of \(size) bytes")
         }
-        let actual = try CustodyCore.Digest(bytes: Array(hasher.finalize()))
+        let actual = try ContentDigest(bytes: Array(hasher.finalize()))
         guard actual == digest else {
             unlink(path)
             throw CustodyError(.verificationFailed, "blob \(digest) is corrupted: the registry sent bytes that hash to \(actual); nothing was kept")

@@ -54,7 +54,7 @@ public struct Publisher: Sendable {
         }
         let progress = TransferProgress(
             label: "uploading", total: files.reduce(Int64(0)) { $0 + Int64($1.size) }, quiet: options.quiet)
-        var digests = [Digest?](repeating: nil, count: files.count)
+        var digests = [ContentDigest?](repeating: nil, count: files.count)
         let large = files.indices.filter { files[$0].size >= Self.pipelineThreshold }
         let small = files.indices.filter { files[$0].size < Self.pipelineThreshold }
         for (index, digest) in try await publishSmall(small.map { (index: $0, file: files[$0]) }, progress: progress, options: options) {
@@ -84,14 +84,14 @@ public struct Publisher: Sendable {
     private typealias Indexed = (index: Int, file: ModelFile)
 
     private func publishSmall(_ files: [Indexed], progress: TransferProgress, options: Options) async throws(CustodyError)
-        -> [(Int, Digest)]
+        -> [(Int, ContentDigest)]
     {
         guard !files.isEmpty else { return [] }
         let jobs = files.map { HashJob(path: $0.file.path, range: 0..<$0.file.size) }
         let digests = try await Self.offPool { () throws(CustodyError) in try FileHasher().digests(of: jobs) }
         let answer: API.BlobQuery = try await client.post("/v1/blobs/missing", body: API.BlobQuery(digests: Array(Set(digests))))
         let missing = Set(answer.digests)
-        var uploads: [Digest: ModelFile] = [:]
+        var uploads: [ContentDigest: ModelFile] = [:]
         for (entry, digest) in zip(files, digests) {
             if missing.contains(digest) { uploads[digest] = entry.file } else { progress.advance(Int(entry.file.size)) }
         }
@@ -103,17 +103,17 @@ public struct Publisher: Sendable {
     }
 
     private func publishLarge(_ files: [Indexed], progress: TransferProgress, options: Options) async throws(CustodyError)
-        -> [(Int, Digest)]
+        -> [(Int, ContentDigest)]
     {
         guard !files.isEmpty else { return [] }
         // Hash as many files at once as there are cores, largest first, so the first digests (and uploads) come early.
         let hashing = AsyncSemaphore(ProcessInfo.processInfo.activeProcessorCount)
         let uploads = UploadOnce()
         let ordered = files.sorted { $0.file.size > $1.file.size }
-        var results: [(Int, Digest)] = []
+        var results: [(Int, ContentDigest)] = []
         try await forEach(ordered, width: options.parallelUploads) { (entry) throws(CustodyError) in
             await hashing.wait()
-            let digest: Digest
+            let digest: ContentDigest
             do throws(CustodyError) {
                 digest = try await Self.offPool { () throws(CustodyError) in
                     try FileHasher(workers: 1).digests(of: [HashJob(path: entry.file.path, range: 0..<entry.file.size)])[0]
@@ -163,21 +163,21 @@ public struct Publisher: Sendable {
 
 /// Makes concurrent tasks upload each blob once: the first claims it, later ones wait for its outcome.
 actor UploadOnce {
-    private var outcomes: [Digest: Bool] = [:]
-    private var claimed: Set<Digest> = []
-    private var waiters: [Digest: [CheckedContinuation<Bool, Never>]] = [:]
+    private var outcomes: [ContentDigest: Bool] = [:]
+    private var claimed: Set<ContentDigest> = []
+    private var waiters: [ContentDigest: [CheckedContinuation<Bool, Never>]] = [:]
 
-    func claim(_ digest: Digest) -> Bool {
+    func claim(_ digest: ContentDigest) -> Bool {
         claimed.insert(digest).inserted
     }
 
-    func finish(_ digest: Digest, succeeded: Bool) {
+    func finish(_ digest: ContentDigest, succeeded: Bool) {
         outcomes[digest] = succeeded
         for waiter in waiters.removeValue(forKey: digest) ?? [] { waiter.resume(returning: succeeded) }
     }
 
     /// Whether the claiming task's upload succeeded.
-    func wait(for digest: Digest) async -> Bool {
+    func wait(for digest: ContentDigest) async -> Bool {
         if let outcome = outcomes[digest] { return outcome }
         return await withCheckedContinuation { waiters[digest, default: []].append($0) }
     }

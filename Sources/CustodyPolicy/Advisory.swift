@@ -122,7 +122,7 @@ public struct Advisory: Sendable, Hashable {
             let field = "affected[\(index)]"
             var digests = Set<String>()
             for (position, text) in (((entry["database_specific"] as? [String: Any])?["digests"] as? [String]) ?? []).enumerated() {
-                guard (try? Digest(parsing: text)) != nil else { throw Invalid("\(field).database_specific.digests[\(position)]: '\(text)' is not sha256:<hex>") }
+                guard (try? ContentDigest(parsing: text)) != nil else { throw Invalid("\(field).database_specific.digests[\(position)]: '\(text)' is not sha256:<hex>") }
                 digests.insert(text)
             }
             var model: String?
@@ -144,7 +144,7 @@ public struct Advisory: Sendable, Hashable {
             for version in (entry["versions"] as? [Any]) ?? [] {
                 guard let text = version as? String else { throw Invalid("\(field).versions: every entry is a string") }
                 if text.hasPrefix("sha256:") {
-                    guard (try? Digest(parsing: text)) != nil else { throw Invalid("\(field).versions: '\(text)' is not sha256:<hex>") }
+                    guard (try? ContentDigest(parsing: text)) != nil else { throw Invalid("\(field).versions: '\(text)' is not sha256:<hex>") }
                     digests.insert(text)
                 } else {
                     versions.insert(text)

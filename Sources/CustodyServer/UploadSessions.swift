@@ -13,16 +13,16 @@ actor UploadSessions {
         let hasher: SHA256
     }
 
-    private var active: Set<Digest> = []
-    private var interrupted: [Digest: Interrupted] = [:]
+    private var active: Set<ContentDigest> = []
+    private var interrupted: [ContentDigest: Interrupted] = [:]
 
     /// Claims the resumable staging file of `digest`; false when another upload holds it.
-    func claim(_ digest: Digest) -> Bool {
+    func claim(_ digest: ContentDigest) -> Bool {
         active.insert(digest).inserted
     }
 
     /// Releases the claim, keeping `state` for a later resume when the upload was cut short.
-    func release(_ digest: Digest, interruptedAt state: Interrupted?) {
+    func release(_ digest: ContentDigest, interruptedAt state: Interrupted?) {
         active.remove(digest)
         interrupted[digest] = state
     }
@@ -38,7 +38,7 @@ actor UploadSessions {
     }
 
     /// The saved hash state when it covers exactly `offset` bytes.
-    func hasher(for digest: Digest, at offset: UInt64) -> SHA256? {
+    func hasher(for digest: ContentDigest, at offset: UInt64) -> SHA256? {
         guard let state = interrupted[digest], state.offset == offset else { return nil }
         return state.hasher
     }

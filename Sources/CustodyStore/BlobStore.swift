@@ -14,14 +14,14 @@ import Darwin
 /// reads through redirects instead of local paths.
 public protocol BlobStore: Sendable {
     /// The stored blob's size, or nil when it is not stored.
-    func size(of digest: Digest) -> UInt64?
+    func size(of digest: ContentDigest) -> UInt64?
     /// A local path to read the blob from, or nil when it is not stored.
-    func localPath(of digest: Digest) -> String?
+    func localPath(of digest: ContentDigest) -> String?
     /// Where uploads are staged; on the same file system as the store so that commit is a rename.
     var stagingDirectory: String { get }
     /// Moves a fully written, already verified staged file into place under `digest`. Placing a blob that is
     /// already stored just discards the staged copy (same digest, same bytes).
-    func commit(staged path: String, as digest: Digest) throws(CustodyError)
+    func commit(staged path: String, as digest: ContentDigest) throws(CustodyError)
 }
 
 /// Blobs as files: `ROOT/blobs/sha256/ab/abcdef…`, staging in `ROOT/uploads/`.
@@ -41,23 +41,23 @@ public struct FileSystemBlobStore: BlobStore {
 
     public var stagingDirectory: String { root + "/uploads" }
 
-    func path(of digest: Digest) -> String {
+    func path(of digest: ContentDigest) -> String {
         let hex = digest.hex
         return "\(root)/blobs/sha256/\(hex.prefix(2))/\(hex)"
     }
 
-    public func size(of digest: Digest) -> UInt64? {
+    public func size(of digest: ContentDigest) -> UInt64? {
         var info = stat()
         guard stat(path(of: digest), &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
         return UInt64(info.st_size)
     }
 
-    public func localPath(of digest: Digest) -> String? {
+    public func localPath(of digest: ContentDigest) -> String? {
         let path = path(of: digest)
         return access(path, R_OK) == 0 ? path : nil
     }
 
-    public func commit(staged: String, as digest: Digest) throws(CustodyError) {
+    public func commit(staged: String, as digest: ContentDigest) throws(CustodyError) {
         let target = path(of: digest)
         let directory = (target as NSString).deletingLastPathComponent
         if mkdir(directory, 0o755) != 0, errno != EEXIST { throw .io(directory, "create", errno: errno) }

@@ -4,9 +4,9 @@ public import CustodyCore
 /// store for deployments that outgrow one machine would implement the same methods.
 public protocol MetadataStore: Sendable {
     /// The recorded size of a blob, or nil when the registry does not have it.
-    func blobSize(_ digest: Digest) async throws(CustodyError) -> UInt64?
+    func blobSize(_ digest: ContentDigest) async throws(CustodyError) -> UInt64?
     /// Records a blob that was just placed in the blob store (idempotent).
-    func recordBlob(_ digest: Digest, size: UInt64) async throws(CustodyError)
+    func recordBlob(_ digest: ContentDigest, size: UInt64) async throws(CustodyError)
     /// Creates a version in one transaction, or finds the identical one already there; different content under
     /// an existing version is a ``CustodyError/Code/conflict``.
     func publishVersion(_ version: NewVersion) async throws(CustodyError) -> PublishOutcome
@@ -23,9 +23,9 @@ public protocol MetadataStore: Sendable {
     func recordEvent(_ event: NewEvent) async throws(CustodyError)
     func setStatus(_ model: ModelName, version: String, _ status: API.VersionStatus) async throws(CustodyError) -> Bool
     /// Every version of a model, oldest first, as (version, bundle digest).
-    func versionOrder(_ model: ModelName) async throws(CustodyError) -> [(version: String, digest: Digest)]?
+    func versionOrder(_ model: ModelName) async throws(CustodyError) -> [(version: String, digest: ContentDigest)]?
     /// The versions (model, version) holding a blob.
-    func versions(holding digest: Digest) async throws(CustodyError) -> [(model: String, version: String)]
+    func versions(holding digest: ContentDigest) async throws(CustodyError) -> [(model: String, version: String)]
     func versions(withBundleDigests digests: [String]) async throws(CustodyError) -> [(model: String, version: String)]
     func saveAdvisory(_ advisory: StoredAdvisory, event: NewEvent) async throws(CustodyError) -> AdvisoryWrite
     func advisories() async throws(CustodyError) -> [StoredAdvisory]
@@ -64,7 +64,7 @@ public enum AdvisoryWrite: Sendable {
 public struct NewVersion: Sendable {
     public var model: ModelName
     public var version: String
-    public var bundleDigest: Digest
+    public var bundleDigest: ContentDigest
     /// In OMS resource order.
     public var files: [API.FileEntry]
     public var license: API.License
@@ -75,7 +75,7 @@ public struct NewVersion: Sendable {
     public var scan: BundleReport?
 
     public init(
-        model: ModelName, version: String, bundleDigest: Digest, files: [API.FileEntry], license: API.License,
+        model: ModelName, version: String, bundleDigest: ContentDigest, files: [API.FileEntry], license: API.License,
         provenance: API.Provenance, publisherSignature: SignatureRecord?, registrySignature: SignatureRecord,
         publishedBy: String?, scan: BundleReport? = nil
     ) {

@@ -36,22 +36,22 @@ extension RegistryDatabase {
         }
     }
 
-    public func versionOrder(_ model: ModelName) async throws(CustodyError) -> [(version: String, digest: Digest)]? {
+    public func versionOrder(_ model: ModelName) async throws(CustodyError) -> [(version: String, digest: ContentDigest)]? {
         let rows: [[String]]? = try await read { db in
             guard let modelID = try Self.modelID(db, model, create: false) else { return nil }
             return try Row.fetchAll(db, sql: "SELECT version, bundle_digest FROM versions WHERE model_id = ? ORDER BY id", arguments: [modelID])
                 .map { [$0["version"], $0["bundle_digest"]] }
         }
         guard let rows else { return nil }
-        var out: [(version: String, digest: Digest)] = []
+        var out: [(version: String, digest: ContentDigest)] = []
         for row in rows {
-            guard let digest = try? Digest(parsing: row[1]) else { throw CustodyError(.io, "a stored bundle digest is malformed: \(row[1])") }
+            guard let digest = try? ContentDigest(parsing: row[1]) else { throw CustodyError(.io, "a stored bundle digest is malformed: \(row[1])") }
             out.append((row[0], digest))
         }
         return out
     }
 
-    public func versions(holding digest: Digest) async throws(CustodyError) -> [(model: String, version: String)] {
+    public func versions(holding digest: ContentDigest) async throws(CustodyError) -> [(model: String, version: String)] {
         let rows: [[String]] = try await read { db in
             try Row.fetchAll(
                 db,

@@ -69,7 +69,7 @@ extension RegistryDatabase {
     }
 
     static func secretHash(_ secret: String) -> String {
-        Digest.of(Array(secret.utf8)).hex
+        ContentDigest.of(Array(secret.utf8)).hex
     }
 
     static func randomURLSafe(byteCount: Int) -> String {

@@ -3,14 +3,14 @@ import Foundation
 import GRDB
 
 extension RegistryDatabase {
-    public func blobSize(_ digest: Digest) async throws(CustodyError) -> UInt64? {
+    public func blobSize(_ digest: ContentDigest) async throws(CustodyError) -> UInt64? {
         let key = digest.description
         return try await read { db in
             try Int64.fetchOne(db, sql: "SELECT size FROM blobs WHERE digest = ?", arguments: [key]).map { UInt64($0) }
         }
     }
 
-    public func recordBlob(_ digest: Digest, size: UInt64) async throws(CustodyError) {
+    public func recordBlob(_ digest: ContentDigest, size: UInt64) async throws(CustodyError) {
         let key = digest.description
         try await write { db in
             try db.execute(
@@ -138,7 +138,7 @@ extension RegistryDatabase {
                 arguments: [id]
             ).map { row in
                 API.VersionSummary(
-                    version: row["version"], bundleDigest: try Digest(parsing: row["bundle_digest"]), createdAt: row["created_at"],
+                    version: row["version"], bundleDigest: try ContentDigest(parsing: row["bundle_digest"]), createdAt: row["created_at"],
                     fileCount: row["file_count"], totalSize: UInt64(row["total"] as Int64))
             }
             return API.ModelDetail(model: name.description, createdAt: row["created_at"], versions: versions)
@@ -207,7 +207,7 @@ extension RegistryDatabase {
         let files = try Row.fetchAll(
             db.cachedStatement(sql: "SELECT path, size, digest FROM files WHERE version_id = ? ORDER BY position"), arguments: [versionID]
         ).map { file in
-            API.FileEntry(path: file["path"], size: UInt64(file["size"] as Int64), digest: try Digest(parsing: file["digest"]))
+            API.FileEntry(path: file["path"], size: UInt64(file["size"] as Int64), digest: try ContentDigest(parsing: file["digest"]))
         }
         let signatures = try Row.fetchAll(
             db.cachedStatement(sql: "SELECT kind, status, key_name, key_hint FROM signatures WHERE version_id = ? ORDER BY kind"),
@@ -231,7 +231,7 @@ extension RegistryDatabase {
             ).map(Self.event)
         }
         return API.VersionDetail(
-            model: model.description, version: version, bundleDigest: try Digest(parsing: row["bundle_digest"]),
+            model: model.description, version: version, bundleDigest: try ContentDigest(parsing: row["bundle_digest"]),
             createdAt: row["created_at"], publishedBy: row["published_by"], files: files,
             license: API.License(id: row["license_id"], name: row["license_name"], link: row["license_link"]),
             provenance: provenance, signatures: signatures, scan: try scan(db, versionID: versionID),

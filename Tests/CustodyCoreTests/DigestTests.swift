@@ -4,9 +4,9 @@ import Testing
 @Suite struct DigestTests {
     @Test func parsesAndPrintsTheCanonicalForm() throws {
         let text = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        let digest = try Digest(parsing: text)
+        let digest = try ContentDigest(parsing: text)
         #expect(digest.description == text)
-        #expect(digest == Digest.of([]))
+        #expect(digest == ContentDigest.of([]))
     }
 
     @Test(arguments: [
@@ -20,12 +20,12 @@ import Testing
         "",
     ])
     func refusesEveryOtherSpelling(_ text: String) {
-        #expect(throws: CustodyError.self) { try Digest(parsing: text) }
+        #expect(throws: CustodyError.self) { try ContentDigest(parsing: text) }
     }
 
     @Test func errorNamesTheBadValue() {
         #expect {
-            try Digest(parsing: "sha256:abc")
+            try ContentDigest(parsing: "sha256:abc")
         } throws: { error in
             (error as? CustodyError)?.message.contains("sha256:abc") == true
         }

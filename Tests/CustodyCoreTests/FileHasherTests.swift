@@ -13,15 +13,15 @@ import Testing
         hasher.windowSize = 3 * 4096 + 17
         let sizes = [0, 1, 4095, 4096, 4097, 70_000, 200_003]
         var jobs: [HashJob] = []
-        var expected: [Digest] = []
+        var expected: [ContentDigest] = []
         for (index, size) in sizes.enumerated() {
             let bytes = pseudoRandomBytes(size, seed: UInt64(index))
             let path = try directory.write("f\(index)", bytes)
             jobs.append(HashJob(path: path, range: 0..<UInt64(size)))
-            expected.append(Digest.of(bytes))
+            expected.append(ContentDigest.of(bytes))
             if size > 10_000 {
                 jobs.append(HashJob(path: path, range: 4099..<UInt64(size - 5)))
-                expected.append(Digest.of(Array(bytes[4099..<(size - 5)])))
+                expected.append(ContentDigest.of(Array(bytes[4099..<(size - 5)])))
             }
         }
         #expect(try hasher.digests(of: jobs) == expected)

@@ -92,7 +92,7 @@ import Testing
         let manifest = try signing.manifest(of: path)
         #expect(manifest.modelName == "model.gguf")
         #expect(manifest.resources.map(\.name) == ["."])
-        #expect(manifest.rootDigest == Digest.of(manifest.resources[0].digest.bytes))
+        #expect(manifest.rootDigest == ContentDigest.of(manifest.resources[0].digest.bytes))
         let signature = directory.path + "/model.gguf.sig"
         try FileIO.writeAtomically(try signing.sign(manifest, with: key).encoded(), to: signature)
         let renamed = directory.path + "/renamed.gguf"

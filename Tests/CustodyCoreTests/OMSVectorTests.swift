@@ -17,7 +17,7 @@ import Testing
         #expect(manifest.serialization.method == .files)
         #expect(manifest.serialization.ignorePaths.sorted() == ModelTree.defaultIgnorePaths.sorted())
         #expect(manifest.resources.map(\.name) == [".hid/f", "a/b/x.bin", "a-b", "a.b", "empty"])
-        #expect(manifest.resources[1].digest == Digest.of(Array("hi\n".utf8)))
+        #expect(manifest.resources[1].digest == ContentDigest.of(Array("hi\n".utf8)))
         #expect(manifest.rootDigest.hex == "b6e9069a5da483e8c3762bfec8793a02a77882751699b0ab9c27f51feb345e8b")
     }
 
@@ -27,7 +27,7 @@ import Testing
         #expect(manifest.serialization.method == .shards(size: 1000))
         #expect(manifest.resources.map(\.name) == ["w.bin:0:1000", "w.bin:1000:2000", "w.bin:2000:2500", "y:0:2"])
         #expect(manifest.resources.map(\.filePath) == ["w.bin", "w.bin", "w.bin", "y"])
-        #expect(manifest.resources[3].digest == Digest.of(Array("x\n".utf8)))
+        #expect(manifest.resources[3].digest == ContentDigest.of(Array("x\n".utf8)))
     }
 
     /// Bundles from model-signing < 1.1 carry the PEM as `rawBytes` instead of a hint; `keyid` may be null or absent.
@@ -89,10 +89,10 @@ import Testing
 
     @Test func refusesAStatementWhoseSubjectDigestIsNotItsResources() throws {
         let signer = PrivateSigningKey(generating: .p256)
-        let resource = Resource(name: "w", algorithm: "sha256", digest: Digest.of([1]))
+        let resource = Resource(name: "w", algorithm: "sha256", digest: ContentDigest.of([1]))
         let manifest = ModelManifest(modelName: "m", serialization: SerializationParameters(), resources: [resource])
         var payload = String(decoding: OMSStatement.encode(manifest), as: UTF8.self)
-        payload = payload.replacingOccurrences(of: manifest.rootDigest.hex, with: Digest.of([2]).hex)
+        payload = payload.replacingOccurrences(of: manifest.rootDigest.hex, with: ContentDigest.of([2]).hex)
         let bytes = Array(payload.utf8)
         let bundle = SigstoreBundle(
             keyHint: signer.publicKey.hint, payloadType: OMSStatement.payloadType, payload: bytes,

@@ -267,7 +267,7 @@ struct PolicyFileTests {
         var report = FileReport(path: "model.bin", size: 1, format: format)
         report.verdict = verdict
         let detail = API.VersionDetail(
-            model: "acme/m", version: "1", bundleDigest: try Digest(parsing: "sha256:" + String(repeating: "0", count: 64)),
+            model: "acme/m", version: "1", bundleDigest: try ContentDigest(parsing: "sha256:" + String(repeating: "0", count: 64)),
             createdAt: "2026-11-01T00:00:00Z", files: [], license: API.License(id: licence),
             provenance: API.Provenance(source: source.map { API.Source(uri: $0, revision: nil) }),
             signatures: [API.SignatureInfo(kind: "publisher", status: signed ? "verified" : "unsigned", keyName: signed ? "ci" : nil, keyHint: nil)],

@@ -80,7 +80,7 @@ import Testing
             // A bounded world: a few versions per model keep every step's fresh evaluation cheap.
             guard (versions[model]?.count ?? 0) < Self.versionLimit else { return try await setStatus() }
             let version = "\((versions[model]?.count ?? 0) + 1)"
-            let digest = Digest.of(Array("\(model)@\(version)".utf8))
+            let digest = ContentDigest.of(Array("\(model)@\(version)".utf8))
             var report = FileReport(path: "model.safetensors", size: 8, format: Bool.random(using: &random) ? .safetensors : .pickle)
             report.verdict = [.clean, .clean, .suspicious, .dangerous].randomElement(using: &random)!
             let base: [String] = model.description == "acme/tune"

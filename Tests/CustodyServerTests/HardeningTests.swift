@@ -185,10 +185,10 @@ import Testing
         })
         #expect(await janitor.sweep() == 0, "fresh uploads stay")
         now.withLock { $0 = $0.addingTimeInterval(7200) }
-        #expect(await sessions.claim(try Digest(parsing: "sha256:" + hex)))
+        #expect(await sessions.claim(try ContentDigest(parsing: "sha256:" + hex)))
         #expect(await janitor.sweep() == 100, "the old temporary upload goes; the one being received stays")
         #expect(Set(try FileManager.default.contentsOfDirectory(atPath: directory)) == [hex + ".partial", "README"])
-        await sessions.release(try Digest(parsing: "sha256:" + hex), interruptedAt: nil)
+        await sessions.release(try ContentDigest(parsing: "sha256:" + hex), interruptedAt: nil)
         #expect(await janitor.sweep() == 100)
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["README"])
     }

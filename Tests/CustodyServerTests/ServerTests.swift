@@ -78,7 +78,7 @@ import Testing
     /// A kept decision answers with exactly the bytes the JSON encoder writes for it at the time of the answer,
     /// whatever its strings hold.
     @Test func keptDecisionsAnswerWithTheEncodersBytes() throws {
-        let digest = try Digest(parsing: "sha256:" + String(repeating: "ab", count: 32))
+        let digest = try ContentDigest(parsing: "sha256:" + String(repeating: "ab", count: 32))
         let tricky = #"quote " backslash \ slash / "evaluatedAt":"2020-01-01T00:00:00Z" unicode é \u{1}"#
         for allowed in [true, false] {
             let decision = API.Decision(

@@ -12,11 +12,11 @@ import Testing
     }
 
     func newVersion(_ version: String, content: String, license: String = "apache-2.0") async throws -> NewVersion {
-        let digest = Digest.of(Array(content.utf8))
+        let digest = ContentDigest.of(Array(content.utf8))
         try await database.recordBlob(digest, size: UInt64(content.utf8.count))
         let file = API.FileEntry(path: "weights.bin", size: UInt64(content.utf8.count), digest: digest)
         return NewVersion(
-            model: try ModelName(parsing: "acme/llama"), version: version, bundleDigest: Digest.of(digest.bytes), files: [file],
+            model: try ModelName(parsing: "acme/llama"), version: version, bundleDigest: ContentDigest.of(digest.bytes), files: [file],
             license: API.License(id: license), provenance: API.Provenance(source: API.Source(uri: "https://example.com/llama")),
             publisherSignature: nil, registrySignature: SignatureRecord(status: "verified", keyName: "registry", keyHint: "h", bundle: [1, 2, 3]),
             publishedBy: "token:test")
@@ -53,7 +53,7 @@ import Testing
 
     @Test func aVersionNeedsItsBlobs() async throws {
         var new = try await newVersion("3", content: "d")
-        new.files[0].digest = Digest.of([9])
+        new.files[0].digest = ContentDigest.of([9])
         await #expect(throws: CustodyError.self) { try await database.publishVersion(new) }
         #expect(try await database.model(new.model) == nil, "nothing half-written")
     }

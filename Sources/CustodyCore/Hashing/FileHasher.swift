@@ -43,11 +43,11 @@ public struct FileHasher: Sendable {
     }
 
     /// The SHA-256 digest of every job, in the order of `jobs`.
-    public func digests(of jobs: [HashJob]) throws(CustodyError) -> [Digest] {
+    public func digests(of jobs: [HashJob]) throws(CustodyError) -> [ContentDigest] {
         guard !jobs.isEmpty else { return [] }
         let order = jobs.indices.sorted { jobs[$0].range.count > jobs[$1].range.count }
         let next = Atomic<Int>(0)
-        let results = Mutex<[Digest?]>(Array(repeating: nil, count: jobs.count))
+        let results = Mutex<[ContentDigest?]>(Array(repeating: nil, count: jobs.count))
         let failure = Mutex<CustodyError?>(nil)
         let workerCount = min(workers, jobs.count)
         DispatchQueue.concurrentPerform(iterations: workerCount) { _ in
@@ -68,16 +68,16 @@ public struct FileHasher: Sendable {
         return results.withLock { $0.map { $0! } }
     }
 
-    private func hash(_ job: HashJob, buffer: inout [UInt8]) throws(CustodyError) -> Digest {
+    private func hash(_ job: HashJob, buffer: inout [UInt8]) throws(CustodyError) -> ContentDigest {
         let fd = open(job.path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw .io(job.path, "open", errno: errno) }
         defer { close(fd) }
         var hasher = SHA256()
         if UInt64(job.range.count) >= mappingThreshold, try hashMapped(fd, job, into: &hasher) {
-            return Digest(hasher.finalize())
+            return ContentDigest(hasher.finalize())
         }
         try hashRead(fd, job, into: &hasher, buffer: &buffer)
-        return Digest(hasher.finalize())
+        return ContentDigest(hasher.finalize())
     }
 
     /// Hashes through mmap windows; returns false (having hashed nothing) when the file cannot be mapped.

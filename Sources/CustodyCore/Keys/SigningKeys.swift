@@ -158,7 +158,7 @@ public struct PublicVerifyingKey: Sendable {
     }
 
     /// The key hint of a Sigstore bundle: hex SHA-256 of the canonical PEM text, as model-signing computes it.
-    public var hint: String { Digest.of(Array(pemRepresentation.utf8)).hex }
+    public var hint: String { ContentDigest.of(Array(pemRepresentation.utf8)).hex }
 
     /// Whether `signature` (DER) is this key's ECDSA signature over the SHA-256 of `message`, whatever the curve (how
     /// model_signing 0.2 signed).

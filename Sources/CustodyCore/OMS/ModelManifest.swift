@@ -37,9 +37,9 @@ public struct SerializationParameters: Sendable, Hashable {
 public struct Resource: Sendable, Hashable {
     public let name: String
     public let algorithm: String
-    public let digest: Digest
+    public let digest: ContentDigest
 
-    public init(name: String, algorithm: String, digest: Digest) {
+    public init(name: String, algorithm: String, digest: ContentDigest) {
         self.name = name
         self.algorithm = algorithm
         self.digest = digest
@@ -92,12 +92,12 @@ public struct ModelManifest: Sendable, Hashable {
     }
 
     /// SHA-256 over the raw resource digests in resource order: the bundle digest that identifies a version.
-    public var rootDigest: Digest { Self.rootDigest(of: resources) }
+    public var rootDigest: ContentDigest { Self.rootDigest(of: resources) }
 
-    static func rootDigest(of resources: [Resource]) -> Digest {
+    static func rootDigest(of resources: [Resource]) -> ContentDigest {
         var hasher = SHA256()
         for resource in resources { hasher.update(data: resource.digest.bytes) }
-        return Digest(hasher.finalize())
+        return ContentDigest(hasher.finalize())
     }
 
     /// Hashes `files` (as ``ModelTree/files(at:allowSymlinks:ignorePaths:)`` lists them, in resource order) the way

@@ -135,8 +135,8 @@ public struct ManifestDiff: Sendable, Equatable {
         changed.map { "changed: \($0)" } + missing.map { "missing: \($0)" } + unexpected.map { "unexpected: \($0)" }
     }
 
-    private static func byFile(_ manifest: ModelManifest) -> [String: [String: Digest]] {
-        var files: [String: [String: Digest]] = [:]
+    private static func byFile(_ manifest: ModelManifest) -> [String: [String: ContentDigest]] {
+        var files: [String: [String: ContentDigest]] = [:]
         for resource in manifest.resources {
             files[resource.filePath, default: [:]][resource.name] = resource.digest
         }

@@ -73,8 +73,8 @@ public enum OMSStatement {
             if case .shards = serialization.method, ShardName(item.name) == nil {
                 throw malformed(source, "resource '\(item.name)' is not a 'path:start:end' shard name")
             }
-            let digest: Digest
-            do { digest = try Digest(hex: item.digest) } catch { throw malformed(source, "resource '\(item.name)': \(error)") }
+            let digest: ContentDigest
+            do { digest = try ContentDigest(hex: item.digest) } catch { throw malformed(source, "resource '\(item.name)': \(error)") }
             resources.append(Resource(name: item.name, algorithm: item.algorithm, digest: digest))
         }
         guard Set(resources.map(\.name)).count == resources.count else {
@@ -121,8 +121,8 @@ public enum OMSStatement {
         var resources: [Resource] = []
         for subject in document.subject {
             guard let hex = subject.digest["sha256"] else { throw malformed(source, "file '\(subject.name)' has no sha256 digest") }
-            let digest: Digest
-            do { digest = try Digest(hex: hex) } catch { throw malformed(source, "file '\(subject.name)': \(error)") }
+            let digest: ContentDigest
+            do { digest = try ContentDigest(hex: hex) } catch { throw malformed(source, "file '\(subject.name)': \(error)") }
             resources.append(Resource(name: subject.name, algorithm: "sha256", digest: digest))
         }
         guard Set(resources.map(\.name)).count == resources.count else {

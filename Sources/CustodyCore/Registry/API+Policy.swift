@@ -25,8 +25,8 @@ extension API {
 
         public struct Rollback: Codable, Sendable, Hashable {
             public var version: String
-            public var bundleDigest: Digest
-            public init(version: String, bundleDigest: Digest) {
+            public var bundleDigest: ContentDigest
+            public init(version: String, bundleDigest: ContentDigest) {
                 self.version = version
                 self.bundleDigest = bundleDigest
             }
@@ -37,7 +37,7 @@ extension API {
         public var policy: PolicyRef
         public var model: String
         public var version: String
-        public var bundleDigest: Digest
+        public var bundleDigest: ContentDigest
         public var checks: [Check]
         /// The licence class the decision used (the most restrictive of the version's and its base models').
         public var licence: LicenceClassification
@@ -48,7 +48,7 @@ extension API {
         public var evaluatedAt: String
 
         public init(
-            allowed: Bool, environment: String, policy: PolicyRef, model: String, version: String, bundleDigest: Digest,
+            allowed: Bool, environment: String, policy: PolicyRef, model: String, version: String, bundleDigest: ContentDigest,
             checks: [Check], licence: LicenceClassification, obligations: [String], rollback: Rollback?, evaluatedAt: String
         ) {
             self.allowed = allowed
@@ -153,9 +153,9 @@ extension API {
         public struct AffectedVersion: Codable, Sendable, Hashable {
             public var model: String
             public var version: String
-            public var bundleDigest: Digest
+            public var bundleDigest: ContentDigest
             public var uses: [Use]
-            public init(model: String, version: String, bundleDigest: Digest, uses: [Use]) {
+            public init(model: String, version: String, bundleDigest: ContentDigest, uses: [Use]) {
                 self.model = model
                 self.version = version
                 self.bundleDigest = bundleDigest

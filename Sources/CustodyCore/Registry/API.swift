@@ -3,9 +3,9 @@ public enum API {
     public struct FileEntry: Codable, Hashable, Sendable {
         public var path: String
         public var size: UInt64
-        public var digest: Digest
+        public var digest: ContentDigest
 
-        public init(path: String, size: UInt64, digest: Digest) {
+        public init(path: String, size: UInt64, digest: ContentDigest) {
             self.path = path
             self.size = size
             self.digest = digest
@@ -141,7 +141,7 @@ public enum API {
     public struct VersionDetail: Codable, Sendable {
         public var model: String
         public var version: String
-        public var bundleDigest: Digest
+        public var bundleDigest: ContentDigest
         public var createdAt: String
         public var publishedBy: String?
         public var files: [FileEntry]
@@ -156,7 +156,7 @@ public enum API {
         /// How each base model the provenance names resolves in this registry now (answers to `GET …/versions/V`).
         public var baseModelResolutions: [BaseModelResolution]?
 
-        public init(model: String, version: String, bundleDigest: Digest, createdAt: String, publishedBy: String? = nil, files: [FileEntry], license: License, provenance: Provenance, signatures: [SignatureInfo], scan: BundleReport? = nil, status: VersionStatus? = nil, events: [Event]? = nil) {
+        public init(model: String, version: String, bundleDigest: ContentDigest, createdAt: String, publishedBy: String? = nil, files: [FileEntry], license: License, provenance: Provenance, signatures: [SignatureInfo], scan: BundleReport? = nil, status: VersionStatus? = nil, events: [Event]? = nil) {
             self.status = status
             self.model = model
             self.version = version
@@ -174,12 +174,12 @@ public enum API {
 
     public struct VersionSummary: Codable, Hashable, Sendable {
         public var version: String
-        public var bundleDigest: Digest
+        public var bundleDigest: ContentDigest
         public var createdAt: String
         public var fileCount: Int
         public var totalSize: UInt64
 
-        public init(version: String, bundleDigest: Digest, createdAt: String, fileCount: Int, totalSize: UInt64) {
+        public init(version: String, bundleDigest: ContentDigest, createdAt: String, fileCount: Int, totalSize: UInt64) {
             self.version = version
             self.bundleDigest = bundleDigest
             self.createdAt = createdAt
@@ -341,15 +341,15 @@ public enum API {
 
     /// `POST /v1/blobs/missing`, both ways: the digests asked about, and those the registry lacks.
     public struct BlobQuery: Codable, Sendable {
-        public var digests: [Digest]
+        public var digests: [ContentDigest]
 
-        public init(digests: [Digest]) {
+        public init(digests: [ContentDigest]) {
             self.digests = digests
         }
     }
 }
 
-extension Digest: Codable {
+extension ContentDigest: Codable {
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         do { try self.init(parsing: text) } catch {

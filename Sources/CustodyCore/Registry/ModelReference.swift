@@ -78,7 +78,7 @@ public enum VersionTag {
 public struct ModelReference: Hashable, Sendable, CustomStringConvertible {
     public enum Selector: Hashable, Sendable {
         case version(String)
-        case digest(Digest)
+        case digest(ContentDigest)
     }
 
     public let model: ModelName
@@ -96,7 +96,7 @@ public struct ModelReference: Hashable, Sendable, CustomStringConvertible {
         model = try ModelName(parsing: String(text[..<at]))
         let rest = String(text[text.index(after: at)...])
         if rest.hasPrefix("sha256:") {
-            selector = .digest(try Digest(parsing: rest))
+            selector = .digest(try ContentDigest(parsing: rest))
         } else {
             try VersionTag.validate(rest)
             selector = .version(rest)

@@ -8,7 +8,7 @@ import Foundation
 /// vulnerabilities.
 enum AIBOM {
     static func document(
-        detail: API.VersionDetail, licence: LicenceClassification, bases: [(reference: String, inRegistry: Bool, digest: Digest?)],
+        detail: API.VersionDetail, licence: LicenceClassification, bases: [(reference: String, inRegistry: Bool, digest: ContentDigest?)],
         advisories: [Advisory]
     ) -> [String: Any] {
         let modelRef = "model:\(detail.model)@\(detail.version)"

@@ -22,7 +22,7 @@ final class GateService: Sendable {
 
     private struct Caches {
         var generation: UInt64 = 0
-        var orders: [ModelName: [(version: String, digest: Digest)]] = [:]
+        var orders: [ModelName: [(version: String, digest: ContentDigest)]] = [:]
         var details: [String: API.VersionDetail] = [:]
         var advisories: [Advisory]?
         var rulings: [RulingKey: Ruling] = [:]
@@ -103,7 +103,7 @@ final class GateService: Sendable {
         }
     }
 
-    func order(_ model: ModelName) async throws(CustodyError) -> [(version: String, digest: Digest)]? {
+    func order(_ model: ModelName) async throws(CustodyError) -> [(version: String, digest: ContentDigest)]? {
         let (generation, cached) = caches.withLock { ($0.generation, $0.orders[model]) }
         if let cached { return cached }
         guard let order = try await database.versionOrder(model) else { return nil }
@@ -167,7 +167,7 @@ final class GateService: Sendable {
     }
 
     /// Resolves a reference to a version of a model this registry holds; a digest names its newest version.
-    func resolve(_ model: ModelName, _ selector: ModelReference.Selector) async throws(CustodyError) -> (version: String, order: [(version: String, digest: Digest)]) {
+    func resolve(_ model: ModelName, _ selector: ModelReference.Selector) async throws(CustodyError) -> (version: String, order: [(version: String, digest: ContentDigest)]) {
         guard let order = try await order(model), !order.isEmpty else {
             throw CustodyError(.notFound, "model \(model) is not in this registry")
         }
@@ -229,7 +229,7 @@ final class GateService: Sendable {
     /// Evaluates a version and, when it is denied, the newer-first other versions until one is allowed (the rollback
     /// target). The evaluation changes when the first of them does.
     private func evaluate(
-        _ model: ModelName, version: String, order: [(version: String, digest: Digest)], policy: Policy, environment: String,
+        _ model: ModelName, version: String, order: [(version: String, digest: ContentDigest)], policy: Policy, environment: String,
         licences: LicenceTable, now: Date
     ) async throws(CustodyError) -> Evaluation {
         var result = try await evaluateOne(model, version: version, order: order, policy: policy, environment: environment, licences: licences, now: now)
@@ -246,7 +246,7 @@ final class GateService: Sendable {
     }
 
     private func evaluateOne(
-        _ model: ModelName, version: String, order: [(version: String, digest: Digest)], policy: Policy, environment: String,
+        _ model: ModelName, version: String, order: [(version: String, digest: ContentDigest)], policy: Policy, environment: String,
         licences: LicenceTable, now: Date
     ) async throws(CustodyError) -> Evaluation {
         guard let detail = try await detail(model, version: version) else {

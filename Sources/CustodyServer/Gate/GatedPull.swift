@@ -38,7 +38,7 @@ extension RegistryServices {
     }
 
     /// A blob may be fetched by a consumer when it belongs to a version one of its environments allows.
-    func gateBlob(_ digest: Digest, request: Request, context: RegistryContext) async throws {
+    func gateBlob(_ digest: ContentDigest, request: Request, context: RegistryContext) async throws {
         guard let token = context.token, token.role == .consumer else { return }
         let holders = try await database.versions(holding: digest)
         for holder in holders {

@@ -225,10 +225,10 @@ struct AuditController {
             throw Problem(.notFound, "\(model)@\(version) is not in the registry")
         }
         let licence = try await services.gate.effectiveLicence(detail, licences: services.policies.snapshot.licences, depth: 0)
-        var bases: [(reference: String, inRegistry: Bool, digest: Digest?)] = []
+        var bases: [(reference: String, inRegistry: Bool, digest: ContentDigest?)] = []
         for base in detail.provenance.baseModels {
             if let (baseModel, selector) = GateService.reference(base), let baseOrder = try await services.gate.order(baseModel), !baseOrder.isEmpty {
-                let match: (version: String, digest: Digest)? =
+                let match: (version: String, digest: ContentDigest)? =
                     switch selector {
                     case .version(let tag)?: baseOrder.first { $0.version == tag }
                     case .digest(let digest)?: baseOrder.last { $0.digest == digest }

@@ -42,16 +42,16 @@ struct BlobController {
         } catch {
             throw Problem(.badRequest, "expected {\"digests\": [\"sha256:…\", …]}")
         }
-        var missing: [Digest] = []
+        var missing: [ContentDigest] = []
         for digest in query.digests where try await storedSize(digest) == nil {
             missing.append(digest)
         }
         return try .json(API.BlobQuery(digests: missing))
     }
 
-    private func digest(_ context: RegistryContext) throws -> Digest {
+    private func digest(_ context: RegistryContext) throws -> ContentDigest {
         let text = try context.parameters.require("digest")
-        do throws(CustodyError) { return try Digest(parsing: text) } catch { throw Problem(.badRequest, error.message) }
+        do throws(CustodyError) { return try ContentDigest(parsing: text) } catch { throw Problem(.badRequest, error.message) }
     }
 
     func head(_ request: Request, _ context: RegistryContext) async throws -> Response {
@@ -62,7 +62,7 @@ struct BlobController {
     }
 
     /// A blob counts as stored when it is both recorded and on disk.
-    private func storedSize(_ digest: Digest) async throws -> UInt64? {
+    private func storedSize(_ digest: ContentDigest) async throws -> UInt64? {
         guard let recorded = try await services.database.blobSize(digest), services.blobs.size(of: digest) == recorded else { return nil }
         return recorded
     }
@@ -75,7 +75,7 @@ struct BlobController {
     }
 
     /// Sends a stored blob, or the byte range the request asks for.
-    func serve(_ digest: Digest, _ request: Request, _ context: RegistryContext) async throws -> Response {
+    func serve(_ digest: ContentDigest, _ request: Request, _ context: RegistryContext) async throws -> Response {
         guard let size = try await storedSize(digest), let path = services.blobs.localPath(of: digest) else {
             throw Problem(.notFound, "blob \(digest) is not in the registry")
         }
@@ -111,7 +111,7 @@ struct BlobController {
         return Response(status: .ok, headers: [Self.uploadOffset: String(offset)])
     }
 
-    private func stagingPath(_ digest: Digest) -> String {
+    private func stagingPath(_ digest: ContentDigest) -> String {
         services.blobs.stagingDirectory + "/" + digest.hex + ".partial"
     }
 
@@ -225,7 +225,7 @@ struct BlobController {
             await discard()
             throw failure
         }
-        let actual = try Digest(bytes: Array(hasher.finalize()))
+        let actual = try ContentDigest(bytes: Array(hasher.finalize()))
         guard actual == digest else {
             await discard()
             throw Problem(.badRequest, "the uploaded bytes hash to \(actual), not \(digest); nothing was kept")

@@ -44,7 +44,7 @@ struct GateController {
             try VersionTag.validate(version)
             return (name, .version(version))
         case (nil, let digest?):
-            return (name, .digest(try Digest(parsing: digest)))
+            return (name, .digest(try ContentDigest(parsing: digest)))
         default:
             throw CustodyError(.invalidArgument, "name exactly one of 'version' or 'digest'")
         }
@@ -144,7 +144,7 @@ struct GateController {
 
     /// The versions an advisory affects and every pull and decision about them.
     func exposure(of advisory: Advisory) async throws(CustodyError) -> API.Exposure {
-        var affected: [(model: String, version: String, digest: Digest)] = []
+        var affected: [(model: String, version: String, digest: ContentDigest)] = []
         var unknown: [String] = []
         for name in advisory.models.sorted() {
             guard let model = try? ModelName(parsing: name), let order = try await gate.order(model) else {

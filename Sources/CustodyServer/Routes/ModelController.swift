@@ -37,7 +37,7 @@ struct ModelController {
     private func selector(_ context: RegistryContext) throws -> ModelReference.Selector {
         let text = try context.parameters.require("version")
         do throws(CustodyError) {
-            if text.hasPrefix("sha256:") { return .digest(try Digest(parsing: text)) }
+            if text.hasPrefix("sha256:") { return .digest(try ContentDigest(parsing: text)) }
             try VersionTag.validate(text)
             return .version(text)
         } catch {

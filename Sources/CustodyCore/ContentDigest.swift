@@ -5,7 +5,7 @@ import Foundation
 ///
 /// Parsing is strict: one algorithm, one spelling. Anything else (uppercase hex, a missing prefix, a wrong length)
 /// is refused, so that two strings naming the same content are always equal as strings too.
-public struct Digest: Hashable, Sendable, Comparable, CustomStringConvertible {
+public struct ContentDigest: Hashable, Sendable, Comparable, CustomStringConvertible {
     public static let algorithm = "sha256"
     public static let byteCount = 32
 
@@ -45,8 +45,8 @@ public struct Digest: Hashable, Sendable, Comparable, CustomStringConvertible {
     }
 
     /// The digest of `data`.
-    public static func of(_ data: [UInt8]) -> Digest {
-        Digest(SHA256.hash(data: data))
+    public static func of(_ data: [UInt8]) -> ContentDigest {
+        ContentDigest(SHA256.hash(data: data))
     }
 
     /// The 64 lowercase hex digits, without the algorithm prefix.
@@ -54,5 +54,5 @@ public struct Digest: Hashable, Sendable, Comparable, CustomStringConvertible {
 
     public var description: String { "\(Self.algorithm):\(hex)" }
 
-    public static func < (lhs: Digest, rhs: Digest) -> Bool { lhs.bytes.lexicographicallyPrecedes(rhs.bytes) }
+    public static func < (lhs: ContentDigest, rhs: ContentDigest) -> Bool { lhs.bytes.lexicographicallyPrecedes(rhs.bytes) }
 }
