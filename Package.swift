@@ -68,11 +68,27 @@ let package = Package(
             swiftSettings: upcomingFeatures
         ),
         .target(
+            name: "CustodyStorage",
+            dependencies: ["CustodyCore"],
+            swiftSettings: upcomingFeatures
+        ),
+        .target(
             name: "CustodyStore",
             dependencies: [
                 "CustodyCore",
+                "CustodyStorage",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: upcomingFeatures
+        ),
+        .target(
+            name: "CustodyRegistry",
+            dependencies: [
+                "CustodyCore",
+                "CustodyStorage",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: upcomingFeatures
         ),
@@ -82,7 +98,9 @@ let package = Package(
                 "CustodyCore",
                 "CustodyPolicy",
                 "CustodyScan",
+                "CustodyStorage",
                 "CustodyStore",
+                "CustodyRegistry",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -90,6 +108,7 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -156,13 +175,13 @@ let package = Package(
         ),
         .testTarget(
             name: "CustodyStoreTests",
-            dependencies: ["CustodyStore", "CustodyCore"],
+            dependencies: ["CustodyStore", "CustodyStorage", "CustodyCore", "CustodyTestSupport"],
             swiftSettings: upcomingFeatures
         ),
         .testTarget(
             name: "CustodyServerTests",
             dependencies: [
-                "CustodyServer", "CustodyStore", "CustodyCore", "CustodyPolicy",
+                "CustodyServer", "CustodyStore", "CustodyStorage", "CustodyRegistry", "CustodyCore", "CustodyPolicy", "CustodyTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),

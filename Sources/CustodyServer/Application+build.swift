@@ -1,4 +1,6 @@
 import CustodyCore
+import CustodyRegistry
+import CustodyStorage
 import CustodyStore
 import Foundation
 public import Hummingbird
@@ -24,7 +26,7 @@ public func buildRouter(_ services: RegistryServices) -> Router<RegistryContext>
         // Ready when the database answers, uploads can be staged and the disk is above its floor.
         var problems: [String] = []
         if (try? await services.database.tokenCount()) == nil { problems.append("the database does not answer") }
-        if !FileManager.default.isWritableFile(atPath: services.blobs.stagingDirectory) { problems.append("uploads cannot be staged") }
+        if let problem = await services.blobs.unavailability() { problems.append(problem) }
         if let (reading, reserve) = services.disk.reading() {
             if reading.free < reserve {
                 problems.append("\(reading.free) bytes free, below the \(reserve)-byte floor (limits.minFreeSpace)")

@@ -34,7 +34,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
         if !Self.isDataPlane(request.uri.path), !Self.recordsItsOwnEvent(request.uri.path) {
             try await services.gate.recorder.record(
                 repeatable: NewEvent(
-                    type: "token.use", actor: token.actor,
+                    type: .tokenUsed, actor: token.actor,
                     detail: "\(request.method.rawValue) \(request.uri.path) from \(context.clientAddress ?? "unknown")"))
         }
         return try await next(request, context)
@@ -86,9 +86,9 @@ extension RegistryServices {
             if authFailures.delay > .zero { try? await Task.sleep(for: authFailures.delay) }
         }
         let first = NewEvent(
-            type: "request.denied", actor: context.actor, detail: "\(request.method.rawValue) \(request.uri.path) from \(address): \(reason)",
+            type: .requestDenied, actor: context.actor, detail: "\(request.method.rawValue) \(request.uri.path) from \(address): \(reason)",
             client: address)
-        let series = NewEvent(type: "request.denied", actor: context.actor, detail: "from \(address): \(reason)", client: address)
+        let series = NewEvent(type: .requestDenied, actor: context.actor, detail: "from \(address): \(reason)", client: address)
         do {
             if try await gate.recorder.record(repeatable: first, series: series) {
                 logger.info("request denied", metadata: ["actor": "\(context.actor)", "status": "\(problem.status.code)", "reason": "\(reason)"])

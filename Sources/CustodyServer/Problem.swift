@@ -29,6 +29,7 @@ public struct Problem: HTTPResponseError {
             case .verificationFailed: .unprocessableContent
             case .notFound: .notFound
             case .conflict: .conflict
+            case .outOfOrder: .rangeNotSatisfiable
             case .unauthorized: .unauthorized
             case .forbidden: .forbidden
             case .tooLarge: .contentTooLarge

@@ -1,4 +1,6 @@
 import CustodyCore
+import CustodyRegistry
+import CustodyStorage
 import CustodyScan
 import CustodyStore
 import Foundation
@@ -24,7 +26,7 @@ struct PublishService {
             if let ignored = Self.ignoredPaths.first(where: { file.path == $0 || file.path.hasPrefix($0 + "/") }) {
                 throw CustodyError(.invalidArgument, "file '\(file.path)' is under '\(ignored)', which model signatures leave out")
             }
-            guard services.blobs.size(of: file.digest) == file.size else {
+            guard try await services.blobs.size(of: file.digest) == file.size else {
                 throw CustodyError(.invalidArgument, "file '\(file.path)': blob \(file.digest) of \(file.size) bytes has not been uploaded")
             }
         }
@@ -38,9 +40,9 @@ struct PublishService {
         var license = request.license ?? API.License()
         var provenance = request.provenance ?? API.Provenance()
         if let card = files.first(where: { $0.path == "README.md" }) {
-            try applyModelCard(card, license: &license, provenance: &provenance)
+            try await applyModelCard(card, license: &license, provenance: &provenance)
         }
-        let scan = try scan(files)
+        let scan = try await scan(files)
         try applyExtractedMetadata(scan, license: &license, provenance: &provenance)
         for base in provenance.baseModels {
             guard !base.isEmpty else { throw CustodyError(.invalidArgument, "a base model reference is empty") }
@@ -65,7 +67,7 @@ struct PublishService {
         }
         var publisher: SignatureRecord?
         if let encoded = request.signature {
-            publisher = try verifyPublisherSignature(encoded, files: files, trusted: try await services.trust.keys())
+            publisher = try await verifyPublisherSignature(encoded, files: files, trusted: try await services.trust.keys())
         }
         let registryBundle = try ModelSigning().sign(manifest, with: services.registryKey)
         let registry = SignatureRecord(
@@ -83,9 +85,9 @@ struct PublishService {
     }
 
     /// The publisher's bundle must be signed by a trusted key and cover exactly these files.
-    private func verifyPublisherSignature(_ encoded: String, files: [API.FileEntry], trusted: [TrustStore.TrustedKey]) throws(CustodyError)
-        -> SignatureRecord
-    {
+    private func verifyPublisherSignature(
+        _ encoded: String, files: [API.FileEntry], trusted: [TrustStore.TrustedKey]
+    ) async throws(CustodyError) -> SignatureRecord {
         guard let bytes = Data(base64Encoded: encoded) else {
             throw CustodyError(.invalidArgument, "the publisher signature is not base64")
         }
@@ -112,13 +114,11 @@ struct PublishService {
             actual = ModelManifest(modelName: expected.modelName, serialization: expected.serialization, resources: resources)
         case .shards:
             // Shard digests cannot be derived from file digests: hash the stored blobs the way the publisher did.
-            let modelFiles = try files.map { file throws(CustodyError) in
-                guard let path = services.blobs.localPath(of: file.digest) else {
-                    throw CustodyError(.invalidArgument, "blob \(file.digest) is missing")
-                }
-                return ModelFile(name: file.path, path: path, size: file.size)
+            let (name, serialization) = (expected.modelName, expected.serialization)
+            actual = try await services.blobs.withLocalFiles(files.map(\.digest)) { paths throws(CustodyError) in
+                let modelFiles = zip(files, paths).map { file, path in ModelFile(name: file.path, path: path, size: file.size) }
+                return try ModelManifest.hashing(model: modelFiles, name: name, serialization: serialization)
             }
-            actual = try ModelManifest.hashing(model: modelFiles, name: expected.modelName, serialization: expected.serialization)
         }
         let diff = ManifestDiff(expected: expected, actual: actual)
         guard diff.isEmpty else {
@@ -130,14 +130,10 @@ struct PublishService {
 
     /// Scans every file from the blob store: formats, validity, code that loading would run. A dangerous file does
     /// not stop the publish — policies decide what may ship — but the verdict is stored and recorded.
-    private func scan(_ files: [API.FileEntry]) throws(CustodyError) -> BundleReport {
-        let located = try files.map { file throws(CustodyError) -> (name: String, path: String) in
-            guard let path = services.blobs.localPath(of: file.digest) else {
-                throw CustodyError(.invalidArgument, "file '\(file.path)': blob \(file.digest) is missing")
-            }
-            return (file.path, path)
+    private func scan(_ files: [API.FileEntry]) async throws(CustodyError) -> BundleReport {
+        let report = try await services.blobs.withLocalFiles(files.map(\.digest)) { paths throws(CustodyError) in
+            try ModelScanner().scanBundle(zip(files, paths).map { file, path in (name: file.path, path: path) })
         }
-        let report = try ModelScanner().scanBundle(located)
         services.metrics.scans(report.verdict).increment()
         return report
     }
@@ -196,9 +192,14 @@ struct PublishService {
 
     /// Fills licence and provenance fields the request left empty from the Hugging Face model card's YAML front
     /// matter; a field given both ways with different values is an error.
-    private func applyModelCard(_ card: API.FileEntry, license: inout API.License, provenance: inout API.Provenance) throws(CustodyError) {
-        guard card.size <= 1 << 20, let path = services.blobs.localPath(of: card.digest) else { return }
-        let text = String(decoding: try FileIO.contents(of: path, limit: 1 << 20), as: UTF8.self)
+    private func applyModelCard(
+        _ card: API.FileEntry, license: inout API.License, provenance: inout API.Provenance
+    ) async throws(CustodyError) {
+        guard card.size <= 1 << 20 else { return }
+        let bytes = try await services.blobs.withLocalFiles([card.digest]) { paths throws(CustodyError) in
+            try FileIO.contents(of: paths[0], limit: 1 << 20)
+        }
+        let text = String(decoding: bytes, as: UTF8.self)
         guard let front = ModelCard.frontMatter(of: text) else { return }
         let fields: ModelCard.Fields
         do { fields = try ModelCard.parse(front) } catch {

@@ -1,4 +1,5 @@
 public import CustodyCore
+public import CustodyRegistry
 import Foundation
 import Yams
 
@@ -234,25 +235,7 @@ public enum ByteSize {
     }
 }
 
-/// A free-space floor: a size, a share of the file system, or the smaller of both (the default: 1 GiB or 1 %,
-/// whichever is less, so that a small volume is not "full" from the start).
-public struct FreeSpace: Sendable, Equatable {
-    public var bytes: UInt64?
-    public var percent: Double?
-
-    public static let `default` = FreeSpace(bytes: 1 << 30, percent: 1)
-
-    /// The floor in bytes on a file system of `total` bytes.
-    public func floor(total: UInt64) -> UInt64 {
-        let share = percent.map { UInt64(Double(total) * $0 / 100) }
-        switch (bytes, share) {
-        case let (bytes?, share?): return min(bytes, share)
-        case let (bytes?, nil): return bytes
-        case let (nil, share?): return share
-        case (nil, nil): return 0
-        }
-    }
-
+extension FreeSpace {
     /// `2GiB`, `5%`, or `1GiB or 1%`.
     static func parse(_ text: String, source: String) throws(CustodyError) -> FreeSpace {
         var space = FreeSpace(bytes: nil, percent: nil)

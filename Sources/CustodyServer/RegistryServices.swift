@@ -1,8 +1,11 @@
 public import CustodyCore
 public import CustodyStore
+public import CustodyStorage
+import CustodyRegistry
 import Crypto
 import CustodyPolicy
 import Foundation
+import Prometheus
 public import Logging
 
 /// Everything a running registry holds: configuration, stores, keys, metrics. Built once at start-up by
@@ -19,7 +22,8 @@ public final class RegistryServices: Sendable {
     let tokens: TokenCache
     let log: TransparencyLog
     let metrics = RegistryMetrics()
-    let uploads = UploadSessions()
+    /// Receives blobs: limits, free space, resumable upload objects.
+    let uploads: Uploads
     /// Failed authentications per client address.
     let authFailures: FailureLimiter
     /// Open connections, for the connection cap and `/metrics`.
@@ -28,7 +32,7 @@ public final class RegistryServices: Sendable {
     let disk: DiskSpace
     /// Deletes staged uploads past `limits.uploadExpiry`.
     var uploadJanitor: UploadJanitor {
-        UploadJanitor(directory: blobs.stagingDirectory, expiry: configuration.uploadExpiry, sessions: uploads, logger: logger, now: { Date() })
+        UploadJanitor(blobs: blobs, expiry: configuration.uploadExpiry, logger: logger)
     }
     let logger: Logger
 
@@ -52,6 +56,10 @@ public final class RegistryServices: Sendable {
         self.configuration = configuration
         self.database = database
         self.blobs = blobs
+        let metrics = self.metrics
+        self.uploads = Uploads(
+            blobs: blobs, index: database, disk: disk, maxBlobSize: configuration.maxBlobSize,
+            counted: { metrics.bytesIn.increment(by: Int64($0)) })
         self.registryKey = registryKey
         self.logger = logger
     }
@@ -84,7 +92,7 @@ public final class RegistryServices: Sendable {
         let policies = try PolicySet(directory: configuration.policiesDirectory, licencePath: configuration.licenceTablePath)
         for (environment, policy) in policies.snapshot.policies.sorted(by: { $0.key < $1.key }) {
             try await database.recordEvent(NewEvent(
-                type: "policy.load", actor: "registry", detail: "\(environment) \(policy.digest) from \(policy.source)", environment: environment))
+                type: .policyLoaded, actor: "registry", detail: "\(environment) \(policy.digest) from \(policy.source)", environment: environment))
         }
         var adminSecret: String?
         if try await database.tokenCount() == 0 {
@@ -109,7 +117,7 @@ public final class RegistryServices: Sendable {
         do {
             snapshot = try policies.reload()
         } catch {
-            try? await database.recordEvent(NewEvent(type: "policy.reload.failed", actor: actor, detail: error.message))
+            try? await database.recordEvent(NewEvent(type: .policyReloadFailed, actor: actor, detail: error.message))
             logger.error("policy reload failed; the loaded policies stay in force", metadata: ["error": "\(error.message)"])
             throw error
         }
@@ -117,14 +125,14 @@ public final class RegistryServices: Sendable {
         for (environment, policy) in snapshot.policies.sorted(by: { $0.key < $1.key }) {
             digests[environment] = policy.digest
             try await database.recordEvent(NewEvent(
-                type: "policy.load", actor: actor, detail: "\(environment) \(policy.digest) from \(policy.source)", environment: environment))
+                type: .policyLoaded, actor: actor, detail: "\(environment) \(policy.digest) from \(policy.source)", environment: environment))
         }
         logger.notice("policies reloaded", metadata: ["environments": "\(digests.keys.sorted().joined(separator: ","))"])
         // The trusted keys reload with the policies: a key file added or removed by hand is recorded now.
         do {
             try await trust.reload(actor: actor)
         } catch {
-            try? await database.recordEvent(NewEvent(type: "trust.reload.failed", actor: actor, detail: error.message))
+            try? await database.recordEvent(NewEvent(type: .trustReloadFailed, actor: actor, detail: error.message))
             logger.error("trusted keys reload failed; the loaded keys stay trusted", metadata: ["error": "\(error.message)"])
             throw error
         }

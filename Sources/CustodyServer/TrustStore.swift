@@ -98,14 +98,14 @@ public final class TrustStore: Sendable {
         let recorded = try await Self.recorded(database)
         for key in keys where recorded[key.key.hint] != key.name {
             if let old = recorded[key.key.hint] {
-                try await database.recordEvent(Self.event("trust.remove", TrustedKey(name: old, key: key.key), actor: actor, note: "renamed to \(key.name)"))
+                try await database.recordEvent(Self.event(.trustRemoved, TrustedKey(name: old, key: key.key), actor: actor, note: "renamed to \(key.name)"))
             }
-            try await database.recordEvent(Self.event("trust.add", key, actor: actor, note: "found in the trusted keys directory"))
+            try await database.recordEvent(Self.event(.trustAdded, key, actor: actor, note: "found in the trusted keys directory"))
         }
         let hints = Set(keys.map(\.key.hint))
         for (hint, name) in recorded.sorted(by: { $0.value < $1.value }) where !hints.contains(hint) {
             try await database.recordEvent(
-                NewEvent(type: "trust.remove", actor: actor, detail: "\(name) key \(hint) (no longer in the trusted keys directory)"))
+                NewEvent(type: .trustRemoved, actor: actor, detail: "\(name) key \(hint) (no longer in the trusted keys directory)"))
         }
         let changed = state.withLock { state -> Bool in
             defer { (state.keys, state.stamp) = (keys, stamp) }
@@ -128,7 +128,7 @@ public final class TrustStore: Sendable {
             throw CustodyError(.conflict, "this key is already trusted as '\(same.name)'")
         }
         try FileIO.writeAtomically(Array(key.key.pemRepresentation.utf8), to: path(name), mode: 0o644, exclusive: true)
-        try await database.recordEvent(Self.event("trust.add", key, actor: actor, note: nil))
+        try await database.recordEvent(Self.event(.trustAdded, key, actor: actor, note: nil))
         state.withLock { state in
             state.keys = (state.keys + [key]).sorted { $0.name < $1.name }
             state.stamp = Self.stamp(directory)
@@ -146,7 +146,7 @@ public final class TrustStore: Sendable {
             throw CustodyError(.notFound, "no trusted key is named '\(name)' (trusted: \(known.isEmpty ? "none" : known))")
         }
         guard unlink(path(name)) == 0 || errno == ENOENT else { throw .io(path(name), "delete", errno: errno) }
-        try await database.recordEvent(Self.event("trust.remove", key, actor: actor, note: nil))
+        try await database.recordEvent(Self.event(.trustRemoved, key, actor: actor, note: nil))
         state.withLock { state in
             state.keys.removeAll { $0.name == name }
             state.stamp = Self.stamp(directory)
@@ -157,7 +157,7 @@ public final class TrustStore: Sendable {
 
     func path(_ name: String) -> String { directory + "/" + name + ".pub" }
 
-    static func event(_ type: String, _ key: TrustedKey, actor: String, note: String?) -> NewEvent {
+    static func event(_ type: EventKind, _ key: TrustedKey, actor: String, note: String?) -> NewEvent {
         NewEvent(type: type, actor: actor, detail: "\(key.name) key \(key.key.hint)" + (note.map { " (\($0))" } ?? ""))
     }
 
@@ -184,7 +184,7 @@ public final class TrustStore: Sendable {
     /// The trusted set as the log has it: hint → name, folded from every `trust.add` and `trust.remove`.
     static func recorded(_ database: RegistryDatabase) async throws(CustodyError) -> [String: String] {
         var filter = EventFilter()
-        filter.types = ["trust.add", "trust.remove"]
+        filter.types = [EventKind.trustAdded.rawValue, EventKind.trustRemoved.rawValue]
         filter.limit = 10_000
         var trusted: [String: String] = [:]
         while true {
@@ -193,7 +193,7 @@ public final class TrustStore: Sendable {
                 guard let detail = event.detail, let range = detail.range(of: " key ") else { continue }
                 let name = String(detail[..<range.lowerBound])
                 let hint = String(detail[range.upperBound...].prefix { $0 != " " })
-                if event.type == "trust.add" { trusted[hint] = name } else { trusted.removeValue(forKey: hint) }
+                if event.type == EventKind.trustAdded.rawValue { trusted[hint] = name } else { trusted.removeValue(forKey: hint) }
             }
             guard page.count == filter.limit, let last = page.last else { return trusted }
             filter.after = last.id

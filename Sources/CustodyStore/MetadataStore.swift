@@ -143,7 +143,7 @@ public struct TokenRecord: Sendable, Hashable {
 }
 
 public struct NewEvent: Sendable, Hashable {
-    public var type: String
+    public var type: EventKind
     public var actor: String?
     public var model: String?
     public var version: String?
@@ -156,7 +156,7 @@ public struct NewEvent: Sendable, Hashable {
     public var count: Int64 = 1
 
     public init(
-        type: String, actor: String?, model: String? = nil, version: String? = nil, detail: String? = nil,
+        type: EventKind, actor: String?, model: String? = nil, version: String? = nil, detail: String? = nil,
         environment: String? = nil, client: String? = nil
     ) {
         self.type = type

@@ -29,9 +29,8 @@ extension RegistryDatabase {
             try db.execute(
                 sql: "UPDATE versions SET status = ?, status_reason = ?, status_by = ?, status_at = ? WHERE id = ?",
                 arguments: [status.state.rawValue, status.reason, status.by, status.at ?? Self.now(), versionID])
-            let verb = status.state == .active ? "restore" : status.state.rawValue
             try Self.insertEvent(
-                db, NewEvent(type: "version.\(verb)", actor: status.by, model: model.description, version: version, detail: status.reason))
+                db, NewEvent(type: EventKind(statusChangeTo: status.state), actor: status.by, model: model.description, version: version, detail: status.reason))
             return true
         }
     }
@@ -172,16 +171,17 @@ extension RegistryDatabase {
                 let rows = try Row.fetchAll(
                     db,
                     sql: """
-                        SELECT version, type, actor, environment, client, SUM(count) AS count, MIN(at) AS first, MAX(at) AS last
+                        SELECT version, type, actor, environment, client, SUM(count) AS count, MIN(at) AS first, MAX(at) AS last,
+                            CASE type WHEN 'pull' THEN 1 WHEN 'pull.denied' THEN 0 ELSE detail LIKE 'allowed %' END AS allowed
                         FROM events
-                        WHERE model = ? AND version IN (\(marks)) AND type IN ('pull', 'pull.denied', 'decision', 'admission')
-                        GROUP BY version, type, actor, environment, client ORDER BY MIN(id)
+                        WHERE model = ? AND version IN (\(marks)) AND type IN (\(EventKind.uses.map { "'\($0.rawValue)'" }.joined(separator: ", ")))
+                        GROUP BY version, type, allowed, actor, environment, client ORDER BY MIN(id)
                         """,
                     arguments: StatementArguments([model] + versions))
                 for row in rows {
                     let version: String = row["version"]
                     found["\(model)@\(version)", default: []].append(API.Exposure.Use(
-                        type: row["type"], actor: row["actor"], environment: row["environment"], client: row["client"],
+                        type: row["type"], allowed: row["allowed"], actor: row["actor"], environment: row["environment"], client: row["client"],
                         count: row["count"], first: row["first"], last: row["last"]))
                 }
             }

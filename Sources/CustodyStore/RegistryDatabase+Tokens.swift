@@ -26,7 +26,7 @@ extension RegistryDatabase {
             let scope = request.namespaces.isEmpty ? "" : " namespaces \(request.namespaces.joined(separator: ","))"
             let environments = request.environments.isEmpty ? "" : " environments \(request.environments.joined(separator: ","))"
             try Self.insertEvent(
-                db, NewEvent(type: "token.create", actor: nil, detail: "token \(id) role \(request.role.rawValue)\(scope)\(environments)"))
+                db, NewEvent(type: .tokenCreated, actor: nil, detail: "token \(id) role \(request.role.rawValue)\(scope)\(environments)"))
         }
         return API.TokenCreated(token: info, secret: secret)
     }
@@ -59,7 +59,7 @@ extension RegistryDatabase {
         try await write { db in
             try db.execute(sql: "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", arguments: [Self.now(), id])
             guard db.changesCount > 0 else { return false }
-            try Self.insertEvent(db, NewEvent(type: "token.revoke", actor: nil, detail: "token \(id)"))
+            try Self.insertEvent(db, NewEvent(type: .tokenRevoked, actor: nil, detail: "token \(id)"))
             return true
         }
     }

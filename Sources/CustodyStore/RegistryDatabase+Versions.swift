@@ -1,4 +1,5 @@
 public import CustodyCore
+public import CustodyStorage
 import Foundation
 import GRDB
 
@@ -79,11 +80,11 @@ extension RegistryDatabase {
             let detail = "bundle \(new.bundleDigest), \(new.files.count) files, publisher signature \(publisher.status)"
                 + (publisher.keyName.map { " by \($0)" } ?? "")
             try Self.insertEvent(
-                db, NewEvent(type: "publish", actor: new.publishedBy, model: new.model.description, version: new.version, detail: detail))
+                db, NewEvent(type: .publish, actor: new.publishedBy, model: new.model.description, version: new.version, detail: detail))
             if let scan = new.scan {
                 try Self.insertScan(db, scan, versionID: versionID)
                 try Self.insertEvent(
-                    db, NewEvent(type: "scan", actor: "registry", model: new.model.description, version: new.version, detail: Self.summary(of: scan)))
+                    db, NewEvent(type: .scan, actor: "registry", model: new.model.description, version: new.version, detail: Self.summary(of: scan)))
             }
             let row = try Self.versionRow(db, modelID: modelID, selector: .version(new.version))!
             return .created(try Self.detail(db, model: new.model, row: row, includeEvents: false))
@@ -169,11 +170,11 @@ extension RegistryDatabase {
                 """)
         let time = at ?? now()
         try statement.execute(arguments: [
-            index + 1, index, time, event.type, event.actor, event.model, event.version, event.detail, event.environment,
+            index + 1, index, time, event.type.rawValue, event.actor, event.model, event.version, event.detail, event.environment,
             event.client, event.count,
         ])
         try appendLeaf(db, index: UInt64(index), EventLeaf.V1(
-            id: index + 1, at: time, type: event.type, actor: event.actor, model: event.model, version: event.version,
+            id: index + 1, at: time, type: event.type.rawValue, actor: event.actor, model: event.model, version: event.version,
             detail: event.detail, environment: event.environment, client: event.client, count: event.count))
     }
 
@@ -290,3 +291,5 @@ extension RegistryDatabase {
         try JSONDecoder().decode(T.self, from: Data(text.utf8))
     }
 }
+
+extension RegistryDatabase: BlobIndex {}

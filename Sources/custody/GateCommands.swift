@@ -237,7 +237,7 @@ enum ExposureText {
             lines.append("  \(version.model)@\(version.version)  \(version.bundleDigest)  \(total) use\(total == 1 ? "" : "s")")
             for use in version.uses {
                 lines.append(
-                    "    \(use.type)  \(use.actor ?? "-")  \(use.environment ?? "ungated")  \(use.client ?? "-")  ×\(use.count)  \(use.first) … \(use.last)")
+                    "    \(use.type)\(use.allowed ? "" : " (denied)")  \(use.actor ?? "-")  \(use.environment ?? "ungated")  \(use.client ?? "-")  ×\(use.count)  \(use.first) … \(use.last)")
             }
         }
         if !exposure.environments.isEmpty { lines.append("  environments: \(exposure.environments.joined(separator: ", "))") }

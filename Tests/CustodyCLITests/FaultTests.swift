@@ -1,3 +1,4 @@
+import CustodyCore
 import Foundation
 import Testing
 
@@ -43,9 +44,7 @@ import Glibc
         let registry = try RegistryProcess()
         let blob = registry.scratch.path + "/blob.bin"
         try Self.bigFile(blob, size: 8 << 20)
-        let digest = "sha256:" + (try Tools.python(
-            "import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], 'rb').read()).hexdigest())", blob).stdout
-            .trimmingCharacters(in: .whitespacesAndNewlines))
+        let digest = ContentDigest.of(Array(try Data(contentsOf: URL(fileURLWithPath: blob)))).description
 
         // A client that sends half of the body and then stalls, so the daemon dies mid-upload for certain.
         let stall = """
@@ -66,7 +65,8 @@ import Glibc
         client.standardError = FileHandle.nullDevice
         try client.run()
         defer { if client.isRunning { kill(client.processIdentifier, SIGKILL) } }
-        let staged = registry.home + "/data/uploads/" + digest.dropFirst(7) + ".partial"
+        // The resumable upload of a digest is staged under its upload id, `sha256-<hex>`.
+        let staged = registry.home + "/data/uploads/sha256-" + digest.dropFirst(7) + ".partial"
         let half = UInt64(4 << 20)
         #expect(Self.waitFor(while: { client.isRunning }) { ((try? FileManager.default.attributesOfItem(atPath: staged)[.size] as? UInt64) ?? 0) >= half })
         registry.stop(signal: SIGKILL)
@@ -161,9 +161,7 @@ import Glibc
         let registry = try RegistryProcess()
         let model = try makeAwkwardModel(in: registry.scratch)
         #expect(try registry.custody("publish", model, "--name", "acme/rot", "--version", "1", "--quiet").status == 0)
-        let digest = try Tools.python(
-            "import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], 'rb').read()).hexdigest())", model + "/config.json"
-        ).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let digest = ContentDigest.of(Array(try Data(contentsOf: URL(fileURLWithPath: model + "/config.json")))).hex
         let stored = registry.home + "/data/blobs/sha256/\(digest.prefix(2))/\(digest)"
         chmod(stored, 0o644)
         var bytes = try Data(contentsOf: URL(fileURLWithPath: stored))

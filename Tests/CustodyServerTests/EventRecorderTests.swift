@@ -14,7 +14,7 @@ import Testing
     }
 
     static func decision(_ actor: String, detail: String = "allowed by policy production sha256:00") -> NewEvent {
-        NewEvent(type: "decision", actor: actor, model: "acme/m", version: "1.0", detail: detail, environment: "production", client: "127.0.0.1")
+        NewEvent(type: .decision, actor: actor, model: "acme/m", version: "1.0", detail: detail, environment: "production", client: "127.0.0.1")
     }
 
     static func decisions(_ database: RegistryDatabase) async throws -> [API.Event] {
@@ -51,9 +51,11 @@ import Testing
         #expect(events.last?.detail == Self.decision("token:ci").detail)
         #expect(events.dropLast().allSatisfy { $0.count == nil })
 
-        // Exposure adds the counts: five decisions by token:ci that allowed the version.
-        let uses = try await database.uses(of: [("acme/m", "1.0")])
-        #expect(uses.first { $0.use.actor == "token:ci" }?.use.count == 6)
+        // Exposure adds the counts: five decisions by token:ci that allowed the version, and apart from them the one
+        // that denied it.
+        let uses = try await database.uses(of: [("acme/m", "1.0")]).filter { $0.use.actor == "token:ci" }
+        #expect(uses.map(\.use.allowed) == [true, false])
+        #expect(uses.map(\.use.count) == [5, 1])
         // The counted event is a leaf like any other: the log's root is the tree of every row's canonical JSON.
         var tree = MemoryMerkleTree()
         for event in try await database.events(EventFilter()) { tree.append(leafHash: Merkle.leafHash(EventLeaf.canonicalJSON(event))) }
@@ -108,5 +110,18 @@ import Testing
         #expect(try RegistryConfiguration.duration("0", source: "t") == .zero)
         #expect(throws: CustodyError.self) { try RegistryConfiguration.duration("2m", source: "t") }
         #expect(throws: CustodyError.self) { try RegistryConfiguration.duration("-1s", source: "t") }
+    }
+
+    /// A verify that denied is a use of another kind than one that allowed: exposure counts them apart.
+    @Test func exposureTellsAllowedFromDeniedDecisions() async throws {
+        let (database, directory) = try Self.database()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try database.recordEventsBlocking([
+            Self.decision("token:ci"), Self.decision("token:ci"),
+            Self.decision("token:ci", detail: "denied by policy production sha256:00: the version is yanked"),
+        ])
+        let uses = try await database.uses(of: [("acme/m", "1.0")]).map(\.use)
+        #expect(uses.map(\.allowed) == [true, false])
+        #expect(uses.map(\.count) == [2, 1])
     }
 }

@@ -126,7 +126,7 @@ import Testing
             let stored = StoredAdvisory(
                 id: advisory.id, modified: advisory.modified, withdrawn: advisory.withdrawn, severity: advisory.severity.rawValue,
                 score: advisory.score, summary: advisory.summary, models: advisory.models.sorted(), document: advisory.document)
-            _ = try await database.saveAdvisory(stored, event: NewEvent(type: "advisory.add", actor: "security", detail: id))
+            _ = try await database.saveAdvisory(stored, event: NewEvent(type: .advisoryAdded, actor: "security", detail: id))
             try await gate.advisoriesChanged()
             advisories[id] = (modified, withdraw)
         }

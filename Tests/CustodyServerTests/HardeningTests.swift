@@ -1,5 +1,7 @@
 import CustodyCore
 import CustodyStore
+import CustodyStorage
+@testable import CustodyRegistry
 @testable import CustodyServer
 import Foundation
 import HTTPTypes
@@ -164,31 +166,29 @@ import Testing
                 #expect(detail.contains("a \(2 << 20)-byte blob needs \(2 << 20) more"), "\(detail)")
             }
         }
-        let staged = try FileManager.default.contentsOfDirectory(atPath: services.blobs.stagingDirectory)
+        let staged = try FileManager.default.contentsOfDirectory(atPath: services.configuration.dataDirectory + "/uploads")
         #expect(staged.isEmpty, "nothing staged: \(staged)")
         // Events still have room: the refusal of a request is recorded as usual.
         #expect(try await services.database.logSize() > 0)
     }
 
     @Test func staleUploadsExpireOnTheInjectedClock() async throws {
-        let directory = NSTemporaryDirectory() + "custody-janitor-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let hex = String(repeating: "ab", count: 32)
-        for name in [hex + ".partial", "x.upload", "README"] {
+        let root = NSTemporaryDirectory() + "custody-janitor-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let blobs = try FileSystemBlobStore(root: root)
+        let directory = root + "/uploads"
+        let held = UploadID(resuming: ContentDigest.of(Array("held".utf8)))
+        for name in [held.rawValue + ".partial", "x.upload", "README"] {
             FileManager.default.createFile(atPath: directory + "/" + name, contents: Data(count: 100))
         }
         let now = Mutex(Date())
-        let sessions = UploadSessions()
-        let janitor = UploadJanitor(directory: directory, expiry: .seconds(3600), sessions: sessions, logger: Logger(label: "test"), now: {
-            now.withLock { $0 }
-        })
+        let janitor = UploadJanitor(blobs: blobs, expiry: .seconds(3600), logger: Logger(label: "test"), now: { now.withLock { $0 } })
         #expect(await janitor.sweep() == 0, "fresh uploads stay")
         now.withLock { $0 = $0.addingTimeInterval(7200) }
-        #expect(await sessions.claim(try ContentDigest(parsing: "sha256:" + hex)))
+        let upload = try await blobs.upload(held, resumingAt: 100)
         #expect(await janitor.sweep() == 100, "the old temporary upload goes; the one being received stays")
-        #expect(Set(try FileManager.default.contentsOfDirectory(atPath: directory)) == [hex + ".partial", "README"])
-        await sessions.release(try ContentDigest(parsing: "sha256:" + hex), interruptedAt: nil)
+        #expect(Set(try FileManager.default.contentsOfDirectory(atPath: directory)) == [held.rawValue + ".partial", "README"])
+        await upload.suspend()
         #expect(await janitor.sweep() == 100)
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["README"])
     }

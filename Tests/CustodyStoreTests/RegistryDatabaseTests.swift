@@ -89,7 +89,7 @@ import Testing
         for size in [UInt64(1), 64, 250, 251, 300] {
             #expect(try await migrated.logRoot(size: size) == Merkle.root(size: size, reference))
         }
-        try await migrated.recordEvent(NewEvent(type: "test", actor: "me"))
+        try await migrated.recordEvent(NewEvent(type: .publish, actor: "me"))
         #expect(try await migrated.logSize() == 301)
         let proof = try await migrated.inclusionProof(index: 299, size: 301)
         #expect(Merkle.verifyInclusion(leafHash: proof.leaf, index: 299, size: 301, proof: proof.proof, root: try await migrated.logRoot(size: 301)))
@@ -114,7 +114,7 @@ import Testing
         let after = try RegistryDatabase(writer: queue)
         #expect(try await after.logSize() == 5)
         #expect(try await after.logRoot(size: 5) == root)
-        try await after.recordEvent(NewEvent(type: "test", actor: "me"))
+        try await after.recordEvent(NewEvent(type: .publish, actor: "me"))
         let rows = try await queue.read { db in
             try Row.fetchAll(db, sql: "SELECT id, leaf_index FROM events ORDER BY leaf_index").map { [$0["id"] as Int64, $0["leaf_index"] as Int64] }
         }
@@ -129,7 +129,7 @@ import Testing
     }
 
     @Test func eventsAreAppendOnly() async throws {
-        try await database.recordEvent(NewEvent(type: "test", actor: "me"))
+        try await database.recordEvent(NewEvent(type: .publish, actor: "me"))
         await #expect(throws: DatabaseError.self) {
             try await database.writer.write { db in try db.execute(sql: "UPDATE events SET actor = 'someone else'") }
         }

@@ -133,14 +133,20 @@ extension API {
         public struct Use: Codable, Sendable, Hashable {
             /// `pull`, `pull.denied`, `decision` or `admission`.
             public var type: String
+            /// Whether the gate let the version through: a denied verify or admission is a use of another kind
+            /// than an allowed one, and is counted apart.
+            public var allowed: Bool
             public var actor: String?
             public var environment: String?
             public var client: String?
             public var count: Int
             public var first: String
             public var last: String
-            public init(type: String, actor: String?, environment: String?, client: String?, count: Int, first: String, last: String) {
+            public init(
+                type: String, allowed: Bool, actor: String?, environment: String?, client: String?, count: Int, first: String, last: String
+            ) {
                 self.type = type
+                self.allowed = allowed
                 self.actor = actor
                 self.environment = environment
                 self.client = client

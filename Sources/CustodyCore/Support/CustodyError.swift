@@ -20,6 +20,8 @@ public struct CustodyError: Error, Hashable, Sendable, CustomStringConvertible {
         case notFound
         /// The request contradicts what is recorded (an immutable version with other content).
         case conflict
+        /// Bytes offered at an offset other than where a resumable upload stands.
+        case outOfOrder
         /// No credentials, or credentials that are unknown, expired or revoked.
         case unauthorized
         /// Valid credentials that do not allow this action.

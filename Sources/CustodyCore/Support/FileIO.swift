@@ -84,23 +84,26 @@ public enum FileIO {
 /// Purely a scheduling hint: durability still comes from the sync that follows.
 public struct EagerWriteback: ~Copyable {
     private let fd: Int32
-    private var submitted: UInt64
+    private var submittedOffset: UInt64
 
     /// How many newly written bytes trigger the next writeback request.
     public static let step: UInt64 = 32 << 20
 
     public init(fd: Int32, from offset: UInt64 = 0) {
         self.fd = fd
-        self.submitted = offset
+        self.submittedOffset = offset
     }
+
+    /// Where the next writeback request starts: carried over when a writer hands the file on.
+    public var submitted: UInt64 { submittedOffset }
 
     /// Call after writing everything before `end`.
     public mutating func written(upTo end: UInt64) {
-        guard end >= submitted + Self.step else { return }
+        guard end >= submittedOffset + Self.step else { return }
         #if os(Linux)
-        _ = custody_sync_file_range(fd, Int64(submitted), Int64(end - submitted), 2 /* SYNC_FILE_RANGE_WRITE */)
+        _ = custody_sync_file_range(fd, Int64(submittedOffset), Int64(end - submittedOffset), 2 /* SYNC_FILE_RANGE_WRITE */)
         #endif
-        submitted = end
+        submittedOffset = end
     }
 }
 

@@ -365,26 +365,22 @@ final class GateService: Sendable {
     }
 
     /// Records a decision as an event: `decision` (verify), `admission`, `pull`, `pull.denied`.
-    func record(_ decision: API.Decision, type: String, actor: String, client: String?) async throws(CustodyError) {
+    func record(_ decision: API.Decision, type: EventKind, actor: String, client: String?) async throws(CustodyError) {
         try await record(decision, detail: Ruling.eventDetail(decision), type: type, actor: actor, client: client)
     }
 
-    func record(_ ruling: Ruling, type: String, actor: String, client: String?) async throws(CustodyError) {
+    func record(_ ruling: Ruling, type: EventKind, actor: String, client: String?) async throws(CustodyError) {
         try await record(ruling.decision, detail: ruling.eventDetail, type: type, actor: actor, client: client)
     }
 
-    private func record(_ decision: API.Decision, detail: String, type: String, actor: String, client: String?) async throws(CustodyError) {
+    private func record(_ decision: API.Decision, detail: String, type: EventKind, actor: String, client: String?) async throws(CustodyError) {
         let event = NewEvent(
             type: type, actor: actor, model: decision.model, version: decision.version, detail: detail,
             environment: decision.environment, client: client)
-        if Self.repeatableTypes.contains(type) {
+        if type.isRepeatable {
             try await recorder.record(repeatable: event)
         } else {
             try await recorder.record(event)
         }
     }
-
-    /// Answers to questions (verify, admission), which gates ask again and again; pulls, which move weights, are
-    /// always recorded one by one.
-    static let repeatableTypes: Set<String> = ["decision", "admission"]
 }

@@ -25,7 +25,7 @@ extension RegistryServices {
             decisions.append(decision)
         }
         for decision in decisions {
-            try await gate.record(decision, type: "pull.denied", actor: context.actor, client: context.clientAddress)
+            try await gate.record(decision, type: .pullDenied, actor: context.actor, client: context.clientAddress)
         }
         metrics.decisions(allowed: false).increment()
         let reasons = decisions.map { decision in

@@ -55,7 +55,7 @@ extension GateController {
                     do throws(CustodyError) {
                         let reference = try ModelReference(parsing: text)
                         let decision = try await gate.decide(reference.model, reference.selector, environment: environment)
-                        try await gate.record(decision, type: "admission", actor: context.actor + user, client: context.clientAddress)
+                        try await gate.record(decision, type: .admission, actor: context.actor + user, client: context.clientAddress)
                         services.metrics.decisions(allowed: decision.allowed).increment()
                         if !decision.allowed {
                             allowed = false
@@ -104,7 +104,7 @@ extension GateController {
             do throws(CustodyError) {
                 let reference = try ModelReference(parsing: key)
                 let decision = try await gate.decide(reference.model, reference.selector, environment: environment)
-                try await gate.record(decision, type: "admission", actor: context.actor + " (gatekeeper)", client: context.clientAddress)
+                try await gate.record(decision, type: .admission, actor: context.actor + " (gatekeeper)", client: context.clientAddress)
                 var value: [String: Any] = ["allowed": decision.allowed, "policyDigest": decision.policy.digest]
                 if !decision.allowed { value["reasons"] = decision.reasons }
                 if let rollback = decision.rollback { value["rollback"] = rollback.version }

@@ -1,17 +1,13 @@
-import Crypto
 import CustodyCore
+import CustodyRegistry
+import CustodyStorage
 import CustodyStore
 import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import NIOFoundationCompat
 import Prometheus
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// Content-addressed blobs: existence checks, streamed and resumable uploads, ranged downloads.
 ///
@@ -61,10 +57,8 @@ struct BlobController {
         return Response(status: .ok, headers: [.contentLength: String(size), .eTag: "\"\(digest)\"", .acceptRanges: "bytes"])
     }
 
-    /// A blob counts as stored when it is both recorded and on disk.
     private func storedSize(_ digest: ContentDigest) async throws -> UInt64? {
-        guard let recorded = try await services.database.blobSize(digest), services.blobs.size(of: digest) == recorded else { return nil }
-        return recorded
+        try await services.uploads.storedSize(digest)
     }
 
     func download(_ request: Request, _ context: RegistryContext) async throws -> Response {
@@ -76,7 +70,7 @@ struct BlobController {
 
     /// Sends a stored blob, or the byte range the request asks for.
     func serve(_ digest: ContentDigest, _ request: Request, _ context: RegistryContext) async throws -> Response {
-        guard let size = try await storedSize(digest), let path = services.blobs.localPath(of: digest) else {
+        guard let size = try await storedSize(digest) else {
             throw Problem(.notFound, "blob \(digest) is not in the registry")
         }
         var headers: HTTPFields = [.contentType: "application/octet-stream", .eTag: "\"\(digest)\"", .acceptRanges: "bytes"]
@@ -95,170 +89,57 @@ struct BlobController {
         let length = range.map { $0.upperBound - $0.lowerBound + 1 } ?? 0
         headers[.contentLength] = String(length)
         services.metrics.bytesOut.increment(by: Int64(length))
-        guard let range else { return Response(status: status, headers: headers, body: .init()) }
-        let body = try await FileIO().loadFile(
-            path: path, range: Int(range.lowerBound)...Int(range.upperBound), context: context, chunkLength: 1 << 20)
-        return Response(status: status, headers: headers, body: body)
+        switch try await services.blobs.body(of: digest, range: range) {
+        case .file(_, nil), .bytes([]):
+            return Response(status: status, headers: headers, body: .init())
+        case .file(let path, let range?):
+            let body = try await FileIO().loadFile(
+                path: path, range: Int(range.lowerBound)...Int(range.upperBound), context: context, chunkLength: 1 << 20)
+            return Response(status: status, headers: headers, body: body)
+        case .bytes(let bytes):
+            return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        case .redirect(let location):
+            return Response(status: .temporaryRedirect, headers: [.location: location])
+        }
     }
 
     func uploadStatus(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await services.authorize(request, context, roles: [.publisher])
         let digest = try digest(context)
-        if try await storedSize(digest) != nil {
+        guard let offset = try await services.uploads.offset(of: digest) else {
             return Response(status: .ok, headers: [Self.uploadOffset: "0", .location: "/v1/blobs/\(digest)"])
         }
-        let offset = fileSize(stagingPath(digest)) ?? 0
         return Response(status: .ok, headers: [Self.uploadOffset: String(offset)])
-    }
-
-    private func stagingPath(_ digest: ContentDigest) -> String {
-        services.blobs.stagingDirectory + "/" + digest.hex + ".partial"
     }
 
     func upload(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await services.authorize(request, context, roles: [.publisher])
         let digest = try digest(context)
-        if try await storedSize(digest) != nil {
-            return Response(status: .ok, headers: [.location: "/v1/blobs/\(digest)"])
-        }
         var offset: UInt64 = 0
         if let header = request.headers[Self.uploadOffset] {
             guard let value = UInt64(header) else { throw Problem(.badRequest, "Upload-Offset '\(header)' is not a byte count") }
             offset = value
         }
-        let limit = services.configuration.maxBlobSize
         let declared = request.headers[.contentLength].flatMap { UInt64($0) }
-        if let declared, offset + declared > limit {
-            throw Problem(.contentTooLarge, "a \(offset + declared)-byte blob is over the registry's \(limit)-byte limit")
-        }
-
-        // A body whose declared length cannot fit is refused before a byte is staged. A resume needs only the rest.
-        if let declared {
-            let staged = offset > 0 ? fileSize(stagingPath(digest)) ?? 0 : 0
-            try services.disk.admit(declared + offset - min(staged, declared + offset), for: "a \(offset + declared)-byte blob")
-        }
-
-        let resumable = await services.uploads.claim(digest)
-        let staging = resumable ? stagingPath(digest) : services.blobs.stagingDirectory + "/" + UUID().uuidString + ".upload"
-        var hasher = SHA256()
-        if offset > 0 {
-            guard resumable else {
-                throw Problem(.conflict, "another upload of \(digest) is in progress; retry later")
-            }
-            let staged = fileSize(staging) ?? 0
-            guard staged == offset else {
-                await services.uploads.release(digest, interruptedAt: nil)
-                var problem = Problem(.rangeNotSatisfiable, "the registry holds \(staged) bytes of this upload, not \(offset); resume from \(staged)")
-                problem.headers[Self.uploadOffset] = String(staged)
-                throw problem
-            }
-            if let saved = await services.uploads.hasher(for: digest, at: offset) {
-                hasher = saved
-            } else {
-                do { hasher = try Self.rehash(staging, length: offset) } catch {
-                    await services.uploads.release(digest, interruptedAt: nil)
-                    throw error
-                }
-            }
-        }
-
-        let fd = open(staging, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            if resumable { await services.uploads.release(digest, interruptedAt: nil) }
-            throw CustodyError.io(staging, "create", errno: errno)
-        }
-        var received: UInt64 = 0
-        var failure: (any Error)?
-        if offset == 0 { ftruncate(fd, 0) }
-        var writeback = EagerWriteback(fd: fd, from: offset)
-        var checkedSpaceAt: UInt64 = 0
-        // Often enough that a body of unknown length cannot write through the floor between two looks.
-        let spaceCheckInterval = min(Self.spaceCheckInterval, max(1 << 20, (services.disk.reading()?.reserve ?? 0) / 2))
+        let outcome: Uploads.Outcome
         do {
-            for try await buffer in request.body {
-                received += UInt64(buffer.readableBytes)
-                guard offset + received <= limit else {
-                    throw Problem(.contentTooLarge, "the blob is over the registry's \(limit)-byte limit")
-                }
-                // Other writers share the disk: look again every so often, for what this body still needs.
-                if received - checkedSpaceAt >= spaceCheckInterval {
-                    checkedSpaceAt = received
-                    // A body of unknown length must leave room for at least one more interval.
-                    try services.disk.admit(
-                        declared.map { $0 > received ? $0 - received : 0 } ?? spaceCheckInterval,
-                        for: declared == nil ? "the next part of an upload of unknown length" : "the rest of this upload")
-                }
-                try buffer.withUnsafeReadableBytes { bytes in
-                    hasher.update(bufferPointer: bytes)
-                    try FileIO.pwriteAll(bytes, to: fd, at: offset + received - UInt64(bytes.count), path: staging)
-                }
-                writeback.written(upTo: offset + received)
-            }
-        } catch let error as CustodyError where error.code == .insufficientStorage {
-            // A full disk ends the upload for good: the staged bytes go, so that they do not hold the last free space.
-            let asked = declared.map { "a \(offset + $0)-byte blob" } ?? "a blob of unknown length"
-            let space = services.disk.reading().map { "\($0.reading.free) bytes are free" } ?? "the disk is full"
-            failure = Problem(
-                .insufficientStorage,
-                error.message.hasPrefix("the registry has") ? error.message + "; nothing was kept"
-                    : "the registry's disk filled up after \(offset + received) bytes of \(asked); \(space); nothing was kept")
+            outcome = try await services.uploads.receive(
+                digest, from: offset, declaredLength: declared, body: request.body.map { $0.readableBytesView })
         } catch {
-            failure = error
+            throw await problem(error, resuming: digest)
         }
-        close(fd)
-        let total = offset + received
-        services.metrics.bytesIn.increment(by: Int64(received))
-
-        // A body that stopped short (dropped connection, or fewer bytes than declared) stays staged for a resume.
-        let cutShort = failure.map { !($0 is Problem) } ?? (declared.map { received < $0 } ?? false)
-        if cutShort, resumable {
-            await services.uploads.release(digest, interruptedAt: .init(offset: total, hasher: hasher))
-            throw failure ?? Problem(.badRequest, "the upload ended after \(received) of \(declared ?? 0) bytes; resume from offset \(total)")
-        }
-        // From here the staged file is placed or deleted. The claim is held until it is: another upload of the same
-        // blob claiming it earlier would open (and truncate) the very file being renamed into the store.
-        func discard() async {
-            unlink(staging)
-            if resumable { await services.uploads.release(digest, interruptedAt: nil) }
-        }
-        if let failure {
-            await discard()
-            throw failure
-        }
-        let actual = try ContentDigest(bytes: Array(hasher.finalize()))
-        guard actual == digest else {
-            await discard()
-            throw Problem(.badRequest, "the uploaded bytes hash to \(actual), not \(digest); nothing was kept")
-        }
-        do {
-            try services.blobs.commit(staged: staging, as: digest)
-        } catch {
-            await discard()
-            throw error
-        }
-        if resumable { await services.uploads.release(digest, interruptedAt: nil) }
-        try await services.database.recordBlob(digest, size: total)
+        guard case .created = outcome else { return Response(status: .ok, headers: [.location: "/v1/blobs/\(digest)"]) }
         services.metrics.blobUploads.increment()
         return Response(status: .created, headers: [.location: "/v1/blobs/\(digest)"])
     }
 
-    static let spaceCheckInterval: UInt64 = 64 << 20
-
-    /// The SHA-256 state after the first `length` bytes of a staged file, for resuming after a restart.
-    private static func rehash(_ path: String, length: UInt64) throws(CustodyError) -> SHA256 {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .io(path, "open", errno: errno) }
-        defer { close(fd) }
-        var hasher = SHA256()
-        try FileIO.hash(fd, path: path, length: length, into: &hasher)
-        return hasher
+    /// A resume from the wrong offset answers 416 with where the upload stands, so that the client resumes there.
+    private func problem(_ error: CustodyError, resuming digest: ContentDigest) async -> any Error {
+        guard error.code == .outOfOrder else { return error }
+        var problem = Problem(.rangeNotSatisfiable, error.message)
+        problem.headers[Self.uploadOffset] = String((try? await services.uploads.offset(of: digest)) ?? 0 ?? 0)
+        return problem
     }
-}
-
-func fileSize(_ path: String) -> UInt64? {
-    var info = stat()
-    guard stat(path, &info) == 0 else { return nil }
-    return UInt64(info.st_size)
 }
 
 /// One `Range: bytes=…` request against a resource of `size` bytes (RFC 9110 §14.1.2); multiple ranges are not

@@ -58,7 +58,7 @@ struct GateController {
         let (model, selector) = try Self.reference(model: ask.model, version: ask.version, digest: ask.digest)
         let now = Date.now
         let ruling = try await gate.ruling(model, selector, environment: ask.environment, now: now)
-        try await gate.record(ruling, type: "decision", actor: context.actor, client: context.clientAddress)
+        try await gate.record(ruling, type: .decision, actor: context.actor, client: context.clientAddress)
         services.metrics.decisions(allowed: ruling.decision.allowed).increment()
         return .json(ruling.body(at: RFC3339.string(now)))
     }
@@ -115,7 +115,7 @@ struct GateController {
         let bytes = Array(try await services.jsonBody(request).readableBytesView)
         let advisory: Advisory
         do { advisory = try Advisory(osv: bytes) } catch { throw Problem(.badRequest, "invalid OSV advisory: \(error.description)") }
-        let write = try await save(advisory, actor: context.actor, verb: "add")
+        let write = try await save(advisory, actor: context.actor, kind: .advisoryAdded)
         let exposure = try await exposure(of: advisory)
         let result = switch write {
         case .created: "created"
@@ -125,13 +125,13 @@ struct GateController {
         return try .json(API.AdvisoryAdded(created: write == .created, result: result, exposure: exposure), status: write == .created ? .created : .ok)
     }
 
-    private func save(_ advisory: Advisory, actor: String, verb: String) async throws(CustodyError) -> AdvisoryWrite {
+    private func save(_ advisory: Advisory, actor: String, kind: EventKind) async throws(CustodyError) -> AdvisoryWrite {
         let stored = StoredAdvisory(
             id: advisory.id, modified: advisory.modified, withdrawn: advisory.withdrawn, severity: advisory.severity.rawValue,
             score: advisory.score, summary: advisory.summary, models: advisory.models.sorted(), document: advisory.document)
         let detail = "\(advisory.id): \(advisory.severity.rawValue) (\(advisory.severityBasis)), models \(advisory.models.sorted().joined(separator: ", "))"
             + (advisory.withdrawn.map { ", withdrawn \($0)" } ?? "")
-        let write = try await services.database.saveAdvisory(stored, event: NewEvent(type: "advisory.\(verb)", actor: actor, detail: detail))
+        let write = try await services.database.saveAdvisory(stored, event: NewEvent(type: kind, actor: actor, detail: detail))
         try await gate.advisoriesChanged()
         return write
     }
@@ -213,7 +213,7 @@ struct GateController {
         let bytes = Array(try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes]))
         let withdrawn: Advisory
         do { withdrawn = try Advisory(osv: bytes) } catch { throw CustodyError(.io, "cannot withdraw \(advisory.id): \(error)") }
-        _ = try await save(withdrawn, actor: context.actor, verb: "withdraw")
+        _ = try await save(withdrawn, actor: context.actor, kind: .advisoryWithdrawn)
         return try .json(summary(withdrawn))
     }
 

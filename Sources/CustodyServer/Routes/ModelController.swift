@@ -113,10 +113,10 @@ struct ModelController {
         switch try await services.gatePull(name, version: detail.version, context: context) {
         case .ungated:
             try await services.gate.recorder.record(NewEvent(
-                type: "pull", actor: context.actor, model: name.description, version: detail.version,
+                type: .pull, actor: context.actor, model: name.description, version: detail.version,
                 detail: "bundle \(detail.bundleDigest), ungated (role \(context.token?.role.rawValue ?? "none"))", client: context.clientAddress))
         case .allowed(let decision):
-            try await services.gate.record(decision, type: "pull", actor: context.actor, client: context.clientAddress)
+            try await services.gate.record(decision, type: .pull, actor: context.actor, client: context.clientAddress)
             services.metrics.decisions(allowed: true).increment()
         }
         services.metrics.pulls.increment()

@@ -1,4 +1,4 @@
-import CustodyCore
+public import CustodyCore
 import Foundation
 
 #if canImport(Glibc)
@@ -12,25 +12,30 @@ import Musl
 /// Blobs and the database share one file system, so blobs are refused before the database would be: an upload is
 /// admitted only while what it still needs leaves `limits.minFreeSpace` free, and the registry reports itself not
 /// ready below that floor. Events (refusals among them) keep being recorded when blobs have filled the disk.
-struct DiskSpace: Sendable {
-    struct Reading: Sendable, Equatable {
+package struct DiskSpace: Sendable {
+    package struct Reading: Sendable, Equatable {
         /// Bytes an unprivileged writer may still use.
-        var free: UInt64
-        var total: UInt64
+        package var free: UInt64
+        package var total: UInt64
+
+        package init(free: UInt64, total: UInt64) {
+            self.free = free
+            self.total = total
+        }
     }
 
-    let path: String
-    let floor: FreeSpace
+    package let path: String
+    package let floor: FreeSpace
     /// Reads the file system; injectable so that tests can stand in a full disk.
-    let probe: @Sendable (String) -> Reading?
+    package let probe: @Sendable (String) -> Reading?
 
-    init(path: String, floor: FreeSpace, probe: @escaping @Sendable (String) -> Reading? = DiskSpace.statfs) {
+    package init(path: String, floor: FreeSpace, probe: @escaping @Sendable (String) -> Reading? = DiskSpace.statfs) {
         self.path = path
         self.floor = floor
         self.probe = probe
     }
 
-    static func statfs(_ path: String) -> Reading? {
+    package static func statfs(_ path: String) -> Reading? {
         var info = statvfs()
         guard statvfs(path, &info) == 0 else { return nil }
         let block = UInt64(info.f_frsize)
@@ -38,25 +43,50 @@ struct DiskSpace: Sendable {
     }
 
     /// The current reading and the floor it implies; nil when the file system cannot be read.
-    func reading() -> (reading: Reading, reserve: UInt64)? {
+    package func reading() -> (reading: Reading, reserve: UInt64)? {
         guard let reading = probe(path) else { return nil }
         return (reading, floor.floor(total: reading.total))
     }
 
     /// Whether the free space is at or above the floor.
-    var isAboveFloor: Bool {
+    package var isAboveFloor: Bool {
         guard let (reading, reserve) = reading() else { return false }
         return reading.free >= reserve
     }
 
     /// Refuses (507) when writing `bytes` more would take the file system below the floor. `what` names the write.
-    func admit(_ bytes: UInt64, for what: String) throws(CustodyError) {
+    package func admit(_ bytes: UInt64, for what: String) throws(CustodyError) {
         guard let (reading, reserve) = reading() else { return }
         guard reading.free >= reserve, reading.free - reserve >= bytes else {
             throw CustodyError(
                 .insufficientStorage,
                 "the registry has \(reading.free) bytes free and keeps \(reserve) of them for its database (limits.minFreeSpace); "
                     + "\(what) needs \(bytes) more")
+        }
+    }
+}
+
+/// A free-space floor: a size, a share of the file system, or the smaller of both (the default: 1 GiB or 1 %,
+/// whichever is less, so that a small volume is not "full" from the start).
+public struct FreeSpace: Sendable, Equatable {
+    public var bytes: UInt64?
+    public var percent: Double?
+
+    public init(bytes: UInt64?, percent: Double?) {
+        self.bytes = bytes
+        self.percent = percent
+    }
+
+    public static let `default` = FreeSpace(bytes: 1 << 30, percent: 1)
+
+    /// The floor in bytes on a file system of `total` bytes.
+    public func floor(total: UInt64) -> UInt64 {
+        let share = percent.map { UInt64(Double(total) * $0 / 100) }
+        switch (bytes, share) {
+        case let (bytes?, share?): return min(bytes, share)
+        case let (bytes?, nil): return bytes
+        case let (nil, share?): return share
+        case (nil, nil): return 0
         }
     }
 }
