@@ -4,7 +4,7 @@ import CustodyStorage
 import CustodyStore
 import Foundation
 public import Hummingbird
-import UnixSignals
+public import ServiceLifecycle
 import HummingbirdCore
 import HummingbirdTLS
 import Logging
@@ -60,7 +60,7 @@ public func buildRouter(_ services: RegistryServices) -> Router<RegistryContext>
 /// The registry application: HTTP/1.1, or HTTPS when the configuration names a certificate and key.
 /// `onRunning` receives the bound port (useful with port 0).
 public func buildApplication(
-    _ services: RegistryServices, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    _ services: RegistryServices, jobs: [any Service] = [], onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) throws -> some ApplicationProtocol {
     let configuration = services.configuration
     let http1 = HTTP1Channel.Configuration(
@@ -96,27 +96,13 @@ public func buildApplication(
         configuration: .init(
             address: .hostname(configuration.host, port: configuration.port), serverName: "custody",
             availableConnectionsDelegate: ConnectionLimit(maximum: configuration.maxConnections, state: services.connections)),
+        services: jobs,
         onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? configuration.port) },
         logger: services.logger)
 }
 
-/// Builds the application and runs it until SIGTERM or SIGINT, finishing in-flight requests first.
+/// Builds the application with the registry's jobs and runs it until SIGTERM or SIGINT, finishing in-flight requests
+/// first; the jobs then finish in reverse order (see ``RegistryServices/jobs``).
 public func runRegistry(_ services: RegistryServices, onRunning: @escaping @Sendable (Int) async -> Void) async throws {
-    let application = try buildApplication(services, onRunning: onRunning)
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        // SIGHUP reloads the policies; requests keep being answered with the set in force meanwhile.
-        group.addTask {
-            for await _ in await UnixSignalsSequence(trapping: .sighup) {
-                _ = try? await services.reloadPolicies(actor: "SIGHUP")
-            }
-        }
-        group.addTask { await services.log.run() }
-        group.addTask { await services.database.runCheckpoints() }
-        group.addTask { await services.gate.recorder.run() }
-        group.addTask { await services.uploadJanitor.run() }
-        try await application.runService()
-        try? await services.gate.recorder.writeRepeats(all: true)
-        _ = try? await services.log.checkpoint()
-        group.cancelAll()
-    }
+    try await buildApplication(services, jobs: services.jobs, onRunning: onRunning).runService()
 }
