@@ -3,12 +3,62 @@ import Synchronization
 
 /// RFC 3339 timestamps as Custody writes and reads them (with or without fractional seconds).
 public enum RFC3339 {
+    /// The instant a timestamp names. The form Custody writes (`2026-11-29T17:12:09Z`) is read by hand: the gate
+    /// parses several timestamps per evaluation, and building an `ISO8601DateFormatter` costs far more than the
+    /// evaluation. Every other form (fractions, offsets) goes to Foundation's parser; the tests hold both to the same
+    /// answers.
     public static func date(_ text: String) -> Date? {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = formatter.date(from: text) { return date }
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.date(from: text)
+        if let seconds = wholeSecondsUTC(text) { return Date(timeIntervalSince1970: Double(seconds)) }
+        return foundation.withLock { formatters in
+            formatters.fractional.date(from: text) ?? formatters.whole.date(from: text)
+        }
+    }
+
+    private struct Formatters: @unchecked Sendable {
+        // Only ever used under the lock.
+        let fractional: ISO8601DateFormatter = {
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            return formatter
+        }()
+        let whole: ISO8601DateFormatter = {
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withInternetDateTime]
+            return formatter
+        }()
+    }
+
+    private static let foundation = Mutex(Formatters())
+
+    /// `YYYY-MM-DDTHH:MM:SSZ` with every field in range, as seconds since the epoch; nil for anything else.
+    static func wholeSecondsUTC(_ text: String) -> Int64? {
+        let bytes = Array(text.utf8)
+        guard bytes.count == 20, bytes[4] == 0x2D, bytes[7] == 0x2D, bytes[10] == 0x54, bytes[13] == 0x3A, bytes[16] == 0x3A,
+            bytes[19] == 0x5A
+        else { return nil }
+        func number(_ range: Range<Int>) -> Int64? {
+            var value: Int64 = 0
+            for byte in bytes[range] {
+                guard byte >= 0x30, byte <= 0x39 else { return nil }
+                value = value * 10 + Int64(byte - 0x30)
+            }
+            return value
+        }
+        guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10), let hour = number(11..<13),
+            let minute = number(14..<16), let second = number(17..<19), year >= 1, (1...12).contains(month), hour < 24,
+            minute < 60, second < 60
+        else { return nil }
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        let lengths: [Int64] = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        guard day >= 1, day <= lengths[Int(month) - 1] else { return nil }
+        // Civil date to days since the epoch (Howard Hinnant's algorithm), the inverse of `format`.
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        let days = era * 146_097 + dayOfEra - 719_468
+        return days * 86_400 + hour * 3600 + minute * 60 + second
     }
 
     /// `2026-11-29T17:12:09Z`: UTC, whole seconds — what `Date.formatted(.iso8601)` writes, without its cost on hot

@@ -75,10 +75,13 @@ final class GateService: Sendable {
         caches.withLock { $0.changed() }
     }
 
-    /// Re-reads the open advisories at once, so that requests never find the cache empty and parse them all.
+    /// Drops the open advisories and reads them again at once. Until that read is kept, a request reads them itself:
+    /// keeping the old list meanwhile would let a request that starts after the change decide (and keep) with it, and
+    /// a change that lands during the read would leave the old list in place for good.
     func advisoriesChanged() async throws(CustodyError) {
         let generation = caches.withLock {
             $0.changed()
+            $0.advisories = nil
             return $0.generation
         }
         let parsed = try await loadAdvisories()
