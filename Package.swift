@@ -191,7 +191,10 @@ let package = Package(
         ),
         .testTarget(
             name: "CustodyCLITests",
-            dependencies: ["custody", "CustodyCore", "CustodyTestSupport"],
+            dependencies: [
+                "custody", "CustodyCore", "CustodyTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: upcomingFeatures
         ),
     ],

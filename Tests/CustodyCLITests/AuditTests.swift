@@ -1,14 +1,14 @@
 import Foundation
+import GRDB
 import Testing
 
 /// The tamper-evident log end to end: signed checkpoints, offline recomputation, consistency across time.
 @Suite(.serialized) struct AuditTests {
     static func snapshot(_ registry: RegistryProcess) throws -> String {
         let copy = registry.scratch.path + "/copy-\(UUID().uuidString).sqlite"
-        let result = try Tools.python(
-            "import sqlite3, sys; s = sqlite3.connect(sys.argv[1]); d = sqlite3.connect(sys.argv[2]); s.backup(d); d.close()",
-            registry.databasePath, copy)
-        try #require(result.status == 0, "\(result.stderr)")
+        var configuration = Configuration()
+        configuration.readonly = true
+        try DatabaseQueue(path: registry.databasePath, configuration: configuration).backup(to: DatabaseQueue(path: copy))
         return copy
     }
 
@@ -46,15 +46,13 @@ import Testing
             ("delete from events where id = 2", 1),
         ] {
             let copy = try Self.snapshot(registry)
-            let script = """
-                import sqlite3, sys
-                db = sqlite3.connect(sys.argv[1])
-                for (name,) in db.execute("select name from sqlite_master where type='trigger'").fetchall():
-                    db.execute("drop trigger " + name)
-                db.executescript(sys.argv[2])
-                db.commit()
-                """
-            try #require(try Tools.python(script, copy, sql).status == 0)
+            // Tampering as someone with the file would: the append-only triggers dropped first.
+            try DatabaseQueue(path: copy).write { db in
+                for name in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger'") {
+                    try db.execute(sql: "DROP TRIGGER \(name)")
+                }
+                try db.execute(sql: sql)
+            }
             let result = try run(try Tools.custody, ["audit", "verify", "--database", copy, "--log-key", logKey])
             #expect(result.status == 1, "\(sql): \(result.stdout)")
             #expect(result.stderr.contains("first bad index \(index)"), "\(sql): \(result.stderr)")

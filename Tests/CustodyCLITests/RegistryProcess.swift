@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 
 #if canImport(Glibc)
@@ -114,10 +115,16 @@ final class RegistryProcess: @unchecked Sendable {
         return (object["status"] as? Int ?? 0, object["headers"] as? [String: String] ?? [:], object["body"] as? String ?? "")
     }
 
-    /// `PRAGMA integrity_check` on the database file, through Python's sqlite3.
+    /// `PRAGMA integrity_check` on the database file, read-only beside the running daemon.
     func integrityCheck() throws -> String {
-        let result = try Tools.python("import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('PRAGMA integrity_check').fetchone()[0])", databasePath)
-        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try readDatabase { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "" }
+    }
+
+    /// Reads the registry's database directly, read-only (the daemon may be running).
+    func readDatabase<T>(_ read: (Database) throws -> T) throws -> T {
+        var configuration = Configuration()
+        configuration.readonly = true
+        return try DatabaseQueue(path: databasePath, configuration: configuration).read(read)
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 
 #if canImport(Glibc)
@@ -127,10 +128,7 @@ import Glibc
         let events = try registry.custody("show", "acme/x@1", "--json")
         #expect(events.stdout.contains("token:"), "the publish names its token")
         #expect(!events.stdout.contains(publisher), "events never hold secrets")
-        let recorded = try Tools.python(
-            "import sqlite3, sys; print('\\n'.join(t for (t,) in sqlite3.connect(sys.argv[1]).execute('SELECT type FROM events')))",
-            registry.databasePath
-        ).stdout.split(separator: "\n").map(String.init)
+        let recorded = try registry.readDatabase { db in try String.fetchAll(db, sql: "SELECT type FROM events") }
         for type in ["token.create", "token.revoke", "token.use", "request.denied", "publish"] {
             #expect(recorded.contains(type), "an event of type \(type) was recorded")
         }
