@@ -36,8 +36,6 @@ public struct Advisory: Sendable, Hashable {
     /// Where the severity came from: the CVSS vector, or the plain level.
     public var severityBasis: String
     public var affected: [Affected]
-    /// Entries for other ecosystems, kept in the document but matched against nothing here.
-    public var ignoredEntries: Int
     public var document: [UInt8]
 
     public var isWithdrawn: Bool { withdrawn != nil }
@@ -117,7 +115,6 @@ public struct Advisory: Sendable, Hashable {
             throw Invalid("affected: required, a non-empty list")
         }
         var affected: [Affected] = []
-        var ignored = 0
         for (index, entry) in entries.enumerated() {
             let field = "affected[\(index)]"
             var digests = Set<String>()
@@ -132,8 +129,7 @@ public struct Advisory: Sendable, Hashable {
                     if ecosystem.lowercased() == "custody" {
                         throw Invalid("\(field).package.ecosystem: '\(ecosystem)' differs only in case from 'Custody', the ecosystem name")
                     }
-                    ignored += 1
-                    continue
+                    continue  // another ecosystem's entry: kept in the document, matched against nothing here
                 }
                 guard let name = package["name"] as? String, (try? ModelName(parsing: name)) != nil else {
                     throw Invalid("\(field).package.name: a model name ns/name is required for the Custody ecosystem")
@@ -192,7 +188,6 @@ public struct Advisory: Sendable, Hashable {
                 foreign: true)
         }
         self.affected = affected
-        self.ignoredEntries = ignored
     }
 
     /// Whether this advisory applies to a version. `order` lists the model's versions oldest first (the ECOSYSTEM

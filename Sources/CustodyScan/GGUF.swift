@@ -7,10 +7,8 @@ enum GGUF {
     }
 
     struct Parsed {
-        var version: UInt32
         var metadata = ExtractedMetadata()
         var chatTemplate: String?
-        var tensorCount: UInt64 = 0
     }
 
     /// (elements per block, bytes per block) for every ggml type this version knows.
@@ -140,13 +138,12 @@ enum GGUF {
         var reader = Reader(bytes: bytes)
         let version = UInt32(try reader.unsigned(4, "the version"))
         guard version == 2 || version == 3 else { throw Invalid(reason: "GGUF version \(version) is not supported (2 and 3 are)") }
-        var parsed = Parsed(version: version)
+        var parsed = Parsed()
         let tensorCount = try reader.unsigned(8, "the tensor count")
         let kvCount = try reader.unsigned(8, "the metadata count")
         // A key-value pair takes at least 8 + 4 + 1 bytes, a tensor info at least 8 + 4 + 8 + 4 + 8.
         guard kvCount <= reader.remaining / 13 else { throw Invalid(reason: "\(kvCount) metadata entries cannot fit in the file") }
         guard tensorCount <= reader.remaining / 32 else { throw Invalid(reason: "\(tensorCount) tensors cannot fit in the file") }
-        parsed.tensorCount = tensorCount
 
         var alignment: UInt64 = 32
         var baseModels: [Int: [String: String]] = [:]

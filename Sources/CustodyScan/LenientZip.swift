@@ -14,7 +14,6 @@ struct LenientZip {
         var method: UInt16
         var flags: UInt16
         var compressedSize: UInt64
-        var uncompressedSize: UInt64
         /// Offset of the member's data (after its local header).
         var dataOffset: Int
 
@@ -146,7 +145,7 @@ struct LenientZip {
             let localName = self.name(bytes, Int(local) + 30, localNameLength)
             members.append(Member(
                 name: name, localName: localName == name ? nil : localName, method: method, flags: flags,
-                compressedSize: compressed, uncompressedSize: uncompressed, dataOffset: dataOffset))
+                compressedSize: compressed, dataOffset: dataOffset))
             guard members.count <= maxMembers else { throw .malformed("more than \(maxMembers) members") }
         }
         return members
@@ -160,14 +159,13 @@ struct LenientZip {
             let flags = u16(bytes, cursor + 6)
             let method = u16(bytes, cursor + 8)
             let compressed = UInt64(u32(bytes, cursor + 18))
-            let uncompressed = UInt64(u32(bytes, cursor + 22))
             let nameLength = Int(u16(bytes, cursor + 26))
             let extraLength = Int(u16(bytes, cursor + 28))
             let dataOffset = cursor + 30 + nameLength + extraLength
             guard dataOffset <= bytes.count, compressed <= UInt64(bytes.count - dataOffset) else { break }
             members.append(Member(
                 name: name(bytes, cursor + 30, nameLength), localName: nil, method: method, flags: flags,
-                compressedSize: compressed, uncompressedSize: uncompressed, dataOffset: dataOffset))
+                compressedSize: compressed, dataOffset: dataOffset))
             if flags & 0x08 != 0, compressed == 0 { break }  // size only in a trailing descriptor
             cursor = dataOffset + Int(compressed)
         }

@@ -5,7 +5,6 @@ enum NumPy {
     static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]
 
     struct Header {
-        var descr: String
         var dataOffset: Int
         var holdsObjects: Bool
     }
@@ -41,6 +40,6 @@ enum NumPy {
         let descr = afterDescr.firstRange(of: "'fortran_order'").map { String(afterDescr[..<$0.lowerBound]) } ?? String(afterDescr)
         // Object fields are written 'O', '|O', '<O8' and so on, alone or inside a structured dtype's list.
         let holdsObjects = descr.contains(/['"][<>|=]?O\d*['"]/)
-        return .success(Header(descr: descr, dataOffset: start + length, holdsObjects: holdsObjects))
+        return .success(Header(dataOffset: start + length, holdsObjects: holdsObjects))
     }
 }

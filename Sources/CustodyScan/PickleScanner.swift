@@ -22,12 +22,8 @@ public struct PickleScanner {
         public var imports: [Import] = []
         /// Complete pickles (ending in STOP) read.
         public var pickles = 0
-        /// Where the walk stopped: after the last STOP, or at the error.
-        public var end = 0
         /// Why the stream could not be read to its end, with the offset of the failing opcode.
         public var error: (offset: Int, message: String)?
-        /// True when the first object of the first pickle is an integer (the legacy PyTorch magic number).
-        public var firstValueIsInteger = false
         /// The walk stopped at a resource cap rather than at malformed input.
         public var hitLimit = false
         /// Opcodes successfully read.
@@ -70,17 +66,13 @@ public struct PickleScanner {
         _ bytes: UnsafeRawBufferPointer, from start: Int = 0, maxPickles: Int = .max, limits: Limits = .standard
     ) -> Result {
         var scanner = PickleScanner(bytes: bytes, limits: limits, position: start)
-        scanner.result.end = start
         while scanner.result.pickles < maxPickles, scanner.position < bytes.count {
-            let before = scanner.position
             do {
                 try scanner.walkOne()
                 scanner.result.pickles += 1
-                scanner.result.end = scanner.position
             } catch {
                 scanner.result.error = (error.offset, error.message)
                 scanner.result.hitLimit = error.limit
-                scanner.result.end = before
                 break
             }
         }
@@ -214,8 +206,6 @@ public struct PickleScanner {
         stack.removeAll(keepingCapacity: true)
         metastack.removeAll(keepingCapacity: true)
         memo.removeAll(keepingCapacity: true)
-        let firstPickle = result.pickles == 0
-        var sawValue = false
         while true {
             let opcode = position
             guard position < bytes.count else { throw Failure(offset: opcode, message: "pickle ends without STOP") }
@@ -349,10 +339,6 @@ public struct PickleScanner {
                 throw Failure(offset: opcode, message: "unknown opcode 0x\(String(code, radix: 16))")
             }
             result.opcodes += 1
-            if firstPickle, !sawValue, case .integer? = stack.last, stack.count == 1, metastack.isEmpty {
-                result.firstValueIsInteger = true
-            }
-            if !stack.isEmpty { sawValue = true }
         }
     }
 

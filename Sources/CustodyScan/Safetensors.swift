@@ -138,9 +138,3 @@ enum Safetensors {
         return extracted
     }
 }
-
-extension JSONValue {
-    var objectKeys: [String] {
-        if case .object(let members) = self { members.map(\.key) } else { [] }
-    }
-}

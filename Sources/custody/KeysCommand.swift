@@ -1,18 +1,8 @@
-import ArgumentParser
+public import ArgumentParser
 import CustodyCore
 
-/// The `--curve` values, mapped onto ``KeyCurve``.
-enum CurveName: String, ExpressibleByArgument, CaseIterable {
-    case p256, p384, p521
-
-    var curve: KeyCurve {
-        switch self {
-        case .p256: .p256
-        case .p384: .p384
-        case .p521: .p521
-        }
-    }
-}
+/// The `--curve` values are the curve names.
+extension KeyCurve: ExpressibleByArgument {}
 
 struct Keys: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -26,10 +16,10 @@ struct Keys: ParsableCommand {
         var out: String
 
         @Option(help: "Elliptic curve.")
-        var curve: CurveName = .p256
+        var curve: KeyCurve = .p256
 
         func run() throws {
-            let key = PrivateSigningKey(generating: curve.curve)
+            let key = PrivateSigningKey(generating: curve)
             try FileIO.writeAtomically(Array(key.pemRepresentation.utf8), to: out + ".key", mode: 0o600, exclusive: true)
             try FileIO.writeAtomically(Array(key.publicKey.pemRepresentation.utf8), to: out + ".pub", mode: 0o644, exclusive: true)
             print("wrote \(out).key (private, 0600) and \(out).pub (\(curve.rawValue))")

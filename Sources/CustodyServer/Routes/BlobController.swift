@@ -137,7 +137,7 @@ struct BlobController {
     private func problem(_ error: CustodyError, resuming digest: ContentDigest) async -> any Error {
         guard error.code == .outOfOrder else { return error }
         var problem = Problem(.rangeNotSatisfiable, error.message)
-        problem.headers[Self.uploadOffset] = String((try? await services.uploads.offset(of: digest)) ?? 0 ?? 0)
+        problem.headers[Self.uploadOffset] = String((try? await services.uploads.offset(of: digest)) ?? 0)
         return problem
     }
 }
