@@ -3,38 +3,22 @@ import CustodyStore
 import Hummingbird
 import Prometheus
 
-/// Pulls by consumer tokens pass through their environments' policies; admin, publisher and security tokens carry no
-/// environment, so their pulls are not gated and are recorded as ungated.
+/// Pulls by consumer tokens pass through their environments' policies (``Pulls``); admin, publisher and security
+/// tokens carry no environment, so their pulls are not gated and are recorded as ungated.
 extension RegistryServices {
-    enum PullGrant {
-        case ungated
-        case allowed(API.Decision)
-    }
+    var pulls: Pulls { Pulls(gate: gate, metrics: metrics) }
 
-    /// Decides a pull of `model@version` for the request's token, throwing 403 problem+json (with every
-    /// environment's decision and rollback target) when no environment allows it. A denial is always recorded.
-    func gatePull(_ model: ModelName, version: String, context: RegistryContext) async throws -> PullGrant {
-        guard let token = context.token, token.role == .consumer else { return .ungated }
-        guard !token.environments.isEmpty else {
-            throw Problem(.forbidden, "consumer token \(token.id) is bound to no environment, so no policy can allow a pull")
+    /// Grants the pull of `model@version` for the request's token (recording it), answering a refusal as 403
+    /// problem+json with every environment's decision and rollback target.
+    func gatePull(_ model: ModelName, version: String, fetching: String, context: RegistryContext) async throws -> Pulls.Grant {
+        do {
+            return try await pulls.grant(
+                model, version: version, fetching: fetching, token: context.token, actor: context.actor, client: context.clientAddress)
+        } catch let denied as Pulls.Denied {
+            var problem = Problem(.forbidden, denied.message)
+            problem.decisions = denied.decisions
+            throw problem
         }
-        var decisions: [API.Decision] = []
-        for environment in token.environments {
-            let decision = try await gate.decide(model, .version(version), environment: environment)
-            if decision.allowed { return .allowed(decision) }
-            decisions.append(decision)
-        }
-        for decision in decisions {
-            try await gate.record(decision, type: .pullDenied, actor: context.actor, client: context.clientAddress)
-        }
-        metrics.decisions(allowed: false).increment()
-        let reasons = decisions.map { decision in
-            "\(decision.environment): " + decision.reasons.joined(separator: "; ")
-                + (decision.rollback.map { "; rollback target \(model)@\($0.version)" } ?? "")
-        }
-        var problem = Problem(.forbidden, "\(model)@\(version) may not be pulled: " + reasons.joined(separator: " | "))
-        problem.decisions = decisions
-        throw problem
     }
 
     /// A blob may be fetched by a consumer when it belongs to a version one of its environments allows.

@@ -110,22 +110,14 @@ struct ModelController {
         guard let bundle = try await services.database.registrySignature(name, version: detail.version) else {
             throw Problem(.notFound, "\(name)@\(detail.version) has no registry signature")
         }
-        switch try await services.gatePull(name, version: detail.version, context: context) {
-        case .ungated:
-            try await services.gate.recorder.record(NewEvent(
-                type: .pull, actor: context.actor, model: name.description, version: detail.version,
-                detail: "bundle \(detail.bundleDigest), ungated (role \(context.token?.role.rawValue ?? "none"))", client: context.clientAddress))
-        case .allowed(let decision):
-            try await services.gate.record(decision, type: .pull, actor: context.actor, client: context.clientAddress)
-            services.metrics.decisions(allowed: true).increment()
-        }
-        services.metrics.pulls.increment()
+        _ = try await services.gatePull(name, version: detail.version, fetching: "bundle \(detail.bundleDigest)", context: context)
         return Response(
             status: .ok, headers: [.contentType: "application/vnd.dev.sigstore.bundle.v0.3+json"],
             body: .init(byteBuffer: ByteBuffer(bytes: bundle)))
     }
 
-    /// A file of a version by its path: the same bytes as its blob.
+    /// A file of a version by its path: the same bytes as its blob. Fetching a file by path is a pull of the version,
+    /// recorded as one (a client that reads files by path may never ask for the signature).
     func file(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await services.authorize(request, context, roles: Self.readers)
         let (name, detail) = try await versionDetail(context)
@@ -133,7 +125,7 @@ struct ModelController {
         guard let entry = detail.files.first(where: { $0.path == path }) else {
             throw Problem(.notFound, "\(name)@\(detail.version) has no file '\(path)'")
         }
-        _ = try await services.gatePull(name, version: detail.version, context: context)
+        _ = try await services.gatePull(name, version: detail.version, fetching: "file \(path)", context: context)
         return try await BlobController(services: services).serve(entry.digest, request, context)
     }
 }

@@ -1,0 +1,61 @@
+import CustodyCore
+import CustodyStore
+import Prometheus
+
+/// Pulls, for every front door: a consumer token's environments decide whether a version may be pulled, and every
+/// pull is recorded — a `pull` event when it goes ahead (gated or not), a `pull.denied` event per environment when it
+/// does not — so that exposure reports cover every way weights leave the registry. No HTTP here: an adapter maps
+/// ``Denied`` to its protocol's refusal.
+struct Pulls: Sendable {
+    let gate: GateService
+    let metrics: RegistryMetrics
+
+    enum Grant: Sendable {
+        /// The token carries no environment (admin, publisher, security): nothing to decide.
+        case ungated
+        case allowed(API.Decision)
+    }
+
+    /// No environment of the token allows the version; `decisions` has each environment's, with its rollback target.
+    struct Denied: Error, Sendable {
+        let message: String
+        let decisions: [API.Decision]
+    }
+
+    /// Decides the pull of `model@version` by `token` and records it. `fetching` says what starts the pull, for the
+    /// record of an ungated one (`bundle sha256:…`, `file config.json`).
+    func grant(
+        _ model: ModelName, version: String, fetching: String, token: TokenRecord?, actor: String, client: String?
+    ) async throws -> Grant {
+        guard let token, token.role == .consumer else {
+            try await gate.recorder.record(NewEvent(
+                type: .pull, actor: actor, model: model.description, version: version,
+                detail: "\(fetching), ungated (role \(token?.role.rawValue ?? "none"))", client: client))
+            metrics.pulls.increment()
+            return .ungated
+        }
+        guard !token.environments.isEmpty else {
+            throw CustodyError(.forbidden, "consumer token \(token.id) is bound to no environment, so no policy can allow a pull")
+        }
+        var decisions: [API.Decision] = []
+        for environment in token.environments {
+            let decision = try await gate.decide(model, .version(version), environment: environment)
+            if decision.allowed {
+                try await gate.record(decision, type: .pull, actor: actor, client: client)
+                metrics.decisions(allowed: true).increment()
+                metrics.pulls.increment()
+                return .allowed(decision)
+            }
+            decisions.append(decision)
+        }
+        for decision in decisions {
+            try await gate.record(decision, type: .pullDenied, actor: actor, client: client)
+        }
+        metrics.decisions(allowed: false).increment()
+        let reasons = decisions.map { decision in
+            "\(decision.environment): " + decision.reasons.joined(separator: "; ")
+                + (decision.rollback.map { "; rollback target \(model)@\($0.version)" } ?? "")
+        }
+        throw Denied(message: "\(model)@\(version) may not be pulled: " + reasons.joined(separator: " | "), decisions: decisions)
+    }
+}
