@@ -174,18 +174,13 @@ final class GateService: Sendable {
         guard let order = try await order(model), !order.isEmpty else {
             throw CustodyError(.notFound, "model \(model) is not in this registry")
         }
-        switch selector {
-        case .version(let version):
-            guard order.contains(where: { $0.version == version }) else {
-                throw CustodyError(.notFound, "\(model) has no version \(version)")
+        guard let match = VersionOrder.resolve(selector, in: order) else {
+            switch selector {
+            case .version(let version): throw CustodyError(.notFound, "\(model) has no version \(version)")
+            case .digest(let digest): throw CustodyError(.notFound, "\(model) has no version with bundle digest \(digest)")
             }
-            return (version, order)
-        case .digest(let digest):
-            guard let match = order.last(where: { $0.digest == digest }) else {
-                throw CustodyError(.notFound, "\(model) has no version with bundle digest \(digest)")
-            }
-            return (match.version, order)
         }
+        return (match.version, order)
     }
 
     // MARK: decisions
@@ -295,12 +290,7 @@ final class GateService: Sendable {
 
     func resolveBase(_ reference: String) async throws(CustodyError) -> BaseResolution {
         if let (model, selector) = Self.reference(reference), let order = try await order(model), !order.isEmpty {
-            switch selector {
-            case .version(let tag)?: return order.contains { $0.version == tag } ? .registry(model, version: tag, by: "name") : .external
-            case .digest(let digest)?:
-                return order.last { $0.digest == digest }.map { .registry(model, version: $0.version, by: "name") } ?? .external
-            case nil: return .registry(model, version: order.last!.version, by: "name")
-            }
+            return VersionOrder.resolve(selector, in: order).map { .registry(model, version: $0.version, by: "name") } ?? .external
         }
         var id = reference
         var revision: String?

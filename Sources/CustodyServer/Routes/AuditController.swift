@@ -228,13 +228,7 @@ struct AuditController {
         var bases: [(reference: String, inRegistry: Bool, digest: ContentDigest?)] = []
         for base in detail.provenance.baseModels {
             if let (baseModel, selector) = GateService.reference(base), let baseOrder = try await services.gate.order(baseModel), !baseOrder.isEmpty {
-                let match: (version: String, digest: ContentDigest)? =
-                    switch selector {
-                    case .version(let tag)?: baseOrder.first { $0.version == tag }
-                    case .digest(let digest)?: baseOrder.last { $0.digest == digest }
-                    case nil: baseOrder.last
-                    }
-                if let match {
+                if let match = VersionOrder.resolve(selector, in: baseOrder) {
                     bases.append(("\(baseModel)@\(match.version)", true, match.digest))
                     continue
                 }
