@@ -179,6 +179,11 @@ let package = Package(
             swiftSettings: upcomingFeatures
         ),
         .testTarget(
+            name: "CustodyRegistryTests",
+            dependencies: ["CustodyRegistry", "CustodyStorage", "CustodyCore"],
+            swiftSettings: upcomingFeatures
+        ),
+        .testTarget(
             name: "CustodyServerTests",
             dependencies: [
                 "CustodyServer", "CustodyStore", "CustodyStorage", "CustodyRegistry", "CustodyCore", "CustodyPolicy", "CustodyTestSupport",

@@ -1,4 +1,5 @@
 import CustodyCore
+import CustodyRegistry
 import CustodyStore
 import Foundation
 import Logging
@@ -53,19 +54,12 @@ extension AuthenticationMiddleware {
 
 extension RegistryServices {
     /// Requires an authenticated token with one of `roles` (admin always passes) and, for a publisher, the
-    /// namespace; records and throws the refusal otherwise.
+    /// namespace (``Authorizer``); records and throws the refusal otherwise.
     func authorize(_ request: Request, _ context: RegistryContext, roles: Set<Role>, namespace: String? = nil) async throws {
-        guard let token = context.token else {
-            throw await deny(.unauthorized, "this request needs a bearer token", request: request, context: context)
-        }
-        if token.role == .admin { return }
-        guard roles.contains(token.role) else {
-            let allowed = roles.map(\.rawValue).sorted().joined(separator: " or ")
-            throw await deny(.forbidden, "role \(token.role.rawValue) may not do this (needs \(allowed))", request: request, context: context)
-        }
-        if let namespace, token.role == .publisher, !token.namespaces.contains(namespace), !token.namespaces.contains("*") {
-            throw await deny(
-                .forbidden, "token \(token.id) may not publish into namespace '\(namespace)'", request: request, context: context)
+        do {
+            try Authorizer.require(context.token, Action(roles: roles, namespace: namespace))
+        } catch {
+            throw await deny(error.code == .unauthorized ? .unauthorized : .forbidden, error.message, request: request, context: context)
         }
     }
 

@@ -1,4 +1,5 @@
 public import CustodyCore
+@_exported public import CustodyStorage
 
 /// What the registry needs from its metadata store. ``RegistryDatabase`` (SQLite) implements it; a PostgreSQL
 /// store for deployments that outgrow one machine would implement the same methods.
@@ -129,19 +130,6 @@ public struct NewToken: Sendable {
 }
 
 /// A token as the server checks it.
-public struct TokenRecord: Sendable, Hashable {
-    public var id: String
-    public var name: String?
-    public var role: Role
-    public var namespaces: [String]
-    public var environments: [String]
-    public var expiresAt: String?
-    public var revokedAt: String?
-
-    /// How the token appears in logs and events: never the secret.
-    public var actor: String { name.map { "token:\(id) (\($0))" } ?? "token:\(id)" }
-}
-
 public struct NewEvent: Sendable, Hashable {
     public var type: EventKind
     public var actor: String?
