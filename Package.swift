@@ -149,6 +149,10 @@ let package = Package(
         ),
         .target(
             name: "CustodyTestSupport",
+            dependencies: [
+                "CustodyCore", "CustodyStorage",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             path: "Tests/CustodyTestSupport",
             swiftSettings: upcomingFeatures
         ),
@@ -180,7 +184,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CustodyRegistryTests",
-            dependencies: ["CustodyRegistry", "CustodyStorage", "CustodyCore"],
+            dependencies: ["CustodyRegistry", "CustodyStorage", "CustodyCore", "CustodyTestSupport"],
             swiftSettings: upcomingFeatures
         ),
         .testTarget(
