@@ -1,3 +1,4 @@
+import CustodyCore
 public import CustodyStore
 public import Hummingbird
 public import NIOCore
@@ -19,4 +20,24 @@ public struct RegistryContext: RequestContext, RemoteAddressRequestContext {
 
     /// The caller's actor string for events and logs: never the secret.
     var actor: String { token?.actor ?? "anonymous" }
+}
+
+/// The path parameters of `/v1/models/:ns/:name[/versions/:version]`, parsed once for every route; a malformed one is
+/// a 400 naming it (``CustodyError/Code/invalidArgument``).
+extension RegistryContext {
+    func modelName() throws -> ModelName {
+        try ModelName(namespace: try parameters.require("ns"), name: try parameters.require("name"))
+    }
+
+    /// `:version` as a version tag or a `sha256:<hex>` bundle digest.
+    func selector() throws -> ModelReference.Selector {
+        try ModelReference.Selector(parsing: try parameters.require("version"))
+    }
+
+    /// `:version` as a version tag only.
+    func versionTag() throws -> String {
+        let version = try parameters.require("version")
+        try VersionTag.validate(version)
+        return version
+    }
 }

@@ -94,13 +94,15 @@ public struct ModelReference: Hashable, Sendable, CustomStringConvertible {
             throw CustodyError(.invalidArgument, "'\(text)' must be NAMESPACE/NAME@VERSION or NAMESPACE/NAME@sha256:<hex>")
         }
         model = try ModelName(parsing: String(text[..<at]))
-        let rest = String(text[text.index(after: at)...])
-        if rest.hasPrefix("sha256:") {
-            selector = .digest(try ContentDigest(parsing: rest))
-        } else {
-            try VersionTag.validate(rest)
-            selector = .version(rest)
-        }
+        selector = try Selector(parsing: String(text[text.index(after: at)...]))
+    }
+
+    /// `ns/name@version`, `ns/name@sha256:…` or, with no `@`, `ns/name` (no selector: its newest version). The `@`
+    /// is looked for as a byte: this runs for every verify request, and a scan of Characters costs more.
+    public static func parse(allowingBareName text: String) throws(CustodyError) -> (model: ModelName, selector: Selector?) {
+        guard text.utf8.contains(UInt8(ascii: "@")) else { return (try ModelName(parsing: text), nil) }
+        let reference = try ModelReference(parsing: text)
+        return (reference.model, reference.selector)
     }
 
     public var description: String {
@@ -121,6 +123,18 @@ public enum BundlePath {
             guard !component.isEmpty, component != ".", component != ".." else {
                 throw CustodyError(.invalidArgument, "file path '\(path)' must not contain empty, '.' or '..' components")
             }
+        }
+    }
+}
+
+extension ModelReference.Selector {
+    /// A version tag, or `sha256:<hex>` for a bundle digest.
+    public init(parsing text: String) throws(CustodyError) {
+        if text.hasPrefix("sha256:") {
+            self = .digest(try ContentDigest(parsing: text))
+        } else {
+            try VersionTag.validate(text)
+            self = .version(text)
         }
     }
 }

@@ -349,12 +349,7 @@ final class GateService: Sendable {
 
     /// `ns/name@version`, `ns/name@sha256:…` or `ns/name` (its newest version); nil for anything else.
     static func reference(_ text: String) -> (ModelName, ModelReference.Selector?)? {
-        if text.utf8.contains(UInt8(ascii: "@")) {
-            guard let reference = try? ModelReference(parsing: text) else { return nil }
-            return (reference.model, reference.selector)
-        }
-        guard let name = try? ModelName(parsing: text) else { return nil }
-        return (name, nil)
+        try? ModelReference.parse(allowingBareName: text)
     }
 
     /// Records a decision as an event: `decision` (verify), `admission`, `pull`, `pull.denied`.

@@ -114,14 +114,7 @@ struct AuditController {
     }
 
     private func reference(_ context: RegistryContext) throws -> (ModelName, String) {
-        do {
-            let model = try ModelName(namespace: try context.parameters.require("ns"), name: try context.parameters.require("name"))
-            let version = try context.parameters.require("version")
-            try VersionTag.validate(version)
-            return (model, version)
-        } catch let error as CustodyError {
-            throw Problem(.badRequest, error.message)
-        }
+        (try context.modelName(), try context.versionTag())
     }
 
     /// Base models upstream (from provenance, recursively) and derivatives downstream (versions naming this one).

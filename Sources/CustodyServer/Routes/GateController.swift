@@ -31,14 +31,13 @@ struct GateController {
 
     /// `model` as `ns/name`, `ns/name@version` or `ns/name@sha256:…`, with `version` / `digest` as alternatives.
     static func reference(model: String, version: String?, digest: String?) throws(CustodyError) -> (ModelName, ModelReference.Selector) {
-        if model.utf8.contains(UInt8(ascii: "@")) {
+        let (name, named) = try ModelReference.parse(allowingBareName: model)
+        if let named {
             guard version == nil, digest == nil else {
                 throw CustodyError(.invalidArgument, "give the version either in 'model' or in 'version'/'digest', not both")
             }
-            let reference = try ModelReference(parsing: model)
-            return (reference.model, reference.selector)
+            return (name, named)
         }
-        let name = try ModelName(parsing: model)
         switch (version, digest) {
         case (let version?, nil):
             try VersionTag.validate(version)
@@ -221,16 +220,13 @@ struct GateController {
 
     func setStatus(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await services.authorize(request, context, roles: [.security])
-        let model: ModelName
-        do { model = try ModelName(namespace: try context.parameters.require("ns"), name: try context.parameters.require("name")) } catch let error as CustodyError {
-            throw Problem(.badRequest, error.message)
-        }
-        let version = try context.parameters.require("version")
+        let model = try context.modelName()
+        let version = try context.versionTag()
         let ask = try await services.jsonBody(request, as: API.StatusRequest.self, what: "status request")
         if ask.state != .active, (ask.reason ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
             throw Problem(.badRequest, "a \(ask.state.rawValue) version needs a reason")
         }
-        let status = API.VersionStatus(state: ask.state, reason: ask.reason, by: context.actor, at: Date.now.formatted(.iso8601))
+        let status = API.VersionStatus(state: ask.state, reason: ask.reason, by: context.actor, at: RFC3339.string(Date.now))
         guard try await services.database.setStatus(model, version: version, status) else {
             throw Problem(.notFound, "\(model)@\(version) is not in the registry")
         }

@@ -23,27 +23,9 @@ struct ModelController {
 
     private static let readers: Set<Role> = [.publisher, .consumer, .auditor, .security, .gate]
 
-    private func modelName(_ context: RegistryContext) throws -> ModelName {
-        let namespace = try context.parameters.require("ns")
-        let name = try context.parameters.require("name")
-        do throws(CustodyError) {
-            return try ModelName(namespace: namespace, name: name)
-        } catch {
-            throw Problem(.badRequest, error.message)
-        }
-    }
+    private func modelName(_ context: RegistryContext) throws -> ModelName { try context.modelName() }
 
-    /// A `:version` parameter: a version tag or `sha256:<hex>` bundle digest.
-    private func selector(_ context: RegistryContext) throws -> ModelReference.Selector {
-        let text = try context.parameters.require("version")
-        do throws(CustodyError) {
-            if text.hasPrefix("sha256:") { return .digest(try ContentDigest(parsing: text)) }
-            try VersionTag.validate(text)
-            return .version(text)
-        } catch {
-            throw Problem(.badRequest, error.message)
-        }
-    }
+    private func selector(_ context: RegistryContext) throws -> ModelReference.Selector { try context.selector() }
 
     private func versionDetail(_ context: RegistryContext, events: Bool = false) async throws -> (ModelName, API.VersionDetail) {
         let name = try modelName(context)
