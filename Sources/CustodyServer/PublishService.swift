@@ -79,7 +79,7 @@ struct PublishService {
                 scan: scan))
         if case .created = outcome {
             services.metrics.publishes.increment()
-            services.gate.modelChanged(model)
+            try await services.changes.announce(.published(model))
         }
         return outcome
     }

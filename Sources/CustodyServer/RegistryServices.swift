@@ -22,6 +22,8 @@ public final class RegistryServices: Sendable {
     let tokens: TokenCache
     let log: TransparencyLog
     let metrics = RegistryMetrics()
+    /// Where writes announce what they changed; the gate's caches listen.
+    let changes: any ChangeFeed
     /// Receives blobs: limits, free space, resumable upload objects.
     let uploads: Uploads
     /// Failed authentications per client address.
@@ -47,6 +49,11 @@ public final class RegistryServices: Sendable {
         self.policies = policies
         let trust = TrustStore(directory: configuration.keys + "/trusted", database: database)
         let gate = GateService(database: database, policies: policies, trust: trust, repeatWindow: configuration.decisionRepeatWindow)
+        // Every invalidation of the gate's kept decisions comes through the change feed, but the trusted keys: they
+        // are this host's files, noticed (synchronously) while a decision is being made.
+        let changes = InProcessChangeFeed()
+        changes.subscribe { change throws(CustodyError) in try await gate.apply(change) }
+        self.changes = changes
         trust.onChange { gate.trustChanged() }
         self.trust = trust
         self.gate = gate

@@ -67,14 +67,18 @@ import Testing
         let (services, secret, root) = try await Self.registry()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let headers: HTTPFields = [.authorization: "Bearer \(secret)", .contentType: "application/json"]
+        let research = Self.json(#"{"model": "acme/m@1", "environment": "research"}"#)
         try await Application(router: buildRouter(services)).test(.router) { client in
+            // A decision kept before the change must not outlive it: the change feed drops it.
+            try await client.execute(uri: "/v1/verify", method: .post, headers: headers, body: research) { response in
+                let decision = try JSONDecoder().decode(API.Decision.self, from: Data(Array(buffer: response.body)))
+                #expect(!decision.reasons.joined().contains("yanked"))
+            }
             try await client.execute(
                 uri: "/v1/models/acme/m/versions/1/status", method: .post, headers: headers,
                 body: Self.json(#"{"state": "yanked", "reason": "bad weights"}"#)
             ) { #expect($0.status == .ok, "\(String(buffer: $0.body))") }
-            try await client.execute(
-                uri: "/v1/verify", method: .post, headers: headers, body: Self.json(#"{"model": "acme/m@1", "environment": "research"}"#)
-            ) { response in
+            try await client.execute(uri: "/v1/verify", method: .post, headers: headers, body: research) { response in
                 let decision = try JSONDecoder().decode(API.Decision.self, from: Data(Array(buffer: response.body)))
                 #expect(!decision.allowed)
                 #expect(decision.reasons.joined().contains("yanked"))

@@ -1,5 +1,6 @@
 import CustodyCore
 import CustodyPolicy
+import CustodyStorage
 import CustodyStore
 import Foundation
 import Synchronization
@@ -55,6 +56,16 @@ final class GateService: Sendable {
     }
 
     // MARK: invalidation
+
+    /// Applies an announced change (``ChangeFeed``).
+    func apply(_ change: RegistryChange) async throws(CustodyError) {
+        switch change {
+        case .published(let model): modelChanged(model)
+        case .status(let model, let version): versionChanged(model, version: version)
+        case .advisories: try await advisoriesChanged()
+        case .trust: trustChanged()
+        }
+    }
 
     func modelChanged(_ model: ModelName) {
         caches.withLock {

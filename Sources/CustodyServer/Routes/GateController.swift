@@ -131,7 +131,7 @@ struct GateController {
         let detail = "\(advisory.id): \(advisory.severity.rawValue) (\(advisory.severityBasis)), models \(advisory.models.sorted().joined(separator: ", "))"
             + (advisory.withdrawn.map { ", withdrawn \($0)" } ?? "")
         let write = try await services.database.saveAdvisory(stored, event: NewEvent(type: kind, actor: actor, detail: detail))
-        try await gate.advisoriesChanged()
+        try await services.changes.announce(.advisories)
         return write
     }
 
@@ -230,7 +230,7 @@ struct GateController {
         guard try await services.database.setStatus(model, version: version, status) else {
             throw Problem(.notFound, "\(model)@\(version) is not in the registry")
         }
-        gate.versionChanged(model, version: version)
+        try await services.changes.announce(.status(model, version: version))
         return try .json(status)
     }
 }
