@@ -1,5 +1,5 @@
 import CArchive
-public import CustodyCore
+package import CustodyCore
 import Foundation
 
 #if canImport(Glibc)
@@ -15,30 +15,30 @@ import Musl
 /// device files, FIFOs, links that leave the bundle, and bombs (more entries, more expanded bytes, or a higher
 /// expansion ratio than the limits allow). Symbolic and hard links that stay inside the bundle are materialised as
 /// copies, because a signed model is a set of regular files.
-public struct BundleArchive: Sendable {
-    public struct Limits: Sendable {
-        public var maxEntries: Int = 100_000
-        public var maxExpandedBytes: UInt64 = 2 << 40
+package struct BundleArchive: Sendable {
+    package struct Limits: Sendable {
+        package var maxEntries: Int = 100_000
+        package var maxExpandedBytes: UInt64 = 2 << 40
         /// Expanded bytes per archive byte, enforced once the expansion passes `ratioFloor`.
-        public var maxRatio: UInt64 = 200
-        public var ratioFloor: UInt64 = 1 << 30
+        package var maxRatio: UInt64 = 200
+        package var ratioFloor: UInt64 = 1 << 30
 
-        public init() {}
+        package init() {}
     }
 
-    public var limits = Limits()
+    package var limits = Limits()
 
-    public init() {}
+    package init() {}
 
     /// Whether `path` names a file that should be treated as an archive (by extension; content decides the format).
-    public static func isArchive(_ path: String) -> Bool {
+    package static func isArchive(_ path: String) -> Bool {
         let lower = path.lowercased()
         return [".tar", ".tar.gz", ".tgz", ".tar.zst", ".tzst", ".zip", ".tar.xz", ".tar.bz2"].contains { lower.hasSuffix($0) }
     }
 
     /// Extracts `archive` into the empty or new directory `target`; on any refusal the partly extracted contents
     /// are removed and the error names the entry and the rule it broke.
-    public func extract(_ archive: String, into target: String) throws(CustodyError) {
+    package func extract(_ archive: String, into target: String) throws(CustodyError) {
         do {
             try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
         } catch {

@@ -1,6 +1,6 @@
 import AsyncHTTPClient
 import Crypto
-public import CustodyCore
+package import CustodyCore
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -13,14 +13,14 @@ import Musl
 
 extension RegistryClient {
     /// Whether the registry already holds this blob.
-    public func hasBlob(_ digest: ContentDigest) async throws(CustodyError) -> Bool {
+    package func hasBlob(_ digest: ContentDigest) async throws(CustodyError) -> Bool {
         let response = try await execute(request("/v1/blobs/\(digest)", method: .HEAD), accept: [404])
         return response.status == .ok
     }
 
     /// Uploads the file at `path` as blob `digest`, resuming where an interrupted upload stopped: after a failure
     /// the registry is asked how much it holds and the rest is sent, up to `attempts` times.
-    public func uploadBlob(
+    package func uploadBlob(
         _ digest: ContentDigest, from path: String, size: UInt64, attempts: Int = 5, progress: (@Sendable (Int) -> Void)? = nil
     ) async throws(CustodyError) {
         var offset = try await uploadOffset(digest)
@@ -77,7 +77,7 @@ extension RegistryClient {
     /// Downloads blob `digest` into `path`, hashing while writing. A partial file already at `path` (from an
     /// interrupted pull) is rehashed and continued with a range request. Bytes that do not hash to `digest` are
     /// deleted and reported: a corrupted blob is never kept as good.
-    public func downloadBlob(
+    package func downloadBlob(
         _ digest: ContentDigest, size: UInt64, to path: String, progress: (@Sendable (Int) -> Void)? = nil
     ) async throws(CustodyError) {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)

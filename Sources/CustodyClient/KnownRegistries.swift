@@ -1,12 +1,12 @@
-public import CustodyCore
+package import CustodyCore
 import Foundation
 
 /// Trust on first use for registry signing keys: the first pull from a registry records its key hint in
 /// `~/.config/custody/known_registries` (one `URL HINT` line per registry); later pulls must see the same key.
-public struct KnownRegistries: Sendable {
-    public let path: String
+package struct KnownRegistries: Sendable {
+    package let path: String
 
-    public init(path: String? = nil) {
+    package init(path: String? = nil) {
         if let path {
             self.path = path
         } else {
@@ -18,7 +18,7 @@ public struct KnownRegistries: Sendable {
 
     /// The registry's key, checked against the pinned one or pinned now. `reportPinned` is told when a new
     /// registry was pinned.
-    public func verifiedKey(for client: RegistryClient, reportPinned: (String) -> Void) async throws(CustodyError) -> PublicVerifyingKey {
+    package func verifiedKey(for client: RegistryClient, reportPinned: (String) -> Void) async throws(CustodyError) -> PublicVerifyingKey {
         let info: API.RegistryInfo = try await client.get("/v1/registry")
         let key = try PublicVerifyingKey(pem: info.publicKey, source: "\(client.baseURL)/v1/registry")
         let entries = load()

@@ -9,7 +9,7 @@ import Musl
 
 /// A one-line transfer display on a terminal: bytes done, rate and time left, redrawn at most five times a second.
 /// Silent when standard error is not a terminal or when asked to be quiet.
-public final class TransferProgress: Sendable {
+package final class TransferProgress: Sendable {
     private struct State {
         var done: Int64 = 0
         var lastDraw: ContinuousClock.Instant?
@@ -21,14 +21,14 @@ public final class TransferProgress: Sendable {
     private let start = ContinuousClock.now
     private let state = Mutex(State())
 
-    public init(label: String, total: Int64, quiet: Bool) {
+    package init(label: String, total: Int64, quiet: Bool) {
         self.label = label
         self.total = total
         enabled = !quiet && isatty(STDERR_FILENO) == 1
     }
 
     /// Counts `bytes` more as done.
-    public func advance(_ bytes: Int) {
+    package func advance(_ bytes: Int) {
         guard enabled else { return }
         let line: String? = state.withLock { state in
             state.done += Int64(bytes)
@@ -41,7 +41,7 @@ public final class TransferProgress: Sendable {
     }
 
     /// Ends the display line.
-    public func finish() {
+    package func finish() {
         guard enabled else { return }
         let line = state.withLock { render($0.done, elapsed: ContinuousClock.now - start) }
         FileHandle.standardError.write(Data((line + "\n").utf8))
@@ -55,7 +55,7 @@ public final class TransferProgress: Sendable {
     }
 
     /// `count` bytes in binary units (`1.5 GiB`).
-    public static func bytes(_ count: Int64) -> String {
+    package static func bytes(_ count: Int64) -> String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB"]
         var value = Double(count)
         var unit = 0

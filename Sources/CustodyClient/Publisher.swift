@@ -1,22 +1,22 @@
-public import CustodyCore
+package import CustodyCore
 import Dispatch
 import Foundation
 import NIOHTTP1
 
 /// `custody publish`: hashes a model directory, uploads the blobs the registry lacks (several at a time), and
 /// creates the version.
-public struct Publisher: Sendable {
-    public struct Options: Sendable {
-        public var model: ModelName
-        public var version: String
-        public var license: API.License?
-        public var provenance: API.Provenance?
-        public var signingKey: PrivateSigningKey?
-        public var quiet: Bool
-        public var parallelUploads: Int
-        public var licenseClass: String?
+package struct Publisher: Sendable {
+    package struct Options: Sendable {
+        package var model: ModelName
+        package var version: String
+        package var license: API.License?
+        package var provenance: API.Provenance?
+        package var signingKey: PrivateSigningKey?
+        package var quiet: Bool
+        package var parallelUploads: Int
+        package var licenseClass: String?
 
-        public init(
+        package init(
             model: ModelName, version: String, license: API.License?, provenance: API.Provenance?, signingKey: PrivateSigningKey?,
             quiet: Bool, parallelUploads: Int = 8, licenseClass: String? = nil
         ) {
@@ -33,12 +33,12 @@ public struct Publisher: Sendable {
 
     let client: RegistryClient
 
-    public init(client: RegistryClient) {
+    package init(client: RegistryClient) {
         self.client = client
     }
 
     /// Publishes the model directory at `directory` (an extracted archive or a plain directory), or a single-file model.
-    public func publish(directory: String, options: Options) async throws(CustodyError) -> API.PublishResponse {
+    package func publish(directory: String, options: Options) async throws(CustodyError) -> API.PublishResponse {
         try VersionTag.validate(options.version)
         let signing = ModelSigning()
         // A model.sig shipped in the bundle is the publisher's business, not part of the version.

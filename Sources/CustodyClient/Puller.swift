@@ -1,23 +1,23 @@
-public import CustodyCore
+package import CustodyCore
 import Foundation
 
 /// `custody pull`: downloads every file of a version in parallel into a hidden staging directory beside the
 /// output, checks each file's SHA-256 while writing and the registry's signature over the whole manifest, writes
 /// the registry's bundle as `model.sig`, and renames the staging directory into place only when all of it
 /// verified. An interrupted pull leaves only the staging directory, which the next pull resumes.
-public struct Puller: Sendable {
+package struct Puller: Sendable {
     let client: RegistryClient
 
-    public init(client: RegistryClient) {
+    package init(client: RegistryClient) {
         self.client = client
     }
 
-    public struct Result: Sendable {
-        public let version: API.VersionDetail
-        public let output: String
+    package struct Result: Sendable {
+        package let version: API.VersionDetail
+        package let output: String
     }
 
-    public func pull(
+    package func pull(
         _ reference: ModelReference, into output: String, registryKey: PublicVerifyingKey, quiet: Bool, parallel: Int = 4
     ) async throws(CustodyError) -> Result {
         let versionPath = Self.versionPath(reference)
@@ -65,7 +65,7 @@ public struct Puller: Sendable {
         guard custody_syncfs(fd) == 0 else { throw .io(path, "sync", errno: errno) }
     }
 
-    public static func versionPath(_ reference: ModelReference) -> String {
+    package static func versionPath(_ reference: ModelReference) -> String {
         let selector: String =
             switch reference.selector {
             case .version(let version): version

@@ -1,4 +1,4 @@
-public import CustodyCore
+package import CustodyCore
 import Foundation
 
 extension RegistryClient {
@@ -6,7 +6,7 @@ extension RegistryClient {
     /// the signed checkpoint they lead to.
     /// `event` is the event itself when the caller has it (a version's publish event, readable by consumers); else it
     /// is read from the audit API.
-    public func receipt(forEvent id: UInt64, event known: API.Event? = nil) async throws(CustodyError) -> String {
+    package func receipt(forEvent id: UInt64, event known: API.Event? = nil) async throws(CustodyError) -> String {
         guard id > 0 else { throw CustodyError(.invalidArgument, "event ids start at 1") }
         let note = String(decoding: try await bytes("/v1/audit/checkpoint", limit: 1 << 16), as: UTF8.self)
         let lines = note.split(separator: "\n")
@@ -39,7 +39,7 @@ extension RegistryClient {
     }
 
     /// The event that recorded a version's publication.
-    public func publishEvent(of model: ModelName, version: String) async throws(CustodyError) -> API.Event {
+    package func publishEvent(of model: ModelName, version: String) async throws(CustodyError) -> API.Event {
         let detail: API.VersionDetail = try await get("/v1/models/\(model.namespace)/\(model.name)/versions/\(version)?events=true")
         guard let event = detail.events?.first(where: { $0.type == "publish" }) else {
             throw CustodyError(.notFound, "\(model)@\(version) has no publish event")
@@ -48,7 +48,7 @@ extension RegistryClient {
     }
 
     /// The receipt of a version's publish event.
-    public func publishReceipt(of model: ModelName, version: String) async throws(CustodyError) -> String {
+    package func publishReceipt(of model: ModelName, version: String) async throws(CustodyError) -> String {
         let event = try await publishEvent(of: model, version: version)
         return try await receipt(forEvent: UInt64(event.id), event: event)
     }

@@ -1,15 +1,15 @@
-public import AsyncHTTPClient
-public import CustodyCore
+package import AsyncHTTPClient
+package import CustodyCore
 import Foundation
 import NIOCore
 import NIOFoundationCompat
-public import NIOHTTP1
+package import NIOHTTP1
 import NIOSSL
 
 /// A connection to a Custody registry: JSON calls and blob transfers, errors turned into ``CustodyError``s that
 /// carry the registry's problem detail.
-public final class RegistryClient: Sendable {
-    public let baseURL: String
+package final class RegistryClient: Sendable {
+    package let baseURL: String
     let token: String?
     let http: HTTPClient
 
@@ -17,7 +17,7 @@ public final class RegistryClient: Sendable {
     ///   - baseURL: `http://127.0.0.1:8080` or `https://…`.
     ///   - token: the bearer secret; never logged.
     ///   - caCertificate: a PEM file of CA certificates to trust for HTTPS instead of the system's.
-    public init(baseURL: String, token: String?, caCertificate: String? = nil) throws(CustodyError) {
+    package init(baseURL: String, token: String?, caCertificate: String? = nil) throws(CustodyError) {
         guard let url = URL(string: baseURL), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
             throw CustodyError(.invalidArgument, "registry URL '\(baseURL)' must be http(s)://HOST[:PORT]")
         }
@@ -34,7 +34,7 @@ public final class RegistryClient: Sendable {
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
-    public func shutdown() async {
+    package func shutdown() async {
         try? await http.shutdown()
     }
 
@@ -96,13 +96,13 @@ public final class RegistryClient: Sendable {
     }
 
     /// GET a JSON document.
-    public func get<T: Decodable>(_ path: String, as type: T.Type = T.self) async throws(CustodyError) -> T {
+    package func get<T: Decodable>(_ path: String, as type: T.Type = T.self) async throws(CustodyError) -> T {
         let response = try await execute(request(path))
         return try await decode(response, as: T.self)
     }
 
     /// Sends a JSON body and decodes the JSON answer.
-    public func send<T: Decodable>(_ method: HTTPMethod, _ path: String, body: some Encodable, as type: T.Type = T.self) async throws(CustodyError)
+    package func send<T: Decodable>(_ method: HTTPMethod, _ path: String, body: some Encodable, as type: T.Type = T.self) async throws(CustodyError)
         -> T
     {
         var request = request(path, method: method)
@@ -116,19 +116,19 @@ public final class RegistryClient: Sendable {
     }
 
     /// POSTs a JSON body and decodes the JSON answer.
-    public func post<T: Decodable>(_ path: String, body: some Encodable, as type: T.Type = T.self) async throws(CustodyError) -> T {
+    package func post<T: Decodable>(_ path: String, body: some Encodable, as type: T.Type = T.self) async throws(CustodyError) -> T {
         try await send(.POST, path, body: body)
     }
 
     /// POSTs raw JSON bytes (a document the client passes through, such as an OSV advisory) and decodes the answer.
-    public func post<T: Decodable>(_ path: String, json bytes: [UInt8], as type: T.Type = T.self) async throws(CustodyError) -> T {
+    package func post<T: Decodable>(_ path: String, json bytes: [UInt8], as type: T.Type = T.self) async throws(CustodyError) -> T {
         var request = request(path, method: .POST)
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(ByteBuffer(bytes: bytes))
         return try await decode(try await execute(request), as: T.self)
     }
 
-    public func delete(_ path: String) async throws(CustodyError) {
+    package func delete(_ path: String) async throws(CustodyError) {
         _ = try await execute(request(path, method: .DELETE))
     }
 
@@ -142,7 +142,7 @@ public final class RegistryClient: Sendable {
     }
 
     /// Streams the body of a GET to `body`, chunk by chunk.
-    public func stream(_ path: String, _ body: ([UInt8]) throws -> Void) async throws(CustodyError) {
+    package func stream(_ path: String, _ body: ([UInt8]) throws -> Void) async throws(CustodyError) {
         let response = try await execute(request(path), timeout: .hours(24))
         do {
             for try await buffer in response.body { try body(Array(buffer.readableBytesView)) }
@@ -152,7 +152,7 @@ public final class RegistryClient: Sendable {
     }
 
     /// The raw body of a GET.
-    public func bytes(_ path: String, limit: Int = 256 << 20) async throws(CustodyError) -> [UInt8] {
+    package func bytes(_ path: String, limit: Int = 256 << 20) async throws(CustodyError) -> [UInt8] {
         let response = try await execute(request(path))
         do {
             return Array(buffer: try await response.body.collect(upTo: limit))

@@ -1,50 +1,50 @@
-public import CustodyCore
-public import Foundation
+package import CustodyCore
+package import Foundation
 
 /// A security advisory in OSV form (formats.md §6), reduced to what matching and policies need; the document
 /// itself is kept verbatim.
-public struct Advisory: Sendable, Hashable {
-    public struct Range: Sendable, Hashable {
-        public enum Kind: String, Sendable { case semver = "SEMVER", ecosystem = "ECOSYSTEM" }
-        public enum Event: Sendable, Hashable {
+package struct Advisory: Sendable, Hashable {
+    package struct Range: Sendable, Hashable {
+        package enum Kind: String, Sendable { case semver = "SEMVER", ecosystem = "ECOSYSTEM" }
+        package enum Event: Sendable, Hashable {
             case introduced(String)
             case fixed(String)
             case lastAffected(String)
             case limit(String)
         }
-        public var kind: Kind
-        public var events: [Event]
+        package var kind: Kind
+        package var events: [Event]
     }
 
-    public struct Affected: Sendable, Hashable {
+    package struct Affected: Sendable, Hashable {
         /// `ns/name`, or nil for an entry naming bundle digests only.
-        public var model: String?
-        public var versions: Set<String>
-        public var ranges: [Range]
-        public var digests: Set<String>
+        package var model: String?
+        package var versions: Set<String>
+        package var ranges: [Range]
+        package var digests: Set<String>
     }
 
-    public var id: String
-    public var modified: String
-    public var modifiedDate: Date
-    public var published: String?
-    public var withdrawn: String?
-    public var summary: String?
-    public var aliases: [String]
-    public var severity: Severity
-    public var score: Double?
+    package var id: String
+    package var modified: String
+    package var modifiedDate: Date
+    package var published: String?
+    package var withdrawn: String?
+    package var summary: String?
+    package var aliases: [String]
+    package var severity: Severity
+    package var score: Double?
     /// Where the severity came from: the CVSS vector, or the plain level.
-    public var severityBasis: String
-    public var affected: [Affected]
-    public var document: [UInt8]
+    package var severityBasis: String
+    package var affected: [Affected]
+    package var document: [UInt8]
 
-    public var isWithdrawn: Bool { withdrawn != nil }
-    public var models: Set<String> { Set(affected.compactMap(\.model)) }
+    package var isWithdrawn: Bool { withdrawn != nil }
+    package var models: Set<String> { Set(affected.compactMap(\.model)) }
 
-    public struct Invalid: Error, CustomStringConvertible {
-        public let description: String
+    package struct Invalid: Error, CustomStringConvertible {
+        package let description: String
         /// The record is valid OSV but names no Custody model or bundle digest: an import skips it.
-        public let isForeign: Bool
+        package let isForeign: Bool
         init(_ description: String, foreign: Bool = false) {
             self.description = description
             self.isForeign = foreign
@@ -52,7 +52,7 @@ public struct Advisory: Sendable, Hashable {
     }
 
     /// Parses and validates an OSV document; every error names the field at fault.
-    public init(osv bytes: [UInt8]) throws(Invalid) {
+    package init(osv bytes: [UInt8]) throws(Invalid) {
         guard bytes.count <= 1 << 20 else { throw Invalid("the advisory is over 1 MiB") }
         let object: [String: Any]
         do {
@@ -192,7 +192,7 @@ public struct Advisory: Sendable, Hashable {
 
     /// Whether this advisory applies to a version. `order` lists the model's versions oldest first (the ECOSYSTEM
     /// order of a model is its publication order).
-    public func affects(model: String, version: String, digest: String, order: [String]) -> Bool {
+    package func affects(model: String, version: String, digest: String, order: [String]) -> Bool {
         affected.contains { entry in
             if entry.digests.contains(digest) { return true }
             guard entry.model == model else { return false }
@@ -244,11 +244,11 @@ public struct Advisory: Sendable, Hashable {
 
 /// Semantic versions (2.0.0), with an optional leading `v`; ordering follows the specification, build metadata
 /// ignored.
-public struct SemanticVersion: Comparable, Sendable {
+package struct SemanticVersion: Comparable, Sendable {
     let core: [Int]
     let prerelease: [String]
 
-    public init?(_ text: String) {
+    package init?(_ text: String) {
         var body = Substring(text)
         if body.hasPrefix("v") { body = body.dropFirst() }
         if let plus = body.firstIndex(of: "+") { body = body[..<plus] }
@@ -264,7 +264,7 @@ public struct SemanticVersion: Comparable, Sendable {
         prerelease = pre
     }
 
-    public static func < (a: SemanticVersion, b: SemanticVersion) -> Bool {
+    package static func < (a: SemanticVersion, b: SemanticVersion) -> Bool {
         if a.core != b.core { return a.core.lexicographicallyPrecedes(b.core) }
         if a.prerelease.isEmpty != b.prerelease.isEmpty { return !a.prerelease.isEmpty }
         for (x, y) in zip(a.prerelease, b.prerelease) where x != y {
@@ -278,5 +278,5 @@ public struct SemanticVersion: Comparable, Sendable {
         return a.prerelease.count < b.prerelease.count
     }
 
-    public static func == (a: SemanticVersion, b: SemanticVersion) -> Bool { a.core == b.core && a.prerelease == b.prerelease }
+    package static func == (a: SemanticVersion, b: SemanticVersion) -> Bool { a.core == b.core && a.prerelease == b.prerelease }
 }

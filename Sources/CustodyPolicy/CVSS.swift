@@ -1,15 +1,15 @@
-public import CustodyCore
+package import CustodyCore
 import Foundation
 
 /// Severity levels, ordered; a CVSS score maps onto them by the CVSS v3.x qualitative scale.
-public enum Severity: String, Codable, Sendable, DeclarationOrdered {
+package enum Severity: String, Codable, Sendable, DeclarationOrdered {
     /// No score or level was given (OSV makes severity optional): below every level, so `max_severity` never catches
     /// it; a policy's `advisories.unscored` says what it means.
     case unknown
     case none, low, medium, high, critical
 
 
-    public init(score: Double) {
+    package init(score: Double) {
         switch score {
         case ..<0.1: self = .none
         case ..<4.0: self = .low
@@ -19,7 +19,7 @@ public enum Severity: String, Codable, Sendable, DeclarationOrdered {
         }
     }
 
-    public init?(level: String) {
+    package init?(level: String) {
         switch level.lowercased() {
         case "none": self = .none
         case "low": self = .low
@@ -33,12 +33,12 @@ public enum Severity: String, Codable, Sendable, DeclarationOrdered {
 
 /// The CVSS v3.0/v3.1 base score of a vector (`CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H`), per the
 /// specification's equations and its Roundup function.
-public enum CVSS3 {
-    public struct Invalid: Error, CustomStringConvertible {
-        public let description: String
+package enum CVSS3 {
+    package struct Invalid: Error, CustomStringConvertible {
+        package let description: String
     }
 
-    public static func baseScore(_ vector: String) throws(Invalid) -> Double {
+    package static func baseScore(_ vector: String) throws(Invalid) -> Double {
         let parts = vector.split(separator: "/").map(String.init)
         guard let prefix = parts.first, prefix == "CVSS:3.1" || prefix == "CVSS:3.0" else {
             throw Invalid(description: "'\(vector)' is not a CVSS v3.0/v3.1 vector (it must start with CVSS:3.1/ or CVSS:3.0/)")

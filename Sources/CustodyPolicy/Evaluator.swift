@@ -1,19 +1,19 @@
-public import CustodyCore
-public import Foundation
+package import CustodyCore
+package import Foundation
 
 /// Everything a decision is made from, gathered by the registry; evaluation itself is pure.
-public struct DecisionSubject: Sendable {
-    public var detail: API.VersionDetail
-    public var status: API.VersionStatus
+package struct DecisionSubject: Sendable {
+    package var detail: API.VersionDetail
+    package var status: API.VersionStatus
     /// The effective licence class: the most restrictive of the version's own and its base models'.
-    public var licence: LicenceClassification
+    package var licence: LicenceClassification
     /// Open (not withdrawn) advisories that affect this version.
-    public var advisories: [Advisory]
+    package var advisories: [Advisory]
 
     /// The publisher keys trusted now, by key hint (their names as values); nil when not known (a draft test).
-    public var trustedKeys: [String: String]?
+    package var trustedKeys: [String: String]?
 
-    public init(
+    package init(
         detail: API.VersionDetail, status: API.VersionStatus, licence: LicenceClassification, advisories: [Advisory],
         trustedKeys: [String: String]? = nil
     ) {
@@ -28,23 +28,23 @@ public struct DecisionSubject: Sendable {
 /// A decision and the first instant at which evaluating the same subject again could answer differently (an
 /// accepted advisory's acceptance running out, the age in days of the version growing); nil when only a change of
 /// the subject or the policy could.
-public struct Evaluation: Sendable {
-    public var decision: API.Decision
-    public var changesAt: Date?
+package struct Evaluation: Sendable {
+    package var decision: API.Decision
+    package var changesAt: Date?
 
-    public init(decision: API.Decision, changesAt: Date?) {
+    package init(decision: API.Decision, changesAt: Date?) {
         self.decision = decision
         self.changesAt = changesAt
     }
 }
 
 /// The one evaluator behind verify, gated pulls, admission and `policy test`.
-public enum Evaluator {
-    public static func evaluate(_ subject: DecisionSubject, policy: Policy, environment: String, now: Date) -> API.Decision {
+package enum Evaluator {
+    package static func evaluate(_ subject: DecisionSubject, policy: Policy, environment: String, now: Date) -> API.Decision {
         evaluation(subject, policy: policy, environment: environment, now: now).decision
     }
 
-    public static func evaluation(_ subject: DecisionSubject, policy: Policy, environment: String, now: Date) -> Evaluation {
+    package static func evaluation(_ subject: DecisionSubject, policy: Policy, environment: String, now: Date) -> Evaluation {
         typealias Check = API.Decision.Check
         var checks: [Check] = []
         var changesAt: Date?

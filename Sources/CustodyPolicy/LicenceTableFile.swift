@@ -1,4 +1,4 @@
-public import CustodyCore
+package import CustodyCore
 import Yams
 
 /// `Registry/licenses.yaml`: additions to and overrides of the built-in licence table.
@@ -10,8 +10,8 @@ import Yams
 /// prefixes:
 ///   acme-research-: {class: research}
 /// ```
-public enum LicenceTableFile {
-    public static func parse(_ yaml: String, source: String) throws(Policy.Invalid) -> LicenceTable {
+package enum LicenceTableFile {
+    package static func parse(_ yaml: String, source: String) throws(Policy.Invalid) -> LicenceTable {
         struct Document: Decodable {
             var licenses: [String: LicenceRule]?
             var prefixes: [String: LicenceRule]?

@@ -1,73 +1,73 @@
 import Crypto
-public import CustodyCore
-public import Foundation
+package import CustodyCore
+package import Foundation
 import Yams
 
 /// What one deployment environment allows: a set of optional checks, each denying or only warning.
-public struct Policy: Sendable {
-    public enum Mode: String, Sendable { case deny, warn }
+package struct Policy: Sendable {
+    package enum Mode: String, Sendable { case deny, warn }
 
-    public enum ProvenanceField: String, Sendable, CaseIterable {
+    package enum ProvenanceField: String, Sendable, CaseIterable {
         case source, sourceRevision = "source_revision", baseModels = "base_models", datasets, pipelineRun = "pipeline_run"
     }
 
-    public struct Acceptance: Sendable {
-        public var id: String
-        public var until: Date
-        public var untilText: String
-        public var reason: String
+    package struct Acceptance: Sendable {
+        package var id: String
+        package var until: Date
+        package var untilText: String
+        package var reason: String
     }
 
-    public struct Signature: Sendable {
-        public var mode: Mode
-        public var keys: [String]?
+    package struct Signature: Sendable {
+        package var mode: Mode
+        package var keys: [String]?
         /// The signing key must still be trusted now, not only when the version was published.
-        public var requireCurrentlyTrusted: Bool = false
+        package var requireCurrentlyTrusted: Bool = false
     }
-    public struct Licence: Sendable { public var mode: Mode; public var allowed: [LicenceClass] }
-    public struct Advisories: Sendable {
-        public var mode: Mode
-        public var maxSeverity: Severity
-        public var accepted: [Acceptance]
+    package struct Licence: Sendable { package var mode: Mode; package var allowed: [LicenceClass] }
+    package struct Advisories: Sendable {
+        package var mode: Mode
+        package var maxSeverity: Severity
+        package var accepted: [Acceptance]
         /// What an advisory without a score means: it blocks (deny, the default), warns, or is ignored.
-        public var unscored: Unscored = .deny
+        package var unscored: Unscored = .deny
     }
-    public enum Unscored: String, Sendable, CaseIterable { case deny, warn, ignore }
-    public struct Provenance: Sendable { public var mode: Mode; public var required: [ProvenanceField] }
-    public struct Namespaces: Sendable { public var mode: Mode; public var allowed: [String] }
-    public struct Scan: Sendable { public var mode: Mode; public var maxVerdict: Verdict }
-    public struct Formats: Sendable {
-        public var mode: Mode
-        public var allowed: [FileFormat]?
-        public var denied: [FileFormat]
-        public var denyPickleBased: Bool
+    package enum Unscored: String, Sendable, CaseIterable { case deny, warn, ignore }
+    package struct Provenance: Sendable { package var mode: Mode; package var required: [ProvenanceField] }
+    package struct Namespaces: Sendable { package var mode: Mode; package var allowed: [String] }
+    package struct Scan: Sendable { package var mode: Mode; package var maxVerdict: Verdict }
+    package struct Formats: Sendable {
+        package var mode: Mode
+        package var allowed: [FileFormat]?
+        package var denied: [FileFormat]
+        package var denyPickleBased: Bool
     }
-    public struct MaxAge: Sendable { public var mode: Mode; public var days: Int }
+    package struct MaxAge: Sendable { package var mode: Mode; package var days: Int }
 
-    public var name: String
-    public var description: String?
+    package var name: String
+    package var description: String?
     /// `sha256:` of the policy file's bytes, recorded with every decision.
-    public var digest: String
-    public var source: String
-    public var yaml: String
-    public var signature: Signature?
-    public var licence: Licence?
-    public var advisories: Advisories?
-    public var provenance: Provenance?
-    public var namespaces: Namespaces?
-    public var scan: Scan?
-    public var formats: Formats?
-    public var maxAge: MaxAge?
+    package var digest: String
+    package var source: String
+    package var yaml: String
+    package var signature: Signature?
+    package var licence: Licence?
+    package var advisories: Advisories?
+    package var provenance: Provenance?
+    package var namespaces: Namespaces?
+    package var scan: Scan?
+    package var formats: Formats?
+    package var maxAge: MaxAge?
 
     /// The check names a policy file may use, in evaluation order.
-    public static let checkNames = ["signature", "licence", "advisories", "provenance", "namespaces", "scan", "formats", "max_age"]
+    package static let checkNames = ["signature", "licence", "advisories", "provenance", "namespaces", "scan", "formats", "max_age"]
 
-    public struct Invalid: Error, CustomStringConvertible {
-        public let description: String
+    package struct Invalid: Error, CustomStringConvertible {
+        package let description: String
     }
 
     /// Parses a policy; errors name the file, the line and the field (`production.yaml:7: checks.licence.allowed: …`).
-    public init(name: String, yaml: String, source: String) throws(Invalid) {
+    package init(name: String, yaml: String, source: String) throws(Invalid) {
         self.name = name
         self.source = source
         self.yaml = yaml

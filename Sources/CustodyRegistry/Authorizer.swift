@@ -1,5 +1,5 @@
-public import CustodyCore
-public import CustodyStorage
+package import CustodyCore
+package import CustodyStorage
 
 /// What a request asks to do, as far as authorization goes: the roles that may (admin always may) and, for a
 /// publish, the namespace it writes into.

@@ -1,4 +1,4 @@
-public import CustodyCore
+package import CustodyCore
 import Foundation
 
 #if canImport(Glibc)
@@ -68,19 +68,19 @@ package struct DiskSpace: Sendable {
 
 /// A free-space floor: a size, a share of the file system, or the smaller of both (the default: 1 GiB or 1 %,
 /// whichever is less, so that a small volume is not "full" from the start).
-public struct FreeSpace: Sendable, Equatable {
-    public var bytes: UInt64?
-    public var percent: Double?
+package struct FreeSpace: Sendable, Equatable {
+    package var bytes: UInt64?
+    package var percent: Double?
 
-    public init(bytes: UInt64?, percent: Double?) {
+    package init(bytes: UInt64?, percent: Double?) {
         self.bytes = bytes
         self.percent = percent
     }
 
-    public static let `default` = FreeSpace(bytes: 1 << 30, percent: 1)
+    package static let `default` = FreeSpace(bytes: 1 << 30, percent: 1)
 
     /// The floor in bytes on a file system of `total` bytes.
-    public func floor(total: UInt64) -> UInt64 {
+    package func floor(total: UInt64) -> UInt64 {
         let share = percent.map { UInt64(Double(total) * $0 / 100) }
         switch (bytes, share) {
         case let (bytes?, share?): return min(bytes, share)

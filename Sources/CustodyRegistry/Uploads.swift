@@ -1,7 +1,7 @@
-public import CustodyCore
-public import CustodyStorage
-public import Foundation
-public import Logging
+package import CustodyCore
+package import CustodyStorage
+package import Foundation
+package import Logging
 
 /// Receiving blobs, for every front door: the size limit, the free-space floor, resumable uploads and the digest
 /// check, over a ``BlobStore``'s upload objects. Nothing here knows HTTP: an adapter hands over the body as a

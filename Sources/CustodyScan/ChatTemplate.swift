@@ -1,8 +1,8 @@
-public import CustodyCore
+package import CustodyCore
 /// Checks a Jinja chat template (GGUF `tokenizer.chat_template`, `tokenizer_config.json` `chat_template`) for
 /// constructs beyond plain templating. Runtimes that render templates without a sandbox execute whatever the
 /// template reaches: `cycler.__init__.__globals__.os.popen(…)` is a one-line shell.
-public enum ChatTemplate {
+package enum ChatTemplate {
     /// `inStrings`: the rule also looks inside string literals (identifier rules do not: `'system'` is a role name).
     private static let rules: [(pattern: String, inStrings: Bool, verdict: Verdict, reason: String)] = [
         (#"__"#, true, .dangerous, "reaches interpreter internals through a dunder name"),
@@ -21,7 +21,7 @@ public enum ChatTemplate {
         rules.map { (try! Regex($0.pattern), $0.inStrings, $0.verdict, $0.reason) }
 
     /// Findings for every rule one of the template's `{{ … }}` / `{% … %}` blocks breaks (one per rule).
-    public static func check(_ template: String, member: String? = nil) -> [Finding] {
+    package static func check(_ template: String, member: String? = nil) -> [Finding] {
         var findings: [Finding] = []
         var seen = Set<String>()
         for block in blocks(of: template) {

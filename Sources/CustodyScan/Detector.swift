@@ -1,8 +1,8 @@
-public import CustodyCore
+package import CustodyCore
 import Foundation
 
 /// Format detection from content alone (formats.md §2–§4); the file name never decides.
-public enum Detector {
+package enum Detector {
     /// The legacy `torch.save` preamble: protocol 2, LONG1 of 10 bytes holding the magic number 0x1950a86a20f9469cfc6c.
     static let legacyTorchMagic: [UInt8] = [0x80, 0x02, 0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19]
 
@@ -93,7 +93,7 @@ public enum Detector {
 extension Detector {
     /// A bundle archive is one publish would unpack: a tar (any compression) or a zip that is not itself a
     /// checkpoint (PyTorch, TorchScript, NumPy or Keras archive) — those are scanned as files.
-    public static func isBundleArchive(_ path: String) -> Bool {
+    package static func isBundleArchive(_ path: String) -> Bool {
         guard let handle = FileHandle(forReadingAtPath: path) else { return false }
         defer { try? handle.close() }
         guard let head = try? handle.read(upToCount: 4), head.count == 4 else { return false }

@@ -1,8 +1,8 @@
-public import CustodyCore
+package import CustodyCore
 /// Which pickle imports are known safe, known dangerous, or neither (formats.md §4, extended with every module the
 /// published scanner bypasses used). A deny-list is never complete: "clean" means every import was on the allow-list,
 /// and policies may refuse pickle formats outright.
-public enum ImportRules {
+package enum ImportRules {
     /// Exact `module.name` pairs seen in ordinary PyTorch and NumPy checkpoints.
     static let allowed: Set<String> = {
         var names: Set<String> = [
@@ -62,7 +62,7 @@ public enum ImportRules {
     ]
 
     /// The verdict for importing `name` from `module`, and why.
-    public static func verdict(module: String, name: String) -> (Verdict, String) {
+    package static func verdict(module: String, name: String) -> (Verdict, String) {
         let canonicalModule = python2Names[module] ?? module
         let qualified = "\(canonicalModule).\(name)"
         if allowed.contains(qualified) || allowed.contains("\(module).\(name)") {

@@ -1,5 +1,5 @@
 import CArchive
-public import CustodyCore
+package import CustodyCore
 
 #if canImport(Glibc)
 import Glibc
@@ -11,20 +11,20 @@ import Darwin
 
 /// Recognises every file's format from its content, validates weight formats and finds code that loading would
 /// run. Pure reading: nothing is ever unpickled, decompressed beyond a limit or executed.
-public struct ModelScanner: Sendable {
-    public struct Limits: Sendable {
+package struct ModelScanner: Sendable {
+    package struct Limits: Sendable {
         /// Archives inside archives are opened this many levels deep; deeper ones are unscannable.
-        public var maxDepth = 3
+        package var maxDepth = 3
         /// Largest archive member decompressed into memory to be scanned.
-        public var maxMemberBytes = 512 << 20
-        public var pickle = PickleScanner.Limits.standard
+        package var maxMemberBytes = 512 << 20
+        package var pickle = PickleScanner.Limits.standard
 
-        public init() {}
+        package init() {}
     }
 
-    public let limits: Limits
+    package let limits: Limits
 
-    public init(limits: Limits = Limits()) {
+    package init(limits: Limits = Limits()) {
         self.limits = limits
     }
 
@@ -39,7 +39,7 @@ public struct ModelScanner: Sendable {
     // MARK: files and bundles
 
     /// Scans one file on disk; `name` is how the report names it.
-    public func scanFile(at path: String, name: String? = nil) throws(CustodyError) -> FileReport {
+    package func scanFile(at path: String, name: String? = nil) throws(CustodyError) -> FileReport {
         try Self.withMappedFile(path) { bytes in scan(bytes, name: name ?? path) }.report
     }
 
@@ -63,13 +63,13 @@ public struct ModelScanner: Sendable {
 
     /// Scans every file of a bundle (paths relative to `root`), then checks what only shows across files: that a
     /// sharded checkpoint's index matches its shards.
-    public func scanBundle(root: String, files: [String]) throws(CustodyError) -> BundleReport {
+    package func scanBundle(root: String, files: [String]) throws(CustodyError) -> BundleReport {
         try scanBundle(files.map { (name: $0, path: root.isEmpty ? $0 : root + "/" + $0) })
     }
 
     /// Scans a bundle whose files live anywhere (a registry scans blobs): `name` is the file's path in the bundle,
     /// `path` where to read it.
-    public func scanBundle(_ files: [(name: String, path: String)]) throws(CustodyError) -> BundleReport {
+    package func scanBundle(_ files: [(name: String, path: String)]) throws(CustodyError) -> BundleReport {
         var reports: [FileReport] = []
         var tensors: [String: Set<String>] = [:]
         for file in files {

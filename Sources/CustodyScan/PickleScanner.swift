@@ -1,45 +1,45 @@
-public import CustodyCore
+package import CustodyCore
 /// Walks pickle opcode streams without unpickling anything, collecting every import with the symbolic stack and
 /// memo the unpickler itself would have (formats.md §4). Handles protocols 0–5 and several pickles in a row.
 ///
 /// Time is linear in the input and memory is bounded: values are symbols, not objects, so DUP/GET chains cannot
 /// expand, and the stack, nesting and memo are capped; a stream that hits a cap is reported unscannable.
-public struct PickleScanner {
+package struct PickleScanner {
     /// One import the stream performs.
-    public struct Import: Sendable, Hashable {
-        public var module: String
-        public var name: String
+    package struct Import: Sendable, Hashable {
+        package var module: String
+        package var name: String
         /// Offset of the opcode that imports.
-        public var offset: Int
+        package var offset: Int
         /// Both operands are literal strings (anything else is dangerous by itself).
-        public var literal: Bool
-        public var opcode: String
+        package var literal: Bool
+        package var opcode: String
 
-        public var qualifiedName: String { "\(module).\(name)" }
+        package var qualifiedName: String { "\(module).\(name)" }
     }
 
-    public struct Result: Sendable {
-        public var imports: [Import] = []
+    package struct Result: Sendable {
+        package var imports: [Import] = []
         /// Complete pickles (ending in STOP) read.
-        public var pickles = 0
+        package var pickles = 0
         /// Why the stream could not be read to its end, with the offset of the failing opcode.
-        public var error: (offset: Int, message: String)?
+        package var error: (offset: Int, message: String)?
         /// The walk stopped at a resource cap rather than at malformed input.
-        public var hitLimit = false
+        package var hitLimit = false
         /// Opcodes successfully read.
-        public var opcodes = 0
+        package var opcodes = 0
         /// Where the stream's FRAMEs and its opcodes disagree (an opcode running past the end of its frame, a frame
         /// begun inside another, a frame longer than the data): the C unpickler reads straight through them, a
         /// Python-level reader sees other opcodes or stops. The walk follows the C unpickler; these are reported.
-        public var frameDisagreements: [(offset: Int, message: String)] = []
+        package var frameDisagreements: [(offset: Int, message: String)] = []
     }
 
-    public struct Limits: Sendable {
-        public var maxStack = 1 << 20
-        public var maxNesting = 1 << 16
-        public var maxMemo = 1 << 20
-        public var maxStringSymbol = 4096
-        public static let standard = Limits()
+    package struct Limits: Sendable {
+        package var maxStack = 1 << 20
+        package var maxNesting = 1 << 16
+        package var maxMemo = 1 << 20
+        package var maxStringSymbol = 4096
+        package static let standard = Limits()
     }
 
     private enum Value {
@@ -62,7 +62,7 @@ public struct PickleScanner {
     private var depth = 0
 
     /// Scans pickles starting at `start`, at most `maxPickles` of them; stops quietly at the end of the input.
-    public static func scan(
+    package static func scan(
         _ bytes: UnsafeRawBufferPointer, from start: Int = 0, maxPickles: Int = .max, limits: Limits = .standard
     ) -> Result {
         var scanner = PickleScanner(bytes: bytes, limits: limits, position: start)

@@ -3,8 +3,8 @@ import CustodyRegistry
 import CustodyStorage
 import CustodyStore
 import Foundation
-public import Hummingbird
-public import ServiceLifecycle
+package import Hummingbird
+package import ServiceLifecycle
 import HummingbirdCore
 import HummingbirdTLS
 import Logging
@@ -13,7 +13,7 @@ import NIOSSL
 import Prometheus
 
 /// The registry's routes and middleware.
-public func buildRouter(_ services: RegistryServices) -> Router<RegistryContext> {
+package func buildRouter(_ services: RegistryServices) -> Router<RegistryContext> {
     let router = Router(context: RegistryContext.self)
     router.add(middleware: MetricsMiddleware(metrics: services.metrics))
     router.add(middleware: LogRequestsMiddleware(.debug))
@@ -59,7 +59,7 @@ public func buildRouter(_ services: RegistryServices) -> Router<RegistryContext>
 
 /// The registry application: HTTP/1.1, or HTTPS when the configuration names a certificate and key.
 /// `onRunning` receives the bound port (useful with port 0).
-public func buildApplication(
+package func buildApplication(
     _ services: RegistryServices, jobs: [any Service] = [], onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) throws -> some ApplicationProtocol {
     let configuration = services.configuration
@@ -103,6 +103,6 @@ public func buildApplication(
 
 /// Builds the application with the registry's jobs and runs it until SIGTERM or SIGINT, finishing in-flight requests
 /// first; the jobs then finish in reverse order (see ``RegistryServices/jobs``).
-public func runRegistry(_ services: RegistryServices, onRunning: @escaping @Sendable (Int) async -> Void) async throws {
+package func runRegistry(_ services: RegistryServices, onRunning: @escaping @Sendable (Int) async -> Void) async throws {
     try await buildApplication(services, jobs: services.jobs, onRunning: onRunning).runService()
 }

@@ -1,7 +1,7 @@
-public import CustodyCore
+package import CustodyCore
 import Foundation
 import Logging
-public import Hummingbird
+package import Hummingbird
 import NIOCore
 
 extension HTTPResponse.Status {
@@ -10,19 +10,19 @@ extension HTTPResponse.Status {
 }
 
 /// An error rendered as RFC 9457 `application/problem+json`.
-public struct Problem: HTTPResponseError {
-    public let status: HTTPResponse.Status
-    public let detail: String
-    public var headers: HTTPFields = [:]
+package struct Problem: HTTPResponseError {
+    package let status: HTTPResponse.Status
+    package let detail: String
+    package var headers: HTTPFields = [:]
     /// Gate decisions behind a refusal, carried in the body.
-    public var decisions: [API.Decision]?
+    package var decisions: [API.Decision]?
 
-    public init(_ status: HTTPResponse.Status, _ detail: String) {
+    package init(_ status: HTTPResponse.Status, _ detail: String) {
         self.status = status
         self.detail = detail
     }
 
-    public init(_ error: CustodyError) {
+    package init(_ error: CustodyError) {
         let status: HTTPResponse.Status =
             switch error.code {
             case .invalidArgument, .malformedSignature, .invalidModel, .invalidKey: .badRequest
@@ -40,7 +40,7 @@ public struct Problem: HTTPResponseError {
         self.init(status, status == .internalServerError ? "internal error" : detail)
     }
 
-    public func response(from request: Request, context: some RequestContext) throws -> Response {
+    package func response(from request: Request, context: some RequestContext) throws -> Response {
         let problem = API.Problem(status: status.code, title: status.reasonPhrase, detail: detail, decisions: decisions)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

@@ -1,68 +1,68 @@
-public import CustodyCore
-public import CustodyRegistry
+package import CustodyCore
+package import CustodyRegistry
 import Foundation
 import Yams
 
 /// Where the registry lives and how it listens. Sources, later ones winning: built-in defaults,
 /// `HOME/custody.yaml`, `CUSTODY_*` environment variables, command-line flags.
-public struct RegistryConfiguration: Sendable {
+package struct RegistryConfiguration: Sendable {
     /// The registry home (`Registry/`): `custody.yaml`, `policies/`, `data/`.
-    public var home: String
+    package var home: String
     /// The keys directory (`Keys/`): `trusted/*.pub`, `registry.key|.pub`.
-    public var keys: String
-    public var host: String = "127.0.0.1"
-    public var port: Int = 8080
+    package var keys: String
+    package var host: String = "127.0.0.1"
+    package var port: Int = 8080
     /// The data directory; relative paths are relative to `home`.
-    public var data: String = "data"
+    package var data: String = "data"
     /// The largest blob one upload may carry.
-    public var maxBlobSize: UInt64 = 1 << 40
+    package var maxBlobSize: UInt64 = 1 << 40
     /// The largest JSON request body (a publish request lists every file); every JSON endpoint reads under it.
-    public var maxRequestSize: Int = 64 << 20
+    package var maxRequestSize: Int = 64 << 20
     /// Failed authentications an address may make at once before it is answered 429; zero turns the limit off.
-    public var authFailureBurst: Int = 20
+    package var authFailureBurst: Int = 20
     /// The time in which an address's failure budget refills completely.
-    public var authFailureWindow: Duration = .seconds(60)
+    package var authFailureWindow: Duration = .seconds(60)
     /// How long an answer past the budget (429) is held back.
-    public var authFailureDelay: Duration = .milliseconds(100)
+    package var authFailureDelay: Duration = .milliseconds(100)
     /// Staged uploads untouched for this long are deleted.
-    public var uploadExpiry: Duration = .seconds(24 * 3600)
+    package var uploadExpiry: Duration = .seconds(24 * 3600)
     /// The free space the data directory keeps: below it the registry is not ready, and blob uploads that would
     /// take it are refused (507), so that the database always has room to record events.
-    public var minFreeSpace: FreeSpace = .default
+    package var minFreeSpace: FreeSpace = .default
     /// How long a connection may take to send a request's header (from when it opened or its last answer).
-    public var headerTimeout: Duration = .seconds(30)
+    package var headerTimeout: Duration = .seconds(30)
     /// How long a connection may stay silent, between requests or within a body, before it is closed.
-    public var idleTimeout: Duration = .seconds(120)
+    package var idleTimeout: Duration = .seconds(120)
     /// Open connections at most; further ones wait in the listen backlog.
-    public var maxConnections: Int = 4096
-    public var tlsCertificate: String?
-    public var tlsKey: String?
-    public var logLevel: String = "info"
+    package var maxConnections: Int = 4096
+    package var tlsCertificate: String?
+    package var tlsKey: String?
+    package var logLevel: String = "info"
     /// Kubernetes namespace → deployment environment, for the admission webhook.
-    public var admissionNamespaces: [String: String] = [:]
+    package var admissionNamespaces: [String: String] = [:]
     /// The environment of namespaces not in `admissionNamespaces`; nil denies their pods.
-    public var admissionDefaultEnvironment: String?
+    package var admissionDefaultEnvironment: String?
 
     /// The transparency log's origin: the first line of every checkpoint and the name of its key.
-    public var logOrigin: String = "custody.localhost/log"
+    package var logOrigin: String = "custody.localhost/log"
     /// Identical gate decisions within this long of a recorded one are counted into one event; zero records each.
-    public var decisionRepeatWindow: Duration = .seconds(1)
+    package var decisionRepeatWindow: Duration = .seconds(1)
 
     /// One policy file per environment: `policies/ENV.yaml`.
-    public var policiesDirectory: String { home + "/policies" }
+    package var policiesDirectory: String { home + "/policies" }
     /// Additions and overrides to the built-in licence table.
-    public var licenceTablePath: String { home + "/licenses.yaml" }
+    package var licenceTablePath: String { home + "/licenses.yaml" }
 
-    public init(home: String = "Registry", keys: String = "Keys") {
+    package init(home: String = "Registry", keys: String = "Keys") {
         self.home = home
         self.keys = keys
     }
 
-    public var dataDirectory: String { data.hasPrefix("/") ? data : home + "/" + data }
-    public var databasePath: String { dataDirectory + "/custody.sqlite" }
+    package var dataDirectory: String { data.hasPrefix("/") ? data : home + "/" + data }
+    package var databasePath: String { dataDirectory + "/custody.sqlite" }
 
     /// Loads `home/custody.yaml` (when present) and then the environment over the defaults.
-    public static func load(home: String, keys: String, environment: [String: String]) throws(CustodyError) -> RegistryConfiguration {
+    package static func load(home: String, keys: String, environment: [String: String]) throws(CustodyError) -> RegistryConfiguration {
         var configuration = RegistryConfiguration(home: home, keys: keys)
         let file = home + "/custody.yaml"
         if FileManager.default.fileExists(atPath: file) {
@@ -80,7 +80,7 @@ public struct RegistryConfiguration: Sendable {
     }
 
     /// Applies `HOST:PORT`.
-    public mutating func setListen(_ text: String, source: String) throws(CustodyError) {
+    package mutating func setListen(_ text: String, source: String) throws(CustodyError) {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
             throw CustodyError(.invalidArgument, "\(source): listen address '\(text)' must be HOST:PORT")
         }
@@ -218,8 +218,8 @@ public struct RegistryConfiguration: Sendable {
 }
 
 /// Sizes written as `1099511627776`, `512MiB`, `1 TiB`, `10GB`.
-public enum ByteSize {
-    public static func parse(_ text: String, source: String) throws(CustodyError) -> UInt64 {
+package enum ByteSize {
+    package static func parse(_ text: String, source: String) throws(CustodyError) -> UInt64 {
         let trimmed = text.replacingOccurrences(of: " ", with: "")
         let digits = trimmed.prefix { $0.isNumber }
         let units: [String: UInt64] = [

@@ -1,16 +1,16 @@
 import CustodyCore
-public import CustodyStore
-public import Hummingbird
-public import NIOCore
+package import CustodyStore
+package import Hummingbird
+package import NIOCore
 
 /// The per-request context: Hummingbird's core storage, the caller's token once authenticated, and the peer.
-public struct RegistryContext: RequestContext, RemoteAddressRequestContext {
-    public var coreContext: CoreRequestContextStorage
+package struct RegistryContext: RequestContext, RemoteAddressRequestContext {
+    package var coreContext: CoreRequestContextStorage
     /// The authenticated token, or nil for an anonymous request.
-    public var token: TokenRecord?
-    public let remoteAddress: SocketAddress?
+    package var token: TokenRecord?
+    package let remoteAddress: SocketAddress?
 
-    public init(source: ApplicationRequestContextSource) {
+    package init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
     }

@@ -1,22 +1,22 @@
-public import CustodyCore
-public import CustodyStore
-public import CustodyStorage
+package import CustodyCore
+package import CustodyStore
+package import CustodyStorage
 import CustodyRegistry
 import Crypto
 import CustodyPolicy
 import Foundation
 import Prometheus
-public import Logging
+package import Logging
 
 /// Everything a running registry holds: configuration, stores, keys, metrics. Built once at start-up by
 /// ``open(_:logger:)`` and shared by every request.
-public final class RegistryServices: Sendable {
-    public let configuration: RegistryConfiguration
-    public let database: RegistryDatabase
-    public let blobs: any BlobStore
-    public let registryKey: PrivateSigningKey
+package final class RegistryServices: Sendable {
+    package let configuration: RegistryConfiguration
+    package let database: RegistryDatabase
+    package let blobs: any BlobStore
+    package let registryKey: PrivateSigningKey
     /// The publisher keys trusted now (`Keys/trusted/`), live.
-    public let trust: TrustStore
+    package let trust: TrustStore
     let policies: PolicySet
     let gate: GateService
     let tokens: TokenCache
@@ -74,7 +74,7 @@ public final class RegistryServices: Sendable {
     /// Opens the registry home, creating on first start the data directory, the database, the registry key pair
     /// (`Keys/registry.key`, mode 0600, and `Keys/registry.pub`) and an admin token. Returns the admin token's secret
     /// when one was created: it is shown once and stored only hashed.
-    public static func open(_ configuration: RegistryConfiguration, logger: Logger) async throws(CustodyError)
+    package static func open(_ configuration: RegistryConfiguration, logger: Logger) async throws(CustodyError)
         -> (RegistryServices, adminSecret: String?)
     {
         try await open(configuration, logger: logger, diskProbe: DiskSpace.statfs)

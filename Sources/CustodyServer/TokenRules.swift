@@ -1,10 +1,10 @@
-public import CustodyCore
-public import CustodyStore
+package import CustodyCore
+package import CustodyStore
 import Foundation
 
 /// The rules a new token must follow, shared by the admin API and `custody token create --home`.
-public enum TokenRules {
-    public static func validate(_ request: API.TokenCreateRequest) throws(CustodyError) -> NewToken {
+package enum TokenRules {
+    package static func validate(_ request: API.TokenCreateRequest) throws(CustodyError) -> NewToken {
         guard let role = Role(rawValue: request.role) else {
             throw CustodyError(.invalidArgument, "unknown role '\(request.role)' (\(Role.allCases.map(\.rawValue).joined(separator: ", ")))")
         }

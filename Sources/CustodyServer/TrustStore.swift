@@ -1,5 +1,5 @@
-public import CustodyCore
-public import CustodyStore
+package import CustodyCore
+package import CustodyStore
 import Foundation
 import Synchronization
 
@@ -17,18 +17,18 @@ import Musl
 /// time is looked at before every use), on SIGHUP and on `policy reload`, and recorded then as the registry's own
 /// change. What was last recorded is folded from those events, so a change is recorded exactly once whichever way
 /// it was made, and a registry that starts with keys it has no events for records them on its first start.
-public final class TrustStore: Sendable {
+package final class TrustStore: Sendable {
     /// A publisher key the registry trusts: `Keys/trusted/NAME.pub`.
-    public struct TrustedKey: Sendable, Equatable {
-        public let name: String
-        public let key: PublicVerifyingKey
+    package struct TrustedKey: Sendable, Equatable {
+        package let name: String
+        package let key: PublicVerifyingKey
 
-        public static func == (lhs: TrustedKey, rhs: TrustedKey) -> Bool {
+        package static func == (lhs: TrustedKey, rhs: TrustedKey) -> Bool {
             lhs.name == rhs.name && lhs.key.hint == rhs.key.hint
         }
     }
 
-    public let directory: String
+    package let directory: String
     private let database: RegistryDatabase
     private let state = Mutex(State())
     /// Called after the trusted set changed (the gate drops what it decided with the old set).
@@ -48,7 +48,7 @@ public final class TrustStore: Sendable {
         var nanoseconds: Int
     }
 
-    public init(directory: String, database: RegistryDatabase) {
+    package init(directory: String, database: RegistryDatabase) {
         self.directory = directory
         self.database = database
     }
@@ -63,19 +63,19 @@ public final class TrustStore: Sendable {
     }
 
     /// The keys trusted now, re-read first when the directory changed since it was last read.
-    public func keys() async throws(CustodyError) -> [TrustedKey] {
+    package func keys() async throws(CustodyError) -> [TrustedKey] {
         let (current, stamp) = state.withLock { ($0.keys, $0.stamp) }
         if stamp != nil, stamp == Self.stamp(directory) { return current }
         return try await reload(actor: "registry")
     }
 
     /// The keys as last read, without looking at the directory (for evaluations that must not wait).
-    public var loaded: [TrustedKey] { state.withLock { $0.keys } }
+    package var loaded: [TrustedKey] { state.withLock { $0.keys } }
 
     /// Re-reads the directory and records what changed since the last recorded state. A file that is not a usable
     /// key stops the reload with an error naming it; the set in force stays.
     @discardableResult
-    public func reload(actor: String) async throws(CustodyError) -> [TrustedKey] {
+    package func reload(actor: String) async throws(CustodyError) -> [TrustedKey] {
         let task = state.withLock { state in
             if let running = state.reloading { return running }
             let task = Task { try await self.read(actor: actor) }
@@ -118,7 +118,7 @@ public final class TrustStore: Sendable {
     /// Trusts `pem` under `name`: validates both, writes `NAME.pub`, records `trust.add`. Refuses a name in use and a
     /// key already trusted under another name.
     @discardableResult
-    public func add(name: String, pem: String, actor: String) async throws(CustodyError) -> TrustedKey {
+    package func add(name: String, pem: String, actor: String) async throws(CustodyError) -> TrustedKey {
         let key = try Self.validate(name: name, pem: pem)
         let existing = try await keys()
         if let same = existing.first(where: { $0.name == name }) {
@@ -140,7 +140,7 @@ public final class TrustStore: Sendable {
     /// Stops trusting the key named `name`: deletes `NAME.pub`, records `trust.remove`. New publishes signed by it
     /// are refused from now on; versions already published keep the verdict recorded at publish.
     @discardableResult
-    public func remove(name: String, actor: String) async throws(CustodyError) -> TrustedKey {
+    package func remove(name: String, actor: String) async throws(CustodyError) -> TrustedKey {
         guard let key = try await keys().first(where: { $0.name == name }) else {
             let known = loaded.map(\.name).joined(separator: ", ")
             throw CustodyError(.notFound, "no trusted key is named '\(name)' (trusted: \(known.isEmpty ? "none" : known))")

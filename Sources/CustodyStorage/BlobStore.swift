@@ -1,5 +1,5 @@
-public import CustodyCore
-public import Foundation
+package import CustodyCore
+package import Foundation
 
 /// Content-addressed blob storage, as the registry core sees it: what a second backend (an object store) implements.
 ///
@@ -7,7 +7,7 @@ public import Foundation
 /// digest is known only at the end, as with OCI pushes and S3 multipart uploads); they are read back as a
 /// ``BlobBody`` (a local file range, or a redirect for a client that can reach the store itself); code that needs
 /// the bytes as a file (the scanner, the shard hasher) asks for ``withLocalFiles(_:_:)``.
-public protocol BlobStore: Sendable {
+package protocol BlobStore: Sendable {
     /// The stored blob's size, or nil when it is not stored.
     func size(of digest: ContentDigest) async throws(CustodyError) -> UInt64?
 
@@ -39,7 +39,7 @@ public protocol BlobStore: Sendable {
 
 /// One upload in progress: it hashes what it is given as it writes it and owns its staging state (a file, or a
 /// multipart upload). Exactly one of ``commit(expecting:)``, ``suspend()`` or ``abort()`` ends it.
-public protocol BlobUpload: Sendable {
+package protocol BlobUpload: Sendable {
     var id: UploadID { get }
     /// The bytes written so far, including those of earlier attempts it resumed.
     var received: UInt64 { get async }
@@ -55,7 +55,7 @@ public protocol BlobUpload: Sendable {
 }
 
 /// How a stored blob is read.
-public enum BlobBody: Sendable, Equatable {
+package enum BlobBody: Sendable, Equatable {
     /// A byte range (inclusive; nil for an empty blob) of a local file.
     case file(path: String, range: ClosedRange<UInt64>?)
     /// Bytes held in memory (small blobs, test stores).
@@ -66,10 +66,10 @@ public enum BlobBody: Sendable, Equatable {
 
 /// Names an upload: a client-visible session for OCI and multipart uploads, `sha256-<hex>` for the resumable
 /// `/v1` upload of one digest. Letters, digits, `-`, `_` and `.`, at most 128, never starting with a dot.
-public struct UploadID: Hashable, Sendable, CustomStringConvertible {
-    public let rawValue: String
+package struct UploadID: Hashable, Sendable, CustomStringConvertible {
+    package let rawValue: String
 
-    public init(_ rawValue: String) throws(CustodyError) {
+    package init(_ rawValue: String) throws(CustodyError) {
         let allowed = rawValue.utf8.allSatisfy { byte in
             (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
                 || byte == 0x2D || byte == 0x5F || byte == 0x2E
@@ -81,22 +81,22 @@ public struct UploadID: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The resumable upload of one digest (`/v1/blobs/<digest>`).
-    public init(resuming digest: ContentDigest) {
+    package init(resuming digest: ContentDigest) {
         rawValue = "sha256-" + digest.hex
     }
 
     /// A fresh, unguessable id.
-    public static func random() -> UploadID {
+    package static func random() -> UploadID {
         // A UUID's text is always a valid id.
         try! UploadID(UUID().uuidString.lowercased())
     }
 
-    public var description: String { rawValue }
+    package var description: String { rawValue }
 }
 
 /// The metadata side of blobs: which blobs the registry has accepted, and their sizes. A blob counts as stored only
 /// when it is both recorded here and present in the ``BlobStore`` with that size.
-public protocol BlobIndex: Sendable {
+package protocol BlobIndex: Sendable {
     func blobSize(_ digest: ContentDigest) async throws(CustodyError) -> UInt64?
     func recordBlob(_ digest: ContentDigest, size: UInt64) async throws(CustodyError)
 }

@@ -1,8 +1,8 @@
-public import CustodyCore
+package import CustodyCore
 import Synchronization
 
 /// A change to what gate decisions depend on.
-public enum RegistryChange: Sendable, Hashable {
+package enum RegistryChange: Sendable, Hashable {
     /// A version of the model was published: its version order changed (and with it anything naming the model
     /// without a version).
     case published(ModelName)
@@ -16,7 +16,7 @@ public enum RegistryChange: Sendable, Hashable {
 
 /// Where writers announce changes and caches hear of them: every cache invalidation goes through it, so that a
 /// backend shared by several daemons can carry announcements between them (PostgreSQL `LISTEN`/`NOTIFY`).
-public protocol ChangeFeed: Sendable {
+package protocol ChangeFeed: Sendable {
     /// Announces a change after it is committed; returns once every subscriber in this process has applied it.
     func announce(_ change: RegistryChange) async throws(CustodyError)
     /// Adds a subscriber, called for every change in announcement order.
@@ -25,16 +25,16 @@ public protocol ChangeFeed: Sendable {
 
 /// The feed of a single process (the embedded SQLite registry): subscribers are called in the announcing task, so
 /// that when a write returns to its caller no cache in the process still holds what it replaced.
-public final class InProcessChangeFeed: ChangeFeed {
+package final class InProcessChangeFeed: ChangeFeed {
     private let subscribers = Mutex<[@Sendable (RegistryChange) async throws(CustodyError) -> Void]>([])
 
-    public init() {}
+    package init() {}
 
-    public func announce(_ change: RegistryChange) async throws(CustodyError) {
+    package func announce(_ change: RegistryChange) async throws(CustodyError) {
         for subscriber in subscribers.withLock({ $0 }) { try await subscriber(change) }
     }
 
-    public func subscribe(_ subscriber: @escaping @Sendable (RegistryChange) async throws(CustodyError) -> Void) {
+    package func subscribe(_ subscriber: @escaping @Sendable (RegistryChange) async throws(CustodyError) -> Void) {
         subscribers.withLock { $0.append(subscriber) }
     }
 }

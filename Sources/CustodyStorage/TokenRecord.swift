@@ -1,16 +1,16 @@
-public import CustodyCore
+package import CustodyCore
 
 /// A bearer token as the token store keeps it: never its secret, which is stored only as a hash.
-public struct TokenRecord: Sendable, Hashable {
-    public var id: String
-    public var name: String?
-    public var role: Role
-    public var namespaces: [String]
-    public var environments: [String]
-    public var expiresAt: String?
-    public var revokedAt: String?
+package struct TokenRecord: Sendable, Hashable {
+    package var id: String
+    package var name: String?
+    package var role: Role
+    package var namespaces: [String]
+    package var environments: [String]
+    package var expiresAt: String?
+    package var revokedAt: String?
 
-    public init(
+    package init(
         id: String, name: String?, role: Role, namespaces: [String], environments: [String], expiresAt: String?, revokedAt: String?
     ) {
         self.id = id
@@ -23,6 +23,6 @@ public struct TokenRecord: Sendable, Hashable {
     }
 
     /// How the token appears in logs and events: never the secret.
-    public var actor: String { name.map { "token:\(id) (\($0))" } ?? "token:\(id)" }
+    package var actor: String { name.map { "token:\(id) (\($0))" } ?? "token:\(id)" }
 }
 

@@ -1,8 +1,8 @@
-public import CustodyCore
-public import CustodyStorage
+package import CustodyCore
+package import CustodyStorage
 import Crypto
-public import Foundation
-public import NIOPosix
+package import Foundation
+package import NIOPosix
 import Synchronization
 
 #if canImport(Glibc)
@@ -17,8 +17,8 @@ import Darwin
 /// file system, so that placing one is a rename.
 ///
 /// Every write, sync, rename and whole-file read runs on `pool`, never on the task pool.
-public final class FileSystemBlobStore: BlobStore {
-    public let root: String
+package final class FileSystemBlobStore: BlobStore {
+    package let root: String
     let pool: NIOThreadPool
     /// Uploads being written now (one writer each), and the hash state of suspended ones, so that resuming in this
     /// process does not rehash what already arrived. After a restart that state is gone and the staged prefix is
@@ -30,7 +30,7 @@ public final class FileSystemBlobStore: BlobStore {
         var suspended: [UploadID: (offset: UInt64, hasher: SHA256)] = [:]
     }
 
-    public init(root: String, pool: NIOThreadPool = .singleton) throws(CustodyError) {
+    package init(root: String, pool: NIOThreadPool = .singleton) throws(CustodyError) {
         self.root = root
         self.pool = pool
         for directory in [root + "/blobs/sha256", root + "/uploads"] {
@@ -62,7 +62,7 @@ public final class FileSystemBlobStore: BlobStore {
         }
     }
 
-    public func size(of digest: ContentDigest) async throws(CustodyError) -> UInt64? {
+    package func size(of digest: ContentDigest) async throws(CustodyError) -> UInt64? {
         Self.regularFileSize(path(of: digest))
     }
 
@@ -72,17 +72,17 @@ public final class FileSystemBlobStore: BlobStore {
         return UInt64(info.st_size)
     }
 
-    public func stagedSize(of id: UploadID) async -> UInt64? {
+    package func stagedSize(of id: UploadID) async -> UInt64? {
         Self.regularFileSize(stagingPath(id))
     }
 
-    public func body(of digest: ContentDigest, range: ClosedRange<UInt64>?) async throws(CustodyError) -> BlobBody {
+    package func body(of digest: ContentDigest, range: ClosedRange<UInt64>?) async throws(CustodyError) -> BlobBody {
         let path = path(of: digest)
         guard access(path, R_OK) == 0 else { throw CustodyError(.notFound, "blob \(digest) is not in the registry") }
         return .file(path: path, range: range)
     }
 
-    public func withLocalFiles<T: Sendable>(
+    package func withLocalFiles<T: Sendable>(
         _ digests: [ContentDigest], _ body: @escaping @Sendable ([String]) throws(CustodyError) -> T
     ) async throws(CustodyError) -> T {
         let paths = digests.map(path(of:))
@@ -92,7 +92,7 @@ public final class FileSystemBlobStore: BlobStore {
         return try await offPool { () throws(CustodyError) -> T in try body(paths) }
     }
 
-    public func upload(_ id: UploadID, resumingAt offset: UInt64) async throws(CustodyError) -> any BlobUpload {
+    package func upload(_ id: UploadID, resumingAt offset: UInt64) async throws(CustodyError) -> any BlobUpload {
         let claimed = state.withLock { $0.active.insert(id).inserted }
         guard claimed else { throw CustodyError(.conflict, "another upload of \(id) is in progress; retry later") }
         do {
@@ -142,7 +142,7 @@ public final class FileSystemBlobStore: BlobStore {
         chmod(target, 0o444)
     }
 
-    public func expireUploads(untouchedSince cutoff: Date) async -> (count: Int, bytes: UInt64) {
+    package func expireUploads(untouchedSince cutoff: Date) async -> (count: Int, bytes: UInt64) {
         let directory = stagingDirectory
         let active = state.withLock { $0.active }
         let swept = try? await offPool { () throws(CustodyError) -> [(UploadID?, UInt64)] in
@@ -167,7 +167,7 @@ public final class FileSystemBlobStore: BlobStore {
         return (swept.count, swept.reduce(0) { $0 + $1.1 })
     }
 
-    public func unavailability() async -> String? {
+    package func unavailability() async -> String? {
         access(stagingDirectory, W_OK) == 0 ? nil : "uploads cannot be staged"
     }
 }

@@ -1,22 +1,22 @@
-public import Crypto
-public import CustodyCore
+package import Crypto
+package import CustodyCore
 import Foundation
 import GRDB
 
 /// Offline verification of a copy of the registry database: recomputes every leaf from the event rows, checks the
 /// ids are dense, compares with the stored tree, and checks every signed checkpoint's root against the tree
 /// recomputed from the rows — so that what queries read is what the log proves.
-public enum LogAudit {
-    public struct Report: Sendable {
-        public var events: UInt64
-        public var checkpoints: Int
-        public var latestSignedSize: UInt64
+package enum LogAudit {
+    package struct Report: Sendable {
+        package var events: UInt64
+        package var checkpoints: Int
+        package var latestSignedSize: UInt64
         /// The first leaf index whose row is missing or differs from what the log proves, with why.
-        public var firstBadIndex: UInt64?
-        public var problem: String?
+        package var firstBadIndex: UInt64?
+        package var problem: String?
     }
 
-    public static func verify(database path: String, key: Curve25519.Signing.PublicKey, name: String) throws(CustodyError) -> Report {
+    package static func verify(database path: String, key: Curve25519.Signing.PublicKey, name: String) throws(CustodyError) -> Report {
         guard FileManager.default.fileExists(atPath: path) else { throw CustodyError(.notFound, "\(path): no such database") }
         var configuration = Configuration()
         configuration.readonly = true

@@ -1,9 +1,9 @@
-public import CustodyCore
+package import CustodyCore
 @_exported public import CustodyStorage
 
 /// What the registry needs from its metadata store. ``RegistryDatabase`` (SQLite) implements it; a PostgreSQL
 /// store for deployments that outgrow one machine would implement the same methods.
-public protocol MetadataStore: Sendable {
+package protocol MetadataStore: Sendable {
     /// The recorded size of a blob, or nil when the registry does not have it.
     func blobSize(_ digest: ContentDigest) async throws(CustodyError) -> UInt64?
     /// Records a blob that was just placed in the blob store (idempotent).
@@ -35,17 +35,17 @@ public protocol MetadataStore: Sendable {
 }
 
 /// An advisory as stored: its OSV document and the columns lists and filters need.
-public struct StoredAdvisory: Sendable {
-    public var id: String
-    public var modified: String
-    public var withdrawn: String?
-    public var severity: String
-    public var score: Double?
-    public var summary: String?
-    public var models: [String]
-    public var document: [UInt8]
+package struct StoredAdvisory: Sendable {
+    package var id: String
+    package var modified: String
+    package var withdrawn: String?
+    package var severity: String
+    package var score: Double?
+    package var summary: String?
+    package var models: [String]
+    package var document: [UInt8]
 
-    public init(id: String, modified: String, withdrawn: String?, severity: String, score: Double?, summary: String?, models: [String], document: [UInt8]) {
+    package init(id: String, modified: String, withdrawn: String?, severity: String, score: Double?, summary: String?, models: [String], document: [UInt8]) {
         self.id = id
         self.modified = modified
         self.withdrawn = withdrawn
@@ -57,25 +57,25 @@ public struct StoredAdvisory: Sendable {
     }
 }
 
-public enum AdvisoryWrite: Sendable {
+package enum AdvisoryWrite: Sendable {
     case created, updated, unchanged
 }
 
 /// Everything a new version is made of, checked and signed by the server before it reaches the store.
-public struct NewVersion: Sendable {
-    public var model: ModelName
-    public var version: String
-    public var bundleDigest: ContentDigest
+package struct NewVersion: Sendable {
+    package var model: ModelName
+    package var version: String
+    package var bundleDigest: ContentDigest
     /// In OMS resource order.
-    public var files: [API.FileEntry]
-    public var license: API.License
-    public var provenance: API.Provenance
-    public var publisherSignature: SignatureRecord?
-    public var registrySignature: SignatureRecord
-    public var publishedBy: String?
-    public var scan: BundleReport?
+    package var files: [API.FileEntry]
+    package var license: API.License
+    package var provenance: API.Provenance
+    package var publisherSignature: SignatureRecord?
+    package var registrySignature: SignatureRecord
+    package var publishedBy: String?
+    package var scan: BundleReport?
 
-    public init(
+    package init(
         model: ModelName, version: String, bundleDigest: ContentDigest, files: [API.FileEntry], license: API.License,
         provenance: API.Provenance, publisherSignature: SignatureRecord?, registrySignature: SignatureRecord,
         publishedBy: String?, scan: BundleReport? = nil
@@ -93,13 +93,13 @@ public struct NewVersion: Sendable {
     }
 }
 
-public struct SignatureRecord: Sendable {
-    public var status: String
-    public var keyName: String?
-    public var keyHint: String?
-    public var bundle: [UInt8]?
+package struct SignatureRecord: Sendable {
+    package var status: String
+    package var keyName: String?
+    package var keyHint: String?
+    package var bundle: [UInt8]?
 
-    public init(status: String, keyName: String?, keyHint: String?, bundle: [UInt8]?) {
+    package init(status: String, keyName: String?, keyHint: String?, bundle: [UInt8]?) {
         self.status = status
         self.keyName = keyName
         self.keyHint = keyHint
@@ -107,20 +107,20 @@ public struct SignatureRecord: Sendable {
     }
 }
 
-public enum PublishOutcome: Sendable {
+package enum PublishOutcome: Sendable {
     case created(API.VersionDetail)
     /// The same content was already published under this version: nothing changed.
     case unchanged(API.VersionDetail)
 }
 
-public struct NewToken: Sendable {
-    public var role: Role
-    public var name: String?
-    public var namespaces: [String]
-    public var environments: [String]
-    public var expiresAt: String?
+package struct NewToken: Sendable {
+    package var role: Role
+    package var name: String?
+    package var namespaces: [String]
+    package var environments: [String]
+    package var expiresAt: String?
 
-    public init(role: Role, name: String?, namespaces: [String], environments: [String], expiresAt: String?) {
+    package init(role: Role, name: String?, namespaces: [String], environments: [String], expiresAt: String?) {
         self.role = role
         self.name = name
         self.namespaces = namespaces
@@ -130,20 +130,20 @@ public struct NewToken: Sendable {
 }
 
 /// A token as the server checks it.
-public struct NewEvent: Sendable, Hashable {
-    public var type: EventKind
-    public var actor: String?
-    public var model: String?
-    public var version: String?
-    public var detail: String?
+package struct NewEvent: Sendable, Hashable {
+    package var type: EventKind
+    package var actor: String?
+    package var model: String?
+    package var version: String?
+    package var detail: String?
     /// The deployment environment a decision or pull was for.
-    public var environment: String?
+    package var environment: String?
     /// The client's address, for pulls and decisions.
-    public var client: String?
+    package var client: String?
     /// How many identical events this one stands for (repeats of a gate decision).
-    public var count: Int64 = 1
+    package var count: Int64 = 1
 
-    public init(
+    package init(
         type: EventKind, actor: String?, model: String? = nil, version: String? = nil, detail: String? = nil,
         environment: String? = nil, client: String? = nil
     ) {

@@ -1,4 +1,4 @@
-public import CustodyCore
+package import CustodyCore
 import Foundation
 import GRDB
 
@@ -6,7 +6,7 @@ import GRDB
 extension RegistryDatabase {
     /// Records events in one transaction, blocking the calling thread: for a writer that runs on a queue of its own,
     /// outside the task pool (the gate's group commit).
-    public func recordEventsBlocking(_ events: [NewEvent]) throws(CustodyError) {
+    package func recordEventsBlocking(_ events: [NewEvent]) throws(CustodyError) {
         guard !events.isEmpty else { return }
         do {
             try writer.write { db in
@@ -20,7 +20,7 @@ extension RegistryDatabase {
         }
     }
 
-    public func setStatus(_ model: ModelName, version: String, _ status: API.VersionStatus) async throws(CustodyError) -> Bool {
+    package func setStatus(_ model: ModelName, version: String, _ status: API.VersionStatus) async throws(CustodyError) -> Bool {
         try await write { db in
             guard let modelID = try Self.modelID(db, model, create: false),
                 let row = try Self.versionRow(db, modelID: modelID, selector: .version(version))
@@ -35,7 +35,7 @@ extension RegistryDatabase {
         }
     }
 
-    public func versionOrder(_ model: ModelName) async throws(CustodyError) -> [(version: String, digest: ContentDigest)]? {
+    package func versionOrder(_ model: ModelName) async throws(CustodyError) -> [(version: String, digest: ContentDigest)]? {
         let rows: [[String]]? = try await read { db in
             guard let modelID = try Self.modelID(db, model, create: false) else { return nil }
             return try Row.fetchAll(db, sql: "SELECT version, bundle_digest FROM versions WHERE model_id = ? ORDER BY id", arguments: [modelID])
@@ -50,7 +50,7 @@ extension RegistryDatabase {
         return out
     }
 
-    public func versions(holding digest: ContentDigest) async throws(CustodyError) -> [(model: String, version: String)] {
+    package func versions(holding digest: ContentDigest) async throws(CustodyError) -> [(model: String, version: String)] {
         let rows: [[String]] = try await read { db in
             try Row.fetchAll(
                 db,
@@ -65,7 +65,7 @@ extension RegistryDatabase {
         return rows.map { ($0[0], $0[1]) }
     }
 
-    public func versions(withBundleDigests digests: [String]) async throws(CustodyError) -> [(model: String, version: String)] {
+    package func versions(withBundleDigests digests: [String]) async throws(CustodyError) -> [(model: String, version: String)] {
         guard !digests.isEmpty else { return [] }
         let rows: [[String]] = try await read { db in
             var rows: [[String]] = []
@@ -86,7 +86,7 @@ extension RegistryDatabase {
 
     /// Versions whose recorded source is one of `uris` (compared without case), with their source revision, oldest
     /// first: how a Hugging Face repository named as a base model is found among the registry's copies.
-    public func versions(withSources uris: [String]) async throws(CustodyError) -> [(model: String, version: String, revision: String?)] {
+    package func versions(withSources uris: [String]) async throws(CustodyError) -> [(model: String, version: String, revision: String?)] {
         guard !uris.isEmpty else { return [] }
         let lowered = uris.map { $0.lowercased() }
         return try await read { db in
@@ -103,7 +103,7 @@ extension RegistryDatabase {
         }
     }
 
-    public func saveAdvisory(_ advisory: StoredAdvisory, event: NewEvent) async throws(CustodyError) -> AdvisoryWrite {
+    package func saveAdvisory(_ advisory: StoredAdvisory, event: NewEvent) async throws(CustodyError) -> AdvisoryWrite {
         try await write { db in
             let now = Self.now()
             if let existing = try Row.fetchOne(db, sql: "SELECT modified, document FROM advisories WHERE id = ?", arguments: [advisory.id]) {
@@ -141,7 +141,7 @@ extension RegistryDatabase {
         }
     }
 
-    public func advisories() async throws(CustodyError) -> [StoredAdvisory] {
+    package func advisories() async throws(CustodyError) -> [StoredAdvisory] {
         try await read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM advisories ORDER BY id").map { row in
                 let document: Data = row["document"]
@@ -152,7 +152,7 @@ extension RegistryDatabase {
         }
     }
 
-    public func uses(of versions: [(model: String, version: String)]) async throws(CustodyError)
+    package func uses(of versions: [(model: String, version: String)]) async throws(CustodyError)
         -> [(model: String, version: String, use: API.Exposure.Use)]
     {
         // One pass over each model's events (its range of the model index, the version read from the index) for all

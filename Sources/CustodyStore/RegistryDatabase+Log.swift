@@ -1,4 +1,4 @@
-public import CustodyCore
+package import CustodyCore
 import Foundation
 import GRDB
 
@@ -39,32 +39,32 @@ extension RegistryDatabase {
     }
 
     /// The number of leaves: the log head's size, advanced in every appending transaction.
-    public func logSize() async throws(CustodyError) -> UInt64 {
+    package func logSize() async throws(CustodyError) -> UInt64 {
         try await read { db in UInt64(try Int64.fetchOne(db, sql: "SELECT size FROM log_head WHERE only_row = 1") ?? 0) }
     }
 
-    public func logRoot(size: UInt64) async throws(CustodyError) -> [UInt8] {
+    package func logRoot(size: UInt64) async throws(CustodyError) -> [UInt8] {
         try await read { db in try Merkle.root(size: size, NodeReader(db: db)) }
     }
 
-    public func inclusionProof(index: UInt64, size: UInt64) async throws(CustodyError) -> (leaf: [UInt8], proof: [[UInt8]]) {
+    package func inclusionProof(index: UInt64, size: UInt64) async throws(CustodyError) -> (leaf: [UInt8], proof: [[UInt8]]) {
         try await read { db in
             let reader = NodeReader(db: db)
             return (try reader.node(level: 0, index: index), try Merkle.inclusionProof(index: index, size: size, reader))
         }
     }
 
-    public func consistencyProof(from: UInt64, to: UInt64) async throws(CustodyError) -> [[UInt8]] {
+    package func consistencyProof(from: UInt64, to: UInt64) async throws(CustodyError) -> [[UInt8]] {
         try await read { db in try Merkle.consistencyProof(from: from, to: to, NodeReader(db: db)) }
     }
 
-    public func latestCheckpoint() async throws(CustodyError) -> (size: UInt64, note: String)? {
+    package func latestCheckpoint() async throws(CustodyError) -> (size: UInt64, note: String)? {
         try await read { db in
             try Row.fetchOne(db, sql: "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1").map { (UInt64($0["size"] as Int64), $0["note"]) }
         }
     }
 
-    public func recordCheckpoint(size: UInt64, root: [UInt8], note: String) async throws(CustodyError) {
+    package func recordCheckpoint(size: UInt64, root: [UInt8], note: String) async throws(CustodyError) {
         try await write { db in
             try db.execute(
                 sql: "INSERT OR IGNORE INTO checkpoints (size, root, note, created_at) VALUES (?, ?, ?, ?)",

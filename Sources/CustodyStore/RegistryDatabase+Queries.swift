@@ -1,27 +1,27 @@
-public import CustodyCore
+package import CustodyCore
 import Foundation
 import GRDB
 
 /// What auditors ask: filtered event history, lineage between versions.
-public struct EventFilter: Sendable {
-    public var model: String?
-    public var version: String?
-    public var types: [String] = []
-    public var actor: String?
-    public var environment: String?
+package struct EventFilter: Sendable {
+    package var model: String?
+    package var version: String?
+    package var types: [String] = []
+    package var actor: String?
+    package var environment: String?
     /// RFC 3339 bounds, inclusive.
-    public var since: String?
-    public var until: String?
+    package var since: String?
+    package var until: String?
     /// Only events with a larger id (pagination).
-    public var after: Int64 = 0
-    public var limit: Int = 1000
+    package var after: Int64 = 0
+    package var limit: Int = 1000
 
-    public init() {}
+    package init() {}
 }
 
 extension RegistryDatabase {
     /// Events matching every given filter, oldest first.
-    public func events(_ filter: EventFilter) async throws(CustodyError) -> [API.Event] {
+    package func events(_ filter: EventFilter) async throws(CustodyError) -> [API.Event] {
         var clauses = ["id > ?"]
         var arguments: [(any DatabaseValueConvertible)?] = [filter.after]
         if let model = filter.model { clauses.append("model = ?"); arguments.append(model) }
@@ -45,7 +45,7 @@ extension RegistryDatabase {
 
     /// Versions whose provenance names a base model containing one of `names` (compared without ASCII case): the
     /// candidates the caller resolves (a registry name, or the Hub id a registry model was published from).
-    public func derivatives(naming names: [String]) async throws(CustodyError) -> [(model: String, version: String, baseModels: [String])] {
+    package func derivatives(naming names: [String]) async throws(CustodyError) -> [(model: String, version: String, baseModels: [String])] {
         let needles = names.filter { !$0.isEmpty }
         guard !needles.isEmpty else { return [] }
         let condition = Array(repeating: "p.base_models LIKE ? ESCAPE '\\'", count: needles.count).joined(separator: " OR ")
@@ -69,7 +69,7 @@ extension RegistryDatabase {
     }
 
     /// Streams every event in id order, in pages, to `body` (export).
-    public func forEachEvent(after id: Int64 = 0, page: Int = 5000, _ body: ([API.Event]) async throws -> Void) async throws {
+    package func forEachEvent(after id: Int64 = 0, page: Int = 5000, _ body: ([API.Event]) async throws -> Void) async throws {
         var cursor = id
         while true {
             var filter = EventFilter()

@@ -1,11 +1,11 @@
 import Crypto
-public import CustodyCore
+package import CustodyCore
 import Foundation
 import GRDB
 
 extension RegistryDatabase {
     /// Creates a token and returns its secret, which is stored only as a SHA-256 hash.
-    public func createToken(_ request: NewToken) async throws(CustodyError) -> API.TokenCreated {
+    package func createToken(_ request: NewToken) async throws(CustodyError) -> API.TokenCreated {
         let secret = "cst_" + Self.randomURLSafe(byteCount: 32)
         let id = Self.randomHex(byteCount: 6)
         let hash = Self.secretHash(secret)
@@ -32,7 +32,7 @@ extension RegistryDatabase {
     }
 
     /// The token whose secret this is, expired and revoked ones included (the caller decides what they may do).
-    public func token(secret: String) async throws(CustodyError) -> TokenRecord? {
+    package func token(secret: String) async throws(CustodyError) -> TokenRecord? {
         let hash = Self.secretHash(secret)
         return try await read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM tokens WHERE secret_hash = ?", arguments: [hash]).map { row in
@@ -44,7 +44,7 @@ extension RegistryDatabase {
         }
     }
 
-    public func tokens() async throws(CustodyError) -> [API.TokenInfo] {
+    package func tokens() async throws(CustodyError) -> [API.TokenInfo] {
         try await read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM tokens ORDER BY created_at, id").map { row in
                 API.TokenInfo(
@@ -55,7 +55,7 @@ extension RegistryDatabase {
         }
     }
 
-    public func revokeToken(id: String) async throws(CustodyError) -> Bool {
+    package func revokeToken(id: String) async throws(CustodyError) -> Bool {
         try await write { db in
             try db.execute(sql: "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", arguments: [Self.now(), id])
             guard db.changesCount > 0 else { return false }
@@ -64,7 +64,7 @@ extension RegistryDatabase {
         }
     }
 
-    public func tokenCount() async throws(CustodyError) -> Int {
+    package func tokenCount() async throws(CustodyError) -> Int {
         try await read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM tokens") ?? 0 }
     }
 

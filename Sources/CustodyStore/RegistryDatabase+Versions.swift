@@ -1,17 +1,17 @@
-public import CustodyCore
-public import CustodyStorage
+package import CustodyCore
+package import CustodyStorage
 import Foundation
 import GRDB
 
 extension RegistryDatabase {
-    public func blobSize(_ digest: ContentDigest) async throws(CustodyError) -> UInt64? {
+    package func blobSize(_ digest: ContentDigest) async throws(CustodyError) -> UInt64? {
         let key = digest.description
         return try await read { db in
             try Int64.fetchOne(db, sql: "SELECT size FROM blobs WHERE digest = ?", arguments: [key]).map { UInt64($0) }
         }
     }
 
-    public func recordBlob(_ digest: ContentDigest, size: UInt64) async throws(CustodyError) {
+    package func recordBlob(_ digest: ContentDigest, size: UInt64) async throws(CustodyError) {
         let key = digest.description
         try await write { db in
             try db.execute(
@@ -20,7 +20,7 @@ extension RegistryDatabase {
         }
     }
 
-    public func publishVersion(_ new: NewVersion) async throws(CustodyError) -> PublishOutcome {
+    package func publishVersion(_ new: NewVersion) async throws(CustodyError) -> PublishOutcome {
         try await write { db in
             let modelID = try Self.modelID(db, new.model, create: true)!
             if let existing = try Self.versionRow(db, modelID: modelID, selector: .version(new.version)) {
@@ -91,7 +91,7 @@ extension RegistryDatabase {
         }
     }
 
-    public func version(_ model: ModelName, _ selector: ModelReference.Selector, includeEvents: Bool) async throws(CustodyError)
+    package func version(_ model: ModelName, _ selector: ModelReference.Selector, includeEvents: Bool) async throws(CustodyError)
         -> API.VersionDetail?
     {
         try await read { db in
@@ -103,7 +103,7 @@ extension RegistryDatabase {
     }
 
     /// Every version of a model with its details (no events), oldest first, in one read.
-    public func versionDetails(_ model: ModelName) async throws(CustodyError) -> [API.VersionDetail] {
+    package func versionDetails(_ model: ModelName) async throws(CustodyError) -> [API.VersionDetail] {
         try await read { db in
             guard let modelID = try Self.modelID(db, model, create: false) else { return [] }
             return try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM versions WHERE model_id = ? ORDER BY id"), arguments: [modelID])
@@ -111,7 +111,7 @@ extension RegistryDatabase {
         }
     }
 
-    public func registrySignature(_ model: ModelName, version: String) async throws(CustodyError) -> [UInt8]? {
+    package func registrySignature(_ model: ModelName, version: String) async throws(CustodyError) -> [UInt8]? {
         try await read { db in
             let data = try Data.fetchOne(
                 db,
@@ -124,7 +124,7 @@ extension RegistryDatabase {
         }
     }
 
-    public func model(_ name: ModelName) async throws(CustodyError) -> API.ModelDetail? {
+    package func model(_ name: ModelName) async throws(CustodyError) -> API.ModelDetail? {
         try await read { db in
             guard let row = try Row.fetchOne(
                 db, sql: "SELECT id, created_at FROM models WHERE namespace = ? AND name = ?", arguments: [name.namespace, name.name])
@@ -146,13 +146,13 @@ extension RegistryDatabase {
         }
     }
 
-    public func models() async throws(CustodyError) -> [String] {
+    package func models() async throws(CustodyError) -> [String] {
         try await read { db in
             try String.fetchAll(db, sql: "SELECT namespace || '/' || name FROM models ORDER BY namespace, name")
         }
     }
 
-    public func recordEvent(_ event: NewEvent) async throws(CustodyError) {
+    package func recordEvent(_ event: NewEvent) async throws(CustodyError) {
         try await write { db in try Self.insertEvent(db, event) }
     }
 

@@ -1,11 +1,11 @@
-public import CustodyCore
+package import CustodyCore
 import Foundation
-public import GRDB
+package import GRDB
 
 /// The registry's metadata: models, versions, their files, signatures and provenance, tokens, and the append-only
 /// event log. Every read and write the registry does goes through an intent-named method here; no SQL lives
 /// anywhere else.
-public final class RegistryDatabase: MetadataStore, Sendable {
+package final class RegistryDatabase: MetadataStore, Sendable {
     let writer: any DatabaseWriter
     /// The database file, when it is one.
     let path: String?
@@ -13,7 +13,7 @@ public final class RegistryDatabase: MetadataStore, Sendable {
     static let fallbackCheckpointPages = 16_384
 
     /// Opens (creating if needed) the database at `path` in WAL mode and migrates it.
-    public convenience init(path: String) throws(CustodyError) {
+    package convenience init(path: String) throws(CustodyError) {
         var configuration = Configuration()
         // The CLI may open the same file (token bootstrap) while the daemon runs.
         configuration.busyMode = .timeout(10)
@@ -33,7 +33,7 @@ public final class RegistryDatabase: MetadataStore, Sendable {
     }
 
     /// Wraps an open database (an in-memory `DatabaseQueue` in tests) and migrates it.
-    public init(writer: any DatabaseWriter, path: String? = nil) throws(CustodyError) {
+    package init(writer: any DatabaseWriter, path: String? = nil) throws(CustodyError) {
         self.writer = writer
         self.path = path
         do {
@@ -46,7 +46,7 @@ public final class RegistryDatabase: MetadataStore, Sendable {
     /// Copies the write-ahead log into the database file every `interval`, from a connection of its own: a passive
     /// checkpoint neither waits for nor blocks the writer, so commits never stop for a checkpoint's fsyncs, and once
     /// it has caught up the writer starts the log over, keeping it small. Runs until cancelled.
-    public func runCheckpoints(every interval: Duration = .milliseconds(200)) async {
+    package func runCheckpoints(every interval: Duration = .milliseconds(200)) async {
         guard let path else { return }
         let checkpointer: DatabaseQueue
         do {
@@ -85,7 +85,7 @@ public final class RegistryDatabase: MetadataStore, Sendable {
     }
 
     /// `PRAGMA integrity_check`: empty when the file is sound, otherwise SQLite's complaints.
-    public func integrityProblems() async throws(CustodyError) -> [String] {
+    package func integrityProblems() async throws(CustodyError) -> [String] {
         try await read { db in
             try String.fetchAll(db, sql: "PRAGMA integrity_check").filter { $0 != "ok" }
         }

@@ -1,12 +1,12 @@
-public import CustodyCore
-public import CustodyStorage
+package import CustodyCore
+package import CustodyStorage
 import Crypto
-public import Foundation
+package import Foundation
 import Synchronization
 
 /// A ``BlobStore`` in memory, for fast tests of the registry core: uploads are byte arrays keyed by upload id, a
 /// commit checks the digest, local files are spooled to a scratch directory (as a remote store would).
-public final class InMemoryBlobStore: BlobStore, BlobIndex {
+package final class InMemoryBlobStore: BlobStore, BlobIndex {
     struct State {
         var blobs: [ContentDigest: [UInt8]] = [:]
         var recorded: [ContentDigest: UInt64] = [:]
@@ -16,13 +16,13 @@ public final class InMemoryBlobStore: BlobStore, BlobIndex {
 
     let state = Mutex(State())
 
-    public init() {}
+    package init() {}
 
-    public func size(of digest: ContentDigest) async throws(CustodyError) -> UInt64? {
+    package func size(of digest: ContentDigest) async throws(CustodyError) -> UInt64? {
         state.withLock { $0.blobs[digest].map { UInt64($0.count) } }
     }
 
-    public func upload(_ id: UploadID, resumingAt offset: UInt64) async throws(CustodyError) -> any BlobUpload {
+    package func upload(_ id: UploadID, resumingAt offset: UInt64) async throws(CustodyError) -> any BlobUpload {
         try state.withLock { state throws(CustodyError) in
             guard state.active.insert(id).inserted else { throw CustodyError(.conflict, "another upload of \(id) is in progress; retry later") }
             let staged = offset == 0 ? [] : state.staged[id] ?? []
@@ -35,17 +35,17 @@ public final class InMemoryBlobStore: BlobStore, BlobIndex {
         return Upload(id: id, store: self)
     }
 
-    public func stagedSize(of id: UploadID) async -> UInt64? {
+    package func stagedSize(of id: UploadID) async -> UInt64? {
         state.withLock { $0.staged[id].map { UInt64($0.count) } }
     }
 
-    public func body(of digest: ContentDigest, range: ClosedRange<UInt64>?) async throws(CustodyError) -> BlobBody {
+    package func body(of digest: ContentDigest, range: ClosedRange<UInt64>?) async throws(CustodyError) -> BlobBody {
         guard let bytes = state.withLock({ $0.blobs[digest] }) else { throw CustodyError(.notFound, "blob \(digest) is not in the registry") }
         guard let range else { return .bytes([]) }
         return .bytes(Array(bytes[Int(range.lowerBound)...Int(range.upperBound)]))
     }
 
-    public func withLocalFiles<T: Sendable>(
+    package func withLocalFiles<T: Sendable>(
         _ digests: [ContentDigest], _ body: @escaping @Sendable ([String]) throws(CustodyError) -> T
     ) async throws(CustodyError) -> T {
         let directory = NSTemporaryDirectory() + "custody-spool-" + UUID().uuidString
@@ -61,15 +61,15 @@ public final class InMemoryBlobStore: BlobStore, BlobIndex {
         return try body(paths)
     }
 
-    public func expireUploads(untouchedSince cutoff: Date) async -> (count: Int, bytes: UInt64) { (0, 0) }
+    package func expireUploads(untouchedSince cutoff: Date) async -> (count: Int, bytes: UInt64) { (0, 0) }
 
-    public func unavailability() async -> String? { nil }
+    package func unavailability() async -> String? { nil }
 
-    public func blobSize(_ digest: ContentDigest) async throws(CustodyError) -> UInt64? {
+    package func blobSize(_ digest: ContentDigest) async throws(CustodyError) -> UInt64? {
         state.withLock { $0.recorded[digest] }
     }
 
-    public func recordBlob(_ digest: ContentDigest, size: UInt64) async throws(CustodyError) {
+    package func recordBlob(_ digest: ContentDigest, size: UInt64) async throws(CustodyError) {
         state.withLock { $0.recorded[digest] = size }
     }
 

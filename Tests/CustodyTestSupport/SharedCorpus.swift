@@ -1,9 +1,9 @@
-public import Foundation
+package import Foundation
 
 /// The upstream data sets in `shared/corpus/` beside the repository (or under `$CUSTODY_CORPUS`), read in place and
 /// never copied: the path of one set, or nil on a machine that does not have it.
-public enum SharedCorpus {
-    public static func path(_ set: String) -> String? {
+package enum SharedCorpus {
+    package static func path(_ set: String) -> String? {
         if let root = ProcessInfo.processInfo.environment["CUSTODY_CORPUS"] { return root + "/" + set }
         var directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         while directory.path != "/" {
