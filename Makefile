@@ -1,7 +1,7 @@
 # Custody: `make run` starts the registry on the embedded default home, `make test` runs every test.
 SWIFT ?= swift
 
-.PHONY: run test build release bench clean
+.PHONY: run test build release bench clean format format-check
 
 build:
 	scripts/bootstrap
@@ -14,7 +14,7 @@ release:
 run: release
 	scripts/serve
 
-test:
+test: format-check
 	scripts/bootstrap --interop
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
@@ -31,3 +31,11 @@ bench: release
 
 clean:
 	rm -rf .build
+
+# Formatting is swift-format's, configured in .swift-format (150 columns, 4 spaces). C function names bound with
+# @_silgen_name and keys mirroring upstream test vectors are deliberately not lowerCamelCase.
+format:
+	$(SWIFT) format format --in-place --recursive --parallel Sources Tests Package.swift
+
+format-check:
+	$(SWIFT) format lint --strict --recursive --parallel Sources Tests Package.swift

@@ -3,9 +3,9 @@ package import CustodyCore
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Safe extraction of model bundles shipped as `.tar`, `.tar.gz`, `.tar.zst` or `.zip` (any format and filter
@@ -143,7 +143,8 @@ package struct BundleArchive: Sendable {
                 }
                 links.append((name, resolved))
             default:
-                throw CustodyError(.invalidArgument, "\(archive): entry '\(name)' is a device, FIFO or socket; only files and directories are allowed")
+                throw CustodyError(
+                    .invalidArgument, "\(archive): entry '\(name)' is a device, FIFO or socket; only files and directories are allowed")
             }
         }
         for link in links {

@@ -6,9 +6,9 @@ import NIOCore
 import NIOHTTP1
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 extension RegistryClient {
@@ -47,7 +47,9 @@ extension RegistryClient {
 
     /// One `PUT` of the bytes `range` of a file: with sendfile(2) over plain HTTP, streamed through the HTTP client
     /// over HTTPS.
-    private func put(_ digest: ContentDigest, from path: String, range: Range<UInt64>, progress: (@Sendable (Int) -> Void)?)
+    private func put(
+        _ digest: ContentDigest, from path: String, range: Range<UInt64>, progress: (@Sendable (Int) -> Void)?
+    )
         async throws(CustodyError)
     {
         let blobPath = "/v1/blobs/\(digest)"

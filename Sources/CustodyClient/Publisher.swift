@@ -83,7 +83,9 @@ package struct Publisher: Sendable {
 
     private typealias Indexed = (index: Int, file: ModelFile)
 
-    private func publishSmall(_ files: [Indexed], progress: TransferProgress, options: Options) async throws(CustodyError)
+    private func publishSmall(
+        _ files: [Indexed], progress: TransferProgress, options: Options
+    ) async throws(CustodyError)
         -> [(Int, ContentDigest)]
     {
         guard !files.isEmpty else { return [] }
@@ -98,11 +100,14 @@ package struct Publisher: Sendable {
         try await forEach(Array(uploads), width: options.parallelUploads) { (digest, file) throws(CustodyError) in
             try await client.uploadBlob(digest, from: file.path, size: file.size, progress: { progress.advance($0) })
             return [()]
-        } collect: { _ in }
+        } collect: { _ in
+        }
         return zip(files, digests).map { ($0.index, $1) }
     }
 
-    private func publishLarge(_ files: [Indexed], progress: TransferProgress, options: Options) async throws(CustodyError)
+    private func publishLarge(
+        _ files: [Indexed], progress: TransferProgress, options: Options
+    ) async throws(CustodyError)
         -> [(Int, ContentDigest)]
     {
         guard !files.isEmpty else { return [] }
@@ -143,7 +148,9 @@ package struct Publisher: Sendable {
                 progress.advance(Int(entry.file.size))
             }
             return [(entry.index, digest)]
-        } collect: { results += $0 }
+        } collect: {
+            results += $0
+        }
         return results
     }
 

@@ -31,7 +31,8 @@ package struct Puller: Sendable {
             throw CustodyError(.invalidArgument, "\(output) already exists; pull into a new directory")
         }
         let parent = (output as NSString).deletingLastPathComponent
-        let staging = (parent.isEmpty ? "." : parent) + "/." + (output as NSString).lastPathComponent + ".custody-partial-" + detail.bundleDigest.hex.prefix(12)
+        let staging =
+            (parent.isEmpty ? "." : parent) + "/." + (output as NSString).lastPathComponent + ".custody-partial-" + detail.bundleDigest.hex.prefix(12)
         do {
             try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
             for directory in Set(detail.files.map { ($0.path as NSString).deletingLastPathComponent }) where !directory.isEmpty {
@@ -47,7 +48,8 @@ package struct Puller: Sendable {
         try await forEach(files, width: parallel) { (file) throws(CustodyError) in
             try await client.downloadBlob(file.digest, size: file.size, to: staging + "/" + file.path, progress: { progress.advance($0) })
             return [()]
-        } collect: { _ in }
+        } collect: { _ in
+        }
         progress.finish()
 
         try FileIO.writeAtomically(bundleBytes, to: staging + "/model.sig")
@@ -86,9 +88,9 @@ package struct Puller: Sendable {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// syncfs(2): Glibc declares it only under _GNU_SOURCE, which the Swift module does not set.

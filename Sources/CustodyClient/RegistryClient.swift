@@ -46,7 +46,9 @@ package final class RegistryClient: Sendable {
     }
 
     /// Runs a request; a non-success status becomes an error naming the registry's reason.
-    func execute(_ request: HTTPClientRequest, timeout: TimeAmount = .seconds(300), accept: Set<Int> = []) async throws(CustodyError)
+    func execute(
+        _ request: HTTPClientRequest, timeout: TimeAmount = .seconds(300), accept: Set<Int> = []
+    ) async throws(CustodyError)
         -> HTTPClientResponse
     {
         let response: HTTPClientResponse
@@ -102,7 +104,9 @@ package final class RegistryClient: Sendable {
     }
 
     /// Sends a JSON body and decodes the JSON answer.
-    package func send<T: Decodable>(_ method: HTTPMethod, _ path: String, body: some Encodable, as type: T.Type = T.self) async throws(CustodyError)
+    package func send<T: Decodable>(
+        _ method: HTTPMethod, _ path: String, body: some Encodable, as type: T.Type = T.self
+    ) async throws(CustodyError)
         -> T
     {
         var request = request(path, method: method)

@@ -5,9 +5,9 @@ import NIOHTTP1
 import NIOPosix
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// A blob `PUT` over plain HTTP whose body goes from the page cache to the socket with sendfile(2): no read into

@@ -5,7 +5,10 @@ package import Foundation
 /// itself is kept verbatim.
 package struct Advisory: Sendable, Hashable {
     package struct Range: Sendable, Hashable {
-        package enum Kind: String, Sendable { case semver = "SEMVER", ecosystem = "ECOSYSTEM" }
+        package enum Kind: String, Sendable {
+            case semver = "SEMVER"
+            case ecosystem = "ECOSYSTEM"
+        }
         package enum Event: Sendable, Hashable {
             case introduced(String)
             case fixed(String)
@@ -119,7 +122,9 @@ package struct Advisory: Sendable, Hashable {
             let field = "affected[\(index)]"
             var digests = Set<String>()
             for (position, text) in (((entry["database_specific"] as? [String: Any])?["digests"] as? [String]) ?? []).enumerated() {
-                guard (try? ContentDigest(parsing: text)) != nil else { throw Invalid("\(field).database_specific.digests[\(position)]: '\(text)' is not sha256:<hex>") }
+                guard (try? ContentDigest(parsing: text)) != nil else {
+                    throw Invalid("\(field).database_specific.digests[\(position)]: '\(text)' is not sha256:<hex>")
+                }
                 digests.insert(text)
             }
             var model: String?
@@ -178,7 +183,8 @@ package struct Advisory: Sendable, Hashable {
                 throw Invalid("\(field): name a model (package ecosystem Custody, name ns/name) or bundle digests")
             }
             if model != nil, versions.isEmpty, ranges.isEmpty, digests.isEmpty {
-                throw Invalid("\(field): list the affected versions or ranges (an advisory for every version says so with a range introduced at \"0\")")
+                throw Invalid(
+                    "\(field): list the affected versions or ranges (an advisory for every version says so with a range introduced at \"0\")")
             }
             affected.append(Affected(model: model, versions: versions, ranges: ranges, digests: digests))
         }
@@ -217,8 +223,12 @@ package struct Advisory: Sendable, Hashable {
         for event in events {
             switch event {
             case .introduced(let text):
-                if text == "0" { points.append((target, -1, event)) }  // before everything: handled below
-                else if let value = place(text) { points.append((value, 0, event)) }
+                if text == "0" {
+                    points.append((target, -1, event))
+                }  // before everything: handled below
+                else if let value = place(text) {
+                    points.append((value, 0, event))
+                }
             case .fixed(let text), .lastAffected(let text), .limit(let text):
                 if let value = place(text) { points.append((value, 1, event)) }
             }

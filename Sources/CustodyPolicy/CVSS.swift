@@ -8,7 +8,6 @@ package enum Severity: String, Codable, Sendable, DeclarationOrdered {
     case unknown
     case none, low, medium, high, critical
 
-
     package init(score: Double) {
         switch score {
         case ..<0.1: self = .none

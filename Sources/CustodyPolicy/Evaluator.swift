@@ -79,7 +79,9 @@ package enum Evaluator {
             if publisher?.status != "verified" {
                 judge("signature", rule.mode, failure: "the version is not signed by a trusted publisher key", success: "")
             } else if let keys = rule.keys, !keys.contains(key ?? "") {
-                judge("signature", rule.mode, failure: "signed by \(key ?? "an unnamed key"), not by one of \(keys.joined(separator: ", "))", success: "")
+                judge(
+                    "signature", rule.mode, failure: "signed by \(key ?? "an unnamed key"), not by one of \(keys.joined(separator: ", "))",
+                    success: "")
             } else if let trusted = subject.trustedKeys, let hint = publisher?.keyHint, trusted[hint] == nil {
                 // Verified at publish by a key that has since been removed from the trusted keys.
                 let signer = "\(key ?? "an unnamed key") (key hint \(hint))"
@@ -103,7 +105,8 @@ package enum Evaluator {
             let allowed = rule.allowed.map(\.rawValue).joined(separator: ", ")
             judge(
                 "licence", rule.mode,
-                failure: rule.allowed.contains(licence.licenceClass) ? nil
+                failure: rule.allowed.contains(licence.licenceClass)
+                    ? nil
                     : "licence class \(licence.licenceClass.rawValue) (\(licence.basis)) is not allowed in \(environment) (allowed: \(allowed))",
                 success: "licence class \(licence.licenceClass.rawValue) (\(licence.basis))")
         } else {
@@ -144,7 +147,11 @@ package enum Evaluator {
                     success: success)
             } else if !unscored.isEmpty {
                 // advisories.unscored: warn — an advisory nobody scored is reported, not enforced.
-                checks.append(Check(check: "advisories", result: .warning, reason: "unscored open advisor\(unscored.count == 1 ? "y" : "ies") (unscored: warn): \(unscored.joined(separator: "; ")); " + success))
+                checks.append(
+                    Check(
+                        check: "advisories", result: .warning,
+                        reason: "unscored open advisor\(unscored.count == 1 ? "y" : "ies") (unscored: warn): \(unscored.joined(separator: "; ")); "
+                            + success))
             } else {
                 judge("advisories", rule.mode, failure: nil, success: success)
             }
@@ -175,7 +182,8 @@ package enum Evaluator {
         if let rule = policy.namespaces {
             judge(
                 "namespaces", rule.mode,
-                failure: rule.allowed.contains(namespace) ? nil
+                failure: rule.allowed.contains(namespace)
+                    ? nil
                     : "namespace \(namespace) is not allowed in \(environment) (allowed: \(rule.allowed.joined(separator: ", ")))",
                 success: "namespace \(namespace) is allowed")
         } else {
@@ -191,9 +199,12 @@ package enum Evaluator {
                 }
                 judge(
                     "scan", rule.mode,
-                    failure: worse.isEmpty ? nil
+                    failure: worse.isEmpty
+                        ? nil
                         : "\(named.joined(separator: "; "))\(worse.count > 3 ? "; \(worse.count - 3) more" : ""); at most \(rule.maxVerdict.rawValue) is allowed",
-                    success: "every file scanned \(rule.maxVerdict == .clean ? "clean" : "\(rule.maxVerdict.rawValue) or better") (bundle verdict \(scan.verdict.rawValue))")
+                    success:
+                        "every file scanned \(rule.maxVerdict == .clean ? "clean" : "\(rule.maxVerdict.rawValue) or better") (bundle verdict \(scan.verdict.rawValue))"
+                )
             } else {
                 judge("scan", rule.mode, failure: "the version has no scan results", success: "")
             }
@@ -216,7 +227,8 @@ package enum Evaluator {
                 }
                 judge(
                     "formats", rule.mode,
-                    failure: problems.isEmpty ? nil : problems.prefix(3).joined(separator: "; ") + (problems.count > 3 ? "; \(problems.count - 3) more" : ""),
+                    failure: problems.isEmpty
+                        ? nil : problems.prefix(3).joined(separator: "; ") + (problems.count > 3 ? "; \(problems.count - 3) more" : ""),
                     success: "formats: \(Set(scan.files.map(\.format.rawValue)).sorted().joined(separator: ", "))")
             } else {
                 judge("formats", rule.mode, failure: "the version has no scan results", success: "")

@@ -8,7 +8,11 @@ package struct Policy: Sendable {
     package enum Mode: String, Sendable { case deny, warn }
 
     package enum ProvenanceField: String, Sendable, CaseIterable {
-        case source, sourceRevision = "source_revision", baseModels = "base_models", datasets, pipelineRun = "pipeline_run"
+        case source
+        case sourceRevision = "source_revision"
+        case baseModels = "base_models"
+        case datasets
+        case pipelineRun = "pipeline_run"
     }
 
     package struct Acceptance: Sendable {
@@ -24,7 +28,10 @@ package struct Policy: Sendable {
         /// The signing key must still be trusted now, not only when the version was published.
         package var requireCurrentlyTrusted: Bool = false
     }
-    package struct Licence: Sendable { package var mode: Mode; package var allowed: [LicenceClass] }
+    package struct Licence: Sendable {
+        package var mode: Mode
+        package var allowed: [LicenceClass]
+    }
     package struct Advisories: Sendable {
         package var mode: Mode
         package var maxSeverity: Severity
@@ -33,16 +40,28 @@ package struct Policy: Sendable {
         package var unscored: Unscored = .deny
     }
     package enum Unscored: String, Sendable, CaseIterable { case deny, warn, ignore }
-    package struct Provenance: Sendable { package var mode: Mode; package var required: [ProvenanceField] }
-    package struct Namespaces: Sendable { package var mode: Mode; package var allowed: [String] }
-    package struct Scan: Sendable { package var mode: Mode; package var maxVerdict: Verdict }
+    package struct Provenance: Sendable {
+        package var mode: Mode
+        package var required: [ProvenanceField]
+    }
+    package struct Namespaces: Sendable {
+        package var mode: Mode
+        package var allowed: [String]
+    }
+    package struct Scan: Sendable {
+        package var mode: Mode
+        package var maxVerdict: Verdict
+    }
     package struct Formats: Sendable {
         package var mode: Mode
         package var allowed: [FileFormat]?
         package var denied: [FileFormat]
         package var denyPickleBased: Bool
     }
-    package struct MaxAge: Sendable { package var mode: Mode; package var days: Int }
+    package struct MaxAge: Sendable {
+        package var mode: Mode
+        package var days: Int
+    }
 
     package var name: String
     package var description: String?
@@ -92,7 +111,8 @@ package struct Policy: Sendable {
             case "signature":
                 let map = try reader.mapping(node, field, allowed: ["mode", "keys", "require_currently_trusted"])
                 signature = Signature(
-                    mode: try reader.mode(map, field), keys: try map["keys"].map { node throws(Invalid) in try reader.strings(node, field + ".keys") },
+                    mode: try reader.mode(map, field),
+                    keys: try map["keys"].map { node throws(Invalid) in try reader.strings(node, field + ".keys") },
                     requireCurrentlyTrusted: try map["require_currently_trusted"].map { node throws(Invalid) in
                         try reader.bool(node, field + ".require_currently_trusted")
                     } ?? false)
@@ -100,10 +120,13 @@ package struct Policy: Sendable {
                 let map = try reader.mapping(node, field, allowed: ["mode", "allowed"])
                 guard let list = map["allowed"] else { throw reader.fail(node, field, "needs 'allowed', a list of licence classes") }
                 licence = Licence(
-                    mode: try reader.mode(map, field), allowed: try reader.values(list, field + ".allowed", of: LicenceClass.self, kind: "a licence class"))
+                    mode: try reader.mode(map, field),
+                    allowed: try reader.values(list, field + ".allowed", of: LicenceClass.self, kind: "a licence class"))
             case "advisories":
                 let map = try reader.mapping(node, field, allowed: ["mode", "max_severity", "accepted", "unscored"])
-                guard let levelNode = map["max_severity"] else { throw reader.fail(node, field, "needs 'max_severity' (none, low, medium, high, critical)") }
+                guard let levelNode = map["max_severity"] else {
+                    throw reader.fail(node, field, "needs 'max_severity' (none, low, medium, high, critical)")
+                }
                 let level = try reader.string(levelNode, field + ".max_severity")
                 guard let severity = Severity(level: level) else {
                     throw reader.fail(levelNode, field + ".max_severity", "'\(level)' is not one of none, low, medium, high, critical")
@@ -121,9 +144,10 @@ package struct Policy: Sendable {
                         guard let date = Self.date(untilText) else {
                             throw reader.fail(until, itemField + ".until", "'\(untilText)' is not a date (YYYY-MM-DD or RFC 3339)")
                         }
-                        accepted.append(Acceptance(
-                            id: try reader.string(id, itemField + ".id"), until: date, untilText: untilText,
-                            reason: try reader.string(reason, itemField + ".reason")))
+                        accepted.append(
+                            Acceptance(
+                                id: try reader.string(id, itemField + ".id"), until: date, untilText: untilText,
+                                reason: try reader.string(reason, itemField + ".reason")))
                     }
                 }
                 var unscored = Unscored.deny
@@ -147,10 +171,14 @@ package struct Policy: Sendable {
                 namespaces = Namespaces(mode: try reader.mode(map, field), allowed: try reader.strings(list, field + ".allowed"))
             case "scan":
                 let map = try reader.mapping(node, field, allowed: ["mode", "max_verdict"])
-                guard let verdictNode = map["max_verdict"] else { throw reader.fail(node, field, "needs 'max_verdict' (clean, suspicious, unscannable)") }
+                guard let verdictNode = map["max_verdict"] else {
+                    throw reader.fail(node, field, "needs 'max_verdict' (clean, suspicious, unscannable)")
+                }
                 let text = try reader.string(verdictNode, field + ".max_verdict")
                 guard let verdict = Verdict(rawValue: text) else {
-                    throw reader.fail(verdictNode, field + ".max_verdict", "'\(text)' is not a verdict (\(Verdict.allCases.map(\.rawValue).joined(separator: ", ")))")
+                    throw reader.fail(
+                        verdictNode, field + ".max_verdict",
+                        "'\(text)' is not a verdict (\(Verdict.allCases.map(\.rawValue).joined(separator: ", ")))")
                 }
                 scan = Scan(mode: try reader.mode(map, field), maxVerdict: verdict)
             case "formats":
@@ -161,7 +189,8 @@ package struct Policy: Sendable {
                 }
                 formats = Formats(
                     mode: try reader.mode(map, field), allowed: try formatList("allowed"), denied: try formatList("denied") ?? [],
-                    denyPickleBased: try map["deny_pickle_based"].map { node throws(Invalid) in try reader.bool(node, field + ".deny_pickle_based") } ?? false)
+                    denyPickleBased: try map["deny_pickle_based"].map { node throws(Invalid) in try reader.bool(node, field + ".deny_pickle_based") }
+                        ?? false)
             case "max_age":
                 let map = try reader.mapping(node, field, allowed: ["mode", "days"])
                 guard let daysNode = map["days"], let days = Int(try reader.string(daysNode, field + ".days")), days > 0 else {

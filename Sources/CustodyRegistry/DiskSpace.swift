@@ -2,9 +2,9 @@ package import CustodyCore
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// The free space of the file system that holds the registry's data, and the floor kept for the database.
@@ -83,9 +83,9 @@ package struct FreeSpace: Sendable, Equatable {
     package func floor(total: UInt64) -> UInt64 {
         let share = percent.map { UInt64(Double(total) * $0 / 100) }
         switch (bytes, share) {
-        case let (bytes?, share?): return min(bytes, share)
-        case let (bytes?, nil): return bytes
-        case let (nil, share?): return share
+        case (let bytes?, let share?): return min(bytes, share)
+        case (let bytes?, nil): return bytes
+        case (nil, let share?): return share
         case (nil, nil): return 0
         }
     }

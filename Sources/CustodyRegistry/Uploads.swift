@@ -103,7 +103,7 @@ package struct Uploads: Sendable {
     private func open(_ digest: ContentDigest, at offset: UInt64) async throws(CustodyError) -> (any BlobUpload, resumable: Bool) {
         do {
             return (try await blobs.upload(UploadID(resuming: digest), resumingAt: offset), true)
-        } catch where error.code == .conflict {
+        } catch  where error.code == .conflict {
             guard offset == 0 else { throw CustodyError(.conflict, "another upload of \(digest) is in progress; retry later") }
             return (try await blobs.upload(.random(), resumingAt: 0), false)
         }
@@ -146,7 +146,7 @@ package struct Uploads: Sendable {
                         for: declared == nil ? "the next part of an upload of unknown length" : "the rest of this upload")
                 }
                 try await upload.append(chunk)
-            } catch where error.code == .insufficientStorage {
+            } catch  where error.code == .insufficientStorage {
                 // A full disk ends the upload for good: the staged bytes go, so that they do not hold the last free space.
                 throw ReceiveFailure(reason: .refused(full(error, offset: offset, received: received, declared: declared)), received: received)
             } catch {

@@ -1,4 +1,5 @@
 package import CustodyCore
+
 /// Checks a Jinja chat template (GGUF `tokenizer.chat_template`, `tokenizer_config.json` `chat_template`) for
 /// constructs beyond plain templating. Runtimes that render templates without a sandbox execute whatever the
 /// template reaches: `cycler.__init__.__globals__.os.popen(…)` is a one-line shell.
@@ -8,10 +9,14 @@ package enum ChatTemplate {
         (#"__"#, true, .dangerous, "reaches interpreter internals through a dunder name"),
         (#"\|\s*attr\b|\battr\s*\("#, false, .dangerous, "reads attributes by name with the attr filter (a way around dunder checks)"),
         (#"\\x5[fF]|\\u005[fF]|\\137|\\N\{LOW LINE\}"#, true, .dangerous, "spells an underscore with an escape sequence"),
-        (#"\b(cycler|joiner|lipsum|namespace|self|config|request|url_for|get_flashed_messages|range|dict)\s*(\.|\[)"#,
-         false, .dangerous, "reads attributes of a Jinja global object"),
-        (#"\b(mro|subclasses|globals|builtins|popen|subprocess|eval|exec|getattr|import_module)\b"#,
-         false, .dangerous, "names a Python internal used for code execution"),
+        (
+            #"\b(cycler|joiner|lipsum|namespace|self|config|request|url_for|get_flashed_messages|range|dict)\s*(\.|\[)"#,
+            false, .dangerous, "reads attributes of a Jinja global object"
+        ),
+        (
+            #"\b(mro|subclasses|globals|builtins|popen|subprocess|eval|exec|getattr|import_module)\b"#,
+            false, .dangerous, "names a Python internal used for code execution"
+        ),
         (#"\b(os|sys)\s*\."#, false, .dangerous, "reaches the os or sys module"),
         (#"^\s*-?\s*(import|from|include|extends)\b"#, false, .suspicious, "loads another template"),
     ]
@@ -31,9 +36,10 @@ package enum ChatTemplate {
                 if let match = subject.firstMatch(of: rule.regex) {
                     seen.insert(rule.reason)
                     let excerpt = String(block.prefix(120)).replacingOccurrences(of: "\n", with: " ")
-                    findings.append(Finding(
-                        .code, rule.verdict, subject: "chat_template",
-                        reason: "\(rule.reason): \"\(String(subject[match.range]))\" in {\(excerpt)}", member: member))
+                    findings.append(
+                        Finding(
+                            .code, rule.verdict, subject: "chat_template",
+                            reason: "\(rule.reason): \"\(String(subject[match.range]))\" in {\(excerpt)}", member: member))
                 }
             }
         }
@@ -47,7 +53,11 @@ package enum ChatTemplate {
         var escaped = false
         for character in block {
             if let open = quote {
-                if escaped { escaped = false } else if character == "\\" { escaped = true } else if character == open {
+                if escaped {
+                    escaped = false
+                } else if character == "\\" {
+                    escaped = true
+                } else if character == open {
                     quote = nil
                     out.append(character)
                 }

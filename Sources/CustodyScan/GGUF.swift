@@ -1,4 +1,5 @@
 import CustodyCore
+
 /// Validates a GGUF file (formats.md §3): every count and length is bounded by the bytes that remain before
 /// anything is allocated, tensor data must be aligned, in bounds and non-overlapping.
 enum GGUF {
@@ -177,7 +178,11 @@ enum GGUF {
             parsed.metadata.baseModels = baseModels.sorted { $0.key < $1.key }.compactMap { Self.reference(to: $0.value) }
         }
 
-        struct Span { var name: String; var offset: UInt64; var size: UInt64 }
+        struct Span {
+            var name: String
+            var offset: UInt64
+            var size: UInt64
+        }
         var spans: [Span] = []
         var parameters: UInt64 = 0
         var histogram: [String: UInt64] = [:]

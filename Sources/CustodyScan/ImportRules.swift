@@ -1,4 +1,5 @@
 package import CustodyCore
+
 /// Which pickle imports are known safe, known dangerous, or neither (formats.md §4, extended with every module the
 /// published scanner bypasses used). A deny-list is never complete: "clean" means every import was on the allow-list,
 /// and policies may refuse pickle formats outright.
@@ -88,7 +89,10 @@ package enum ImportRules {
                 reached = reached.isEmpty ? plain : reached + "." + piece
                 let canonical = python2Names[reached] ?? reached
                 if deniedModules.contains(canonical) || deniedNames.contains(canonical) {
-                    return (.dangerous, "\(module).\(name) reaches \(canonical) through the attributes of \(module), which can run code, spawn processes, touch files or the network")
+                    return (
+                        .dangerous,
+                        "\(module).\(name) reaches \(canonical) through the attributes of \(module), which can run code, spawn processes, touch files or the network"
+                    )
                 }
             }
         }

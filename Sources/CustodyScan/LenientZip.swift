@@ -1,5 +1,5 @@
-import CustodyCore
 import CZlib
+import CustodyCore
 
 /// Reads zip archives the way PyTorch's loader does rather than the way Python's `zipfile` does: the central
 /// directory decides what the members are; general-purpose flag bits, CRC-32 values and the name repeated in each
@@ -126,8 +126,14 @@ struct LenientZip {
                 guard extra + 4 + length <= extraEnd else { break }
                 if id == 0x0001 {
                     var field = extra + 4
-                    if uncompressed == 0xFFFF_FFFF, field + 8 <= extra + 4 + length { uncompressed = u64(bytes, field); field += 8 }
-                    if compressed == 0xFFFF_FFFF, field + 8 <= extra + 4 + length { compressed = u64(bytes, field); field += 8 }
+                    if uncompressed == 0xFFFF_FFFF, field + 8 <= extra + 4 + length {
+                        uncompressed = u64(bytes, field)
+                        field += 8
+                    }
+                    if compressed == 0xFFFF_FFFF, field + 8 <= extra + 4 + length {
+                        compressed = u64(bytes, field)
+                        field += 8
+                    }
                     if local == 0xFFFF_FFFF, field + 8 <= extra + 4 + length { local = u64(bytes, field) }
                 }
                 extra += 4 + length
@@ -143,9 +149,10 @@ struct LenientZip {
                 throw .malformed("member \(name) runs past the end of the file")
             }
             let localName = self.name(bytes, Int(local) + 30, localNameLength)
-            members.append(Member(
-                name: name, localName: localName == name ? nil : localName, method: method, flags: flags,
-                compressedSize: compressed, dataOffset: dataOffset))
+            members.append(
+                Member(
+                    name: name, localName: localName == name ? nil : localName, method: method, flags: flags,
+                    compressedSize: compressed, dataOffset: dataOffset))
             guard members.count <= maxMembers else { throw .malformed("more than \(maxMembers) members") }
         }
         return members
@@ -163,9 +170,10 @@ struct LenientZip {
             let extraLength = Int(u16(bytes, cursor + 28))
             let dataOffset = cursor + 30 + nameLength + extraLength
             guard dataOffset <= bytes.count, compressed <= UInt64(bytes.count - dataOffset) else { break }
-            members.append(Member(
-                name: name(bytes, cursor + 30, nameLength), localName: nil, method: method, flags: flags,
-                compressedSize: compressed, dataOffset: dataOffset))
+            members.append(
+                Member(
+                    name: name(bytes, cursor + 30, nameLength), localName: nil, method: method, flags: flags,
+                    compressedSize: compressed, dataOffset: dataOffset))
             if flags & 0x08 != 0, compressed == 0 { break }  // size only in a trailing descriptor
             cursor = dataOffset + Int(compressed)
         }

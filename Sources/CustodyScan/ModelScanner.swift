@@ -2,11 +2,11 @@ import CArchive
 package import CustodyCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Recognises every file's format from its content, validates weight formats and finds code that loading would
@@ -111,7 +111,9 @@ package struct ModelScanner: Sendable {
             }
             let missing = names.subtracting(held)
             let extra = held.subtracting(names)
-            if !missing.isEmpty { problems.append("places \(missing.count) tensors in \(shard) that it does not hold (e.g. \(missing.sorted().first!))") }
+            if !missing.isEmpty {
+                problems.append("places \(missing.count) tensors in \(shard) that it does not hold (e.g. \(missing.sorted().first!))")
+            }
             if !extra.isEmpty { problems.append("omits \(extra.count) tensors that \(shard) holds (e.g. \(extra.sorted().first!))") }
         }
         guard !problems.isEmpty else { return }
@@ -141,7 +143,8 @@ package struct ModelScanner: Sendable {
                 tensorNames = Set(header.tensors.map(\.name))
             case .failure(let invalid):
                 report.markInvalid(invalid.reason)
-                report.add(Finding(.malformed, .suspicious, subject: "safetensors", reason: "the reference reader refuses this file: \(invalid.reason)"))
+                report.add(
+                    Finding(.malformed, .suspicious, subject: "safetensors", reason: "the reference reader refuses this file: \(invalid.reason)"))
             }
         case .gguf:
             switch GGUF.validate(bytes) {
@@ -156,7 +159,9 @@ package struct ModelScanner: Sendable {
             if let json = try? StrictJSONParser.parse(bytes) { report.add(contentsOf: chatTemplates(in: json)) }
         case .text where name.lowercased().hasSuffix(".jinja"):
             // transformers saves chat templates as files of their own (chat_template.jinja, additional_chat_templates/).
-            report.add(contentsOf: ChatTemplate.check(String(decoding: bytes, as: UTF8.self), member: String(name.split(separator: "/").last ?? Substring(name))))
+            report.add(
+                contentsOf: ChatTemplate.check(
+                    String(decoding: bytes, as: UTF8.self), member: String(name.split(separator: "/").last ?? Substring(name))))
         default:
             var findings: [Finding] = []
             var invalid: String?
@@ -166,7 +171,10 @@ package struct ModelScanner: Sendable {
         }
         if report.format == .unknown, let promise = Self.promise(of: name) {
             report.markInvalid("named like \(promise) but the content is not one")
-            report.add(Finding(.unscannable, .unscannable, subject: "content", reason: "the content matches no format Custody knows, though the name promises \(promise)"))
+            report.add(
+                Finding(
+                    .unscannable, .unscannable, subject: "content",
+                    reason: "the content matches no format Custody knows, though the name promises \(promise)"))
         }
         return Analysis(report: report, tensorNames: tensorNames)
     }
@@ -205,7 +213,11 @@ package struct ModelScanner: Sendable {
             case .object(let members):
                 for member in members {
                     let name = path.isEmpty ? member.key : "\(path).\(member.key)"
-                    if member.key.lowercased().contains("template") { templates(member.value, name) } else { walk(member.value, name, depth: depth + 1) }
+                    if member.key.lowercased().contains("template") {
+                        templates(member.value, name)
+                    } else {
+                        walk(member.value, name, depth: depth + 1)
+                    }
                 }
             case .array(let items):
                 for (index, item) in items.enumerated() { walk(item, "\(path)[\(index)]", depth: depth + 1) }
@@ -245,9 +257,10 @@ package struct ModelScanner: Sendable {
             scanArchive(bytes, member: member, depth: depth, findings: &findings, invalid: &invalid)
         case .hdf5:
             if Self.contains(bytes.prefix(64 << 20), #""class_name": "Lambda""#) || Self.contains(bytes.prefix(64 << 20), #""class_name":"Lambda""#) {
-                findings.append(Finding(
-                    .code, .dangerous, subject: "keras.layers.Lambda",
-                    reason: "the Keras model config has a Lambda layer, whose Python bytecode runs when the model loads", member: member))
+                findings.append(
+                    Finding(
+                        .code, .dangerous, subject: "keras.layers.Lambda",
+                        reason: "the Keras model config has a Lambda layer, whose Python bytecode runs when the model loads", member: member))
             }
         default:
             break
@@ -264,28 +277,35 @@ package struct ModelScanner: Sendable {
         for item in result.imports {
             if item.literal {
                 let (verdict, reason) = ImportRules.verdict(module: item.module, name: item.name)
-                findings.append(Finding(.import, verdict, subject: item.qualifiedName, reason: "\(item.opcode): \(reason)", offset: UInt64(item.offset), member: member))
+                findings.append(
+                    Finding(
+                        .import, verdict, subject: item.qualifiedName, reason: "\(item.opcode): \(reason)", offset: UInt64(item.offset),
+                        member: member))
             } else {
-                findings.append(Finding(
-                    .import, .dangerous, subject: item.qualifiedName,
-                    reason: "\(item.opcode) with operands that are not literal strings: the import is computed at load time",
-                    offset: UInt64(item.offset), member: member))
+                findings.append(
+                    Finding(
+                        .import, .dangerous, subject: item.qualifiedName,
+                        reason: "\(item.opcode) with operands that are not literal strings: the import is computed at load time",
+                        offset: UInt64(item.offset), member: member))
             }
         }
         for disagreement in result.frameDisagreements {
-            findings.append(Finding(
-                .malformed, .suspicious, subject: "pickle frames",
-                reason: disagreement.message + "; the C unpickler and a Python-level reader see different opcodes, so it was read as the C unpickler does",
-                offset: UInt64(disagreement.offset), member: member))
+            findings.append(
+                Finding(
+                    .malformed, .suspicious, subject: "pickle frames",
+                    reason: disagreement.message
+                        + "; the C unpickler and a Python-level reader see different opcodes, so it was read as the C unpickler does",
+                    offset: UInt64(disagreement.offset), member: member))
         }
         if let error = result.error {
             let where_ = result.pickles > 0 ? "after \(result.pickles) complete pickle\(result.pickles == 1 ? "" : "s"), " : ""
             let reason = "\(where_)the pickle stream breaks at byte \(error.offset): \(error.message)"
             invalid = invalid ?? reason
-            findings.append(Finding(
-                .unscannable, .unscannable, subject: "pickle",
-                reason: reason + (result.hitLimit ? "; the rest was not scanned" : "; what follows cannot be interpreted"),
-                offset: UInt64(error.offset), member: member))
+            findings.append(
+                Finding(
+                    .unscannable, .unscannable, subject: "pickle",
+                    reason: reason + (result.hitLimit ? "; the rest was not scanned" : "; what follows cannot be interpreted"),
+                    offset: UInt64(error.offset), member: member))
         }
     }
 
@@ -305,25 +325,29 @@ package struct ModelScanner: Sendable {
             return
         }
         if zip.withoutCentralDirectory {
-            findings.append(Finding(.malformed, .suspicious, subject: "zip", reason: "no central directory; members found by walking local headers", member: member))
+            findings.append(
+                Finding(
+                    .malformed, .suspicious, subject: "zip", reason: "no central directory; members found by walking local headers", member: member))
         }
         let isTorch = zip.members.contains { $0.name == "data.pkl" || $0.name.hasSuffix("/data.pkl") }
         var reportedCode = false
         for entry in zip.members where !entry.name.hasSuffix("/") {
             let path = join(member, entry.name)
             if let local = entry.localName {
-                findings.append(Finding(
-                    .malformed, .suspicious, subject: "zip",
-                    reason: "the local header names this member \"\(local)\" (a trick to hide it from strict zip readers)", member: path))
+                findings.append(
+                    Finding(
+                        .malformed, .suspicious, subject: "zip",
+                        reason: "the local header names this member \"\(local)\" (a trick to hide it from strict zip readers)", member: path))
             }
             // Raw tensor storages in a PyTorch archive are never unpickled, but a pickle can hide among them: any storage
             // that starts like a pickle is scanned, and counted as one only if it parses as one.
             let storage = isTorch && entry.name.contains("/data/") && !entry.name.hasSuffix(".pkl")
             if entry.name.contains("/code/"), entry.name.hasSuffix(".py"), !reportedCode {
                 reportedCode = true
-                findings.append(Finding(
-                    .code, .suspicious, subject: "torchscript",
-                    reason: "a TorchScript archive carries code that torch.jit.load compiles and runs", member: path))
+                findings.append(
+                    Finding(
+                        .code, .suspicious, subject: "torchscript",
+                        reason: "a TorchScript archive carries code that torch.jit.load compiles and runs", member: path))
             }
             let prefix: [UInt8]
             do { prefix = try zip.contents(entry, limit: 16, prefixOnly: true) } catch {
@@ -336,9 +360,10 @@ package struct ModelScanner: Sendable {
                 let config = try? zip.contents(entry, limit: 64 << 20),
                 config.withUnsafeBytes({ Self.contains($0[...], #""class_name": "Lambda""#) || Self.contains($0[...], #""class_name":"Lambda""#) })
             {
-                findings.append(Finding(
-                    .code, .dangerous, subject: "keras.layers.Lambda",
-                    reason: "the Keras model config has a Lambda layer, whose Python bytecode runs when the model loads", member: path))
+                findings.append(
+                    Finding(
+                        .code, .dangerous, subject: "keras.layers.Lambda",
+                        reason: "the Keras model config has a Lambda layer, whose Python bytecode runs when the model loads", member: path))
             }
             let named = entry.name.hasSuffix(".pkl") || entry.name.hasSuffix(".pickle") || entry.name.hasSuffix(".npy")
             let kind = prefix.withUnsafeBytes { Detector.sniffMember($0) }
@@ -351,15 +376,17 @@ package struct ModelScanner: Sendable {
                 }
                 if unreadable == nil {
                     findings += hidden
-                    findings.append(Finding(
-                        .malformed, .suspicious, subject: "pytorch zip",
-                        reason: "a pickle stored among the tensor storages, where torch.load does not look for one", member: path))
+                    findings.append(
+                        Finding(
+                            .malformed, .suspicious, subject: "pytorch zip",
+                            reason: "a pickle stored among the tensor storages, where torch.load does not look for one", member: path))
                 }
                 continue
             }
             guard named || kind != nil else {
                 if entry.isEncrypted {
-                    findings.append(Finding(.unscannable, .unscannable, subject: "zip member", reason: "encrypted: its content cannot be scanned", member: path))
+                    findings.append(
+                        Finding(.unscannable, .unscannable, subject: "zip member", reason: "encrypted: its content cannot be scanned", member: path))
                 }
                 continue
             }
@@ -385,7 +412,10 @@ package struct ModelScanner: Sendable {
             }
             if format.isContainer {
                 guard depth < limits.maxDepth else {
-                    findings.append(Finding(.unscannable, .unscannable, subject: "archive", reason: "archives nested deeper than \(limits.maxDepth) levels are not opened", member: path))
+                    findings.append(
+                        Finding(
+                            .unscannable, .unscannable, subject: "archive",
+                            reason: "archives nested deeper than \(limits.maxDepth) levels are not opened", member: path))
                     return
                 }
             }
@@ -405,7 +435,8 @@ package struct ModelScanner: Sendable {
         archive_read_support_format_all(archive)
         archive_read_support_format_raw(archive)
         guard archive_read_open_memory(archive, bytes.baseAddress, bytes.count) == ARCHIVE_OK else {
-            findings.append(Finding(.unscannable, .unscannable, subject: "archive", reason: "cannot be opened: \(Self.message(archive))", member: member))
+            findings.append(
+                Finding(.unscannable, .unscannable, subject: "archive", reason: "cannot be opened: \(Self.message(archive))", member: member))
             return
         }
         var entry: OpaquePointer?
@@ -413,7 +444,10 @@ package struct ModelScanner: Sendable {
             let status = archive_read_next_header(archive, &entry)
             if status == ARCHIVE_EOF { break }
             guard status == ARCHIVE_OK || status == ARCHIVE_WARN, let entry else {
-                findings.append(Finding(.unscannable, .unscannable, subject: "archive", reason: "cannot be read to its end: \(Self.message(archive))", member: member))
+                findings.append(
+                    Finding(
+                        .unscannable, .unscannable, subject: "archive", reason: "cannot be read to its end: \(Self.message(archive))", member: member)
+                )
                 invalid = invalid ?? "unreadable archive: \(Self.message(archive))"
                 return
             }
@@ -423,7 +457,8 @@ package struct ModelScanner: Sendable {
             let name = archive_entry_pathname(entry).map { String(cString: $0) } ?? "data"
             let path = join(member, name)
             if archive_entry_is_encrypted(entry) != 0 {
-                findings.append(Finding(.unscannable, .unscannable, subject: "archive member", reason: "encrypted: its content cannot be scanned", member: path))
+                findings.append(
+                    Finding(.unscannable, .unscannable, subject: "archive member", reason: "encrypted: its content cannot be scanned", member: path))
                 continue
             }
             let limit = limits.maxMemberBytes

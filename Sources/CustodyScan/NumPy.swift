@@ -1,4 +1,5 @@
 import CustodyCore
+
 /// NumPy `.npy`: `\x93NUMPY`, version, a Python-literal header dict, then the array data — which is a pickle
 /// when the dtype holds objects.
 enum NumPy {

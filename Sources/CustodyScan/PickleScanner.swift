@@ -1,4 +1,5 @@
 package import CustodyCore
+
 /// Walks pickle opcode streams without unpickling anything, collecting every import with the symbolic stack and
 /// memo the unpickler itself would have (formats.md §4). Handles protocols 0–5 and several pickles in a row.
 ///
@@ -256,17 +257,30 @@ package struct PickleScanner {
                 let raw = try line(at: opcode)
                 guard Self.isNumber(raw, float: code == 0x46) else { throw Failure(offset: opcode, message: "numeric operand is not a number") }
                 try push(code == 0x46 ? .other : .integer, at: opcode)
-            case 0x4A: _ = try take(4, at: opcode); try push(.integer, at: opcode)  // BININT
-            case 0x4B: _ = try take(1, at: opcode); try push(.integer, at: opcode)  // BININT1
-            case 0x4D: _ = try take(2, at: opcode); try push(.integer, at: opcode)  // BININT2
-            case 0x8A: _ = try take(try length(1, at: opcode), at: opcode); try push(.integer, at: opcode)  // LONG1
-            case 0x8B: _ = try take(try length(4, at: opcode), at: opcode); try push(.integer, at: opcode)  // LONG4
-            case 0x47: _ = try take(8, at: opcode); try push(.other, at: opcode)  // BINFLOAT
+            case 0x4A:
+                _ = try take(4, at: opcode)
+                try push(.integer, at: opcode)  // BININT
+            case 0x4B:
+                _ = try take(1, at: opcode)
+                try push(.integer, at: opcode)  // BININT1
+            case 0x4D:
+                _ = try take(2, at: opcode)
+                try push(.integer, at: opcode)  // BININT2
+            case 0x8A:
+                _ = try take(try length(1, at: opcode), at: opcode)
+                try push(.integer, at: opcode)  // LONG1
+            case 0x8B:
+                _ = try take(try length(4, at: opcode), at: opcode)
+                try push(.integer, at: opcode)  // LONG4
+            case 0x47:
+                _ = try take(8, at: opcode)
+                try push(.other, at: opcode)  // BINFLOAT
             case 0x4E, 0x88, 0x89: try push(.other, at: opcode)  // NONE, NEWTRUE, NEWFALSE
 
             // Strings: every one may feed STACK_GLOBAL.
             case 0x53:  // STRING: a quoted Python literal
-                try push(Self.quoted(try line(at: opcode)).map { decoded in decoded.withUnsafeBytes { symbol($0, latin1: true) } } ?? .other, at: opcode)
+                try push(
+                    Self.quoted(try line(at: opcode)).map { decoded in decoded.withUnsafeBytes { symbol($0, latin1: true) } } ?? .other, at: opcode)
             case 0x54: try push(symbol(try take(try length(4, at: opcode), at: opcode), latin1: true), at: opcode)  // BINSTRING
             case 0x55: try push(symbol(try take(try length(1, at: opcode), at: opcode), latin1: true), at: opcode)  // SHORT_BINSTRING
             case 0x56:  // UNICODE: raw-unicode-escape
@@ -278,19 +292,36 @@ package struct PickleScanner {
             case 0x42: try push(symbol(try take(try length(4, at: opcode), at: opcode), latin1: true), at: opcode)  // BINBYTES
             case 0x43: try push(symbol(try take(try length(1, at: opcode), at: opcode), latin1: true), at: opcode)  // SHORT_BINBYTES
             case 0x8E: try push(symbol(try take(try length(8, at: opcode), at: opcode), latin1: true), at: opcode)  // BINBYTES8
-            case 0x96: _ = try take(try length(8, at: opcode), at: opcode); try push(.other, at: opcode)  // BYTEARRAY8
+            case 0x96:
+                _ = try take(try length(8, at: opcode), at: opcode)
+                try push(.other, at: opcode)  // BYTEARRAY8
             case 0x97: try push(.other, at: opcode)  // NEXT_BUFFER
             case 0x98: _ = try top(at: opcode)  // READONLY_BUFFER
 
             // Containers.
             case 0x5D, 0x7D, 0x29, 0x8F: try push(.other, at: opcode)  // EMPTY_LIST, EMPTY_DICT, EMPTY_TUPLE, EMPTY_SET
-            case 0x61: _ = try pop(at: opcode); _ = try top(at: opcode)  // APPEND
-            case 0x65, 0x75, 0x90: _ = try popMark(at: opcode); _ = try top(at: opcode)  // APPENDS, SETITEMS, ADDITEMS
-            case 0x73: _ = try pop(at: opcode); _ = try pop(at: opcode); _ = try top(at: opcode)  // SETITEM
-            case 0x6C, 0x74, 0x64, 0x91: _ = try popMark(at: opcode); try push(.other, at: opcode)  // LIST, TUPLE, DICT, FROZENSET
-            case 0x85: _ = try pop(at: opcode); try push(.other, at: opcode)  // TUPLE1
-            case 0x86: for _ in 0..<2 { _ = try pop(at: opcode) }; try push(.other, at: opcode)  // TUPLE2
-            case 0x87: for _ in 0..<3 { _ = try pop(at: opcode) }; try push(.other, at: opcode)  // TUPLE3
+            case 0x61:
+                _ = try pop(at: opcode)
+                _ = try top(at: opcode)  // APPEND
+            case 0x65, 0x75, 0x90:
+                _ = try popMark(at: opcode)
+                _ = try top(at: opcode)  // APPENDS, SETITEMS, ADDITEMS
+            case 0x73:
+                _ = try pop(at: opcode)
+                _ = try pop(at: opcode)
+                _ = try top(at: opcode)  // SETITEM
+            case 0x6C, 0x74, 0x64, 0x91:
+                _ = try popMark(at: opcode)
+                try push(.other, at: opcode)  // LIST, TUPLE, DICT, FROZENSET
+            case 0x85:
+                _ = try pop(at: opcode)
+                try push(.other, at: opcode)  // TUPLE1
+            case 0x86:
+                for _ in 0..<2 { _ = try pop(at: opcode) }
+                try push(.other, at: opcode)  // TUPLE2
+            case 0x87:
+                for _ in 0..<3 { _ = try pop(at: opcode) }
+                try push(.other, at: opcode)  // TUPLE3
 
             // Memo.
             case 0x70: try store(try Self.decimal(try line(at: opcode), at: opcode), at: opcode)  // PUT
@@ -306,7 +337,12 @@ package struct PickleScanner {
                 let module = try utf8(try line(at: opcode), at: opcode)
                 let name = try utf8(try line(at: opcode), at: opcode)
                 let imported = recordImport(module: .string(module), name: .string(name), at: opcode, opcodeName: code == 0x63 ? "GLOBAL" : "INST")
-                if code == 0x69 { _ = try popMark(at: opcode); try push(.other, at: opcode) } else { try push(imported, at: opcode) }
+                if code == 0x69 {
+                    _ = try popMark(at: opcode)
+                    try push(.other, at: opcode)
+                } else {
+                    try push(imported, at: opcode)
+                }
             case 0x93:  // STACK_GLOBAL
                 let name = try pop(at: opcode)
                 let module = try pop(at: opcode)
@@ -318,22 +354,29 @@ package struct PickleScanner {
 
             // Calls and object building.
             case 0x52:  // REDUCE
-                _ = try pop(at: opcode); _ = try pop(at: opcode); try push(.other, at: opcode)
+                _ = try pop(at: opcode)
+                _ = try pop(at: opcode)
+                try push(.other, at: opcode)
             case 0x62:  // BUILD
-                _ = try pop(at: opcode); _ = try top(at: opcode)
+                _ = try pop(at: opcode)
+                _ = try top(at: opcode)
             case 0x6F:  // OBJ
                 let items = try popMark(at: opcode)
                 guard !items.isEmpty else { throw Failure(offset: opcode, message: "OBJ without a class") }
                 try push(.other, at: opcode)
             case 0x81:  // NEWOBJ
-                _ = try pop(at: opcode); _ = try pop(at: opcode); try push(.other, at: opcode)
+                _ = try pop(at: opcode)
+                _ = try pop(at: opcode)
+                try push(.other, at: opcode)
             case 0x92:  // NEWOBJ_EX
                 for _ in 0..<3 { _ = try pop(at: opcode) }
                 try push(.other, at: opcode)
             case 0x50:  // PERSID
-                _ = try line(at: opcode); try push(.other, at: opcode)
+                _ = try line(at: opcode)
+                try push(.other, at: opcode)
             case 0x51:  // BINPERSID
-                _ = try pop(at: opcode); try push(.other, at: opcode)
+                _ = try pop(at: opcode)
+                try push(.other, at: opcode)
 
             default:
                 throw Failure(offset: opcode, message: "unknown opcode 0x\(String(code, radix: 16))")
@@ -380,7 +423,9 @@ package struct PickleScanner {
             case UInt8(ascii: "t"): out.append(0x09)
             case UInt8(ascii: "r"): out.append(0x0D)
             case UInt8(ascii: "x"):
-                guard index + 2 <= end, let value = UInt8(String(decoding: UnsafeRawBufferPointer(rebasing: raw[index..<index + 2]), as: UTF8.self), radix: 16) else { return nil }
+                guard index + 2 <= end,
+                    let value = UInt8(String(decoding: UnsafeRawBufferPointer(rebasing: raw[index..<index + 2]), as: UTF8.self), radix: 16)
+                else { return nil }
                 out.append(value)
                 index += 2
             case UInt8(ascii: "0")...UInt8(ascii: "7"):
@@ -393,7 +438,9 @@ package struct PickleScanner {
                 }
                 out.append(UInt8(truncatingIfNeeded: value))
             case UInt8(ascii: "\\"), UInt8(ascii: "'"), UInt8(ascii: "\""): out.append(escape)
-            default: out.append(UInt8(ascii: "\\")); out.append(escape)
+            default:
+                out.append(UInt8(ascii: "\\"))
+                out.append(escape)
             }
         }
         return out
@@ -408,7 +455,8 @@ package struct PickleScanner {
             if byte == UInt8(ascii: "\\"), index + 1 < raw.count, raw[index + 1] == UInt8(ascii: "u") || raw[index + 1] == UInt8(ascii: "U") {
                 let width = raw[index + 1] == UInt8(ascii: "u") ? 4 : 8
                 guard index + 2 + width <= raw.count,
-                    let code = UInt32(String(decoding: UnsafeRawBufferPointer(rebasing: raw[index + 2..<index + 2 + width]), as: UTF8.self), radix: 16),
+                    let code = UInt32(
+                        String(decoding: UnsafeRawBufferPointer(rebasing: raw[index + 2..<index + 2 + width]), as: UTF8.self), radix: 16),
                     let scalar = Unicode.Scalar(code)
                 else { return nil }
                 scalars.append(scalar)

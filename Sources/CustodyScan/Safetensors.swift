@@ -1,4 +1,5 @@
 import CustodyCore
+
 /// Validates a safetensors file by the rules of the reference reader (formats.md §2), reading only the header.
 enum Safetensors {
     static let maxHeader: UInt64 = 100_000_000
@@ -73,7 +74,9 @@ enum Safetensors {
             guard case .array(let dims)? = value["shape"] else { throw Invalid(reason: "tensor \"\(name)\" has no shape") }
             var elements: UInt64 = 1
             for dim in dims {
-                guard let size = dim.unsigned else { throw Invalid(reason: "tensor \"\(name)\" has a shape entry that is not a non-negative integer") }
+                guard let size = dim.unsigned else {
+                    throw Invalid(reason: "tensor \"\(name)\" has a shape entry that is not a non-negative integer")
+                }
                 let (product, overflow) = elements.multipliedReportingOverflow(by: size)
                 guard !overflow else { throw Invalid(reason: "tensor \"\(name)\": element count overflows") }
                 elements = product
@@ -87,7 +90,8 @@ enum Safetensors {
                 throw Invalid(reason: "tensor \"\(name)\": \(elements) × \(bits)-bit elements do not fill whole bytes")
             }
             guard end - begin == totalBits / 8 else {
-                throw Invalid(reason: "tensor \"\(name)\": data_offsets span \(end - begin) bytes but \(dtype)\(Self.shape(dims)) needs \(totalBits / 8)")
+                throw Invalid(
+                    reason: "tensor \"\(name)\": data_offsets span \(end - begin) bytes but \(dtype)\(Self.shape(dims)) needs \(totalBits / 8)")
             }
             tensors.append(Tensor(name: name, dtype: dtype, elements: elements, begin: begin, end: end))
         }
@@ -97,17 +101,19 @@ enum Safetensors {
         var expected: UInt64 = 0
         for tensor in tensors.sorted(by: { ($0.begin, $0.end) < ($1.begin, $1.end) }) {
             guard tensor.begin == expected else {
-                throw Invalid(reason: tensor.begin > expected
-                    ? "\(tensor.begin - expected) unaccounted bytes before tensor \"\(tensor.name)\" (a hole in the data buffer)"
-                    : "tensor \"\(tensor.name)\" overlaps the previous tensor")
+                throw Invalid(
+                    reason: tensor.begin > expected
+                        ? "\(tensor.begin - expected) unaccounted bytes before tensor \"\(tensor.name)\" (a hole in the data buffer)"
+                        : "tensor \"\(tensor.name)\" overlaps the previous tensor")
             }
             expected = tensor.end
         }
         let dataSize = fileSize - 8 - length
         guard expected == dataSize else {
-            throw Invalid(reason: expected < dataSize
-                ? "\(dataSize - expected) trailing bytes after the last tensor"
-                : "the tensors need \(expected) bytes of data but the file holds \(dataSize)")
+            throw Invalid(
+                reason: expected < dataSize
+                    ? "\(dataSize - expected) trailing bytes after the last tensor"
+                    : "the tensors need \(expected) bytes of data but the file holds \(dataSize)")
         }
         return Header(tensors: tensors, metadata: metadata)
     }

@@ -1,4 +1,5 @@
 import CustodyCore
+
 /// A small JSON reader for untrusted headers: rejects duplicate keys, invalid UTF-8 and nesting deeper than
 /// `maxDepth`, keeps object keys in order, and keeps numbers as written so that integers never pass through Double.
 enum JSONValue: Sendable, Equatable {
@@ -102,8 +103,14 @@ struct StrictJSONParser {
                 members.append((key, try value(depth: depth + 1)))
                 skipWhitespace()
                 guard position < bytes.count else { throw fail("unexpected end of JSON") }
-                if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
-                if bytes[position] == UInt8(ascii: "}") { position += 1; return .object(members) }
+                if bytes[position] == UInt8(ascii: ",") {
+                    position += 1
+                    continue
+                }
+                if bytes[position] == UInt8(ascii: "}") {
+                    position += 1
+                    return .object(members)
+                }
                 throw fail("expected ',' or '}'")
             }
         case UInt8(ascii: "["):
@@ -119,8 +126,14 @@ struct StrictJSONParser {
                 items.append(try value(depth: depth + 1))
                 skipWhitespace()
                 guard position < bytes.count else { throw fail("unexpected end of JSON") }
-                if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
-                if bytes[position] == UInt8(ascii: "]") { position += 1; return .array(items) }
+                if bytes[position] == UInt8(ascii: ",") {
+                    position += 1
+                    continue
+                }
+                if bytes[position] == UInt8(ascii: "]") {
+                    position += 1
+                    return .array(items)
+                }
                 throw fail("expected ',' or ']'")
             }
         case UInt8(ascii: "\""):

@@ -4,13 +4,13 @@ import CustodyStorage
 import CustodyStore
 import Foundation
 package import Hummingbird
-package import ServiceLifecycle
 import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import NIOCore
 import NIOSSL
 import Prometheus
+package import ServiceLifecycle
 
 /// The registry's routes and middleware.
 package func buildRouter(_ services: RegistryServices) -> Router<RegistryContext> {

@@ -2,8 +2,8 @@ import CustodyCore
 import CustodyRegistry
 import CustodyStore
 import Foundation
-import Logging
 import Hummingbird
+import Logging
 
 /// Resolves `Authorization: Bearer …` into the request's token. A header with an unknown, revoked or expired
 /// token is refused here (401); requests without one go on anonymously and are refused by the routes that need a

@@ -1,15 +1,15 @@
+import Dispatch
 import HTTPTypes
 import HummingbirdCore
 import Logging
 import NIOCore
 import NIOHTTPTypes
-import Dispatch
 import Synchronization
 
 #if canImport(Glibc)
-/// glibc's `malloc_trim(3)`, which Swift's Glibc module does not export.
-@_silgen_name("malloc_trim")
-private func malloc_trim(_ pad: Int) -> Int32
+    /// glibc's `malloc_trim(3)`, which Swift's Glibc module does not export.
+    @_silgen_name("malloc_trim")
+    private func malloc_trim(_ pad: Int) -> Int32
 #endif
 
 /// What a connection may cost before and between requests: a receive buffer that starts small and grows only for
@@ -203,8 +203,8 @@ final class ConnectionCounts: Sendable {
             return true
         }
         #if canImport(Glibc)
-        // Off the event loop: trimming walks every arena.
-        if trim { DispatchQueue.global(qos: .utility).async { _ = malloc_trim(0) } }
+            // Off the event loop: trimming walks every arena.
+            if trim { DispatchQueue.global(qos: .utility).async { _ = malloc_trim(0) } }
         #endif
     }
 }

@@ -51,7 +51,9 @@ final class FailureLimiter: Sendable {
             bucket.available = min(Double(burst), bucket.available + (now - bucket.updated).seconds * perSecond)
             bucket.updated = now
             defer {
-                if buckets.count >= Self.maximumAddresses, buckets[address] == nil { Self.prune(&buckets, now: now, perSecond: perSecond, burst: burst) }
+                if buckets.count >= Self.maximumAddresses, buckets[address] == nil {
+                    Self.prune(&buckets, now: now, perSecond: perSecond, burst: burst)
+                }
                 buckets[address] = bucket
             }
             if bucket.available >= 1 {

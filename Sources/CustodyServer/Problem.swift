@@ -1,7 +1,7 @@
 package import CustodyCore
 import Foundation
-import Logging
 package import Hummingbird
+import Logging
 import NIOCore
 
 extension HTTPResponse.Status {

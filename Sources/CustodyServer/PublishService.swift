@@ -1,7 +1,7 @@
 import CustodyCore
 import CustodyRegistry
-import CustodyStorage
 import CustodyScan
+import CustodyStorage
 import CustodyStore
 import Foundation
 import Prometheus
@@ -56,7 +56,9 @@ struct PublishService {
 
         if let declared = request.licenseClass {
             guard let claimed = LicenceClass.declared(declared) else {
-                throw CustodyError(.invalidArgument, "licence class '\(declared)' is not one of permissive, conditional, research, unknown, commercial, non-commercial")
+                throw CustodyError(
+                    .invalidArgument,
+                    "licence class '\(declared)' is not one of permissive, conditional, research, unknown, commercial, non-commercial")
             }
             let classified = services.policies.snapshot.licences.classify(id: license.id, name: license.name)
             guard claimed.contains(classified.licenceClass) else {
@@ -175,7 +177,8 @@ struct PublishService {
             if !provenance.baseModels.isEmpty, Set(provenance.baseModels.map(Self.normalizedModel)) != key {
                 throw CustodyError(
                     .invalidArgument,
-                    "the base models are \(provenance.baseModels) in the request or model card but \(declared.value) in \(describe(declared.files)); make them agree")
+                    "the base models are \(provenance.baseModels) in the request or model card but \(declared.value) in \(describe(declared.files)); make them agree"
+                )
             }
             if provenance.baseModels.isEmpty { provenance.baseModels = declared.value }
         }

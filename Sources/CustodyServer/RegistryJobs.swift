@@ -34,7 +34,10 @@ extension RegistryServices {
     /// janitor stop, the event recorder writes the repeats it still counts, the checkpoint signer signs the last
     /// checkpoint (over those events), and the WAL checkpointer stops last.
     var jobs: [any Service] {
-        let database = database, log = log, recorder = gate.recorder, janitor = uploadJanitor
+        let database = database
+        let log = log
+        let recorder = gate.recorder
+        let janitor = uploadJanitor
         return [
             RegistryJob("WAL checkpointer", work: { await database.runCheckpoints() }),
             RegistryJob("checkpoint signer", work: { await log.run() }, finish: { _ = try? await log.checkpoint() }),

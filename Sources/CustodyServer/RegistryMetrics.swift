@@ -44,7 +44,10 @@ final class RegistryMetrics: Sendable {
     func latency(method: String) -> DurationHistogram {
         registry.makeDurationHistogram(
             name: "custody_http_request_duration_seconds", labels: [("method", method)],
-            buckets: [.milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(500), .seconds(2), .seconds(10), .seconds(60)],
+            buckets: [
+                .milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(500), .seconds(2), .seconds(10),
+                .seconds(60),
+            ],
             help: "HTTP request latency by method")
     }
 

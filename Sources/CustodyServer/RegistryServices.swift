@@ -1,12 +1,12 @@
-package import CustodyCore
-package import CustodyStore
-package import CustodyStorage
-import CustodyRegistry
 import Crypto
+package import CustodyCore
 import CustodyPolicy
+import CustodyRegistry
+package import CustodyStorage
+package import CustodyStore
 import Foundation
-import Prometheus
 package import Logging
+import Prometheus
 
 /// Everything a running registry holds: configuration, stores, keys, metrics. Built once at start-up by
 /// ``open(_:logger:)`` and shared by every request.
@@ -37,7 +37,6 @@ package final class RegistryServices: Sendable {
         UploadJanitor(blobs: blobs, expiry: configuration.uploadExpiry, logger: logger)
     }
     let logger: Logger
-
 
     init(
         configuration: RegistryConfiguration, database: RegistryDatabase, blobs: any BlobStore, registryKey: PrivateSigningKey,
@@ -74,7 +73,9 @@ package final class RegistryServices: Sendable {
     /// Opens the registry home, creating on first start the data directory, the database, the registry key pair
     /// (`Keys/registry.key`, mode 0600, and `Keys/registry.pub`) and an admin token. Returns the admin token's secret
     /// when one was created: it is shown once and stored only hashed.
-    package static func open(_ configuration: RegistryConfiguration, logger: Logger) async throws(CustodyError)
+    package static func open(
+        _ configuration: RegistryConfiguration, logger: Logger
+    ) async throws(CustodyError)
         -> (RegistryServices, adminSecret: String?)
     {
         try await open(configuration, logger: logger, diskProbe: DiskSpace.statfs)
@@ -98,8 +99,10 @@ package final class RegistryServices: Sendable {
         // A policy that does not load stops the start: a gate must not run without the rules it was given.
         let policies = try PolicySet(directory: configuration.policiesDirectory, licencePath: configuration.licenceTablePath)
         for (environment, policy) in policies.snapshot.policies.sorted(by: { $0.key < $1.key }) {
-            try await database.recordEvent(NewEvent(
-                type: .policyLoaded, actor: "registry", detail: "\(environment) \(policy.digest) from \(policy.source)", environment: environment))
+            try await database.recordEvent(
+                NewEvent(
+                    type: .policyLoaded, actor: "registry", detail: "\(environment) \(policy.digest) from \(policy.source)", environment: environment)
+            )
         }
         var adminSecret: String?
         if try await database.tokenCount() == 0 {
@@ -131,8 +134,9 @@ package final class RegistryServices: Sendable {
         var digests: [String: String] = [:]
         for (environment, policy) in snapshot.policies.sorted(by: { $0.key < $1.key }) {
             digests[environment] = policy.digest
-            try await database.recordEvent(NewEvent(
-                type: .policyLoaded, actor: actor, detail: "\(environment) \(policy.digest) from \(policy.source)", environment: environment))
+            try await database.recordEvent(
+                NewEvent(
+                    type: .policyLoaded, actor: actor, detail: "\(environment) \(policy.digest) from \(policy.source)", environment: environment))
         }
         logger.notice("policies reloaded", metadata: ["environments": "\(digests.keys.sorted().joined(separator: ","))"])
         // The trusted keys reload with the policies: a key file added or removed by hand is recorded now.

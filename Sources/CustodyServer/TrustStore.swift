@@ -4,9 +4,9 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// The publisher keys the registry trusts: one `Keys/trusted/NAME.pub` (SPKI PEM) each, kept live.
@@ -98,7 +98,8 @@ package final class TrustStore: Sendable {
         let recorded = try await Self.recorded(database)
         for key in keys where recorded[key.key.hint] != key.name {
             if let old = recorded[key.key.hint] {
-                try await database.recordEvent(Self.event(.trustRemoved, TrustedKey(name: old, key: key.key), actor: actor, note: "renamed to \(key.name)"))
+                try await database.recordEvent(
+                    Self.event(.trustRemoved, TrustedKey(name: old, key: key.key), actor: actor, note: "renamed to \(key.name)"))
             }
             try await database.recordEvent(Self.event(.trustAdded, key, actor: actor, note: "found in the trusted keys directory"))
         }

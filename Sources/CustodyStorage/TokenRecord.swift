@@ -25,4 +25,3 @@ package struct TokenRecord: Sendable, Hashable {
     /// How the token appears in logs and events: never the secret.
     package var actor: String { name.map { "token:\(id) (\($0))" } ?? "token:\(id)" }
 }
-

@@ -1,16 +1,16 @@
+import Crypto
 package import CustodyCore
 package import CustodyStorage
-import Crypto
 package import Foundation
 package import NIOPosix
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Blobs as files: `ROOT/blobs/sha256/ab/abcdef…`, uploads staged as `ROOT/uploads/<upload id>.partial` on the same
@@ -231,7 +231,12 @@ actor FileUpload: BlobUpload {
 
     private func drain() async {
         while !pending.isEmpty, failed == nil {
-            let chunks = pending, fd = fd, path = path, start = written, hasher = hasher, submitted = submitted
+            let chunks = pending
+            let fd = fd
+            let path = path
+            let start = written
+            let hasher = hasher
+            let submitted = submitted
             inFlightBytes = pendingBytes
             pending = []
             pendingBytes = 0
@@ -293,7 +298,9 @@ actor FileUpload: BlobUpload {
             if let expected, digest != expected {
                 throw CustodyError(.invalidArgument, "the uploaded bytes hash to \(digest), not \(expected); nothing was kept")
             }
-            let fd = fd, path = path, store = store
+            let fd = fd
+            let path = path
+            let store = store
             self.fd = -1
             try await store.offPool { () throws(CustodyError) in
                 let synced = fsync(fd) == 0

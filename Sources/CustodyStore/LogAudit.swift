@@ -82,7 +82,10 @@ package enum LogAudit {
                 break
             }
             if try Merkle.root(size: signed.size, tree) != signed.root {
-                fail(previous, "the events up to index \(signed.size - 1) do not hash to the root signed at size \(signed.size) (changed after index \(previous))")
+                fail(
+                    previous,
+                    "the events up to index \(signed.size - 1) do not hash to the root signed at size \(signed.size) (changed after index \(previous))"
+                )
                 break
             }
             report.latestSignedSize = signed.size

@@ -11,7 +11,9 @@ package protocol MetadataStore: Sendable {
     /// Creates a version in one transaction, or finds the identical one already there; different content under
     /// an existing version is a ``CustodyError/Code/conflict``.
     func publishVersion(_ version: NewVersion) async throws(CustodyError) -> PublishOutcome
-    func version(_ model: ModelName, _ selector: ModelReference.Selector, includeEvents: Bool) async throws(CustodyError)
+    func version(
+        _ model: ModelName, _ selector: ModelReference.Selector, includeEvents: Bool
+    ) async throws(CustodyError)
         -> API.VersionDetail?
     func registrySignature(_ model: ModelName, version: String) async throws(CustodyError) -> [UInt8]?
     func model(_ name: ModelName) async throws(CustodyError) -> API.ModelDetail?
@@ -45,7 +47,9 @@ package struct StoredAdvisory: Sendable {
     package var models: [String]
     package var document: [UInt8]
 
-    package init(id: String, modified: String, withdrawn: String?, severity: String, score: Double?, summary: String?, models: [String], document: [UInt8]) {
+    package init(
+        id: String, modified: String, withdrawn: String?, severity: String, score: Double?, summary: String?, models: [String], document: [UInt8]
+    ) {
         self.id = id
         self.modified = modified
         self.withdrawn = withdrawn

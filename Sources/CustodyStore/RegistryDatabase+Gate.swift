@@ -30,7 +30,10 @@ extension RegistryDatabase {
                 sql: "UPDATE versions SET status = ?, status_reason = ?, status_by = ?, status_at = ? WHERE id = ?",
                 arguments: [status.state.rawValue, status.reason, status.by, status.at ?? Self.now(), versionID])
             try Self.insertEvent(
-                db, NewEvent(type: EventKind(statusChangeTo: status.state), actor: status.by, model: model.description, version: version, detail: status.reason))
+                db,
+                NewEvent(
+                    type: EventKind(statusChangeTo: status.state), actor: status.by, model: model.description, version: version, detail: status.reason
+                ))
             return true
         }
     }
@@ -152,7 +155,9 @@ extension RegistryDatabase {
         }
     }
 
-    package func uses(of versions: [(model: String, version: String)]) async throws(CustodyError)
+    package func uses(
+        of versions: [(model: String, version: String)]
+    ) async throws(CustodyError)
         -> [(model: String, version: String, use: API.Exposure.Use)]
     {
         // One pass over each model's events (its range of the model index, the version read from the index) for all
@@ -180,9 +185,10 @@ extension RegistryDatabase {
                     arguments: StatementArguments([model] + versions))
                 for row in rows {
                     let version: String = row["version"]
-                    found["\(model)@\(version)", default: []].append(API.Exposure.Use(
-                        type: row["type"], allowed: row["allowed"], actor: row["actor"], environment: row["environment"], client: row["client"],
-                        count: row["count"], first: row["first"], last: row["last"]))
+                    found["\(model)@\(version)", default: []].append(
+                        API.Exposure.Use(
+                            type: row["type"], allowed: row["allowed"], actor: row["actor"], environment: row["environment"], client: row["client"],
+                            count: row["count"], first: row["first"], last: row["last"]))
                 }
             }
             return versions.flatMap { pair in (found["\(pair.model)@\(pair.version)"] ?? []).map { (pair.model, pair.version, $0) } }

@@ -30,9 +30,10 @@ extension RegistryDatabase {
     struct NodeReader: MerkleNodeSource {
         let db: Database
         func node(level: Int, index: UInt64) throws -> [UInt8] {
-            guard let data = try Data.fetchOne(
-                db.cachedStatement(sql: "SELECT hash FROM log_tree WHERE position = ?"),
-                arguments: [Int64(Merkle.storagePosition(level: level, index: index))])
+            guard
+                let data = try Data.fetchOne(
+                    db.cachedStatement(sql: "SELECT hash FROM log_tree WHERE position = ?"),
+                    arguments: [Int64(Merkle.storagePosition(level: level, index: index))])
             else { throw CustodyError(.io, "the log has no node (\(level), \(index))") }
             return Array(data)
         }
@@ -60,7 +61,9 @@ extension RegistryDatabase {
 
     package func latestCheckpoint() async throws(CustodyError) -> (size: UInt64, note: String)? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1").map { (UInt64($0["size"] as Int64), $0["note"]) }
+            try Row.fetchOne(db, sql: "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1").map {
+                (UInt64($0["size"] as Int64), $0["note"])
+            }
         }
     }
 

@@ -24,16 +24,34 @@ extension RegistryDatabase {
     package func events(_ filter: EventFilter) async throws(CustodyError) -> [API.Event] {
         var clauses = ["id > ?"]
         var arguments: [(any DatabaseValueConvertible)?] = [filter.after]
-        if let model = filter.model { clauses.append("model = ?"); arguments.append(model) }
-        if let version = filter.version { clauses.append("version = ?"); arguments.append(version) }
+        if let model = filter.model {
+            clauses.append("model = ?")
+            arguments.append(model)
+        }
+        if let version = filter.version {
+            clauses.append("version = ?")
+            arguments.append(version)
+        }
         if !filter.types.isEmpty {
             clauses.append("type IN (\(filter.types.map { _ in "?" }.joined(separator: ", ")))")
             arguments += filter.types.map { $0 as (any DatabaseValueConvertible)? }
         }
-        if let actor = filter.actor { clauses.append("actor LIKE ? ESCAPE '\\'"); arguments.append("%" + Self.escapeLike(actor) + "%") }
-        if let environment = filter.environment { clauses.append("environment = ?"); arguments.append(environment) }
-        if let since = filter.since { clauses.append("at >= ?"); arguments.append(since) }
-        if let until = filter.until { clauses.append("at <= ?"); arguments.append(until) }
+        if let actor = filter.actor {
+            clauses.append("actor LIKE ? ESCAPE '\\'")
+            arguments.append("%" + Self.escapeLike(actor) + "%")
+        }
+        if let environment = filter.environment {
+            clauses.append("environment = ?")
+            arguments.append(environment)
+        }
+        if let since = filter.since {
+            clauses.append("at >= ?")
+            arguments.append(since)
+        }
+        if let until = filter.until {
+            clauses.append("at <= ?")
+            arguments.append(until)
+        }
         let sql = "SELECT * FROM events WHERE \(clauses.joined(separator: " AND ")) ORDER BY id LIMIT \(max(1, min(filter.limit, 10_000)))"
         let bound = StatementArguments(arguments)
         return try await read { db in try Row.fetchAll(db, sql: sql, arguments: bound).map(Self.event) }

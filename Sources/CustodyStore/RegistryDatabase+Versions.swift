@@ -28,11 +28,13 @@ extension RegistryDatabase {
                 guard detail.bundleDigest == new.bundleDigest else {
                     throw CustodyError(
                         .conflict,
-                        "\(new.model)@\(new.version) already exists with bundle digest \(detail.bundleDigest); versions are immutable, publish a new version")
+                        "\(new.model)@\(new.version) already exists with bundle digest \(detail.bundleDigest); versions are immutable, publish a new version"
+                    )
                 }
                 guard detail.license == new.license, detail.provenance == new.provenance else {
                     throw CustodyError(
-                        .conflict, "\(new.model)@\(new.version) already exists with the same files but other licence or provenance; versions are immutable")
+                        .conflict,
+                        "\(new.model)@\(new.version) already exists with the same files but other licence or provenance; versions are immutable")
                 }
                 return .unchanged(detail)
             }
@@ -77,7 +79,8 @@ extension RegistryDatabase {
                     versionID, provenance.source?.uri, provenance.source?.revision, provenance.pipelineRun,
                     try Self.json(provenance.baseModels), try Self.json(provenance.datasets), try Self.json(provenance.annotations),
                 ])
-            let detail = "bundle \(new.bundleDigest), \(new.files.count) files, publisher signature \(publisher.status)"
+            let detail =
+                "bundle \(new.bundleDigest), \(new.files.count) files, publisher signature \(publisher.status)"
                 + (publisher.keyName.map { " by \($0)" } ?? "")
             try Self.insertEvent(
                 db, NewEvent(type: .publish, actor: new.publishedBy, model: new.model.description, version: new.version, detail: detail))
@@ -91,7 +94,9 @@ extension RegistryDatabase {
         }
     }
 
-    package func version(_ model: ModelName, _ selector: ModelReference.Selector, includeEvents: Bool) async throws(CustodyError)
+    package func version(
+        _ model: ModelName, _ selector: ModelReference.Selector, includeEvents: Bool
+    ) async throws(CustodyError)
         -> API.VersionDetail?
     {
         try await read { db in
@@ -126,8 +131,9 @@ extension RegistryDatabase {
 
     package func model(_ name: ModelName) async throws(CustodyError) -> API.ModelDetail? {
         try await read { db in
-            guard let row = try Row.fetchOne(
-                db, sql: "SELECT id, created_at FROM models WHERE namespace = ? AND name = ?", arguments: [name.namespace, name.name])
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT id, created_at FROM models WHERE namespace = ? AND name = ?", arguments: [name.namespace, name.name])
             else { return nil }
             let id: Int64 = row["id"]
             let versions = try Row.fetchAll(
@@ -173,9 +179,11 @@ extension RegistryDatabase {
             index + 1, index, time, event.type.rawValue, event.actor, event.model, event.version, event.detail, event.environment,
             event.client, event.count,
         ])
-        try appendLeaf(db, index: UInt64(index), EventLeaf.V1(
-            id: index + 1, at: time, type: event.type.rawValue, actor: event.actor, model: event.model, version: event.version,
-            detail: event.detail, environment: event.environment, client: event.client, count: event.count))
+        try appendLeaf(
+            db, index: UInt64(index),
+            EventLeaf.V1(
+                id: index + 1, at: time, type: event.type.rawValue, actor: event.actor, model: event.model, version: event.version,
+                detail: event.detail, environment: event.environment, client: event.client, count: event.count))
     }
 
     static func modelID(_ db: Database, _ model: ModelName, create: Bool) throws -> Int64? {

@@ -188,9 +188,11 @@ extension RegistryDatabase {
             while let row = try unlogged.next() {
                 // The frozen V1 leaf of the row as it was then (events had no count yet): never today's encoder.
                 let id: Int64 = row["id"]
-                try RegistryDatabase.appendLeaf(db, index: UInt64(id - 1), EventLeaf.V1(
-                    id: row["id"], at: row["at"], type: row["type"], actor: row["actor"], model: row["model"], version: row["version"],
-                    detail: row["detail"], environment: row["environment"], client: row["client"]))
+                try RegistryDatabase.appendLeaf(
+                    db, index: UInt64(id - 1),
+                    EventLeaf.V1(
+                        id: row["id"], at: row["at"], type: row["type"], actor: row["actor"], model: row["model"], version: row["version"],
+                        detail: row["detail"], environment: row["environment"], client: row["client"]))
             }
             try db.execute(
                 sql: """

@@ -26,7 +26,8 @@ struct Audit: AsyncParsableCommand {
     static func line(_ event: API.Event) -> String {
         let subject = event.model.map { $0 + (event.version.map { "@" + $0 } ?? "") } ?? "-"
         let type = event.type + (event.count.map { " ×\($0)" } ?? "")
-        return "\(event.id - 1)\t\(event.at)\t\(type)\t\(event.actor ?? "-")\t\(subject)\t\(event.environment ?? "-")\t\(event.client ?? "-")\t\(event.detail ?? "")"
+        return
+            "\(event.id - 1)\t\(event.at)\t\(type)\t\(event.actor ?? "-")\t\(subject)\t\(event.environment ?? "-")\t\(event.client ?? "-")\t\(event.detail ?? "")"
     }
 
     struct Events: Codable { var events: [API.Event] }
@@ -54,10 +55,12 @@ struct Audit: AsyncParsableCommand {
         @OptionGroup var remote: RemoteOptions
 
         func run() async throws {
-            let path = "/v1/audit/events" + Audit.query([
-                ("model", model), ("version", version), ("type", type), ("actor", actor), ("environment", env), ("since", since),
-                ("until", until), ("after", after.map(String.init)), ("limit", String(limit)),
-            ])
+            let path =
+                "/v1/audit/events"
+                + Audit.query([
+                    ("model", model), ("version", version), ("type", type), ("actor", actor), ("environment", env), ("since", since),
+                    ("until", until), ("after", after.map(String.init)), ("limit", String(limit)),
+                ])
             let answer: Events = try await withClient(remote) { client in try await client.get(path) }
             if json { return try printJSON(answer) }
             for event in answer.events { print(Audit.line(event)) }
@@ -76,7 +79,8 @@ struct Audit: AsyncParsableCommand {
             try await withClient(remote) { client in
                 var after: Int64 = 0
                 while true {
-                    let page: Events = try await client.get("/v1/audit/events" + Audit.query([("model", name.description), ("after", String(after)), ("limit", "10000")]))
+                    let page: Events = try await client.get(
+                        "/v1/audit/events" + Audit.query([("model", name.description), ("after", String(after)), ("limit", "10000")]))
                     all += page.events
                     guard page.events.count == 10_000, let last = page.events.last else { break }
                     after = last.id
@@ -131,12 +135,17 @@ struct Audit: AsyncParsableCommand {
             if subject.contains("/") {
                 let parsed = try ModelReference(parsing: subject)
                 guard case .version(let version) = parsed.selector else { throw CustodyError(.invalidArgument, "name the version by its tag") }
-                struct Answer: Codable { var versions: [API.Exposure.AffectedVersion]; var environments: [String]; var tokens: [String] }
+                struct Answer: Codable {
+                    var versions: [API.Exposure.AffectedVersion]
+                    var environments: [String]
+                    var tokens: [String]
+                }
                 let answer: Answer = try await withClient(remote) { client in
                     try await client.get("/v1/audit/exposure/\(parsed.model.namespace)/\(parsed.model.name)/\(version)")
                 }
                 exposure = API.Exposure(
-                    advisory: API.AdvisorySummary(id: "-", modified: "-", withdrawn: nil, summary: nil, severity: "-", score: nil, models: [parsed.model.description]),
+                    advisory: API.AdvisorySummary(
+                        id: "-", modified: "-", withdrawn: nil, summary: nil, severity: "-", score: nil, models: [parsed.model.description]),
                     versions: answer.versions, unknownModels: [], environments: answer.environments, tokens: answer.tokens)
             } else {
                 struct Answer: Codable { var exposure: API.Exposure }
@@ -149,7 +158,8 @@ struct Audit: AsyncParsableCommand {
     }
 
     struct Export: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Stream every event to standard output as JSON lines (each line a log leaf) or CSV.")
+        static let configuration = CommandConfiguration(
+            abstract: "Stream every event to standard output as JSON lines (each line a log leaf) or CSV.")
         @Option(help: "jsonl or csv.") var format = "jsonl"
         @OptionGroup var remote: RemoteOptions
 
@@ -178,7 +188,8 @@ struct Audit: AsyncParsableCommand {
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check the log: the latest checkpoint's signature and its consistency with the one seen last time, or (--database) a copy of the database recomputed offline.",
+            abstract:
+                "Check the log: the latest checkpoint's signature and its consistency with the one seen last time, or (--database) a copy of the database recomputed offline.",
             discussion: """
                 Online, the checkpoint seen last time is kept in ~/.config/custody/checkpoints/ per log key; a log \
                 that shrank, forked or was rewritten fails. Exit status: 0 consistent, 1 tampering detected, 2 error.
@@ -211,7 +222,8 @@ struct Audit: AsyncParsableCommand {
                 if let previousNote = try? String(contentsOfFile: statePath, encoding: .utf8) {
                     let previous = try Checkpoint.verify(previousNote, key: key, name: name)
                     if latest.size < previous.size {
-                        throw CustodyError(.verificationFailed, "the log shrank from \(previous.size) to \(latest.size) events: history was rewritten")
+                        throw CustodyError(
+                            .verificationFailed, "the log shrank from \(previous.size) to \(latest.size) events: history was rewritten")
                     }
                     if latest.size == previous.size {
                         guard latest.root == previous.root else {
@@ -222,11 +234,13 @@ struct Audit: AsyncParsableCommand {
                         let proof: Proof = try await client.get("/v1/audit/proof/consistency?from=\(previous.size)&to=\(latest.size)")
                         let hashes = proof.hashes.compactMap { Data(base64Encoded: $0).map(Array.init) }
                         guard hashes.count == proof.hashes.count,
-                            Merkle.verifyConsistency(from: previous.size, to: latest.size, proof: hashes, firstRoot: previous.root, secondRoot: latest.root)
+                            Merkle.verifyConsistency(
+                                from: previous.size, to: latest.size, proof: hashes, firstRoot: previous.root, secondRoot: latest.root)
                         else {
                             throw CustodyError(
                                 .verificationFailed,
-                                "the log at size \(latest.size) is not an extension of the log seen at size \(previous.size): history was rewritten or forked")
+                                "the log at size \(latest.size) is not an extension of the log seen at size \(previous.size): history was rewritten or forked"
+                            )
                         }
                     }
                     message += ", consistent with size \(previous.size) seen before"
@@ -273,11 +287,14 @@ struct Audit: AsyncParsableCommand {
             guard proof.index < checkpoint.size else {
                 throw CustodyError(.verificationFailed, "\(receipt): index \(proof.index) is outside the checkpoint's \(checkpoint.size) entries")
             }
-            guard Merkle.verifyInclusion(
-                leafHash: Merkle.leafHash(leaf), index: proof.index, size: checkpoint.size, proof: proof.hashes, root: checkpoint.root)
+            guard
+                Merkle.verifyInclusion(
+                    leafHash: Merkle.leafHash(leaf), index: proof.index, size: checkpoint.size, proof: proof.hashes, root: checkpoint.root)
             else {
                 throw CustodyError(
-                    .verificationFailed, "\(receipt): the event at index \(proof.index) is not in the log at size \(checkpoint.size): the proof does not lead to the signed root")
+                    .verificationFailed,
+                    "\(receipt): the event at index \(proof.index) is not in the log at size \(checkpoint.size): the proof does not lead to the signed root"
+                )
             }
             let event = try? JSONDecoder().decode(API.Event.self, from: Data(leaf))
             guard let event, EventLeaf.canonicalJSON(event) == leaf, event.id == Int64(proof.index) + 1 else {

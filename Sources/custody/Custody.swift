@@ -1,6 +1,5 @@
 import ArgumentParser
 import CustodyCore
-
 import Foundation
 
 @main
@@ -12,7 +11,10 @@ struct Custody: AsyncParsableCommand {
             Exit status: 0 success, 1 a negative verdict (signature mismatch, verification failed), \
             2 a usage or operational error.
             """,
-        subcommands: [Serve.self, Publish.self, Pull.self, Show.self, Inspect.self, Check.self, AdvisoryCommand.self, PolicyCommand.self, StatusCommand.self, Audit.self, Token.self, TrustCommand.self, Keys.self, Sign.self, Verify.self, DigestCommand.self]
+        subcommands: [
+            Serve.self, Publish.self, Pull.self, Show.self, Inspect.self, Check.self, AdvisoryCommand.self, PolicyCommand.self, StatusCommand.self,
+            Audit.self, Token.self, TrustCommand.self, Keys.self, Sign.self, Verify.self, DigestCommand.self,
+        ]
     )
 
     /// Parses and runs a command, mapping every failure to the documented exit statuses: 1 for a negative

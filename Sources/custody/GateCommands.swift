@@ -140,15 +140,21 @@ struct AdvisoryCommand: AsyncParsableCommand {
             }
             for added in exposures {
                 let advisory = added.exposure.advisory
-                print("\(added.result == "updated" ? "updated" : "recorded") \(advisory.id): \(advisory.severity)\(advisory.score.map { " (\($0))" } ?? "")")
+                print(
+                    "\(added.result == "updated" ? "updated" : "recorded") \(advisory.id): \(advisory.severity)\(advisory.score.map { " (\($0))" } ?? "")"
+                )
                 print(ExposureText.render(added.exposure))
             }
-            print("\(records.count) records: \(counts.created) recorded, \(counts.updated) updated, \(counts.unchanged) unchanged, "
-                + "\(counts.skipped) skipped (no Custody model or digest), \(counts.invalid) invalid")
+            print(
+                "\(records.count) records: \(counts.created) recorded, \(counts.updated) updated, \(counts.unchanged) unchanged, "
+                    + "\(counts.skipped) skipped (no Custody model or digest), \(counts.invalid) invalid")
             if counts.invalid > 0 { throw ExitCode(1) }
         }
 
-        enum Classified { case valid, foreign, invalid(String) }
+        enum Classified {
+            case valid, foreign
+            case invalid(String)
+        }
 
         /// Checks a record here first, so that foreign ones are counted apart and invalid ones named by file.
         static func classify(_ bytes: [UInt8]) -> Classified {
@@ -197,7 +203,9 @@ struct AdvisoryCommand: AsyncParsableCommand {
             if json { return try printJSON(answer) }
             for advisory in answer.advisories {
                 let state = advisory.withdrawn.map { "withdrawn \($0)" } ?? "open"
-                print("\(advisory.id)  \(advisory.severity)\(advisory.score.map { " \($0)" } ?? "")  \(state)  \(advisory.models.joined(separator: ", "))  \(advisory.summary ?? "")")
+                print(
+                    "\(advisory.id)  \(advisory.severity)\(advisory.score.map { " \($0)" } ?? "")  \(state)  \(advisory.models.joined(separator: ", "))  \(advisory.summary ?? "")"
+                )
             }
         }
     }
@@ -210,7 +218,10 @@ struct AdvisoryCommand: AsyncParsableCommand {
         func run() async throws {
             let bytes = try await withClient(remote) { client in try await client.bytes("/v1/advisories/\(id)") }
             let object = try JSONSerialization.jsonObject(with: Data(bytes))
-            print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
+            print(
+                String(
+                    decoding: try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]),
+                    as: UTF8.self))
         }
     }
 
@@ -237,7 +248,8 @@ enum ExposureText {
             lines.append("  \(version.model)@\(version.version)  \(version.bundleDigest)  \(total) use\(total == 1 ? "" : "s")")
             for use in version.uses {
                 lines.append(
-                    "    \(use.type)\(use.allowed ? "" : " (denied)")  \(use.actor ?? "-")  \(use.environment ?? "ungated")  \(use.client ?? "-")  ×\(use.count)  \(use.first) … \(use.last)")
+                    "    \(use.type)\(use.allowed ? "" : " (denied)")  \(use.actor ?? "-")  \(use.environment ?? "ungated")  \(use.client ?? "-")  ×\(use.count)  \(use.first) … \(use.last)"
+                )
             }
         }
         if !exposure.environments.isEmpty { lines.append("  environments: \(exposure.environments.joined(separator: ", "))") }
@@ -288,7 +300,10 @@ struct PolicyCommand: AsyncParsableCommand {
         @OptionGroup var remote: RemoteOptions
 
         func run() async throws {
-            struct Ask: Encodable { var model: String; var policy: String? }
+            struct Ask: Encodable {
+                var model: String
+                var policy: String?
+            }
             let draft = try policy.map { path throws(CustodyError) in String(decoding: try FileIO.contents(of: path, limit: 1 << 20), as: UTF8.self) }
             let decision: API.Decision = try await withClient(remote) { client in
                 try await client.post("/v1/policies/\(environment)/test", body: Ask(model: reference, policy: draft))

@@ -77,7 +77,8 @@ enum InspectTable {
                 if let architecture = metadata.architecture { details.append(architecture) }
                 if let license = metadata.license { details.append("license \(license)") }
             }
-            out += pad(file.path, width) + "  " + pad(file.format.rawValue, 17) + "  " + pad(file.verdict.rawValue, 11)
+            out +=
+                pad(file.path, width) + "  " + pad(file.format.rawValue, 17) + "  " + pad(file.verdict.rawValue, 11)
                 + "  " + details.joined(separator: ", ") + "\n"
             for finding in file.findings where finding.verdict != .clean {
                 let place = [finding.member, finding.offset.map { "@\($0)" }].compactMap { $0 }.joined(separator: " ")
@@ -89,7 +90,8 @@ enum InspectTable {
             return count == 0 ? nil : "\(count) \(verdict.rawValue)"
         }
         let invalid = report.files.filter { !$0.isValid }.count
-        out += "\(report.files.count) file\(report.files.count == 1 ? "" : "s"): \(counts.joined(separator: ", "))"
+        out +=
+            "\(report.files.count) file\(report.files.count == 1 ? "" : "s"): \(counts.joined(separator: ", "))"
             + (invalid > 0 ? ", \(invalid) invalid" : "") + "\n"
         return out
     }

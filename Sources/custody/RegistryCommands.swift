@@ -1,13 +1,14 @@
 import ArgumentParser
 import CustodyArchive
-import CustodyScan
 import CustodyClient
 import CustodyCore
+import CustodyScan
 import Foundation
 
 struct Publish: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Publish a model directory, an archive (.tar, .tar.gz, .tar.zst, .zip) or a single-file model (.gguf, .safetensors) as a new version.",
+        abstract:
+            "Publish a model directory, an archive (.tar, .tar.gz, .tar.zst, .zip) or a single-file model (.gguf, .safetensors) as a new version.",
         discussion: "Only blobs the registry lacks are uploaded. Licence and provenance left out here are read from README.md's front matter.")
 
     @Argument(help: "A model directory or archive.")
@@ -52,7 +53,10 @@ struct Publish: AsyncParsableCommand {
     @Option(help: "How many blobs to upload at once.")
     var parallel = 8
 
-    @Option(help: "The licence class you claim (permissive, conditional, research, commercial, restricted, non-commercial, research-only); refused if the licence says otherwise.")
+    @Option(
+        help:
+            "The licence class you claim (permissive, conditional, research, commercial, restricted, non-commercial, research-only); refused if the licence says otherwise."
+    )
     var licenseClass: String?
 
     @Flag(help: "Scan the bundle here first and refuse to upload anything dangerous (the registry scans it either way).")
@@ -208,7 +212,9 @@ struct Show: AsyncParsableCommand {
             if json { return try printJSON(detail) }
             print("\(detail.model)  (since \(detail.createdAt))")
             for version in detail.versions {
-                print("  \(version.version)  \(version.bundleDigest)  \(version.fileCount) files, \(TransferProgress.bytes(Int64(version.totalSize)))  \(version.createdAt)")
+                print(
+                    "  \(version.version)  \(version.bundleDigest)  \(version.fileCount) files, \(TransferProgress.bytes(Int64(version.totalSize)))  \(version.createdAt)"
+                )
             }
         }
     }
@@ -216,7 +222,10 @@ struct Show: AsyncParsableCommand {
 
 enum VersionText {
     static func render(_ detail: API.VersionDetail) -> String {
-        var lines = ["\(detail.model)@\(detail.version)", "  bundle digest  \(detail.bundleDigest)", "  published      \(detail.createdAt) by \(detail.publishedBy ?? "unknown")"]
+        var lines = [
+            "\(detail.model)@\(detail.version)", "  bundle digest  \(detail.bundleDigest)",
+            "  published      \(detail.createdAt) by \(detail.publishedBy ?? "unknown")",
+        ]
         let license = [detail.license.id, detail.license.name, detail.license.link].compactMap { $0 }.joined(separator: ", ")
         lines.append("  licence        \(license.isEmpty ? "not declared" : license)")
         let provenance = detail.provenance
@@ -247,7 +256,9 @@ enum VersionText {
                 return count == 0 ? nil : "\(count) \(verdict.rawValue)"
             }
             let invalid = scan.invalidFiles.count
-            lines.append("  scan           \(scan.verdict.rawValue.uppercased()) (\(counts.joined(separator: ", "))\(invalid > 0 ? ", \(invalid) invalid" : ""))")
+            lines.append(
+                "  scan           \(scan.verdict.rawValue.uppercased()) (\(counts.joined(separator: ", "))\(invalid > 0 ? ", \(invalid) invalid" : ""))"
+            )
         }
         let reports = Dictionary((detail.scan?.files ?? []).map { ($0.path, $0) }, uniquingKeysWith: { first, _ in first })
         lines.append("  files")

@@ -1,7 +1,8 @@
-@testable import CustodyArchive
 import CustodyCore
 import Foundation
 import Testing
+
+@testable import CustodyArchive
 
 @Suite struct BundleArchiveTests {
     @Test(arguments: [("a/b", "a/b"), ("./a//b/", "a/b"), ("./", nil)] as [(String, String?)])

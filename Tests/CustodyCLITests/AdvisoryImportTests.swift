@@ -5,7 +5,8 @@ import Testing
 @Suite struct AdvisoryImportTests {
     static func record(_ id: String, modified: String = "2026-11-01T00:00:00Z", ecosystem: String = "Custody", severity: Bool = true) -> String {
         let score = severity ? #""severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}], "# : ""
-        return #"{"id": "\#(id)", "modified": "\#(modified)", \#(score)"affected": [{"package": {"ecosystem": "\#(ecosystem)", "name": "acme/m"}, "versions": ["1"]}]}"#
+        return
+            #"{"id": "\#(id)", "modified": "\#(modified)", \#(score)"affected": [{"package": {"ecosystem": "\#(ecosystem)", "name": "acme/m"}, "versions": ["1"]}]}"#
     }
 
     @Test func aDirectoryAndAZipImportRecordByRecord() throws {
@@ -23,7 +24,9 @@ import Testing
 
         let first = try registry.custody("advisory", "import", feed)
         #expect(first.status == 1, "some records are invalid: \(first.stdout) \(first.stderr)")
-        #expect(first.stdout.contains("6 records: 3 recorded, 0 updated, 0 unchanged, 1 skipped (no Custody model or digest), 2 invalid"), "\(first.stdout)")
+        #expect(
+            first.stdout.contains("6 records: 3 recorded, 0 updated, 0 unchanged, 1 skipped (no Custody model or digest), 2 invalid"),
+            "\(first.stdout)")
         #expect(first.stderr.contains("d-bad.json: modified"), "\(first.stderr)")
         #expect(first.stderr.contains("e-case.json: affected[0].package.ecosystem: 'custody' differs only in case"), "\(first.stderr)")
         #expect(first.stdout.contains("recorded x_CUSTODY-2026-0101: critical"), "the exposure of what was recorded: \(first.stdout)")
@@ -36,7 +39,8 @@ import Testing
         let again = try registry.custody("advisory", "import", feed + "/a-good.json")
         #expect(again.status == 0 && again.stdout.contains("1 records: 0 recorded, 0 updated, 1 unchanged"), "\(again.stdout) \(again.stderr)")
         try registry.scratch.write("export/x_CUSTODY-2026-0101.json", Self.record("x_CUSTODY-2026-0101", modified: "2026-11-02T00:00:00Z"))
-        try registry.scratch.write("export/x_CUSTODY-2026-0104.json", Self.record("x_CUSTODY-2026-0104", modified: "2026-10-01T00:00:00Z", severity: false))
+        try registry.scratch.write(
+            "export/x_CUSTODY-2026-0104.json", Self.record("x_CUSTODY-2026-0104", modified: "2026-10-01T00:00:00Z", severity: false))
         try registry.scratch.write("export/PYSEC-2026-2.json", Self.record("PYSEC-2026-2", ecosystem: "PyPI"))
         let zip = registry.scratch.path + "/custody-osv.zip"
         let zipped = try Tools.python(
@@ -45,7 +49,9 @@ import Testing
         try #require(zipped.status == 0, "\(zipped.stderr)")
         let fromZip = try registry.custody("advisory", "import", zip)
         #expect(fromZip.status == 1, "\(fromZip.stdout) \(fromZip.stderr)")
-        #expect(fromZip.stdout.contains("3 records: 0 recorded, 1 updated, 0 unchanged, 1 skipped (no Custody model or digest), 1 invalid"), "\(fromZip.stdout)")
+        #expect(
+            fromZip.stdout.contains("3 records: 0 recorded, 1 updated, 0 unchanged, 1 skipped (no Custody model or digest), 1 invalid"),
+            "\(fromZip.stdout)")
         #expect(fromZip.stderr.contains("x_CUSTODY-2026-0104.json"), "\(fromZip.stderr)")
         #expect(try registry.custody("advisory", "import", registry.scratch.path + "/none").status == 2)
     }

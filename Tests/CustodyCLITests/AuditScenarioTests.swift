@@ -31,10 +31,18 @@ import Testing
         let (registry, key) = try GateTests.registry()
         let source = ["--source", "https://huggingface.co/acme"]
         let base = try GateTests.model(registry, "base", salt: "b")
-        #expect(try registry.custody(["publish", base, "--name", "acme/base", "--version", "1", "--license", "apache-2.0", "--sign-key", key, "--quiet"] + source).status == 0)
+        #expect(
+            try registry.custody(
+                ["publish", base, "--name", "acme/base", "--version", "1", "--license", "apache-2.0", "--sign-key", key, "--quiet"] + source
+            ).status == 0)
         let tune = try GateTests.model(registry, "tune", salt: "t")
-        #expect(try registry.custody(["publish", tune, "--name", "acme/tune", "--version", "1", "--license", "apache-2.0", "--base-model", "acme/base@1",
-                                      "--dataset", "acme/chats", "--sign-key", key, "--quiet"] + source).status == 0)
+        #expect(
+            try registry.custody(
+                [
+                    "publish", tune, "--name", "acme/tune", "--version", "1", "--license", "apache-2.0", "--base-model", "acme/base@1",
+                    "--dataset", "acme/chats", "--sign-key", key, "--quiet",
+                ] + source
+            ).status == 0)
 
         #expect(try registry.custody("check", "acme/base@1", "--env", "production").status == 0)
         #expect(try registry.custody("check", "acme/tune@1", "--env", "research").status == 0)
@@ -43,13 +51,16 @@ import Testing
         var receipts: [String] = []
         for (token, reference) in [(prod, "acme/base@1"), (lab, "acme/base@1"), (lab, "acme/tune@1")] {
             let output = registry.scratch.path + "/pull-\(UUID().uuidString)"
-            let pulled = try registry.custody(["pull", reference, "--output", output, "--registry-key", registry.registryPublicKey, "--quiet"], token: token)
+            let pulled = try registry.custody(
+                ["pull", reference, "--output", output, "--registry-key", registry.registryPublicKey, "--quiet"], token: token)
             #expect(pulled.status == 0, "\(pulled.stderr)")
             #expect(!FileManager.default.fileExists(atPath: output + "/model.receipt"), "nothing is added inside the signed directory")
             receipts.append(output + ".receipt")
         }
 
-        let advisory = try registry.scratch.write("advisory.json", """
+        let advisory = try registry.scratch.write(
+            "advisory.json",
+            """
             {"id": "x_CUSTODY-2026-0042", "modified": "2026-11-29T12:00:00Z", "summary": "base weights poisoned",
              "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],
              "affected": [{"package": {"ecosystem": "Custody", "name": "acme/base"}, "versions": ["1"]}]}
@@ -63,7 +74,12 @@ import Testing
         let pulls = ((versions.first?["uses"] as? [[String: Any]]) ?? []).filter { $0["type"] as? String == "pull" }
         #expect(pulls.count == 2)
         #expect(Set(pulls.compactMap { $0["environment"] as? String }) == ["production", "research"])
-        #expect(Set(pulls.compactMap { ($0["actor"] as? String)?.contains("prod-host") == true ? "prod" : ($0["actor"] as? String)?.contains("lab-host") == true ? "lab" : nil }) == ["prod", "lab"])
+        #expect(
+            Set(
+                pulls.compactMap {
+                    ($0["actor"] as? String)?.contains("prod-host") == true
+                        ? "prod" : ($0["actor"] as? String)?.contains("lab-host") == true ? "lab" : nil
+                }) == ["prod", "lab"])
         #expect(exposure["environments"] as? [String] == ["production", "research"])
 
         // The receipt beside a pulled directory proves the publish event is in the log, checked here independently
@@ -105,7 +121,9 @@ import Testing
             #expect(verified.status == 0 && verified.stdout.hasPrefix("ok"), "\(verified.stdout) \(verified.stderr)")
             // And with the CLI, offline: the same receipt verifies; any changed byte of the event it carries does not.
             let ours = try run(try Tools.custody, ["audit", "verify-receipt", receipt, "--log-key", registry.keys + "/log.pub"])
-            #expect(ours.status == 0 && ours.stdout.hasPrefix("receipt verified: event ") && ours.stdout.contains("(publish acme/"), "\(ours.stdout) \(ours.stderr)")
+            #expect(
+                ours.status == 0 && ours.stdout.hasPrefix("receipt verified: event ") && ours.stdout.contains("(publish acme/"),
+                "\(ours.stdout) \(ours.stderr)")
         }
         let text = try String(contentsOfFile: receipts[0], encoding: .utf8)
         var receiptLines = text.components(separatedBy: "\n")

@@ -71,7 +71,9 @@ import Testing
         try FileManager.default.removeItem(atPath: registry.home + "/data")
         try registry.start()
         for version in ["1", "2", "3"] {
-            #expect(try registry.custody("publish", model, "--name", "acme/other", "--version", version, "--license", "apache-2.0", "--quiet").status == 0)
+            #expect(
+                try registry.custody("publish", model, "--name", "acme/other", "--version", version, "--license", "apache-2.0", "--quiet").status == 0
+            )
         }
         let forked = try registry.custody("audit", "verify", "--log-key", logKey)
         #expect(forked.status == 1, "\(forked.stdout) \(forked.stderr)")

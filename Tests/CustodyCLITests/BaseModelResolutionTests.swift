@@ -15,9 +15,11 @@ import Testing
 
         // The card names the base as the Hub does; the derivative inherits the base's research-only class.
         let tune = try GateTests.model(registry, "tune", salt: "t")
-        #expect(try registry.custody(
-            "publish", tune, "--name", "acme/tune", "--version", "1", "--license", "apache-2.0", "--base-model", hub,
-            "--source", "https://example.com/tune", "--quiet").status == 0)
+        #expect(
+            try registry.custody(
+                "publish", tune, "--name", "acme/tune", "--version", "1", "--license", "apache-2.0", "--base-model", hub,
+                "--source", "https://example.com/tune", "--quiet"
+            ).status == 0)
         let check = try GateTests.decision(try registry.custody("check", "acme/tune@1", "--env", "production", "--json"))
         let licence = try #require(check["licence"] as? [String: Any])
         #expect(licence["class"] as? String == "research", "\(licence)")
@@ -29,14 +31,18 @@ import Testing
 
         // Pinned to a revision the registry's copy was made from; another revision is another model.
         let pinned = try GateTests.model(registry, "pinned", salt: "p")
-        #expect(try registry.custody(
-            "publish", pinned, "--name", "acme/pinned", "--version", "1", "--license", "apache-2.0", "--base-model", hub + "@0e9e39f",
-            "--quiet").status == 0)
+        #expect(
+            try registry.custody(
+                "publish", pinned, "--name", "acme/pinned", "--version", "1", "--license", "apache-2.0", "--base-model", hub + "@0e9e39f",
+                "--quiet"
+            ).status == 0)
         #expect(try registry.custody("audit", "lineage", "acme/pinned@1").stdout.contains("acme/llama-base@1"))
         let other = try GateTests.model(registry, "other-rev", salt: "o")
-        #expect(try registry.custody(
-            "publish", other, "--name", "acme/other-rev", "--version", "1", "--license", "apache-2.0", "--base-model", hub + "@ffffff1",
-            "--quiet").status == 0)
+        #expect(
+            try registry.custody(
+                "publish", other, "--name", "acme/other-rev", "--version", "1", "--license", "apache-2.0", "--base-model", hub + "@ffffff1",
+                "--quiet"
+            ).status == 0)
         #expect(try registry.custody("audit", "lineage", "acme/other-rev@1").stdout.contains("[not in this registry]"))
         #expect(try registry.custody("show", "acme/other-rev@1").stdout.contains("base models    \(hub)@ffffff1 (not in this registry)"))
 
@@ -48,19 +54,30 @@ import Testing
 
         // A registry model named like the Hub id, ignoring case.
         let named = try GateTests.model(registry, "named", salt: "n")
-        #expect(try registry.custody("publish", named, "--name", "mistralai/mistral-7b-v0.3", "--version", "1", "--license", "apache-2.0", "--quiet").status == 0)
+        #expect(
+            try registry.custody("publish", named, "--name", "mistralai/mistral-7b-v0.3", "--version", "1", "--license", "apache-2.0", "--quiet")
+                .status == 0)
         let derived = try GateTests.model(registry, "derived", salt: "d")
-        #expect(try registry.custody(
-            "publish", derived, "--name", "acme/derived", "--version", "1", "--license", "apache-2.0", "--base-model", "mistralai/Mistral-7B-v0.3",
-            "--quiet").status == 0)
-        #expect(try registry.custody("audit", "lineage", "acme/derived@1").stdout.contains("↑ mistralai/mistral-7b-v0.3@1 (apache-2.0)  [named mistralai/Mistral-7B-v0.3, resolved by name, ignoring case]"))
-        #expect(try registry.custody("audit", "lineage", "mistralai/mistral-7b-v0.3@1").stdout.contains("↓ acme/derived@1 (apache-2.0)  [named mistralai/Mistral-7B-v0.3, resolved by name, ignoring case]"))
+        #expect(
+            try registry.custody(
+                "publish", derived, "--name", "acme/derived", "--version", "1", "--license", "apache-2.0", "--base-model",
+                "mistralai/Mistral-7B-v0.3",
+                "--quiet"
+            ).status == 0)
+        #expect(
+            try registry.custody("audit", "lineage", "acme/derived@1").stdout.contains(
+                "↑ mistralai/mistral-7b-v0.3@1 (apache-2.0)  [named mistralai/Mistral-7B-v0.3, resolved by name, ignoring case]"))
+        #expect(
+            try registry.custody("audit", "lineage", "mistralai/mistral-7b-v0.3@1").stdout.contains(
+                "↓ acme/derived@1 (apache-2.0)  [named mistralai/Mistral-7B-v0.3, resolved by name, ignoring case]"))
 
         // A second registry copy recorded from the same Hub repository makes the id ambiguous: refused, both named.
         let copy = try GateTests.model(registry, "copy", salt: "c")
-        #expect(try registry.custody(
-            "publish", copy, "--name", "mirror/llama", "--version", "1", "--license", "llama3.1", "--source", "https://huggingface.co/" + hub,
-            "--quiet").status == 0)
+        #expect(
+            try registry.custody(
+                "publish", copy, "--name", "mirror/llama", "--version", "1", "--license", "llama3.1", "--source", "https://huggingface.co/" + hub,
+                "--quiet"
+            ).status == 0)
         let ambiguous = try GateTests.model(registry, "ambiguous", salt: "a")
         let refused = try registry.custody(
             "publish", ambiguous, "--name", "acme/ambiguous", "--version", "1", "--license", "apache-2.0", "--base-model", hub, "--quiet")

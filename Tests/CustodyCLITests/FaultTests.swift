@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Crashes and corruption: what survives a kill -9, and what is never served as good.
@@ -68,7 +68,9 @@ import Glibc
         // The resumable upload of a digest is staged under its upload id, `sha256-<hex>`.
         let staged = registry.home + "/data/uploads/sha256-" + digest.dropFirst(7) + ".partial"
         let half = UInt64(4 << 20)
-        #expect(Self.waitFor(while: { client.isRunning }) { ((try? FileManager.default.attributesOfItem(atPath: staged)[.size] as? UInt64) ?? 0) >= half })
+        #expect(
+            Self.waitFor(while: { client.isRunning }) { ((try? FileManager.default.attributesOfItem(atPath: staged)[.size] as? UInt64) ?? 0) >= half }
+        )
         registry.stop(signal: SIGKILL)
         kill(client.processIdentifier, SIGKILL)
 

@@ -24,7 +24,9 @@ import Testing
         var header = Array(#"{"w":{"dtype":"U8","shape":[8],"data_offsets":[0,8]}}"#.utf8)
         while header.count % 8 != 0 { header.append(0x20) }
         let length = UInt64(header.count)
-        let bytes = (0..<8).map { UInt8(truncatingIfNeeded: length >> (8 * $0)) } + header + Array(salt.utf8.prefix(8)) + [UInt8](repeating: 0, count: max(0, 8 - salt.utf8.count))
+        let bytes =
+            (0..<8).map { UInt8(truncatingIfNeeded: length >> (8 * $0)) } + header + Array(salt.utf8.prefix(8))
+            + [UInt8](repeating: 0, count: max(0, 8 - salt.utf8.count))
         try Data(bytes).write(to: URL(fileURLWithPath: directory + "/model.safetensors"))
         try Data(#"{"model_type": "llama"}"#.utf8).write(to: URL(fileURLWithPath: directory + "/config.json"))
         return directory
@@ -44,29 +46,43 @@ import Testing
 
         // A research-licensed model: fine in research, denied in production for its licence.
         let research = try Self.model(registry, "research", salt: "r1")
-        #expect(try registry.custody(["publish", research, "--name", "acme/nc", "--version", "1", "--license", "cc-by-nc-4.0", "--sign-key", key, "--quiet"] + source).status == 0)
+        #expect(
+            try registry.custody(
+                ["publish", research, "--name", "acme/nc", "--version", "1", "--license", "cc-by-nc-4.0", "--sign-key", key, "--quiet"] + source
+            ).status == 0)
         let inResearch = try registry.custody("check", "acme/nc@1", "--env", "research")
         #expect(inResearch.status == 0, "\(inResearch.stdout) \(inResearch.stderr)")
         let inProduction = try registry.custody("check", "acme/nc@1", "--env", "production", "--json")
         #expect(inProduction.status == 1)
         let productionDecision = try Self.decision(inProduction)
-        #expect(Self.failed(productionDecision) == ["licence class research (cc-by-nc-4.0) is not allowed in production (allowed: permissive, conditional)"])
+        #expect(
+            Self.failed(productionDecision) == [
+                "licence class research (cc-by-nc-4.0) is not allowed in production (allowed: permissive, conditional)"
+            ])
 
         // A claimed class the licence contradicts is refused at publish.
-        let claimed = try registry.custody(["publish", research, "--name", "acme/nc", "--version", "2", "--license", "cc-by-nc-4.0", "--license-class", "commercial", "--quiet"] + source)
+        let claimed = try registry.custody(
+            ["publish", research, "--name", "acme/nc", "--version", "2", "--license", "cc-by-nc-4.0", "--license-class", "commercial", "--quiet"]
+                + source)
         #expect(claimed.status == 2)
         #expect(claimed.stderr.contains("contradicts the licence"), "\(claimed.stderr)")
 
         // A llama3.1 model passes production with its obligations; an unsigned version does not.
         for (version, salt) in [("1.0", "a"), ("1.1", "b")] {
             let path = try Self.model(registry, "llama", salt: salt)
-            #expect(try registry.custody(["publish", path, "--name", "acme/llama-ft", "--version", version, "--license", "llama3.1", "--sign-key", key, "--quiet"] + source).status == 0)
+            #expect(
+                try registry.custody(
+                    ["publish", path, "--name", "acme/llama-ft", "--version", version, "--license", "llama3.1", "--sign-key", key, "--quiet"] + source
+                ).status == 0)
         }
         let llama = try registry.custody("check", "acme/llama-ft@1.1", "--env", "production")
         #expect(llama.status == 0, "\(llama.stdout)")
         #expect(llama.stdout.contains("obligation  licensees with more than 700 million monthly active users"), "\(llama.stdout)")
         let unsignedPath = try Self.model(registry, "llama", salt: "c")
-        #expect(try registry.custody(["publish", unsignedPath, "--name", "acme/llama-ft", "--version", "1.2", "--license", "llama3.1", "--quiet"] + source).status == 0)
+        #expect(
+            try registry.custody(
+                ["publish", unsignedPath, "--name", "acme/llama-ft", "--version", "1.2", "--license", "llama3.1", "--quiet"] + source
+            ).status == 0)
         let unsigned = try Self.decision(try registry.custody("check", "acme/llama-ft@1.2", "--env", "production", "--json"))
         #expect(Self.failed(unsigned) == ["the version is not signed by a trusted publisher key"])
         let staging = try Self.decision(try registry.custody("check", "acme/llama-ft@1.2", "--env", "staging", "--json"))
@@ -76,19 +92,22 @@ import Testing
         // A production consumer pulls 1.1; the pull is recorded with its environment and address.
         let consumer = try registry.token("--role", "consumer", "--env", "production", "--name", "inference-host")
         let output = registry.scratch.path + "/pulled"
-        let pulled = try registry.custody(["pull", "acme/llama-ft@1.1", "--output", output, "--registry-key", registry.registryPublicKey, "--quiet"], token: consumer)
+        let pulled = try registry.custody(
+            ["pull", "acme/llama-ft@1.1", "--output", output, "--registry-key", registry.registryPublicKey, "--quiet"], token: consumer)
         #expect(pulled.status == 0, "\(pulled.stderr)")
 
         // A high-severity advisory flips 1.1 to denied, names 1.0 as the rollback target and reports the exposure.
         let advisory = registry.scratch.path + "/advisory.json"
-        try Data("""
+        try Data(
+            """
             {"id": "x_CUSTODY-2026-0001", "modified": "2026-11-29T10:00:00Z", "summary": "poisoned fine-tune",
              "aliases": ["AML.T0010.003"],
              "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:H"}],
              "affected": [{"package": {"ecosystem": "Custody", "name": "acme/llama-ft"},
                            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "1.1"}, {"fixed": "1.2"}]}]},
                           {"package": {"ecosystem": "Custody", "name": "acme/not-here"}, "versions": ["1"]}]}
-            """.utf8).write(to: URL(fileURLWithPath: advisory))
+            """.utf8
+        ).write(to: URL(fileURLWithPath: advisory))
         let added = try registry.custody("advisory", "add", advisory, "--json")
         #expect(added.status == 0, "\(added.stderr)")
         let exposure = try #require((try Self.decision(added))["exposure"] as? [String: Any])
@@ -118,12 +137,14 @@ import Testing
         #expect(expired.stdout.contains("whose acceptance expired on 2020-01-01"), "\(expired.stdout)")
 
         // The production consumer's pull of 1.1 is now refused, with the same reasons as verify.
-        let refused = try registry.custody(["pull", "acme/llama-ft@1.1", "--output", output + "-2", "--registry-key", registry.registryPublicKey, "--quiet"], token: consumer)
+        let refused = try registry.custody(
+            ["pull", "acme/llama-ft@1.1", "--output", output + "-2", "--registry-key", registry.registryPublicKey, "--quiet"], token: consumer)
         #expect(refused.status != 0)
         for reason in Self.failed(flipped) { #expect(refused.stderr.contains(reason), "\(refused.stderr)") }
         #expect(refused.stderr.contains("rollback target acme/llama-ft@1.0"))
         #expect(!FileManager.default.fileExists(atPath: output + "-2"))
-        let researchPull = try registry.custody(["pull", "acme/nc@1", "--output", output + "-3", "--registry-key", registry.registryPublicKey, "--quiet"], token: consumer)
+        let researchPull = try registry.custody(
+            ["pull", "acme/nc@1", "--output", output + "-3", "--registry-key", registry.registryPublicKey, "--quiet"], token: consumer)
         #expect(researchPull.stderr.contains(Self.failed(productionDecision)[0]), "\(researchPull.stderr)")
 
         // Withdrawing the advisory restores 1.1.
@@ -164,8 +185,16 @@ import Testing
     @Test func admissionReviewsAndBadInput() throws {
         let (registry, key) = try Self.registry()
         let signed = try Self.model(registry, "m", salt: "s")
-        #expect(try registry.custody(["publish", signed, "--name", "acme/ok", "--version", "1", "--license", "apache-2.0", "--sign-key", key, "--source", "https://x", "--quiet"]).status == 0)
-        #expect(try registry.custody(["publish", signed, "--name", "acme/nc", "--version", "1", "--license", "cc-by-nc-4.0", "--sign-key", key, "--source", "https://x", "--quiet"]).status == 0)
+        #expect(
+            try registry.custody([
+                "publish", signed, "--name", "acme/ok", "--version", "1", "--license", "apache-2.0", "--sign-key", key, "--source", "https://x",
+                "--quiet",
+            ]).status == 0)
+        #expect(
+            try registry.custody([
+                "publish", signed, "--name", "acme/nc", "--version", "1", "--license", "cc-by-nc-4.0", "--sign-key", key, "--source", "https://x",
+                "--quiet",
+            ]).status == 0)
         let gate = try registry.token("--role", "gate", "--name", "apiserver")
 
         func answer(_ body: Data) throws -> [String: Any] {
@@ -215,7 +244,8 @@ import Testing
         // A policy that breaks on reload keeps the loaded one, and the error names file, line and field.
         let production = registry.home + "/policies/production.yaml"
         let original = try String(contentsOfFile: production, encoding: .utf8)
-        try Data(original.replacingOccurrences(of: "max_severity: medium", with: "max_severity: severe").utf8).write(to: URL(fileURLWithPath: production))
+        try Data(original.replacingOccurrences(of: "max_severity: medium", with: "max_severity: severe").utf8).write(
+            to: URL(fileURLWithPath: production))
         let reload = try registry.custody("policy", "reload")
         #expect(reload.status == 2)
         #expect(reload.stderr.contains("production.yaml:9: checks.advisories.max_severity: 'severe'"), "\(reload.stderr)")

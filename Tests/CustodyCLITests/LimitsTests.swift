@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The daemon against slow, idle and greedy clients, and on a disk that fills up: real processes, real sockets, a
@@ -134,7 +134,8 @@ import Glibc
         try handle.close()
         let ready = try registry.http("GET", "/readyz")
         #expect(ready.status == 503 && ready.body.contains("below the"), "\(ready.status) \(ready.body)")
-        let pulled = try registry.custody("pull", "acme/small@1", "--output", registry.scratch.path + "/pulled", "--registry-key", registry.registryPublicKey, "--quiet")
+        let pulled = try registry.custody(
+            "pull", "acme/small@1", "--output", registry.scratch.path + "/pulled", "--registry-key", registry.registryPublicKey, "--quiet")
         #expect(pulled.status == 0, "\(pulled.stderr)")
         #expect(try registry.custody("verify", registry.scratch.path + "/pulled", "--key", registry.registryPublicKey).status == 0)
         let tiny = try GateTests.model(registry, "tiny", salt: "2")

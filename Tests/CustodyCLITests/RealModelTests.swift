@@ -40,9 +40,10 @@ import Testing
     static func verdicts(_ inspected: ProcessResult) throws -> [String: String] {
         let report = try #require(try JSONSerialization.jsonObject(with: Data(inspected.stdout.utf8)) as? [String: Any])
         let files = try #require(report["files"] as? [[String: Any]])
-        return Dictionary(uniqueKeysWithValues: files.compactMap { file in
-            (file["path"] as? String).map { ($0, file["verdict"] as? String ?? "-") }
-        })
+        return Dictionary(
+            uniqueKeysWithValues: files.compactMap { file in
+                (file["path"] as? String).map { ($0, file["verdict"] as? String ?? "-") }
+            })
     }
 
     @Test func theRealModelScansClean() throws {

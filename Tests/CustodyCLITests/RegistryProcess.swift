@@ -3,7 +3,7 @@ import GRDB
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A real `custody serve` on a free loopback port, with its own registry home and keys in a scratch directory.
@@ -89,7 +89,9 @@ final class RegistryProcess: @unchecked Sendable {
     }
 
     /// A raw HTTP request, for protocol-level checks the CLI never makes.
-    func http(_ method: String, _ path: String, token: String? = nil, headers: [String: String] = [:], body: Data? = nil) throws
+    func http(
+        _ method: String, _ path: String, token: String? = nil, headers: [String: String] = [:], body: Data? = nil
+    ) throws
         -> (status: Int, headers: [String: String], body: String)
     {
         let script = """

@@ -3,7 +3,7 @@ import GRDB
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The real daemon on a loopback port, driven by the real CLI.
@@ -179,7 +179,8 @@ import Glibc
             body: Data("b".utf8))
         #expect(wrong.status == 400)
         #expect(wrong.body.contains("nothing was kept"), "\(wrong.body)")
-        let head = try registry.http("HEAD", "/v1/blobs/sha256:ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb", token: registry.adminToken)
+        let head = try registry.http(
+            "HEAD", "/v1/blobs/sha256:ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb", token: registry.adminToken)
         #expect(head.status == 404)
         let staged = try FileManager.default.contentsOfDirectory(atPath: registry.home + "/data/uploads")
         #expect(staged.isEmpty, "a refused upload leaves nothing staged: \(staged)")

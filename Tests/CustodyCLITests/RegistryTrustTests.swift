@@ -35,7 +35,8 @@ import Testing
                 "-keyout", scratch.path + "/tls.key", "-out", scratch.path + "/tls.crt",
             ])
         try #require(made.status == 0, "openssl: \(made.stderr)")
-        let registry = try RegistryProcess(scratch: scratch, extraArguments: ["--tls-cert", scratch.path + "/tls.crt", "--tls-key", scratch.path + "/tls.key"])
+        let registry = try RegistryProcess(
+            scratch: scratch, extraArguments: ["--tls-cert", scratch.path + "/tls.crt", "--tls-key", scratch.path + "/tls.key"])
         #expect(registry.url.hasPrefix("https://"))
         let trusting = try registry.custody("show", "acme/none", "--ca-cert", scratch.path + "/tls.crt")
         #expect(trusting.stderr.contains("not in the registry"), "TLS handshake and request succeeded: \(trusting.stderr)")

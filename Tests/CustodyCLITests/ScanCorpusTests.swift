@@ -82,7 +82,8 @@ struct ScanCorpusTests {
         let columns = ["clean", "suspicious", "unscannable", "dangerous"]
         var table = "expected \\ custody   " + columns.map { $0.padding(toLength: 12, withPad: " ", startingAt: 0) }.joined() + "\n"
         for row in ["clean", "dangerous", "error"] {
-            table += row.padding(toLength: 21, withPad: " ", startingAt: 0)
+            table +=
+                row.padding(toLength: 21, withPad: " ", startingAt: 0)
                 + columns.map { String(confusion[row]?[$0] ?? 0).padding(toLength: 12, withPad: " ", startingAt: 0) }.joined() + "\n"
         }
         print("picklescan corpus, \(expected.count) files:\n" + table)

@@ -21,9 +21,11 @@ import Testing
     @Test func aSingleFileModelIsAOneFileVersion() throws {
         let registry = try RegistryProcess()
         let file = registry.scratch.path + "/SmolLM2-135M-Instruct.Q4_1.gguf"
-        try Self.gguf([("general.architecture", "llama"), ("general.license", "apache-2.0"),
-                       ("general.base_model.0.repo_url", "https://huggingface.co/HuggingFaceTB/SmolLM2-135M-Instruct")])
-            .write(to: URL(fileURLWithPath: file))
+        try Self.gguf([
+            ("general.architecture", "llama"), ("general.license", "apache-2.0"),
+            ("general.base_model.0.repo_url", "https://huggingface.co/HuggingFaceTB/SmolLM2-135M-Instruct"),
+        ])
+        .write(to: URL(fileURLWithPath: file))
         let published = try registry.custody("publish", file, "--name", "acme/smollm2", "--version", "q4_1", "--json")
         #expect(published.status == 0, "\(published.stderr)")
         let detail = try #require(try JSONSerialization.jsonObject(with: Data(published.stdout.utf8)) as? [String: Any])
@@ -43,8 +45,10 @@ import Testing
         let pulled = try registry.custody("pull", "acme/smollm2@q4_1", "--output", output, "--registry-key", registry.registryPublicKey, "--quiet")
         #expect(pulled.status == 0, "\(pulled.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: output).sorted() == ["SmolLM2-135M-Instruct.Q4_1.gguf", "model.sig"])
-        #expect(try Data(contentsOf: URL(fileURLWithPath: output + "/SmolLM2-135M-Instruct.Q4_1.gguf")) == Data(contentsOf: URL(fileURLWithPath: file)))
-        let verified = try Tools.modelSigning("verify", "key", output, "--signature", output + "/model.sig", "--public_key", registry.registryPublicKey)
+        #expect(
+            try Data(contentsOf: URL(fileURLWithPath: output + "/SmolLM2-135M-Instruct.Q4_1.gguf")) == Data(contentsOf: URL(fileURLWithPath: file)))
+        let verified = try Tools.modelSigning(
+            "verify", "key", output, "--signature", output + "/model.sig", "--public_key", registry.registryPublicKey)
         #expect(verified.status == 0, "\(verified.stdout) \(verified.stderr)")
     }
 
@@ -53,9 +57,11 @@ import Testing
         let model = registry.scratch.path + "/model"
         try FileManager.default.createDirectory(atPath: model, withIntermediateDirectories: true)
         try Self.osSystem.write(to: URL(fileURLWithPath: model + "/pytorch_model.bin"))
-        try Self.gguf([("general.architecture", "llama"), ("general.license", "apache-2.0"),
-                       ("general.base_model.0.repo_url", "https://huggingface.co/meta-llama/Llama-3.1-8B")])
-            .write(to: URL(fileURLWithPath: model + "/model.gguf"))
+        try Self.gguf([
+            ("general.architecture", "llama"), ("general.license", "apache-2.0"),
+            ("general.base_model.0.repo_url", "https://huggingface.co/meta-llama/Llama-3.1-8B"),
+        ])
+        .write(to: URL(fileURLWithPath: model + "/model.gguf"))
         try Data("{}".utf8).write(to: URL(fileURLWithPath: model + "/config.json"))
 
         // The client-side scan stops the upload; without it the registry accepts and marks the version.
@@ -98,7 +104,8 @@ import Testing
         try Self.gguf([("general.license", "cc-by-nc-4.0")]).write(to: URL(fileURLWithPath: model + "/model.gguf"))
         let contradicted = try registry.custody("publish", model, "--name", "acme/g", "--version", "1", "--license", "apache-2.0", "--quiet")
         #expect(contradicted.status == 2)
-        #expect(contradicted.stderr.contains("'apache-2.0'") && contradicted.stderr.contains("'cc-by-nc-4.0' in model.gguf"), "\(contradicted.stderr)")
+        #expect(
+            contradicted.stderr.contains("'apache-2.0'") && contradicted.stderr.contains("'cc-by-nc-4.0' in model.gguf"), "\(contradicted.stderr)")
         #expect(try registry.custody("show", "acme/g@1").status != 0, "nothing was stored")
 
         let clean = try registry.custody("publish", model, "--name", "acme/g", "--version", "1", "--quiet")

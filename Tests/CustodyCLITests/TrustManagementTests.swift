@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Trusted publisher keys managed while the daemon runs: added, used, removed, each change in the log.
@@ -68,7 +68,9 @@ import Glibc
         #expect(log.status == 0, "\(log.stderr)")
         let answer = try JSONSerialization.jsonObject(with: Data(log.stdout.utf8)) as? [String: Any]
         let events = try #require(answer?["events"] as? [[String: Any]], "\(log.stdout)")
-        let changes = events.map { "\($0["type"] as? String ?? "") \(($0["detail"] as? String ?? "").prefix { $0 != " " }) \($0["actor"] as? String ?? "")" }
+        let changes = events.map {
+            "\($0["type"] as? String ?? "") \(($0["detail"] as? String ?? "").prefix { $0 != " " }) \($0["actor"] as? String ?? "")"
+        }
         #expect(changes.count == 4, "\(changes)")
         #expect(changes.first?.hasPrefix("trust.add pipeline token:") == true, "\(changes)")
         #expect(changes.dropFirst().first?.hasPrefix("trust.remove pipeline token:") == true, "\(changes)")

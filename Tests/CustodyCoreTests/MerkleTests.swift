@@ -63,7 +63,8 @@ struct MerkleTests {
             for m in 0..<n {
                 let proof = try Merkle.inclusionProof(index: UInt64(m), size: UInt64(n), tree)
                 let leaf = Merkle.leafHash(leaves[m])
-                #expect(Merkle.verifyInclusion(leafHash: leaf, index: UInt64(m), size: UInt64(n), proof: proof, root: roots[n]), "inclusion \(m) in \(n)")
+                #expect(
+                    Merkle.verifyInclusion(leafHash: leaf, index: UInt64(m), size: UInt64(n), proof: proof, root: roots[n]), "inclusion \(m) in \(n)")
                 #expect(!Merkle.verifyInclusion(leafHash: Merkle.leafHash([0xFF]), index: UInt64(m), size: UInt64(n), proof: proof, root: roots[n]))
                 if !proof.isEmpty {
                     var bad = proof
@@ -73,7 +74,9 @@ struct MerkleTests {
             }
             for m in 1...n {
                 let proof = try Merkle.consistencyProof(from: UInt64(m), to: UInt64(n), tree)
-                #expect(Merkle.verifyConsistency(from: UInt64(m), to: UInt64(n), proof: proof, firstRoot: roots[m], secondRoot: roots[n]), "consistency \(m) → \(n)")
+                #expect(
+                    Merkle.verifyConsistency(from: UInt64(m), to: UInt64(n), proof: proof, firstRoot: roots[m], secondRoot: roots[n]),
+                    "consistency \(m) → \(n)")
                 if m < n {
                     #expect(!Merkle.verifyConsistency(from: UInt64(m), to: UInt64(n), proof: proof, firstRoot: roots[n], secondRoot: roots[n]))
                     var bad = proof
@@ -96,8 +99,12 @@ struct MerkleTests {
             let rootN = try Merkle.root(size: n, tree)
             let rootM = try Merkle.root(size: m, tree)
             let leaf = Merkle.leafHash(withUnsafeBytes(of: index.littleEndian, Array.init))
-            #expect(Merkle.verifyInclusion(leafHash: leaf, index: index, size: n, proof: try Merkle.inclusionProof(index: index, size: n, tree), root: rootN))
-            #expect(Merkle.verifyConsistency(from: m, to: n, proof: try Merkle.consistencyProof(from: m, to: n, tree), firstRoot: rootM, secondRoot: rootN))
+            #expect(
+                Merkle.verifyInclusion(
+                    leafHash: leaf, index: index, size: n, proof: try Merkle.inclusionProof(index: index, size: n, tree), root: rootN))
+            #expect(
+                Merkle.verifyConsistency(
+                    from: m, to: n, proof: try Merkle.consistencyProof(from: m, to: n, tree), firstRoot: rootM, secondRoot: rootN))
         }
     }
 
@@ -110,14 +117,17 @@ struct MerkleTests {
         #expect(try Checkpoint.verify(note, key: key.publicKey, name: "custody.example/log") == checkpoint)
         let forged = note.replacingOccurrences(of: "\n42\n", with: "\n43\n")
         #expect(throws: CustodyError.self) { try Checkpoint.verify(forged, key: key.publicKey, name: "custody.example/log") }
-        #expect(throws: CustodyError.self) { try Checkpoint.verify(note, key: Curve25519.Signing.PrivateKey().publicKey, name: "custody.example/log") }
+        #expect(throws: CustodyError.self) {
+            try Checkpoint.verify(note, key: Curve25519.Signing.PrivateKey().publicKey, name: "custody.example/log")
+        }
         #expect(Checkpoint.verifierKey(name: "n", publicKey: Array(key.publicKey.rawRepresentation)).hasPrefix("n+"))
     }
 
     /// A checkpoint names its log: one signed by the right key for another origin is refused (C2SP tlog-checkpoint).
     @Test func checkpointsOfAnotherLogAreRefused() throws {
         let key = Curve25519.Signing.PrivateKey()
-        let other = try Checkpoint(origin: "elsewhere.example/log", size: 1, root: Array(repeating: 1, count: 32)).signed(by: key, name: "custody.example/log")
+        let other = try Checkpoint(origin: "elsewhere.example/log", size: 1, root: Array(repeating: 1, count: 32)).signed(
+            by: key, name: "custody.example/log")
         #expect {
             try Checkpoint.verify(other, key: key.publicKey, name: "custody.example/log")
         } throws: { ($0 as? CustodyError)?.message == "the checkpoint is of the log 'elsewhere.example/log', not of 'custody.example/log'" }
@@ -125,7 +135,8 @@ struct MerkleTests {
     }
 
     @Test func receiptsRoundTrip() throws {
-        let proof = TlogProof(extra: Array(#"{"id":1}"#.utf8), index: 0, hashes: [Array(repeating: 2, count: 32)], checkpoint: "o\n1\nAAAA\n\n— o x\n")
+        let proof = TlogProof(
+            extra: Array(#"{"id":1}"#.utf8), index: 0, hashes: [Array(repeating: 2, count: 32)], checkpoint: "o\n1\nAAAA\n\n— o x\n")
         #expect(try TlogProof(parsing: proof.text, source: "r") == proof)
         #expect(proof.text.hasPrefix("c2sp.org/tlog-proof@v1\nextra eyJpZCI6MX0=\nindex 0\n"))
         var bare = proof
@@ -139,8 +150,24 @@ struct MerkleTests {
     /// (flipped bits, wrong indexes and sizes, extra, missing or reordered hashes, wrong roots) does not.
     @Test(.enabled(if: SharedCorpus.path("merkle") != nil)) func transparencyDevProofVectors() throws {
         let root = try #require(SharedCorpus.path("merkle")) + "/testdata"
-        struct Inclusion: Decodable { var leafIdx: UInt64; var treeSize: UInt64; var root: Data?; var leafHash: Data?; var proof: [Data]?; var desc: String; var wantErr: Bool }
-        struct Consistency: Decodable { var size1: UInt64; var size2: UInt64; var root1: Data?; var root2: Data?; var proof: [Data]?; var desc: String; var wantErr: Bool }
+        struct Inclusion: Decodable {
+            var leafIdx: UInt64
+            var treeSize: UInt64
+            var root: Data?
+            var leafHash: Data?
+            var proof: [Data]?
+            var desc: String
+            var wantErr: Bool
+        }
+        struct Consistency: Decodable {
+            var size1: UInt64
+            var size2: UInt64
+            var root1: Data?
+            var root2: Data?
+            var proof: [Data]?
+            var desc: String
+            var wantErr: Bool
+        }
         var counts = (files: 0, valid: 0)
         for (kind, directory) in [("inclusion", root + "/inclusion"), ("consistency", root + "/consistency")] {
             let files = (FileManager.default.enumerator(atPath: directory)?.allObjects as? [String] ?? []).filter { $0.hasSuffix(".json") }
@@ -173,10 +200,29 @@ struct MerkleTests {
     /// expected class, every bad verifier key is refused, signing is byte for byte Go's, the C2SP example parses.
     @Test(.enabled(if: SharedCorpus.path("signed-note") != nil)) func signedNoteVectors() throws {
         let data = try Data(contentsOf: URL(fileURLWithPath: try #require(SharedCorpus.path("signed-note")) + "/vectors.json"))
-        struct Vector: Decodable { var id: String; var vkey: String; var note_b64: String; var expect: String }
-        struct Golden: Decodable { var text: String; var key: String; var signed_note: String }
-        struct Example: Decodable { var text: String; var origin: String; var size: UInt64; var root_b64: String }
-        struct Vectors: Decodable { var vectors: [Vector]; var bad_vkeys_must_be_refused: [String]; var sign_golden: Golden; var checkpoint_example: Example }
+        struct Vector: Decodable {
+            var id: String
+            var vkey: String
+            var note_b64: String
+            var expect: String
+        }
+        struct Golden: Decodable {
+            var text: String
+            var key: String
+            var signed_note: String
+        }
+        struct Example: Decodable {
+            var text: String
+            var origin: String
+            var size: UInt64
+            var root_b64: String
+        }
+        struct Vectors: Decodable {
+            var vectors: [Vector]
+            var bad_vkeys_must_be_refused: [String]
+            var sign_golden: Golden
+            var checkpoint_example: Example
+        }
         let all = try JSONDecoder().decode(Vectors.self, from: data)
         #expect(all.vectors.count == 15)
         for vector in all.vectors {
@@ -187,7 +233,9 @@ struct MerkleTests {
                 _ = try SignedNote.open(note, verifier: verifier)
                 outcome = "verified"
             } catch {
-                outcome = error.code == .malformedSignature ? "malformed"
+                outcome =
+                    error.code == .malformedSignature
+                    ? "malformed"
                     : error.message.contains("does not verify") ? "invalid-signature" : "unverified"
             }
             #expect(outcome == vector.expect, "\(vector.id)")
@@ -200,7 +248,10 @@ struct MerkleTests {
         let seed = try #require(Data(base64Encoded: String(parts[4]))).dropFirst()
         let key = try Curve25519.Signing.PrivateKey(rawRepresentation: seed)
         let signature = try key.signature(for: Array(all.sign_golden.text.utf8))
-        let line = "— \(parts[2]) " + Data(Checkpoint.keyID(name: String(parts[2]), publicKey: Array(key.publicKey.rawRepresentation)) + Array(signature)).base64EncodedString()
+        let line =
+            "— \(parts[2]) "
+            + Data(Checkpoint.keyID(name: String(parts[2]), publicKey: Array(key.publicKey.rawRepresentation)) + Array(signature))
+            .base64EncodedString()
         #expect(all.sign_golden.text + "\n" + line + "\n" == all.sign_golden.signed_note)
         let example = all.checkpoint_example
         let lines = example.text.split(separator: "\n")

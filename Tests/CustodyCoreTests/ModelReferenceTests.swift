@@ -5,18 +5,20 @@ import Testing
 @Suite struct ModelReferenceTests {
     static let digest = "sha256:" + String(repeating: "ab", count: 32)
 
-    @Test(arguments: [
-        ("acme/m@1.0", "acme/m", "1.0"), ("acme/m@\(digest)", "acme/m", digest), ("acme/m", "acme/m", nil),
-    ] as [(String, String, String?)])
+    @Test(
+        arguments: [
+            ("acme/m@1.0", "acme/m", "1.0"), ("acme/m@\(digest)", "acme/m", digest), ("acme/m", "acme/m", nil),
+        ] as [(String, String, String?)])
     func parses(text: String, model: String, selector: String?) throws {
         let (name, parsed) = try ModelReference.parse(allowingBareName: text)
         #expect(name.description == model)
-        #expect(parsed.map { selector in
-            switch selector {
-            case .version(let tag): tag
-            case .digest(let digest): digest.description
-            }
-        } == selector)
+        #expect(
+            parsed.map { selector in
+                switch selector {
+                case .version(let tag): tag
+                case .digest(let digest): digest.description
+                }
+            } == selector)
     }
 
     @Test(arguments: ["acme", "acme/m@", "acme/m@sha256:00", "acme/m@a b", "@1", "acme/m@1@2"])

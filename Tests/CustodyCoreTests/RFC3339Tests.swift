@@ -1,6 +1,7 @@
-@testable import CustodyCore
 import Foundation
 import Testing
+
+@testable import CustodyCore
 
 @Suite struct RFC3339Tests {
     @Test func formatsLikeFoundation() {

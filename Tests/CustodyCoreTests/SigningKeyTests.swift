@@ -60,7 +60,8 @@ import Testing
         let parameters = "-----BEGIN EC PARAMETERS-----\nBgUrgQQAIg==\n-----END EC PARAMETERS-----\n"
         #expect(try PrivateSigningKey(pem: preamble + parameters + key.pemRepresentation, source: "k.pem").publicKey == key.publicKey)
         #expect {
-            try PublicVerifyingKey(pem: key.publicKey.pemRepresentation + PrivateSigningKey(generating: .p256).publicKey.pemRepresentation, source: "two.pem")
+            try PublicVerifyingKey(
+                pem: key.publicKey.pemRepresentation + PrivateSigningKey(generating: .p256).publicKey.pemRepresentation, source: "two.pem")
         } throws: { ($0 as? CustodyError)?.message == "two.pem: holds 2 public keys; a key file must hold exactly one" }
         #expect {
             try PrivateSigningKey(pem: key.pemRepresentation + key.pemRepresentation, source: "two.key")

@@ -1,5 +1,6 @@
 import CustodyCore
 import Foundation
+import Testing
 
 /// A fresh directory under the system temporary directory, removed when the value is released.
 final class TemporaryDirectory {
@@ -49,5 +50,3 @@ func vector(_ name: String) throws -> [UInt8] {
     let url = try #require(Bundle.module.url(forResource: "Vectors/" + name, withExtension: nil))
     return Array(try Data(contentsOf: url))
 }
-
-import Testing

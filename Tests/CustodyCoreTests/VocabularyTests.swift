@@ -4,11 +4,12 @@ import Testing
 /// The strings of the domain vocabulary are written into log leaves and onto the wire: none may change.
 @Suite struct VocabularyTests {
     @Test func eventKindsKeepTheirStrings() {
-        #expect(EventKind.allCases.map(\.rawValue) == [
-            "publish", "scan", "pull", "pull.denied", "decision", "admission", "version.yanked", "version.quarantined",
-            "version.restore", "advisory.add", "advisory.withdraw", "policy.load", "policy.reload.failed", "trust.add",
-            "trust.remove", "trust.reload.failed", "token.create", "token.revoke", "token.use", "request.denied",
-        ])
+        #expect(
+            EventKind.allCases.map(\.rawValue) == [
+                "publish", "scan", "pull", "pull.denied", "decision", "admission", "version.yanked", "version.quarantined",
+                "version.restore", "advisory.add", "advisory.withdraw", "policy.load", "policy.reload.failed", "trust.add",
+                "trust.remove", "trust.reload.failed", "token.create", "token.revoke", "token.use", "request.denied",
+            ])
         #expect(EventKind.uses.map(\.rawValue) == ["pull", "pull.denied", "decision", "admission"])
         #expect(EventKind.allCases.filter(\.isRepeatable) == [.decision, .admission])
         #expect(EventKind(statusChangeTo: .active) == .versionRestored)

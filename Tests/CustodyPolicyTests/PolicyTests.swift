@@ -35,7 +35,9 @@ struct CVSSTests {
             do {
                 let score = try CVSS3.baseScore(fields[0])
                 let severity = Severity(score: score).rawValue
-                if score != expected || severity != fields[3].lowercased() { wrong.append("\(fields[0]): \(score) \(severity), FIRST \(expected) \(fields[3])") }
+                if score != expected || severity != fields[3].lowercased() {
+                    wrong.append("\(fields[0]): \(score) \(severity), FIRST \(expected) \(fields[3])")
+                }
             } catch {
                 wrong.append("\(fields[0]): \(error)")
             }
@@ -56,7 +58,9 @@ struct CVSSTests {
 
 @Suite("OSV advisories")
 struct AdvisoryTests {
-    static func osv(_ affected: String, severity: String = #""severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}]"#) -> [UInt8] {
+    static func osv(
+        _ affected: String, severity: String = #""severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}]"#
+    ) -> [UInt8] {
         Array(#"{"id": "x_CUSTODY-2026-0001", "modified": "2026-11-01T00:00:00Z", \#(severity), "affected": [\#(affected)]}"#.utf8)
     }
 
@@ -68,32 +72,40 @@ struct AdvisoryTests {
         #expect(!explicit.affects(model: "acme/m", version: "1.0.0", digest: "", order: order))
         #expect(!explicit.affects(model: "acme/other", version: "1.1.0", digest: "", order: order))
 
-        let semver = try Advisory(osv: Self.osv(
-            #"{"package": {"ecosystem": "Custody", "name": "acme/m"}, "ranges": [{"type": "SEMVER", "events": [{"introduced": "1.1.0"}, {"fixed": "2.1.0"}]}]}"#))
+        let semver = try Advisory(
+            osv: Self.osv(
+                #"{"package": {"ecosystem": "Custody", "name": "acme/m"}, "ranges": [{"type": "SEMVER", "events": [{"introduced": "1.1.0"}, {"fixed": "2.1.0"}]}]}"#
+            ))
         #expect(order.filter { semver.affects(model: "acme/m", version: $0, digest: "", order: order) } == ["1.1.0", "2.0.0"])
 
-        let ecosystem = try Advisory(osv: Self.osv(
-            #"{"package": {"ecosystem": "Custody", "name": "acme/m"}, "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"last_affected": "2.0.0"}]}]}"#))
+        let ecosystem = try Advisory(
+            osv: Self.osv(
+                #"{"package": {"ecosystem": "Custody", "name": "acme/m"}, "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"last_affected": "2.0.0"}]}]}"#
+            ))
         #expect(order.filter { ecosystem.affects(model: "acme/m", version: $0, digest: "", order: order) } == ["1.0.0", "1.1.0", "2.0.0"])
 
         let digest = "sha256:" + String(repeating: "ab", count: 32)
-        let byDigest = try Advisory(osv: Self.osv(#"{"database_specific": {"digests": ["\#(digest)"]}}"#, severity: #""database_specific": {"severity": "HIGH"}"#))
+        let byDigest = try Advisory(
+            osv: Self.osv(#"{"database_specific": {"digests": ["\#(digest)"]}}"#, severity: #""database_specific": {"severity": "HIGH"}"#))
         #expect(byDigest.severity == .high && byDigest.score == nil)
         #expect(byDigest.affects(model: "any/model", version: "9", digest: digest, order: []))
     }
 
     /// OSV makes severity optional and also allows it per affected package.
     @Test func severityIsOptionalAndMayBePerPackage() throws {
-        let unscored = try Advisory(osv: Self.osv(#"{"package": {"ecosystem": "Custody", "name": "acme/m"}, "versions": ["1"]}"#, severity: #""summary": "x""#))
+        let unscored = try Advisory(
+            osv: Self.osv(#"{"package": {"ecosystem": "Custody", "name": "acme/m"}, "versions": ["1"]}"#, severity: #""summary": "x""#))
         #expect(unscored.severity == .unknown && unscored.score == nil)
         #expect(unscored.severityBasis.hasPrefix("unscored"))
-        let perPackage = try Advisory(osv: Self.osv(
-            #"{"package": {"ecosystem": "Custody", "name": "acme/m"}, "versions": ["1"], "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"}]}, {"package": {"ecosystem": "Custody", "name": "acme/n"}, "versions": ["1"], "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:L/I:N/A:N"}]}"#,
-            severity: #""summary": "x""#))
+        let perPackage = try Advisory(
+            osv: Self.osv(
+                #"{"package": {"ecosystem": "Custody", "name": "acme/m"}, "versions": ["1"], "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"}]}, {"package": {"ecosystem": "Custody", "name": "acme/n"}, "versions": ["1"], "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:L/I:N/A:N"}]}"#,
+                severity: #""summary": "x""#))
         #expect(perPackage.severity == .high && perPackage.score == 7.5, "the highest of the packages' scores")
-        let v4Only = try Advisory(osv: Self.osv(
-            #"{"package": {"ecosystem": "Custody", "name": "acme/m"}, "versions": ["1"]}"#,
-            severity: #""severity": [{"type": "CVSS_V4", "score": "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"}]"#))
+        let v4Only = try Advisory(
+            osv: Self.osv(
+                #"{"package": {"ecosystem": "Custody", "name": "acme/m"}, "versions": ["1"]}"#,
+                severity: #""severity": [{"type": "CVSS_V4", "score": "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"}]"#))
         #expect(v4Only.severity == .unknown)
     }
 
@@ -132,67 +144,80 @@ struct AdvisoryTests {
 
     @Test func malformedAdvisoriesNameTheField() {
         func message(_ bytes: [UInt8]) -> String {
-            do { _ = try Advisory(osv: bytes); return "accepted" } catch { return error.description }
+            do {
+                _ = try Advisory(osv: bytes)
+                return "accepted"
+            } catch { return error.description }
         }
         #expect(message(Array("{".utf8)).contains("not valid JSON"))
         #expect(message(Array(#"{"id": "x", "affected": []}"#.utf8)).contains("modified"))
-        #expect(message(Self.osv(#"{"package": {"ecosystem": "custody", "name": "acme/m"}, "versions": ["1"]}"#))
-            == "affected[0].package.ecosystem: 'custody' differs only in case from 'Custody', the ecosystem name")
-        #expect(message(Self.osv(#"{"package": {"ecosystem": "PyPI", "name": "torch"}, "versions": ["1"]}"#)).contains("no entry is for the Custody ecosystem"))
-        #expect(message(Self.osv(#"{"package": {"ecosystem": "Custody", "name": "Not A Model"}, "versions": ["1"]}"#)).contains("affected[0].package.name"))
-        #expect(message(Self.osv(#"{"package": {"ecosystem": "Custody", "name": "acme/m"}, "ranges": [{"type": "GIT", "events": [{"introduced": "0"}]}]}"#)).contains("affected[0].ranges[0].type"))
+        #expect(
+            message(Self.osv(#"{"package": {"ecosystem": "custody", "name": "acme/m"}, "versions": ["1"]}"#))
+                == "affected[0].package.ecosystem: 'custody' differs only in case from 'Custody', the ecosystem name")
+        #expect(
+            message(Self.osv(#"{"package": {"ecosystem": "PyPI", "name": "torch"}, "versions": ["1"]}"#)).contains(
+                "no entry is for the Custody ecosystem"))
+        #expect(
+            message(Self.osv(#"{"package": {"ecosystem": "Custody", "name": "Not A Model"}, "versions": ["1"]}"#)).contains(
+                "affected[0].package.name"))
+        #expect(
+            message(
+                Self.osv(#"{"package": {"ecosystem": "Custody", "name": "acme/m"}, "ranges": [{"type": "GIT", "events": [{"introduced": "0"}]}]}"#)
+            ).contains("affected[0].ranges[0].type"))
         #expect(message(Self.osv(#"{"package": {"ecosystem": "Custody", "name": "acme/m"}}"#)).contains("list the affected versions"))
     }
 }
 
 @Suite("Licence classes")
 struct LicenceTests {
-    @Test(arguments: [
-        ("apache-2.0", nil, LicenceClass.permissive), ("MIT", nil, .permissive), ("bsd-3-clause", nil, .permissive),
-        ("llama3.1", nil, .conditional), ("gemma", nil, .conditional), ("cc-by-nc-4.0", nil, .research),
-        ("cc-by-nc-sa-4.0", nil, .research), ("mrl", nil, .research), ("other", "Llama 3.1 Community License", .conditional),
-        ("other", "Some Custom Licence", .unknown), ("weird-1.0", nil, .unknown), (nil, nil, .unknown),
-    ] as [(String?, String?, LicenceClass)])
+    @Test(
+        arguments: [
+            ("apache-2.0", nil, LicenceClass.permissive), ("MIT", nil, .permissive), ("bsd-3-clause", nil, .permissive),
+            ("llama3.1", nil, .conditional), ("gemma", nil, .conditional), ("cc-by-nc-4.0", nil, .research),
+            ("cc-by-nc-sa-4.0", nil, .research), ("mrl", nil, .research), ("other", "Llama 3.1 Community License", .conditional),
+            ("other", "Some Custom Licence", .unknown), ("weird-1.0", nil, .unknown), (nil, nil, .unknown),
+        ] as [(String?, String?, LicenceClass)])
     func classification(id: String?, name: String?, expected: LicenceClass) {
         #expect(LicenceTable.defaults.classify(id: id, name: name).licenceClass == expected)
     }
 
     /// Every licence id of the Hub's model-card list, and the `license_name` values of the large open-weight families.
-    @Test(arguments: [
-        ("afl-3.0", nil, LicenceClass.permissive), ("artistic-2.0", nil, .permissive), ("bsd", nil, .permissive),
-        ("bsd-2-clause", nil, .permissive), ("bsd-3-clause-clear", nil, .permissive), ("cc0-1.0", nil, .permissive),
-        ("cc-by-2.0", nil, .permissive), ("cc-by-2.5", nil, .permissive), ("cc-by-3.0", nil, .permissive), ("cc-by-4.0", nil, .permissive),
-        ("cc-by-sa-3.0", nil, .permissive), ("cc-by-sa-4.0", nil, .permissive), ("cc-by-nc-2.0", nil, .research),
-        ("cc-by-nc-3.0", nil, .research), ("cc-by-nd-4.0", nil, .conditional), ("cc-by-nc-nd-3.0", nil, .research),
-        ("cc-by-nc-nd-4.0", nil, .research), ("cc-by-nc-sa-2.0", nil, .research), ("cc-by-nc-sa-3.0", nil, .research),
-        ("cdla-sharing-1.0", nil, .permissive), ("cdla-permissive-1.0", nil, .permissive), ("cdla-permissive-2.0", nil, .permissive),
-        ("wtfpl", nil, .permissive), ("ecl-2.0", nil, .permissive), ("epl-1.0", nil, .permissive), ("epl-2.0", nil, .permissive),
-        ("etalab-2.0", nil, .permissive), ("eupl-1.1", nil, .permissive), ("eupl-1.2", nil, .permissive), ("agpl-3.0", nil, .permissive),
-        ("gfdl", nil, .permissive), ("gpl", nil, .permissive), ("gpl-2.0", nil, .permissive), ("gpl-3.0", nil, .permissive),
-        ("lgpl", nil, .permissive), ("lgpl-2.1", nil, .permissive), ("lgpl-3.0", nil, .permissive), ("isc", nil, .permissive),
-        ("h-research", nil, .research), ("intel-research", nil, .research), ("lppl-1.3c", nil, .permissive), ("ms-pl", nil, .permissive),
-        ("apple-ascl", nil, .permissive), ("apple-amlr", nil, .research), ("mpl-2.0", nil, .permissive), ("odc-by", nil, .permissive),
-        ("odbl", nil, .permissive), ("openmdw-1.0", nil, .permissive), ("openrail++", nil, .conditional), ("osl-3.0", nil, .permissive),
-        ("postgresql", nil, .permissive), ("ofl-1.1", nil, .permissive), ("ncsa", nil, .permissive), ("unlicense", nil, .permissive),
-        ("zlib", nil, .permissive), ("pddl", nil, .permissive), ("lgpl-lr", nil, .permissive), ("deepfloyd-if-license", nil, .research),
-        ("fair-noncommercial-research-license", nil, .research), ("llama2", nil, .conditional), ("llama3", nil, .conditional),
-        ("llama3.2", nil, .conditional), ("llama3.3", nil, .conditional), ("llama4", nil, .conditional), ("c-uda", nil, .research),
-        ("openrail", nil, .conditional), ("bigscience-openrail-m", nil, .conditional), ("creativeml-openrail-m", nil, .conditional),
-        ("bigscience-bloom-rail-1.0", nil, .conditional), ("bigcode-openrail-m", nil, .conditional), ("mit", nil, .permissive),
-        ("bsl-1.0", nil, .permissive), ("cc", nil, .unknown), ("unknown", nil, .unknown),
-        // license: other + license_name
-        ("other", "deepseek-license", .conditional), ("other", "DeepSeek License", .conditional), ("other", "llama2", .conditional),
-        ("other", "llama3", .conditional), ("other", "llama3.1", .conditional), ("other", "Llama 3.2 Community License", .conditional),
-        ("other", "llama4", .conditional), ("other", "gemma", .conditional), ("other", "Gemma Terms of Use", .conditional),
-        ("other", "qwen", .conditional), ("other", "tongyi-qianwen", .conditional), ("other", "qwen-research", .research),
-        ("other", "tongyi-qianwen-research", .research), ("other", "mrl", .research), ("other", "mnpl", .research),
-        ("other", "Mistral AI Non-Production License", .research), ("other", "falcon-llm-license", .conditional),
-        ("other", "TII Falcon License 2.0", .conditional), ("other", "bigscience-openrail-m", .conditional),
-        ("other", "creativeml-openrail-m", .conditional), ("other", "cc-by-nc-4.0", .research), ("other", "cc-by-nc-sa-4.0", .research),
-        ("other", "apple-ascl", .permissive), ("other", "Apple Sample Code License", .permissive),
-        ("other", "nvidia-open-model-license", .conditional), ("other", "NVIDIA Open Model License Agreement", .conditional),
-        ("other", "phi", .permissive), ("other", "mit", .permissive), ("other", "stabilityai-community", .conditional),
-    ] as [(String?, String?, LicenceClass)])
+    @Test(
+        arguments: [
+            ("afl-3.0", nil, LicenceClass.permissive), ("artistic-2.0", nil, .permissive), ("bsd", nil, .permissive),
+            ("bsd-2-clause", nil, .permissive), ("bsd-3-clause-clear", nil, .permissive), ("cc0-1.0", nil, .permissive),
+            ("cc-by-2.0", nil, .permissive), ("cc-by-2.5", nil, .permissive), ("cc-by-3.0", nil, .permissive), ("cc-by-4.0", nil, .permissive),
+            ("cc-by-sa-3.0", nil, .permissive), ("cc-by-sa-4.0", nil, .permissive), ("cc-by-nc-2.0", nil, .research),
+            ("cc-by-nc-3.0", nil, .research), ("cc-by-nd-4.0", nil, .conditional), ("cc-by-nc-nd-3.0", nil, .research),
+            ("cc-by-nc-nd-4.0", nil, .research), ("cc-by-nc-sa-2.0", nil, .research), ("cc-by-nc-sa-3.0", nil, .research),
+            ("cdla-sharing-1.0", nil, .permissive), ("cdla-permissive-1.0", nil, .permissive), ("cdla-permissive-2.0", nil, .permissive),
+            ("wtfpl", nil, .permissive), ("ecl-2.0", nil, .permissive), ("epl-1.0", nil, .permissive), ("epl-2.0", nil, .permissive),
+            ("etalab-2.0", nil, .permissive), ("eupl-1.1", nil, .permissive), ("eupl-1.2", nil, .permissive), ("agpl-3.0", nil, .permissive),
+            ("gfdl", nil, .permissive), ("gpl", nil, .permissive), ("gpl-2.0", nil, .permissive), ("gpl-3.0", nil, .permissive),
+            ("lgpl", nil, .permissive), ("lgpl-2.1", nil, .permissive), ("lgpl-3.0", nil, .permissive), ("isc", nil, .permissive),
+            ("h-research", nil, .research), ("intel-research", nil, .research), ("lppl-1.3c", nil, .permissive), ("ms-pl", nil, .permissive),
+            ("apple-ascl", nil, .permissive), ("apple-amlr", nil, .research), ("mpl-2.0", nil, .permissive), ("odc-by", nil, .permissive),
+            ("odbl", nil, .permissive), ("openmdw-1.0", nil, .permissive), ("openrail++", nil, .conditional), ("osl-3.0", nil, .permissive),
+            ("postgresql", nil, .permissive), ("ofl-1.1", nil, .permissive), ("ncsa", nil, .permissive), ("unlicense", nil, .permissive),
+            ("zlib", nil, .permissive), ("pddl", nil, .permissive), ("lgpl-lr", nil, .permissive), ("deepfloyd-if-license", nil, .research),
+            ("fair-noncommercial-research-license", nil, .research), ("llama2", nil, .conditional), ("llama3", nil, .conditional),
+            ("llama3.2", nil, .conditional), ("llama3.3", nil, .conditional), ("llama4", nil, .conditional), ("c-uda", nil, .research),
+            ("openrail", nil, .conditional), ("bigscience-openrail-m", nil, .conditional), ("creativeml-openrail-m", nil, .conditional),
+            ("bigscience-bloom-rail-1.0", nil, .conditional), ("bigcode-openrail-m", nil, .conditional), ("mit", nil, .permissive),
+            ("bsl-1.0", nil, .permissive), ("cc", nil, .unknown), ("unknown", nil, .unknown),
+            // license: other + license_name
+            ("other", "deepseek-license", .conditional), ("other", "DeepSeek License", .conditional), ("other", "llama2", .conditional),
+            ("other", "llama3", .conditional), ("other", "llama3.1", .conditional), ("other", "Llama 3.2 Community License", .conditional),
+            ("other", "llama4", .conditional), ("other", "gemma", .conditional), ("other", "Gemma Terms of Use", .conditional),
+            ("other", "qwen", .conditional), ("other", "tongyi-qianwen", .conditional), ("other", "qwen-research", .research),
+            ("other", "tongyi-qianwen-research", .research), ("other", "mrl", .research), ("other", "mnpl", .research),
+            ("other", "Mistral AI Non-Production License", .research), ("other", "falcon-llm-license", .conditional),
+            ("other", "TII Falcon License 2.0", .conditional), ("other", "bigscience-openrail-m", .conditional),
+            ("other", "creativeml-openrail-m", .conditional), ("other", "cc-by-nc-4.0", .research), ("other", "cc-by-nc-sa-4.0", .research),
+            ("other", "apple-ascl", .permissive), ("other", "Apple Sample Code License", .permissive),
+            ("other", "nvidia-open-model-license", .conditional), ("other", "NVIDIA Open Model License Agreement", .conditional),
+            ("other", "phi", .permissive), ("other", "mit", .permissive), ("other", "stabilityai-community", .conditional),
+        ] as [(String?, String?, LicenceClass)])
     func everyHubLicenceAndFamilyIsInTheTable(id: String?, name: String?, expected: LicenceClass) {
         let classified = LicenceTable.defaults.classify(id: id, name: name)
         #expect(classified.licenceClass == expected, "\(id ?? "-") \(name ?? "-"): \(classified.basis)")
@@ -200,12 +225,13 @@ struct LicenceTests {
     }
 
     /// A research-class licence says which kind it is: non-commercial use, research only, or non-production.
-    @Test(arguments: [
-        ("cc-by-nc-4.0", nil, "non-commercial use only"), ("cc-by-nc-nd-4.0", nil, "no derivatives"),
-        ("other", "Qwen Research License Agreement", "research and evaluation only"), ("mrl", nil, "research and evaluation only"),
-        ("other", "Mistral AI Non-Production License", "non-production use only"), ("apple-amlr", nil, "research and evaluation only"),
-        ("other", "nvidia-oneway-noncommercial-license", "non-commercial use only"),
-    ] as [(String?, String?, String)])
+    @Test(
+        arguments: [
+            ("cc-by-nc-4.0", nil, "non-commercial use only"), ("cc-by-nc-nd-4.0", nil, "no derivatives"),
+            ("other", "Qwen Research License Agreement", "research and evaluation only"), ("mrl", nil, "research and evaluation only"),
+            ("other", "Mistral AI Non-Production License", "non-production use only"), ("apple-amlr", nil, "research and evaluation only"),
+            ("other", "nvidia-oneway-noncommercial-license", "non-commercial use only"),
+        ] as [(String?, String?, String)])
     func researchLicencesNameTheirKind(id: String?, name: String?, obligation: String) {
         let classified = LicenceTable.defaults.classify(id: id, name: name)
         #expect(classified.licenceClass == .research)
@@ -250,14 +276,21 @@ struct PolicyFileTests {
 
     @Test func errorsNameFileLineAndField() {
         func error(_ yaml: String) -> String {
-            do { _ = try Policy(name: "p", yaml: yaml, source: "p.yaml"); return "accepted" } catch { return error.description }
+            do {
+                _ = try Policy(name: "p", yaml: yaml, source: "p.yaml")
+                return "accepted"
+            } catch { return error.description }
         }
-        #expect(error("checks:\n  licence:\n    allowed: [permissive, commercial]\n") .hasPrefix("p.yaml:3: checks.licence.allowed: 'commercial' is not a licence class"))
+        #expect(
+            error("checks:\n  licence:\n    allowed: [permissive, commercial]\n").hasPrefix(
+                "p.yaml:3: checks.licence.allowed: 'commercial' is not a licence class"))
         #expect(error("checks:\n  signatures: {}\n").hasPrefix("p.yaml:2: checks.signatures: unknown check"))
         #expect(error("checks:\n  advisories:\n    max_severity: severe\n").contains("p.yaml:3: checks.advisories.max_severity"))
         #expect(error("checks:\n  scan: {max_verdict: clean, mode: maybe}\n").contains("checks.scan.mode: 'maybe' is not deny or warn"))
         #expect(error("checks: [\n").contains("not valid YAML"))
-        #expect(error("checks:\n  advisories:\n    max_severity: low\n    accepted:\n      - id: X\n        until: someday\n        reason: r\n").contains("p.yaml:6"))
+        #expect(
+            error("checks:\n  advisories:\n    max_severity: low\n    accepted:\n      - id: X\n        until: someday\n        reason: r\n")
+                .contains("p.yaml:6"))
     }
 
     static func subject(
@@ -281,14 +314,16 @@ struct PolicyFileTests {
         let now = Date(timeIntervalSince1970: 1_795_000_000)  // 2026-11-18
         let good = Evaluator.evaluate(try Self.subject(licence: "llama3.1"), policy: policy, environment: "production", now: now)
         #expect(good.allowed)
-        #expect(good.checks.map(\.check) == ["status", "signature", "licence", "advisories", "provenance", "namespaces", "scan", "formats", "max_age"])
+        #expect(
+            good.checks.map(\.check) == ["status", "signature", "licence", "advisories", "provenance", "namespaces", "scan", "formats", "max_age"])
         #expect(good.checks.first { $0.check == "namespaces" }?.result == .notApplicable)
         #expect(!good.obligations.isEmpty)
         #expect(good.policy.digest.hasPrefix("sha256:"))
 
         let research = Evaluator.evaluate(try Self.subject(licence: "cc-by-nc-4.0"), policy: policy, environment: "production", now: now)
         #expect(!research.allowed)
-        #expect(research.reasons == ["licence: licence class research (cc-by-nc-4.0) is not allowed in production (allowed: permissive, conditional)"])
+        #expect(
+            research.reasons == ["licence: licence class research (cc-by-nc-4.0) is not allowed in production (allowed: permissive, conditional)"])
 
         let unsigned = Evaluator.evaluate(try Self.subject(signed: false, format: .pickle), policy: policy, environment: "production", now: now)
         #expect(Set(unsigned.checks.filter { $0.result == .failed }.map(\.check)) == ["signature", "formats"])
@@ -310,7 +345,8 @@ struct PolicyFileTests {
         #expect(yanked.reasons == ["status: the version was yanked by token:x: bad weights"])
 
         // An advisory nobody scored: production's policy says what that means.
-        let unscoredAdvisory = try Advisory(osv: AdvisoryTests.osv(#"{"package": {"ecosystem": "Custody", "name": "acme/m"}, "versions": ["1"]}"#, severity: #""summary": "x""#))
+        let unscoredAdvisory = try Advisory(
+            osv: AdvisoryTests.osv(#"{"package": {"ecosystem": "Custody", "name": "acme/m"}, "versions": ["1"]}"#, severity: #""summary": "x""#))
         let unscored = Evaluator.evaluate(try Self.subject(advisories: [unscoredAdvisory]), policy: policy, environment: "production", now: now)
         #expect(unscored.reasons == ["advisories: open advisory above medium or unscored: x_CUSTODY-2026-0001 (unknown)"], "\(unscored.reasons)")
         for (mode, result) in [("warn", API.Decision.Check.Result.warning), ("ignore", .passed)] {
@@ -318,7 +354,9 @@ struct PolicyFileTests {
             let decision = Evaluator.evaluate(try Self.subject(advisories: [unscoredAdvisory]), policy: lenient, environment: "p", now: now)
             #expect(decision.allowed && decision.checks.first { $0.check == "advisories" }?.result == result, "\(mode): \(decision.checks)")
         }
-        #expect(throws: Policy.Invalid.self) { try Policy(name: "p", yaml: "checks:\n  advisories: {max_severity: medium, unscored: maybe}\n", source: "p.yaml") }
+        #expect(throws: Policy.Invalid.self) {
+            try Policy(name: "p", yaml: "checks:\n  advisories: {max_severity: medium, unscored: maybe}\n", source: "p.yaml")
+        }
 
         let warnPolicy = try Policy(name: "staging", yaml: "checks:\n  signature: {mode: warn}\n", source: "staging.yaml")
         let warned = Evaluator.evaluate(try Self.subject(signed: false), policy: warnPolicy, environment: "staging", now: now)

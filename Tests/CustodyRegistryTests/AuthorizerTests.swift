@@ -1,7 +1,8 @@
 import CustodyCore
-@testable import CustodyRegistry
 import CustodyStorage
 import Testing
+
+@testable import CustodyRegistry
 
 @Suite struct AuthorizerTests {
     static func token(_ role: Role, namespaces: [String] = []) -> TokenRecord {

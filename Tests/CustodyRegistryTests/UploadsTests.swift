@@ -1,9 +1,10 @@
 import CustodyCore
-@testable import CustodyRegistry
 import CustodyStorage
 import CustodyTestSupport
 import Foundation
 import Testing
+
+@testable import CustodyRegistry
 
 /// The upload use case over an in-memory store: no HTTP, no files.
 @Suite struct UploadsTests {
@@ -56,7 +57,9 @@ import Testing
         await #expect(throws: CustodyError(.outOfOrder, "the registry holds 30000 bytes of this upload, not 20000; resume from 30000")) {
             _ = try await uploads.receive(digest, from: 20_000, declaredLength: 80_000, body: Body(chunks: chunks(from: 20_000)))
         }
-        #expect(try await uploads.receive(digest, from: 30_000, declaredLength: 70_000, body: Body(chunks: chunks(from: 30_000))) == .created(size: 100_000))
+        #expect(
+            try await uploads.receive(digest, from: 30_000, declaredLength: 70_000, body: Body(chunks: chunks(from: 30_000)))
+                == .created(size: 100_000))
     }
 
     @Test func aShortBodyIsKeptForAResumeAndSaysWhereFrom() async throws {

@@ -1,6 +1,6 @@
+import CustodyCore
 import Foundation
 
-import CustodyCore
 @testable import CustodyScan
 
 /// Writes pickle opcodes byte by byte, so hostile streams need no Python.
@@ -15,8 +15,14 @@ struct PickleBytes {
     mutating func raw(_ text: String) { bytes += Array(text.utf8) }
 
     mutating func global(_ module: String, _ name: String) { raw("c\(module)\n\(name)\n") }
-    mutating func unicode(_ text: String) { let utf8 = Array(text.utf8); op(0x8C, [UInt8(utf8.count)] + utf8) }
-    mutating func binunicode(_ text: String) { let utf8 = Array(text.utf8); op(0x58, le(UInt32(utf8.count)) + utf8) }
+    mutating func unicode(_ text: String) {
+        let utf8 = Array(text.utf8)
+        op(0x8C, [UInt8(utf8.count)] + utf8)
+    }
+    mutating func binunicode(_ text: String) {
+        let utf8 = Array(text.utf8)
+        op(0x58, le(UInt32(utf8.count)) + utf8)
+    }
     mutating func string0(_ text: String) { raw("S'\(text)'\n") }
     mutating func stackGlobal() { op(0x93) }
     mutating func memoize() { op(0x94) }
@@ -38,23 +44,53 @@ func le(_ value: UInt16) -> [UInt8] { (0..<2).map { UInt8(truncatingIfNeeded: va
 /// `os.system('id')` through STACK_GLOBAL, protocol 4.
 func osSystemPickle() -> [UInt8] {
     var p = PickleBytes(protocol: 4)
-    p.unicode("os"); p.memoize(); p.unicode("system"); p.memoize(); p.stackGlobal(); p.memoize()
-    p.unicode("id"); p.memoize(); p.tuple1(); p.memoize(); p.reduce(); p.memoize(); p.stop()
+    p.unicode("os")
+    p.memoize()
+    p.unicode("system")
+    p.memoize()
+    p.stackGlobal()
+    p.memoize()
+    p.unicode("id")
+    p.memoize()
+    p.tuple1()
+    p.memoize()
+    p.reduce()
+    p.memoize()
+    p.stop()
     return p.bytes
 }
 
 /// A PyTorch-shaped state_dict pickle: OrderedDict of one tensor rebuilt from a persistent storage.
 func stateDictPickle() -> [UInt8] {
     var p = PickleBytes(protocol: 2)
-    p.global("collections", "OrderedDict"); p.op(0x29); p.reduce(); p.binput(0)
+    p.global("collections", "OrderedDict")
+    p.op(0x29)
+    p.reduce()
+    p.binput(0)
     p.binunicode("weight")
     p.global("torch._utils", "_rebuild_tensor_v2")
     p.mark()
-    p.mark(); p.binunicode("storage"); p.global("torch", "FloatStorage"); p.binunicode("0"); p.binunicode("cpu"); p.int1(4); p.tuple()
+    p.mark()
+    p.binunicode("storage")
+    p.global("torch", "FloatStorage")
+    p.binunicode("0")
+    p.binunicode("cpu")
+    p.int1(4)
+    p.tuple()
     p.op(0x51)  // BINPERSID
-    p.int1(0); p.int1(2); p.int1(2); p.op(0x86); p.int1(2); p.int1(1); p.op(0x86); p.op(0x89)
-    p.global("collections", "OrderedDict"); p.op(0x29); p.reduce()
-    p.tuple(); p.reduce()
+    p.int1(0)
+    p.int1(2)
+    p.int1(2)
+    p.op(0x86)
+    p.int1(2)
+    p.int1(1)
+    p.op(0x86)
+    p.op(0x89)
+    p.global("collections", "OrderedDict")
+    p.op(0x29)
+    p.reduce()
+    p.tuple()
+    p.reduce()
     p.op(0x73)  // SETITEM
     p.stop()
     return p.bytes
@@ -133,7 +169,9 @@ func safetensors(
     }
     var total = 0
     for (index, (name, dtype, shape, size)) in tensors.enumerated() {
-        parts.append("\"\(name)\":{\"dtype\":\"\(dtype)\",\"shape\":[\(shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + size)]}")
+        parts.append(
+            "\"\(name)\":{\"dtype\":\"\(dtype)\",\"shape\":[\(shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + size)]}"
+        )
         offset += size + (index == 0 ? gapAfterFirst : 0)
         total = offset
     }
@@ -144,7 +182,10 @@ func safetensors(
 
 /// A GGUF v3 file with string metadata and F32 tensors.
 func gguf(metadata: [(String, String)], tensors: [(String, [UInt64])], alignment: UInt64 = 32) -> [UInt8] {
-    func string(_ text: String) -> [UInt8] { let utf8 = Array(text.utf8); return le(UInt64(utf8.count)) + utf8 }
+    func string(_ text: String) -> [UInt8] {
+        let utf8 = Array(text.utf8)
+        return le(UInt64(utf8.count)) + utf8
+    }
     var out = Array("GGUF".utf8) + le(UInt32(3)) + le(UInt64(tensors.count)) + le(UInt64(metadata.count))
     for (key, value) in metadata { out += string(key) + le(UInt32(8)) + string(value) }
     var offset: UInt64 = 0

@@ -1,6 +1,6 @@
+import CustodyCore
 import Testing
 
-import CustodyCore
 @testable import CustodyScan
 
 @Suite("Containers and PyTorch formats")
@@ -60,7 +60,9 @@ struct ContainerTests {
         for shape in shapes {
             #expect(scan(Array(shape.utf8), name: "tokenizer_config.json").verdict == .dangerous, "\(shape)")
         }
-        #expect(scan(Array(#"{"chat_template": [{"name": "default", "template": "\#(ordinary)"}]}"#.utf8), name: "tokenizer_config.json").verdict == .clean)
+        #expect(
+            scan(Array(#"{"chat_template": [{"name": "default", "template": "\#(ordinary)"}]}"#.utf8), name: "tokenizer_config.json").verdict
+                == .clean)
         #expect(scan(Array(hostile.utf8), name: "chat_template.jinja").verdict == .dangerous)
         #expect(scan(Array(hostile.utf8), name: "additional_chat_templates/tools.jinja").verdict == .dangerous)
         #expect(scan(Array(ordinary.utf8), name: "chat_template.jinja").verdict == .clean)
@@ -94,13 +96,19 @@ struct ContainerTests {
     func legacyTorch() {
         func legacy(main: [UInt8]) -> [UInt8] {
             var magic = PickleBytes(protocol: 2)
-            magic.op(0x8A, [0x0A, 0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19]); magic.stop()
+            magic.op(0x8A, [0x0A, 0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19])
+            magic.stop()
             var version = PickleBytes(protocol: 2)
-            version.op(0x4D, [0xE9, 0x03]); version.stop()
+            version.op(0x4D, [0xE9, 0x03])
+            version.stop()
             var info = PickleBytes(protocol: 2)
-            info.op(0x7D); info.stop()
+            info.op(0x7D)
+            info.stop()
             var keys = PickleBytes(protocol: 2)
-            keys.op(0x5D); keys.binunicode("0"); keys.op(0x61); keys.stop()
+            keys.op(0x5D)
+            keys.binunicode("0")
+            keys.op(0x61)
+            keys.stop()
             // Raw storage bytes that happen to look like a GLOBAL of os.system: torch never unpickles them.
             return magic.bytes + version.bytes + info.bytes + main + keys.bytes + le(UInt64(16)) + Array("cos\nsystem\n".utf8)
         }

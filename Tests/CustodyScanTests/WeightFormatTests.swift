@@ -1,7 +1,7 @@
+import CustodyCore
 import Foundation
 import Testing
 
-import CustodyCore
 @testable import CustodyScan
 
 @Suite("safetensors and GGUF validators")
@@ -44,15 +44,19 @@ struct WeightFormatTests {
         #expect(scan(duplicate).invalid?.contains("duplicate") == true)
         let wrongSize = safetensors([("a", "F32", [3], 8)])
         #expect(scan(wrongSize).invalid?.contains("needs 12") == true)
-        let overflow = le(UInt64(104)) + Array("{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,16],\"data_offsets\":[0,0]}}".utf8) + Array(repeating: 0x20, count: 104 - 88)
+        let overflow =
+            le(UInt64(104)) + Array("{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,16],\"data_offsets\":[0,0]}}".utf8)
+            + Array(repeating: 0x20, count: 104 - 88)
         #expect(scan(overflow).isValid == false)
     }
 
     @Test("a generated GGUF is valid; metadata and parameter count are extracted")
     func validGGUF() throws {
         let bytes = gguf(
-            metadata: [("general.architecture", "llama"), ("general.name", "tiny"), ("general.license", "mit"),
-                       ("general.base_model.0.name", "Base Model")],
+            metadata: [
+                ("general.architecture", "llama"), ("general.name", "tiny"), ("general.license", "mit"),
+                ("general.base_model.0.name", "Base Model"),
+            ],
             tensors: [("tok", [8, 4]), ("out", [4])])
         let report = scan(bytes, name: "m.gguf")
         #expect(report.format == .gguf)

@@ -2,7 +2,6 @@ import CustodyCore
 import CustodyRegistry
 import CustodyStorage
 import CustodyStore
-@testable import CustodyServer
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -11,8 +10,10 @@ import Logging
 import NIOCore
 import Testing
 
+@testable import CustodyServer
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `/v1/blobs` and `/v1/uploads` over the router: the upload objects behind them seen from the wire.

@@ -2,8 +2,9 @@ import HTTPTypes
 import NIOCore
 import NIOEmbedded
 import NIOHTTPTypes
-@testable import CustodyServer
 import Testing
+
+@testable import CustodyServer
 
 /// The header deadline on an embedded channel whose event loop's clock the test moves: no real time passes. The
 /// arrival of bytes (what `ArrivalHandler` reports ahead of the HTTP decoder) is fired by hand.

@@ -1,13 +1,14 @@
 import CustodyCore
 import CustodyStorage
 import CustodyStore
-@testable import CustodyServer
 import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import Testing
+
+@testable import CustodyServer
 
 /// The gate, audit and token routes over the router, against a registry home with one published version and the
 /// default policies: what each answers and what it records.
@@ -123,7 +124,8 @@ import Testing
         try await Application(router: buildRouter(services)).test(.router) { client in
             var created: API.TokenCreated?
             try await client.execute(
-                uri: "/v1/tokens", method: .post, headers: admin, body: Self.json(#"{"role": "auditor", "name": "books", "namespaces": [], "environments": []}"#)
+                uri: "/v1/tokens", method: .post, headers: admin,
+                body: Self.json(#"{"role": "auditor", "name": "books", "namespaces": [], "environments": []}"#)
             ) { response in
                 #expect(response.status == .created, "\(String(buffer: response.body))")
                 created = try JSONDecoder().decode(API.TokenCreated.self, from: Data(Array(buffer: response.body)))
@@ -132,7 +134,9 @@ import Testing
             try await client.execute(uri: "/v1/tokens", method: .get, headers: [.authorization: "Bearer \(token.secret)"]) {
                 #expect($0.status == .forbidden, "an auditor may not list tokens")
             }
-            try await client.execute(uri: "/v1/tokens/\(token.token.id)", method: .delete, headers: admin) { #expect($0.status == .noContent || $0.status == .ok) }
+            try await client.execute(uri: "/v1/tokens/\(token.token.id)", method: .delete, headers: admin) {
+                #expect($0.status == .noContent || $0.status == .ok)
+            }
             try await client.execute(uri: "/v1/audit/events", method: .get, headers: [.authorization: "Bearer \(token.secret)"]) {
                 #expect($0.status == .unauthorized, "a revoked token is refused")
             }

@@ -1,9 +1,10 @@
 import CustodyCore
-@testable import CustodyServer
 import CustodyStore
 import Foundation
 import Synchronization
 import Testing
+
+@testable import CustodyServer
 
 /// Group commit and repeat counting against a real SQLite file.
 @Suite struct EventRecorderTests {

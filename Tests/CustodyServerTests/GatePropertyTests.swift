@@ -1,10 +1,11 @@
-@testable import CustodyServer
 import CustodyCore
 import CustodyPolicy
 import CustodyStore
 import Foundation
 import GRDB
 import Testing
+
+@testable import CustodyServer
 
 /// The gate's central invariant, as a seeded property test: whatever sequence of publishes, status changes, advisory
 /// adds and withdrawals, policy reloads and clock steps happened — also with requests in flight while they did — the
@@ -59,7 +60,8 @@ import Testing
             let severities = ["none", "low", "medium", "high", "critical"]
             for environment in ["production", "research"] {
                 var yaml = "checks:\n"
-                yaml += "  licence:\n    allowed: [\(["permissive", "permissive, conditional", "permissive, conditional, research"].randomElement(using: &random)!)]\n"
+                yaml +=
+                    "  licence:\n    allowed: [\(["permissive", "permissive, conditional", "permissive, conditional, research"].randomElement(using: &random)!)]\n"
                 yaml += "  advisories:\n    max_severity: \(severities.randomElement(using: &random)!)\n"
                 yaml += "    unscored: \(["deny", "warn", "ignore"].randomElement(using: &random)!)\n"
                 if let id = advisoryIDs.randomElement(using: &random), Bool.random(using: &random) {
@@ -83,7 +85,8 @@ import Testing
             let digest = ContentDigest.of(Array("\(model)@\(version)".utf8))
             var report = FileReport(path: "model.safetensors", size: 8, format: Bool.random(using: &random) ? .safetensors : .pickle)
             report.verdict = [.clean, .clean, .suspicious, .dangerous].randomElement(using: &random)!
-            let base: [String] = model.description == "acme/tune"
+            let base: [String] =
+                model.description == "acme/tune"
                 ? [["acme/base"], ["acme/base@1"], []].randomElement(using: &random)! : []
             let new = NewVersion(
                 model: model, version: version, bundleDigest: digest,
@@ -110,15 +113,22 @@ import Testing
         func advise() async throws {
             let withdraw = !advisories.isEmpty && Int.random(in: 0..<3, using: &random) == 0
             // A bounded pool of ids: past it, a new record of an existing id is an update.
-            let id = withdraw ? advisories.keys.sorted().randomElement(using: &random)! : "x_CUSTODY-2026-\(1000 + Int.random(in: 0..<Self.advisoryLimit, using: &random))"
+            let id =
+                withdraw
+                ? advisories.keys.sorted().randomElement(using: &random)!
+                : "x_CUSTODY-2026-\(1000 + Int.random(in: 0..<Self.advisoryLimit, using: &random))"
             let modified = (advisories[id]?.modified ?? 0) + 1
             let model = models.randomElement(using: &random)!
             let scores = ["CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "CVSS:3.1/AV:L/AC:H/PR:H/UI:R/S:U/C:L/I:N/A:N", nil]
             let score = scores.randomElement(using: &random)!
             var document: [String: Any] = [
                 "id": id, "modified": RFC3339.string(Date(timeIntervalSince1970: 1_790_000_000 + Double(modified))),
-                "affected": [["package": ["ecosystem": "Custody", "name": model.description],
-                              "versions": (1...3).map(String.init).filter { _ in Bool.random(using: &random) } + ["1"]]],
+                "affected": [
+                    [
+                        "package": ["ecosystem": "Custody", "name": model.description],
+                        "versions": (1...3).map(String.init).filter { _ in Bool.random(using: &random) } + ["1"],
+                    ]
+                ],
             ]
             if let score { document["severity"] = [["type": "CVSS_V3", "score": score]] }
             if withdraw { document["withdrawn"] = RFC3339.string(Date(timeIntervalSince1970: 1_790_000_000 + Double(modified))) }
@@ -154,7 +164,8 @@ import Testing
             let evaluated = try await fresh.ruling(model, .version(version), environment: environment, now: now)
             let (a, b) = (kept.decision(at: "-"), evaluated.decision(at: "-"))
             guard a != b else { return nil }
-            return "\(model)@\(version) in \(environment): kept \(a.allowed) \(a.checks.map { "\($0.check):\($0.result.rawValue)" }), fresh \(b.allowed) \(b.checks.map { "\($0.check):\($0.result.rawValue)" })"
+            return
+                "\(model)@\(version) in \(environment): kept \(a.allowed) \(a.checks.map { "\($0.check):\($0.result.rawValue)" }), fresh \(b.allowed) \(b.checks.map { "\($0.check):\($0.result.rawValue)" })"
         }
     }
 
@@ -169,7 +180,8 @@ import Testing
             // Sometimes a request is under way while the registry changes: what it reads must not be kept past the change.
             let inFlight = world.anyVersion().map { target in
                 let environment = world.environments.randomElement(using: &world.random)!
-                let gate = world.gate, now = world.now
+                let gate = world.gate
+                let now = world.now
                 return Task { _ = try? await gate.ruling(target.0, .version(target.1), environment: environment, now: now) }
             }
             switch operation {

@@ -1,8 +1,6 @@
 import CustodyCore
-import CustodyStore
 import CustodyStorage
-@testable import CustodyRegistry
-@testable import CustodyServer
+import CustodyStore
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -11,6 +9,9 @@ import Logging
 import NIOCore
 import Synchronization
 import Testing
+
+@testable import CustodyRegistry
+@testable import CustodyServer
 
 /// Limits a hostile or unlucky client meets over the router: body limits, failed-authentication floods, full disks.
 @Suite struct HardeningTests {
@@ -50,7 +51,8 @@ import Testing
             for (method, uri) in Self.bodyRoutes {
                 // Declared: refused before a byte is read.
                 try await client.execute(
-                    uri: uri, method: method, headers: [.authorization: "Bearer \(secret)", .contentLength: "4096", .contentType: "application/json"],
+                    uri: uri, method: method,
+                    headers: [.authorization: "Bearer \(secret)", .contentLength: "4096", .contentType: "application/json"],
                     body: body
                 ) { response in
                     #expect(response.status == .contentTooLarge, "\(method) \(uri)")

@@ -1,12 +1,13 @@
 import CustodyCore
 import CustodyStore
-@testable import CustodyServer
 import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import Testing
+
+@testable import CustodyServer
 
 /// `/v1/models` over the router: publish, read, and both ways of starting a pull, each recorded as one.
 @Suite struct ModelControllerTests {

@@ -1,11 +1,12 @@
 import CustodyCore
 import CustodyPolicy
-@testable import CustodyServer
 import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Logging
 import Testing
+
+@testable import CustodyServer
 
 @Suite struct ServerTests {
     static func services() async throws -> (RegistryServices, String, String) {
@@ -43,9 +44,10 @@ import Testing
         #expect(permissions == 0o600)
     }
 
-    @Test(arguments: [
-        ("bytes=0-9", 100, 0...9), ("bytes=90-", 100, 90...99), ("bytes=-10", 100, 90...99), ("bytes=50-500", 100, 50...99),
-    ] as [(String, UInt64, ClosedRange<UInt64>)])
+    @Test(
+        arguments: [
+            ("bytes=0-9", 100, 0...9), ("bytes=90-", 100, 90...99), ("bytes=-10", 100, 90...99), ("bytes=50-500", 100, 50...99),
+        ] as [(String, UInt64, ClosedRange<UInt64>)])
     func rangesAreParsed(header: String, size: UInt64, expected: ClosedRange<UInt64>) {
         #expect(ByteRange.parse(header, size: size) == expected)
     }
@@ -93,7 +95,8 @@ import Testing
                 let expected = try Response.encoder().encode(ruling.decision(at: time))
                 #expect(Array(ruling.body(at: time).readableBytesView) == Array(expected))
             }
-            #expect(ruling.eventDetail.hasPrefix(allowed ? "allowed by policy production sha256:00" : "denied by policy production sha256:00: licence: "))
+            #expect(
+                ruling.eventDetail.hasPrefix(allowed ? "allowed by policy production sha256:00" : "denied by policy production sha256:00: licence: "))
         }
     }
 }

@@ -1,8 +1,9 @@
 import CustodyCore
 import CustodyStorage
-@testable import CustodyStore
 import Foundation
 import Testing
+
+@testable import CustodyStore
 
 /// The file-system blob store's upload objects: the digest checked at commit, resumes (in this process and after a
 /// restart), one writer per upload, and nothing visible until a commit.

@@ -1,8 +1,9 @@
 import CustodyCore
-@testable import CustodyStore
 import Foundation
 import GRDB
 import Testing
+
+@testable import CustodyStore
 
 @Suite struct RegistryDatabaseTests {
     let database: RegistryDatabase
@@ -71,7 +72,9 @@ import Testing
         try await queue.write { db in
             for (offset, leaf) in leaves.enumerated() {
                 let id = Int64(offset + 1)
-                try db.execute(sql: "INSERT INTO events (id, at, type, actor, model) VALUES (?, '2026-01-01T00:00:00Z', 'test', 'me', 'acme/m')", arguments: [id])
+                try db.execute(
+                    sql: "INSERT INTO events (id, at, type, actor, model) VALUES (?, '2026-01-01T00:00:00Z', 'test', 'me', 'acme/m')", arguments: [id]
+                )
                 guard id <= 250 else { continue }  // the last 50 were never logged
                 var (level, index, hash) = (0, id - 1, leaf)
                 try db.execute(sql: "INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)", arguments: [level, index, Data(hash)])

@@ -1,6 +1,6 @@
+import Crypto
 package import CustodyCore
 package import CustodyStorage
-import Crypto
 package import Foundation
 import Synchronization
 

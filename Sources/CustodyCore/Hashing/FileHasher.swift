@@ -4,11 +4,11 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// One unit of hashing work: the bytes `range` of the file at `path`.
@@ -130,8 +130,8 @@ public struct FileHasher: Sendable {
     }
 
     #if os(Linux)
-    private static let populate = MAP_POPULATE
+        private static let populate = MAP_POPULATE
     #else
-    private static let populate: Int32 = 0
+        private static let populate: Int32 = 0
     #endif
 }

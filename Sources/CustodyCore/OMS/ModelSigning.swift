@@ -32,7 +32,9 @@ public struct ModelSigning: Sendable {
     }
 
     /// Checks that `bundle` was signed by `key` and returns the manifest it vouches for.
-    public func signedManifest(of bundle: SigstoreBundle, key: PublicVerifyingKey, source: String) throws(CustodyError)
+    public func signedManifest(
+        of bundle: SigstoreBundle, key: PublicVerifyingKey, source: String
+    ) throws(CustodyError)
         -> ModelManifest
     {
         if let hint = bundle.keyHint, hint != key.hint {

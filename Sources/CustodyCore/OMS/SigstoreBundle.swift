@@ -29,18 +29,29 @@ public struct SigstoreBundle: Sendable, Hashable {
         if let rawPublicKey { publicKey.append(("rawBytes", .string(Data(rawPublicKey).base64EncodedString()))) }
         let bundle = JSONText.object([
             ("mediaType", .string(Self.mediaType)),
-            ("verificationMaterial", .object([
-                ("publicKey", .object(publicKey)),
-                ("tlogEntries", .array([])),
-            ])),
-            ("dsseEnvelope", .object([
-                ("payload", .string(Data(payload).base64EncodedString())),
-                ("payloadType", .string(payloadType)),
-                ("signatures", .array([.object([
-                    ("sig", .string(Data(signature).base64EncodedString())),
-                    ("keyid", .string("")),
-                ])])),
-            ])),
+            (
+                "verificationMaterial",
+                .object([
+                    ("publicKey", .object(publicKey)),
+                    ("tlogEntries", .array([])),
+                ])
+            ),
+            (
+                "dsseEnvelope",
+                .object([
+                    ("payload", .string(Data(payload).base64EncodedString())),
+                    ("payloadType", .string(payloadType)),
+                    (
+                        "signatures",
+                        .array([
+                            .object([
+                                ("sig", .string(Data(signature).base64EncodedString())),
+                                ("keyid", .string("")),
+                            ])
+                        ])
+                    ),
+                ])
+            ),
         ])
         return bundle.compact
     }

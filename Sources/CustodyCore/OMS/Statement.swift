@@ -29,15 +29,23 @@ public enum OMSStatement {
         }
         let statement = JSONText.object([
             ("_type", .string(statementType)),
-            ("subject", .array([.object([
-                ("name", .string(manifest.modelName)),
-                ("digest", .object([("sha256", .string(manifest.rootDigest.hex))])),
-            ])])),
+            (
+                "subject",
+                .array([
+                    .object([
+                        ("name", .string(manifest.modelName)),
+                        ("digest", .object([("sha256", .string(manifest.rootDigest.hex))])),
+                    ])
+                ])
+            ),
             ("predicateType", .string(predicateType)),
-            ("predicate", .object([
-                ("serialization", .object(parameters)),
-                ("resources", .array(resources)),
-            ])),
+            (
+                "predicate",
+                .object([
+                    ("serialization", .object(parameters)),
+                    ("resources", .array(resources)),
+                ])
+            ),
         ])
         return statement.pretty
     }

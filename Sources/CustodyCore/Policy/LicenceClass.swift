@@ -98,9 +98,12 @@ public struct LicenceTable: Sendable {
         let key = id?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
         if key.isEmpty || key == "other" {
             if let name, let rule = lookup(name.lowercased()) {
-                return LicenceClassification(licenceClass: rule.licenceClass, basis: "license_name \(name)", obligations: rule.obligations, note: rule.note)
+                return LicenceClassification(
+                    licenceClass: rule.licenceClass, basis: "license_name \(name)", obligations: rule.obligations, note: rule.note)
             }
-            let why = key.isEmpty ? (name.map { "licence name \($0) is not in the licence table" } ?? "no licence declared")
+            let why =
+                key.isEmpty
+                ? (name.map { "licence name \($0) is not in the licence table" } ?? "no licence declared")
                 : "licence 'other' without a recognised license_name"
             return LicenceClassification(licenceClass: .unknown, basis: why)
         }
@@ -149,10 +152,15 @@ extension LicenceTable {
             "llama2": LicenceRule(.conditional, obligations: llama),
             "llama3": LicenceRule(.conditional, obligations: llama),
             "llama3.1": LicenceRule(.conditional, obligations: llama),
-            "llama3.2": LicenceRule(.conditional, obligations: llama + ["the multimodal models' licence excludes individuals and companies in the EU"]),
+            "llama3.2": LicenceRule(
+                .conditional, obligations: llama + ["the multimodal models' licence excludes individuals and companies in the EU"]),
             "llama3.3": LicenceRule(.conditional, obligations: llama),
             "llama4": LicenceRule(.conditional, obligations: llama + ["the multimodal models' licence excludes individuals and companies in the EU"]),
-            "gemma": LicenceRule(.conditional, obligations: ["the Gemma Prohibited Use Policy flows down to every user and derivative", "pass the Gemma Terms of Use on with redistributions"]),
+            "gemma": LicenceRule(
+                .conditional,
+                obligations: [
+                    "the Gemma Prohibited Use Policy flows down to every user and derivative", "pass the Gemma Terms of Use on with redistributions",
+                ]),
             "openrail": LicenceRule(.conditional, obligations: openRail),
             "openrail++": LicenceRule(.conditional, obligations: openRail),
             "bigscience-openrail-m": LicenceRule(.conditional, obligations: openRail),
@@ -160,9 +168,13 @@ extension LicenceTable {
             "bigcode-openrail-m": LicenceRule(.conditional, obligations: openRail),
             "bigscience-bloom-rail-1.0": LicenceRule(.conditional, obligations: openRail),
             "cc-by-nd-4.0": LicenceRule(.conditional, obligations: ["no derivatives: fine-tunes, merges and quantisations may not be distributed"]),
-            "qwen": LicenceRule(.conditional, obligations: ["licensees with more than 100 million monthly active users need a separate licence from Alibaba Cloud"]),
-            "tongyi-qianwen": LicenceRule(.conditional, obligations: ["licensees with more than 100 million monthly active users need a separate licence from Alibaba Cloud"]),
-            "deepseek": LicenceRule(.conditional, obligations: ["the use restrictions of the DeepSeek Model License (Attachment A) flow down to every user and derivative"]),
+            "qwen": LicenceRule(
+                .conditional, obligations: ["licensees with more than 100 million monthly active users need a separate licence from Alibaba Cloud"]),
+            "tongyi-qianwen": LicenceRule(
+                .conditional, obligations: ["licensees with more than 100 million monthly active users need a separate licence from Alibaba Cloud"]),
+            "deepseek": LicenceRule(
+                .conditional,
+                obligations: ["the use restrictions of the DeepSeek Model License (Attachment A) flow down to every user and derivative"]),
             "fair-noncommercial-research-license": researchOnly, "deepfloyd-if-license": researchOnly, "apple-amlr": researchOnly,
             "intel-research": researchOnly, "h-research": researchOnly, "mrl": researchOnly, "mnpl": nonProduction,
             "qwen-research": researchOnly, "tongyi-qianwen-research": researchOnly,
@@ -175,18 +187,40 @@ extension LicenceTable {
             "cdla-sharing-1.0": shareAlike, "odbl": shareAlike,
             "epl-1.0": copyleft, "epl-2.0": copyleft, "eupl-1.1": copyleft, "eupl-1.2": copyleft, "gfdl": copyleft,
             "mpl-2.0": copyleft, "osl-3.0": copyleft,
-            "c-uda": LicenceRule(.research, obligations: ["computational analysis only"], note: "the Computational Use of Data Agreement allows computational analysis, not redistribution of the data"),
+            "c-uda": LicenceRule(
+                .research, obligations: ["computational analysis only"],
+                note: "the Computational Use of Data Agreement allows computational analysis, not redistribution of the data"),
             "cc": LicenceRule(.unknown),
             // license_name families of open-weight models, as their cards write them for `license: other`.
-            "falcon-llm-license": LicenceRule(.conditional, obligations: ["the Falcon acceptable use policy flows down to every user and derivative", "attribute the Technology Innovation Institute"]),
-            "tii-falcon-llm-license": LicenceRule(.conditional, obligations: ["the Falcon acceptable use policy flows down to every user and derivative", "attribute the Technology Innovation Institute"]),
-            "nvidia-open-model-license": LicenceRule(.conditional, obligations: ["keep NVIDIA's attribution notice and pass the licence on with redistributions", "the licence ends if guardrails are bypassed without a substitute"]),
+            "falcon-llm-license": LicenceRule(
+                .conditional,
+                obligations: [
+                    "the Falcon acceptable use policy flows down to every user and derivative", "attribute the Technology Innovation Institute",
+                ]),
+            "tii-falcon-llm-license": LicenceRule(
+                .conditional,
+                obligations: [
+                    "the Falcon acceptable use policy flows down to every user and derivative", "attribute the Technology Innovation Institute",
+                ]),
+            "nvidia-open-model-license": LicenceRule(
+                .conditional,
+                obligations: [
+                    "keep NVIDIA's attribution notice and pass the licence on with redistributions",
+                    "the licence ends if guardrails are bypassed without a substitute",
+                ]),
             "nvidia-oneway-noncommercial-license": nonCommercial, "nsclv1": nonCommercial, "nvidia-license": nonCommercial,
-            "stabilityai-community": LicenceRule(.conditional, obligations: ["organisations with more than USD 1 million annual revenue need an enterprise licence from Stability AI"]),
+            "stabilityai-community": LicenceRule(
+                .conditional, obligations: ["organisations with more than USD 1 million annual revenue need an enterprise licence from Stability AI"]),
             "stabilityai-non-commercial-research-community-license": nonCommercial, "sai-nc-community": nonCommercial,
             "cohere-non-commercial": nonCommercial, "cc-by-nc-4.0-with-addendum": nonCommercial, "mistral-research-license": researchOnly,
-            "gemma-terms-of-use": LicenceRule(.conditional, obligations: ["the Gemma Prohibited Use Policy flows down to every user and derivative", "pass the Gemma Terms of Use on with redistributions"]),
-            "deepseek-license": LicenceRule(.conditional, obligations: ["the use restrictions of the DeepSeek Model License (Attachment A) flow down to every user and derivative"]),
+            "gemma-terms-of-use": LicenceRule(
+                .conditional,
+                obligations: [
+                    "the Gemma Prohibited Use Policy flows down to every user and derivative", "pass the Gemma Terms of Use on with redistributions",
+                ]),
+            "deepseek-license": LicenceRule(
+                .conditional,
+                obligations: ["the use restrictions of the DeepSeek Model License (Attachment A) flow down to every user and derivative"]),
             "yi-license": LicenceRule(.conditional, obligations: ["attribute 01.AI and keep the Yi licence with redistributions"]),
             "microsoft-research-license": researchOnly, "phi": permissive,
         ]
@@ -214,7 +248,8 @@ extension LicenceTable {
         }
         let prefixes: [String: LicenceRule] = [
             "bsd-": permissive, "cc-by-nc-": nonCommercial, "cc-by-nc-sa-": nonCommercial,
-            "cc-by-nc-nd-": LicenceRule(.research, obligations: ["non-commercial use only", "no derivatives: fine-tunes, merges and quantisations may not be distributed"]),
+            "cc-by-nc-nd-": LicenceRule(
+                .research, obligations: ["non-commercial use only", "no derivatives: fine-tunes, merges and quantisations may not be distributed"]),
             "gpl-": copyleft, "lgpl-": copyleft, "agpl-": copyleft,
         ]
         return LicenceTable(ids: ids, prefixes: prefixes)

@@ -12,7 +12,10 @@ extension API {
         }
 
         public struct Check: Codable, Sendable, Hashable {
-            public enum Result: String, Codable, Sendable { case passed, failed, warning, notApplicable = "not-applicable" }
+            public enum Result: String, Codable, Sendable {
+                case passed, failed, warning
+                case notApplicable = "not-applicable"
+            }
             public var check: String
             public var result: Result
             public var reason: String

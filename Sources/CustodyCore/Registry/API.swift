@@ -79,7 +79,8 @@ public enum API {
         /// when the licence table classifies the licence otherwise.
         public var licenseClass: String?
 
-        public init(version: String, files: [FileEntry], license: License?, provenance: Provenance?, signature: String?, licenseClass: String? = nil) {
+        public init(version: String, files: [FileEntry], license: License?, provenance: Provenance?, signature: String?, licenseClass: String? = nil)
+        {
             self.licenseClass = licenseClass
             self.version = version
             self.files = files
@@ -156,7 +157,11 @@ public enum API {
         /// How each base model the provenance names resolves in this registry now (answers to `GET …/versions/V`).
         public var baseModelResolutions: [BaseModelResolution]?
 
-        public init(model: String, version: String, bundleDigest: ContentDigest, createdAt: String, publishedBy: String? = nil, files: [FileEntry], license: License, provenance: Provenance, signatures: [SignatureInfo], scan: BundleReport? = nil, status: VersionStatus? = nil, events: [Event]? = nil) {
+        public init(
+            model: String, version: String, bundleDigest: ContentDigest, createdAt: String, publishedBy: String? = nil, files: [FileEntry],
+            license: License, provenance: Provenance, signatures: [SignatureInfo], scan: BundleReport? = nil, status: VersionStatus? = nil,
+            events: [Event]? = nil
+        ) {
             self.status = status
             self.model = model
             self.version = version
@@ -287,7 +292,10 @@ public enum API {
         public var expiresAt: String?
         public var revokedAt: String?
 
-        public init(id: String, name: String? = nil, role: String, namespaces: [String], environments: [String], createdAt: String, expiresAt: String? = nil, revokedAt: String? = nil) {
+        public init(
+            id: String, name: String? = nil, role: String, namespaces: [String], environments: [String], createdAt: String, expiresAt: String? = nil,
+            revokedAt: String? = nil
+        ) {
             self.id = id
             self.name = name
             self.role = role

@@ -59,15 +59,17 @@ public struct ModelName: Hashable, Sendable, Comparable, CustomStringConvertible
 public enum VersionTag {
     public static func validate(_ tag: String) throws(CustodyError) {
         let bytes = Array(tag.utf8)
-        let valid = !bytes.isEmpty && bytes.count <= 128 && bytes.enumerated().allSatisfy { index, byte in
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"):
-                true
-            case UInt8(ascii: "."), UInt8(ascii: "-"): index > 0
-            default: false
+        let valid =
+            !bytes.isEmpty && bytes.count <= 128
+            && bytes.enumerated().allSatisfy { index, byte in
+                switch byte {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                    UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"):
+                    true
+                case UInt8(ascii: "."), UInt8(ascii: "-"): index > 0
+                default: false
+                }
             }
-        }
         guard valid, !tag.hasPrefix("sha256") else {
             throw CustodyError(.invalidArgument, "'\(tag)' is not a valid version (letters, digits, '.', '_', '-'; at most 128)")
         }

@@ -1,11 +1,11 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Small whole-file reads and atomic writes. Model weights never go through here: see ``FileHasher``.
@@ -101,14 +101,14 @@ public struct EagerWriteback: ~Copyable {
     public mutating func written(upTo end: UInt64) {
         guard end >= submittedOffset + Self.step else { return }
         #if os(Linux)
-        _ = custody_sync_file_range(fd, Int64(submittedOffset), Int64(end - submittedOffset), 2 /* SYNC_FILE_RANGE_WRITE */)
+            _ = custody_sync_file_range(fd, Int64(submittedOffset), Int64(end - submittedOffset), 2 /* SYNC_FILE_RANGE_WRITE */)
         #endif
         submittedOffset = end
     }
 }
 
 #if os(Linux)
-/// sync_file_range(2): Glibc declares it only under _GNU_SOURCE, which the Swift module does not set.
-@_silgen_name("sync_file_range")
-private func custody_sync_file_range(_ fd: Int32, _ offset: Int64, _ count: Int64, _ flags: UInt32) -> Int32
+    /// sync_file_range(2): Glibc declares it only under _GNU_SOURCE, which the Swift module does not set.
+    @_silgen_name("sync_file_range")
+    private func custody_sync_file_range(_ fd: Int32, _ offset: Int64, _ count: Int64, _ flags: UInt32) -> Int32
 #endif

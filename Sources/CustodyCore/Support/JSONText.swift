@@ -31,7 +31,10 @@ enum JSONText {
         case .bool(let value): out += (value ? "true" : "false").utf8
         case .null: out += "null".utf8
         case .array(let items):
-            guard !items.isEmpty else { return out += "[]".utf8 }
+            guard !items.isEmpty else {
+                out += "[]".utf8
+                return
+            }
             out.append(UInt8(ascii: "["))
             for (index, item) in items.enumerated() {
                 if index > 0 { out.append(UInt8(ascii: ",")) }
@@ -41,7 +44,10 @@ enum JSONText {
             Self.newline(&out, indent, depth)
             out.append(UInt8(ascii: "]"))
         case .object(let members):
-            guard !members.isEmpty else { return out += "{}".utf8 }
+            guard !members.isEmpty else {
+                out += "{}".utf8
+                return
+            }
             out.append(UInt8(ascii: "{"))
             for (index, (key, value)) in members.enumerated() {
                 if index > 0 { out.append(UInt8(ascii: ",")) }

@@ -36,7 +36,9 @@ public struct Checkpoint: Sendable, Hashable {
     /// Parses a signed note and checks a signature by `key` named `name`, and that the checkpoint is of the log
     /// `origin` (by default the key's name, which is the origin a Custody log signs under): a checkpoint of another
     /// log is refused even when the key signed it (C2SP tlog-checkpoint). Throws naming what is wrong.
-    public static func verify(_ note: String, key: Curve25519.Signing.PublicKey, name: String, origin: String? = nil) throws(CustodyError)
+    public static func verify(
+        _ note: String, key: Curve25519.Signing.PublicKey, name: String, origin: String? = nil
+    ) throws(CustodyError)
         -> Checkpoint
     {
         let body = try SignedNote.open(Array(note.utf8), verifier: SignedNote.Verifier(name: name, key: key))

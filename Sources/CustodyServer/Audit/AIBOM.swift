@@ -75,10 +75,11 @@ enum AIBOM {
                 "hashes": [["alg": "SHA-256", "content": file.digest.hex]],
             ]
             if let report = reports[file.path] {
-                component["properties"] = [
-                    ["name": "custody:format", "value": report.format.rawValue],
-                    ["name": "custody:scan.verdict", "value": report.verdict.rawValue],
-                ] + (report.invalid.map { [["name": "custody:invalid", "value": $0]] } ?? [])
+                component["properties"] =
+                    [
+                        ["name": "custody:format", "value": report.format.rawValue],
+                        ["name": "custody:scan.verdict", "value": report.verdict.rawValue],
+                    ] + (report.invalid.map { [["name": "custody:invalid", "value": $0]] } ?? [])
             }
             files.append(component)
         }

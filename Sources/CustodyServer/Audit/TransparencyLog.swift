@@ -58,7 +58,8 @@ final class TransparencyLog: Sendable {
             key = parsed
         } else {
             key = Curve25519.Signing.PrivateKey()
-            try FileIO.writeAtomically(Array((key.rawRepresentation.base64EncodedString() + "\n").utf8), to: privatePath, mode: 0o600, exclusive: true)
+            try FileIO.writeAtomically(
+                Array((key.rawRepresentation.base64EncodedString() + "\n").utf8), to: privatePath, mode: 0o600, exclusive: true)
             logger.notice("generated the transparency log key", metadata: ["public": "\(publicPath)"])
         }
         let verifier = Checkpoint.verifierKey(name: origin, publicKey: Array(key.publicKey.rawRepresentation)) + "\n"

@@ -181,7 +181,9 @@ final class GateService: Sendable {
     }
 
     /// Resolves a reference to a version of a model this registry holds; a digest names its newest version.
-    func resolve(_ model: ModelName, _ selector: ModelReference.Selector) async throws(CustodyError) -> (version: String, order: [(version: String, digest: ContentDigest)]) {
+    func resolve(
+        _ model: ModelName, _ selector: ModelReference.Selector
+    ) async throws(CustodyError) -> (version: String, order: [(version: String, digest: ContentDigest)]) {
         guard let order = try await order(model), !order.isEmpty else {
             throw CustodyError(.notFound, "model \(model) is not in this registry")
         }
@@ -198,12 +200,16 @@ final class GateService: Sendable {
 
     /// The decision for one version in one environment, with the rollback target when denied. `draft` evaluates a
     /// policy that is not deployed (`policy test`), and is never kept.
-    func decide(_ model: ModelName, _ selector: ModelReference.Selector, environment: String, draft: Policy? = nil) async throws(CustodyError) -> API.Decision {
+    func decide(
+        _ model: ModelName, _ selector: ModelReference.Selector, environment: String, draft: Policy? = nil
+    ) async throws(CustodyError) -> API.Decision {
         let now = Date.now
         if let draft {
             let snapshot = policies.snapshot
             let (version, order) = try await resolve(model, selector)
-            return try await evaluate(model, version: version, order: order, policy: draft, environment: environment, licences: snapshot.licences, now: now).decision
+            return try await evaluate(
+                model, version: version, order: order, policy: draft, environment: environment, licences: snapshot.licences, now: now
+            ).decision
         }
         return try await ruling(model, selector, environment: environment, now: now).decision(at: RFC3339.string(now))
     }
@@ -226,7 +232,8 @@ final class GateService: Sendable {
         let (version, order) = try await resolve(model, selector)
         let key = RulingKey(model: model, version: version, environment: environment)
         if let kept = caches.withLock({ $0.rulings[key] }), kept.holds(for: snapshot, at: now) { return kept }
-        let evaluation = try await evaluate(model, version: version, order: order, policy: policy, environment: environment, licences: snapshot.licences, now: now)
+        let evaluation = try await evaluate(
+            model, version: version, order: order, policy: policy, environment: environment, licences: snapshot.licences, now: now)
         let ruling = try Ruling(evaluation, policies: snapshot.generation)
         keep(generation) { caches in
             if caches.rulings.count >= Self.rulingLimit { caches.rulings.removeAll(keepingCapacity: true) }
@@ -241,10 +248,12 @@ final class GateService: Sendable {
         _ model: ModelName, version: String, order: [(version: String, digest: ContentDigest)], policy: Policy, environment: String,
         licences: LicenceTable, now: Date
     ) async throws(CustodyError) -> Evaluation {
-        var result = try await evaluateOne(model, version: version, order: order, policy: policy, environment: environment, licences: licences, now: now)
+        var result = try await evaluateOne(
+            model, version: version, order: order, policy: policy, environment: environment, licences: licences, now: now)
         guard !result.decision.allowed else { return result }
         for candidate in order.reversed() where candidate.version != version {
-            let other = try await evaluateOne(model, version: candidate.version, order: order, policy: policy, environment: environment, licences: licences, now: now)
+            let other = try await evaluateOne(
+                model, version: candidate.version, order: order, policy: policy, environment: environment, licences: licences, now: now)
             if let date = other.changesAt, result.changesAt.map({ date < $0 }) ?? true { result.changesAt = date }
             if other.decision.allowed {
                 result.decision.rollback = .init(version: candidate.version, bundleDigest: candidate.digest)
@@ -291,7 +300,8 @@ final class GateService: Sendable {
     /// Hub URL (`https://huggingface.co/ID`, `hf.co/ID`); nil for anything else.
     static func hubID(ofSource source: String) -> String? {
         var id = source
-        for prefix in ["https://huggingface.co/", "http://huggingface.co/", "https://hf.co/", "hf.co/", "huggingface.co/"] where id.lowercased().hasPrefix(prefix) {
+        for prefix in ["https://huggingface.co/", "http://huggingface.co/", "https://hf.co/", "hf.co/", "huggingface.co/"]
+        where id.lowercased().hasPrefix(prefix) {
             id = String(id.dropFirst(prefix.count))
         }
         if id.hasSuffix("/") { id.removeLast() }
@@ -341,7 +351,10 @@ final class GateService: Sendable {
                 external.append(base)
                 continue
             }
-            guard let baseDetail = try await self.detail(baseModel, version: version) else { external.append(base); continue }
+            guard let baseDetail = try await self.detail(baseModel, version: version) else {
+                external.append(base)
+                continue
+            }
             let inherited = try await effectiveLicence(baseDetail, licences: licences, depth: depth + 1)
             for obligation in inherited.obligations where !result.obligations.contains(obligation) {
                 result.obligations.append(obligation)

@@ -42,7 +42,9 @@ final class PolicySet: Sendable {
         for file in names {
             let environment = String(file[..<file.lastIndex(of: ".")!])
             guard ModelName.isValidComponent(environment) else {
-                throw CustodyError(.invalidArgument, "\(directory)/\(file): '\(environment)' is not a valid environment name (lowercase letters, digits, '-', '_', '.')")
+                throw CustodyError(
+                    .invalidArgument,
+                    "\(directory)/\(file): '\(environment)' is not a valid environment name (lowercase letters, digits, '-', '_', '.')")
             }
             guard policies[environment] == nil else {
                 throw CustodyError(.invalidArgument, "\(directory)/\(file): a second policy for environment \(environment)")

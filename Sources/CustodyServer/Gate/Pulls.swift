@@ -28,9 +28,10 @@ struct Pulls: Sendable {
         _ model: ModelName, version: String, fetching: String, token: TokenRecord?, actor: String, client: String?
     ) async throws -> Grant {
         guard let token, token.role == .consumer else {
-            try await gate.recorder.record(NewEvent(
-                type: .pull, actor: actor, model: model.description, version: version,
-                detail: "\(fetching), ungated (role \(token?.role.rawValue ?? "none"))", client: client))
+            try await gate.recorder.record(
+                NewEvent(
+                    type: .pull, actor: actor, model: model.description, version: version,
+                    detail: "\(fetching), ungated (role \(token?.role.rawValue ?? "none"))", client: client))
             metrics.pulls.increment()
             return .ungated
         }

@@ -1,8 +1,8 @@
 import CustodyCore
 import Foundation
 import Hummingbird
-import Prometheus
 import NIOCore
+import Prometheus
 
 /// Kubernetes admission (formats.md §8) and the Gatekeeper external-data provider: both ask the same evaluator.
 extension GateController {

@@ -55,8 +55,9 @@ struct AuditController {
             throw Problem(.badRequest, "need index < size <= \(logSize) (the log's size); got index \(index), size \(size)")
         }
         let (leaf, proof) = try await services.database.inclusionProof(index: index, size: size)
-        return try .json(InclusionProof(
-            index: index, size: size, leafHash: Data(leaf).base64EncodedString(), hashes: proof.map { Data($0).base64EncodedString() }))
+        return try .json(
+            InclusionProof(
+                index: index, size: size, leafHash: Data(leaf).base64EncodedString(), hashes: proof.map { Data($0).base64EncodedString() }))
     }
 
     struct ConsistencyProof: Codable {
@@ -141,15 +142,18 @@ struct AuditController {
             case .registry(let baseModel, let resolved, let by):
                 let baseDetail = try await services.gate.detail(baseModel, version: resolved)
                 let reference = "\(baseModel)@\(resolved)"
-                nodes.append(API.Lineage.Node(
-                    reference: reference, inRegistry: true, licence: baseDetail?.license.id,
-                    children: try await upstream(baseModel, resolved, depth: depth + 1, seen: &seen),
-                    namedAs: by == "name" ? nil : base, resolvedBy: by))
+                nodes.append(
+                    API.Lineage.Node(
+                        reference: reference, inRegistry: true, licence: baseDetail?.license.id,
+                        children: try await upstream(baseModel, resolved, depth: depth + 1, seen: &seen),
+                        namedAs: by == "name" ? nil : base, resolvedBy: by))
             case .external:
                 nodes.append(API.Lineage.Node(reference: base, inRegistry: false, licence: nil, children: []))
             case .ambiguous(let candidates):
-                nodes.append(API.Lineage.Node(
-                    reference: base, inRegistry: false, licence: nil, children: [], resolvedBy: "ambiguous: " + candidates.joined(separator: ", ")))
+                nodes.append(
+                    API.Lineage.Node(
+                        reference: base, inRegistry: false, licence: nil, children: [], resolvedBy: "ambiguous: " + candidates.joined(separator: ", ")
+                    ))
             }
         }
         return nodes
@@ -182,10 +186,11 @@ struct AuditController {
             }
             guard namesThis else { continue }
             let derivedDetail = try await services.gate.detail(derivedModel, version: derivative.version)
-            nodes.append(API.Lineage.Node(
-                reference: "\(derivative.model)@\(derivative.version)", inRegistry: true, licence: derivedDetail?.license.id,
-                children: try await downstream(derivedModel, derivative.version, depth: depth + 1, seen: &seen),
-                namedAs: namedAs, resolvedBy: resolvedBy))
+            nodes.append(
+                API.Lineage.Node(
+                    reference: "\(derivative.model)@\(derivative.version)", inRegistry: true, licence: derivedDetail?.license.id,
+                    children: try await downstream(derivedModel, derivative.version, depth: depth + 1, seen: &seen),
+                    namedAs: namedAs, resolvedBy: resolvedBy))
         }
         return nodes
     }
@@ -206,8 +211,10 @@ struct AuditController {
             var environments: [String]
             var tokens: [String]
         }
-        return try .json(VersionExposure(
-            versions: [affected], environments: Set(uses.compactMap(\.use.environment)).sorted(), tokens: Set(uses.compactMap(\.use.actor)).sorted()))
+        return try .json(
+            VersionExposure(
+                versions: [affected], environments: Set(uses.compactMap(\.use.environment)).sorted(),
+                tokens: Set(uses.compactMap(\.use.actor)).sorted()))
     }
 
     /// The version as a CycloneDX 1.6 AI-BOM.
@@ -234,7 +241,8 @@ struct AuditController {
         }
         let document = AIBOM.document(detail: detail, licence: licence, bases: bases, advisories: advisories)
         let data = try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted])
-        return Response(status: .ok, headers: [.contentType: "application/vnd.cyclonedx+json; version=1.6"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(
+            status: .ok, headers: [.contentType: "application/vnd.cyclonedx+json; version=1.6"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     /// Every event, streamed as JSON lines or CSV, for SIEMs.
@@ -253,9 +261,11 @@ struct AuditController {
                     if format == "jsonl" {
                         text += String(decoding: EventLeaf.canonicalJSON(event), as: UTF8.self) + "\n"
                     } else {
-                        let fields = [String(event.id - 1), String(event.id), event.at, event.type, event.actor ?? "", event.model ?? "",
-                                      event.version ?? "", event.environment ?? "", event.client ?? "", event.detail ?? "",
-                                      String(event.count ?? 1)]
+                        let fields = [
+                            String(event.id - 1), String(event.id), event.at, event.type, event.actor ?? "", event.model ?? "",
+                            event.version ?? "", event.environment ?? "", event.client ?? "", event.detail ?? "",
+                            String(event.count ?? 1),
+                        ]
                         text += fields.map(Self.csv).joined(separator: ",") + "\n"
                     }
                 }

@@ -149,7 +149,8 @@ enum ByteRange {
         guard header.hasPrefix("bytes="), size > 0 else { return nil }
         let spec = header.dropFirst(6)
         guard !spec.contains(","), let dash = spec.firstIndex(of: "-") else { return nil }
-        let first = spec[..<dash], last = spec[spec.index(after: dash)...]
+        let first = spec[..<dash]
+        let last = spec[spec.index(after: dash)...]
         if first.isEmpty {
             guard let suffix = UInt64(last), suffix > 0 else { return nil }
             return (size - min(suffix, size))...(size - 1)

@@ -65,7 +65,9 @@ struct GateController {
     func policies(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await services.authorize(request, context, roles: Self.everyone)
         let snapshot = services.policies.snapshot
-        let list = snapshot.policies.sorted { $0.key < $1.key }.map { ["environment": $0.key, "digest": $0.value.digest, "description": $0.value.description ?? ""] }
+        let list = snapshot.policies.sorted { $0.key < $1.key }.map {
+            ["environment": $0.key, "digest": $0.value.digest, "description": $0.value.description ?? ""]
+        }
         return try .json(["policies": list])
     }
 
@@ -116,19 +118,22 @@ struct GateController {
         do { advisory = try Advisory(osv: bytes) } catch { throw Problem(.badRequest, "invalid OSV advisory: \(error.description)") }
         let write = try await save(advisory, actor: context.actor, kind: .advisoryAdded)
         let exposure = try await exposure(of: advisory)
-        let result = switch write {
-        case .created: "created"
-        case .updated: "updated"
-        case .unchanged: "unchanged"
-        }
-        return try .json(API.AdvisoryAdded(created: write == .created, result: result, exposure: exposure), status: write == .created ? .created : .ok)
+        let result =
+            switch write {
+            case .created: "created"
+            case .updated: "updated"
+            case .unchanged: "unchanged"
+            }
+        return try .json(
+            API.AdvisoryAdded(created: write == .created, result: result, exposure: exposure), status: write == .created ? .created : .ok)
     }
 
     private func save(_ advisory: Advisory, actor: String, kind: EventKind) async throws(CustodyError) -> AdvisoryWrite {
         let stored = StoredAdvisory(
             id: advisory.id, modified: advisory.modified, withdrawn: advisory.withdrawn, severity: advisory.severity.rawValue,
             score: advisory.score, summary: advisory.summary, models: advisory.models.sorted(), document: advisory.document)
-        let detail = "\(advisory.id): \(advisory.severity.rawValue) (\(advisory.severityBasis)), models \(advisory.models.sorted().joined(separator: ", "))"
+        let detail =
+            "\(advisory.id): \(advisory.severity.rawValue) (\(advisory.severityBasis)), models \(advisory.models.sorted().joined(separator: ", "))"
             + (advisory.withdrawn.map { ", withdrawn \($0)" } ?? "")
         let write = try await services.database.saveAdvisory(stored, event: NewEvent(type: kind, actor: actor, detail: detail))
         try await services.changes.announce(.advisories)
@@ -156,7 +161,8 @@ struct GateController {
             }
         }
         let digests = advisory.affected.flatMap(\.digests).sorted()
-        for match in try await services.database.versions(withBundleDigests: digests) where !affected.contains(where: { $0.model == match.model && $0.version == match.version }) {
+        for match in try await services.database.versions(withBundleDigests: digests)
+        where !affected.contains(where: { $0.model == match.model && $0.version == match.version }) {
             if let model = try? ModelName(parsing: match.model), let order = try await gate.order(model),
                 let entry = order.first(where: { $0.version == match.version })
             {
@@ -185,7 +191,9 @@ struct GateController {
     func listAdvisories(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await services.authorize(request, context, roles: Self.everyone)
         let list = try await services.database.advisories().map {
-            API.AdvisorySummary(id: $0.id, modified: $0.modified, withdrawn: $0.withdrawn, summary: $0.summary, severity: $0.severity, score: $0.score, models: $0.models)
+            API.AdvisorySummary(
+                id: $0.id, modified: $0.modified, withdrawn: $0.withdrawn, summary: $0.summary, severity: $0.severity, score: $0.score,
+                models: $0.models)
         }
         return try .json(["advisories": list])
     }

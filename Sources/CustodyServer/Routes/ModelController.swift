@@ -57,7 +57,8 @@ struct ModelController {
                 switch try await services.gate.resolveBase(base) {
                 case .registry(let model, let version, let by): resolutions.append(.init(named: base, resolved: "\(model)@\(version)", by: by))
                 case .external: resolutions.append(.init(named: base, resolved: nil, by: nil))
-                case .ambiguous(let candidates): resolutions.append(.init(named: base, resolved: nil, by: "ambiguous: " + candidates.joined(separator: ", ")))
+                case .ambiguous(let candidates):
+                    resolutions.append(.init(named: base, resolved: nil, by: "ambiguous: " + candidates.joined(separator: ", ")))
                 }
             }
             detail.baseModelResolutions = resolutions
@@ -144,7 +145,6 @@ struct TokenController {
     }
 }
 
-
 /// Trusted publisher keys: list, add, remove. Admin only; every change is a `trust.add` / `trust.remove` event.
 struct TrustController {
     let services: RegistryServices
@@ -171,7 +171,8 @@ struct TrustController {
     func remove(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await services.authorize(request, context, roles: [])
         let key = try await services.trust.remove(name: try context.parameters.require("name"), actor: context.actor)
-        services.logger.notice("publisher key no longer trusted", metadata: ["name": "\(key.name)", "hint": "\(key.key.hint)", "actor": "\(context.actor)"])
+        services.logger.notice(
+            "publisher key no longer trusted", metadata: ["name": "\(key.name)", "hint": "\(key.key.hint)", "actor": "\(context.actor)"])
         return try .json(key.api)
     }
 }
