@@ -1,3 +1,4 @@
+import CustodyTestSupport
 import Foundation
 import GRDB
 import Testing
@@ -94,27 +95,11 @@ final class RegistryProcess: @unchecked Sendable {
     ) throws
         -> (status: Int, headers: [String: String], body: String)
     {
-        let script = """
-            import http.client, json, sys
-            method, path, token, headers, body_path = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4]), sys.argv[5]
-            host, port = sys.argv[6].split("//")[1].split(":")
-            conn = http.client.HTTPConnection(host, int(port), timeout=60)
-            if token: headers["Authorization"] = "Bearer " + token
-            body = open(body_path, "rb").read() if body_path else None
-            conn.request(method, path, body=body, headers=headers)
-            r = conn.getresponse()
-            print(json.dumps({"status": r.status, "headers": dict(r.getheaders()), "body": r.read().decode("utf-8", "replace")}))
-            """
-        var bodyPath = ""
-        if let body {
-            bodyPath = scratch.path + "/body-" + UUID().uuidString
-            try body.write(to: URL(fileURLWithPath: bodyPath))
-        }
-        let headerJSON = String(decoding: try JSONSerialization.data(withJSONObject: headers), as: UTF8.self)
-        let result = try Tools.python(script, method, path, token ?? "", headerJSON, bodyPath, url)
-        try #require(result.status == 0, "http helper failed: \(result.stderr)")
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
-        return (object["status"] as? Int ?? 0, object["headers"] as? [String: String] ?? [:], object["body"] as? String ?? "")
+        guard let port = url.split(separator: ":").last.flatMap({ Int($0) }) else { throw RawHTTP.Failure(description: "no port in \(url)") }
+        var fields = headers.map { ($0.key, $0.value) }
+        if let token { fields.append(("Authorization", "Bearer " + token)) }
+        let response = try RawHTTP.exchange(port: port, method: method, path: path, headers: fields, body: body.map { Array($0) })
+        return (response.status, response.headers, String(decoding: response.body, as: UTF8.self))
     }
 
     /// `PRAGMA integrity_check` on the database file, read-only beside the running daemon.

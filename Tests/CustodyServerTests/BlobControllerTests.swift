@@ -2,6 +2,7 @@ import CustodyCore
 import CustodyRegistry
 import CustodyStorage
 import CustodyStore
+import CustodyTestSupport
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -123,25 +124,9 @@ import Testing
 
     /// Writes a request head and part of its body on a fresh connection, then closes it.
     static func sendAndHangUp(port: Int, head: String, body: [UInt8]) throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        try #require(fd >= 0)
+        let fd = try RawHTTP.connect(port: port)
         defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        try #require(connected == 0)
-        for bytes in [Array(head.utf8), body] {
-            var done = 0
-            while done < bytes.count {
-                let count = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + done, bytes.count - done, Int32(MSG_NOSIGNAL)) }
-                try #require(count > 0)
-                done += count
-            }
-        }
+        try RawHTTP.send(fd, Array(head.utf8) + body)
     }
 }
 
