@@ -102,7 +102,7 @@ extension RegistryClient {
                     }
                     try buffer.withUnsafeReadableBytes { bytes in
                         hasher.update(bufferPointer: bytes)
-                        try FileIO.pwriteAll(bytes, to: fd, at: offset, path: path)
+                        try PosixFile.pwriteAll(bytes, to: fd, at: offset, path: path)
                     }
                     offset += UInt64(buffer.readableBytes)
                     progress?(buffer.readableBytes)
@@ -132,7 +132,7 @@ extension RegistryClient {
             ftruncate(fd, 0)
             length = 0
         }
-        try FileIO.hash(fd, path: path, length: length, into: &hasher)
+        try PosixFile.hash(fd, path: path, length: length, into: &hasher)
         return length
     }
 }

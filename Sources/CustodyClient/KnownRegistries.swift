@@ -35,13 +35,13 @@ package struct KnownRegistries: Sendable {
         lines.append("\(client.baseURL) \(key.hint)")
         let directory = (path as NSString).deletingLastPathComponent
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try FileIO.writeAtomically(Array((lines.joined(separator: "\n") + "\n").utf8), to: path, mode: 0o600)
+        try PosixFile.writeAtomically(Array((lines.joined(separator: "\n") + "\n").utf8), to: path, mode: 0o600)
         reportPinned("pinned the signing key of \(client.baseURL) (\(key.hint)) in \(path)")
         return key
     }
 
     func load() -> [String: String] {
-        guard let bytes = try? FileIO.contents(of: path, limit: 1 << 20) else { return [:] }
+        guard let bytes = try? PosixFile.contents(of: path, limit: 1 << 20) else { return [:] }
         var entries: [String: String] = [:]
         for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
             let parts = line.split(separator: " ")

@@ -52,7 +52,7 @@ package struct Puller: Sendable {
         }
         progress.finish()
 
-        try FileIO.writeAtomically(bundleBytes, to: staging + "/model.sig")
+        try PosixFile.writeAtomically(bundleBytes, to: staging + "/model.sig")
         // One flush of the whole file system instead of one per file: a pull of 10,000 small files would otherwise
         // spend most of its time waiting for the disk.
         try Self.syncFileSystem(of: staging)

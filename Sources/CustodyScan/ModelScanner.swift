@@ -86,7 +86,7 @@ package struct ModelScanner: Sendable {
 
     /// The index of a sharded checkpoint must name exactly the tensors its shards hold, each in the right shard.
     private func checkIndex(_ report: inout FileReport, path: String, tensors: [String: Set<String>], present: Set<String>) {
-        guard let bytes = try? FileIO.contents(of: path, limit: 256 << 20),
+        guard let bytes = try? PosixFile.contents(of: path, limit: 256 << 20),
             let json = bytes.withUnsafeBytes({ try? StrictJSONParser.parse($0) }),
             case .object(let map)? = json["weight_map"]
         else { return }

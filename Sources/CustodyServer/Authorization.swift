@@ -69,13 +69,13 @@ extension RegistryServices {
     /// its request line, before the answer; the repeats of each window become one event with their count, whatever
     /// paths they were for. A failed authentication (401) also counts against the address's failure budget: past it
     /// the answer is 429 with `Retry-After`, and those refusals are counted the same way.
-    func deny(_ status: HTTPResponse.Status, _ reason: String, request: Request, context: RegistryContext) async -> Problem {
+    func deny(_ status: HTTPResponse.Status, _ reason: String, request: Request, context: RegistryContext) async -> ProblemResponse {
         let address = context.clientAddress ?? "unknown"
-        var problem = Problem(status, reason)
+        var problem = ProblemResponse(status, reason)
         var reason = reason
         if status == .unauthorized, case .limited(let retryAfter) = authFailures.failure(from: address) {
             reason = "too many failed authentications from \(address)"
-            problem = Problem(.tooManyRequests, "\(reason); retry in \(retryAfter) s")
+            problem = ProblemResponse(.tooManyRequests, "\(reason); retry in \(retryAfter) s")
             problem.headers[.retryAfter] = String(retryAfter)
             if authFailures.delay > .zero { try? await Task.sleep(for: authFailures.delay) }
         }

@@ -200,7 +200,7 @@ struct PublishService {
     ) async throws(CustodyError) {
         guard card.size <= 1 << 20 else { return }
         let bytes = try await services.blobs.withLocalFiles([card.digest]) { paths throws(CustodyError) in
-            try FileIO.contents(of: paths[0], limit: 1 << 20)
+            try PosixFile.contents(of: paths[0], limit: 1 << 20)
         }
         let text = String(decoding: bytes, as: UTF8.self)
         guard let front = ModelCard.frontMatter(of: text) else { return }

@@ -66,7 +66,7 @@ package struct RegistryConfiguration: Sendable {
         var configuration = RegistryConfiguration(home: home, keys: keys)
         let file = home + "/custody.yaml"
         if FileManager.default.fileExists(atPath: file) {
-            let bytes = try FileIO.contents(of: file, limit: 1 << 20)
+            let bytes = try PosixFile.contents(of: file, limit: 1 << 20)
             let document: FileDocument
             do {
                 document = try YAMLDecoder().decode(FileDocument.self, from: Data(bytes))

@@ -158,12 +158,12 @@ package final class RegistryServices: Sendable {
             key = try PrivateSigningKey(contentsOf: privatePath)
         } else {
             key = PrivateSigningKey(generating: .p256)
-            try FileIO.writeAtomically(Array(key.pemRepresentation.utf8), to: privatePath, mode: 0o600, exclusive: true)
+            try PosixFile.writeAtomically(Array(key.pemRepresentation.utf8), to: privatePath, mode: 0o600, exclusive: true)
             logger.notice("generated the registry signing key", metadata: ["public": "\(publicPath)"])
         }
         let publicPEM = Array(key.publicKey.pemRepresentation.utf8)
-        if (try? FileIO.contents(of: publicPath, limit: 64 << 10)) != publicPEM {
-            try FileIO.writeAtomically(publicPEM, to: publicPath, mode: 0o644)
+        if (try? PosixFile.contents(of: publicPath, limit: 64 << 10)) != publicPEM {
+            try PosixFile.writeAtomically(publicPEM, to: publicPath, mode: 0o644)
         }
         return key
     }

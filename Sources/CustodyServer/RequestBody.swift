@@ -10,12 +10,12 @@ extension RegistryServices {
     func jsonBody(_ request: Request) async throws -> ByteBuffer {
         let limit = configuration.maxRequestSize
         if let declared = request.headers[.contentLength].flatMap({ UInt64($0) }), declared > UInt64(limit) {
-            throw Problem.bodyTooLarge(limit: limit, declared: declared)
+            throw ProblemResponse.bodyTooLarge(limit: limit, declared: declared)
         }
         do {
             return try await request.body.collect(upTo: limit)
         } catch is NIOTooManyBytesError {
-            throw Problem.bodyTooLarge(limit: limit, declared: nil)
+            throw ProblemResponse.bodyTooLarge(limit: limit, declared: nil)
         }
     }
 }
@@ -27,7 +27,7 @@ extension RegistryServices {
         do {
             return try JSONDecoder().decode(T.self, from: Data(bytes.readableBytesView))
         } catch {
-            throw Problem(.badRequest, "the \(what) is not valid JSON of the expected shape: \(error)")
+            throw ProblemResponse(.badRequest, "the \(what) is not valid JSON of the expected shape: \(error)")
         }
     }
 }
@@ -42,17 +42,17 @@ struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
         if let declared = request.headers[.contentLength].flatMap({ UInt64($0) }), declared > UInt64(limit),
             !(request.method == .put && request.uri.path.hasPrefix("/v1/blobs/"))
         {
-            throw Problem.bodyTooLarge(limit: limit, declared: declared)
+            throw ProblemResponse.bodyTooLarge(limit: limit, declared: declared)
         }
         return try await next(request, context)
     }
 }
 
-extension Problem {
+extension ProblemResponse {
     /// 413 for a JSON body over `limits.maxRequestSize`. The rest of the body is read and dropped, not stored, so that
     /// a client that sends it all before reading still gets the answer; the idle timeout bounds a client that stalls.
-    static func bodyTooLarge(limit: Int, declared: UInt64?) -> Problem {
+    static func bodyTooLarge(limit: Int, declared: UInt64?) -> ProblemResponse {
         let size = declared.map { "a \($0)-byte request body" } ?? "the request body"
-        return Problem(.contentTooLarge, "\(size) is over the registry's \(limit)-byte limit for JSON requests (limits.maxRequestSize)")
+        return ProblemResponse(.contentTooLarge, "\(size) is over the registry's \(limit)-byte limit for JSON requests (limits.maxRequestSize)")
     }
 }

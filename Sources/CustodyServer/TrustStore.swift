@@ -128,7 +128,7 @@ package final class TrustStore: Sendable {
         if let same = existing.first(where: { $0.key.hint == key.key.hint }) {
             throw CustodyError(.conflict, "this key is already trusted as '\(same.name)'")
         }
-        try FileIO.writeAtomically(Array(key.key.pemRepresentation.utf8), to: path(name), mode: 0o644, exclusive: true)
+        try PosixFile.writeAtomically(Array(key.key.pemRepresentation.utf8), to: path(name), mode: 0o644, exclusive: true)
         try await database.recordEvent(Self.event(.trustAdded, key, actor: actor, note: nil))
         state.withLock { state in
             state.keys = (state.keys + [key]).sorted { $0.name < $1.name }

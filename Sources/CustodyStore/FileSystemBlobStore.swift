@@ -116,7 +116,7 @@ package final class FileSystemBlobStore: BlobStore {
             if offset == 0 { return (fd, SHA256()) }
             if let saved, saved.offset == offset { return (fd, saved.hasher) }
             var hasher = SHA256()
-            do throws(CustodyError) { try FileIO.hash(fd, path: path, length: offset, into: &hasher) } catch {
+            do throws(CustodyError) { try PosixFile.hash(fd, path: path, length: offset, into: &hasher) } catch {
                 close(fd)
                 throw error
             }
@@ -276,7 +276,7 @@ actor FileUpload: BlobUpload {
             let failure = chunk.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) -> CustodyError? in
                 hasher.update(bufferPointer: bytes)
                 do throws(CustodyError) {
-                    try FileIO.pwriteAll(bytes, to: fd, at: position, path: path)
+                    try PosixFile.pwriteAll(bytes, to: fd, at: position, path: path)
                 } catch {
                     return error
                 }

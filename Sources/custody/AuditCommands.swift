@@ -12,7 +12,7 @@ struct Audit: AsyncParsableCommand {
 
     /// `Keys/log.pub`: the verifier key text `<name>+<hex key id>+<base64(0x01 ‖ Ed25519 key)>`.
     static func logKey(_ path: String) throws(CustodyError) -> (name: String, key: Curve25519.Signing.PublicKey) {
-        let text = String(decoding: try FileIO.contents(of: path, limit: 4096), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = String(decoding: try PosixFile.contents(of: path, limit: 4096), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         do {
             let verifier = try SignedNote.Verifier(parsing: text)
             return (verifier.name, verifier.key)
@@ -246,7 +246,7 @@ struct Audit: AsyncParsableCommand {
                     message += ", consistent with size \(previous.size) seen before"
                 }
                 try FileManager.default.createDirectory(atPath: (statePath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-                try FileIO.writeAtomically(Array(note.utf8), to: statePath, mode: 0o600)
+                try PosixFile.writeAtomically(Array(note.utf8), to: statePath, mode: 0o600)
                 print(message)
             }
         }
@@ -278,7 +278,7 @@ struct Audit: AsyncParsableCommand {
 
         func run() throws {
             let (name, key) = try Audit.logKey(logKey)
-            let text = String(decoding: try FileIO.contents(of: receipt, limit: 1 << 20), as: UTF8.self)
+            let text = String(decoding: try PosixFile.contents(of: receipt, limit: 1 << 20), as: UTF8.self)
             let proof = try TlogProof(parsing: text, source: receipt)
             let checkpoint = try Checkpoint.verify(proof.checkpoint, key: key, name: name)
             guard let leaf = proof.extra else {

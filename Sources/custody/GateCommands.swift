@@ -78,7 +78,7 @@ struct AdvisoryCommand: AsyncParsableCommand {
         @OptionGroup var remote: RemoteOptions
 
         func run() async throws {
-            let bytes = try FileIO.contents(of: file, limit: 1 << 20)
+            let bytes = try PosixFile.contents(of: file, limit: 1 << 20)
             let added: API.AdvisoryAdded = try await withClient(remote) { client in try await client.post("/v1/advisories", json: bytes) }
             if json { return try printJSON(added) }
             let advisory = added.exposure.advisory
@@ -179,14 +179,14 @@ struct AdvisoryCommand: AsyncParsableCommand {
                     try BundleArchive().extract(path, into: scratch)
                     root = scratch
                 } else {
-                    return [((path as NSString).lastPathComponent, try FileIO.contents(of: path, limit: 1 << 20))]
+                    return [((path as NSString).lastPathComponent, try PosixFile.contents(of: path, limit: 1 << 20))]
                 }
             }
             var records: [(String, [UInt8])] = []
             let enumerator = FileManager.default.enumerator(atPath: root)
             while let relative = enumerator?.nextObject() as? String {
                 guard relative.lowercased().hasSuffix(".json") else { continue }
-                records.append((relative, try FileIO.contents(of: root + "/" + relative, limit: 1 << 20)))
+                records.append((relative, try PosixFile.contents(of: root + "/" + relative, limit: 1 << 20)))
             }
             return records.sorted { $0.0 < $1.0 }
         }
@@ -304,7 +304,9 @@ struct PolicyCommand: AsyncParsableCommand {
                 var model: String
                 var policy: String?
             }
-            let draft = try policy.map { path throws(CustodyError) in String(decoding: try FileIO.contents(of: path, limit: 1 << 20), as: UTF8.self) }
+            let draft = try policy.map { path throws(CustodyError) in
+                String(decoding: try PosixFile.contents(of: path, limit: 1 << 20), as: UTF8.self)
+            }
             let decision: API.Decision = try await withClient(remote) { client in
                 try await client.post("/v1/policies/\(environment)/test", body: Ask(model: reference, policy: draft))
             }

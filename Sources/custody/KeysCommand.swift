@@ -20,8 +20,8 @@ struct Keys: ParsableCommand {
 
         func run() throws {
             let key = PrivateSigningKey(generating: curve)
-            try FileIO.writeAtomically(Array(key.pemRepresentation.utf8), to: out + ".key", mode: 0o600, exclusive: true)
-            try FileIO.writeAtomically(Array(key.publicKey.pemRepresentation.utf8), to: out + ".pub", mode: 0o644, exclusive: true)
+            try PosixFile.writeAtomically(Array(key.pemRepresentation.utf8), to: out + ".key", mode: 0o600, exclusive: true)
+            try PosixFile.writeAtomically(Array(key.publicKey.pemRepresentation.utf8), to: out + ".pub", mode: 0o644, exclusive: true)
             print("wrote \(out).key (private, 0600) and \(out).pub (\(curve.rawValue))")
         }
     }

@@ -173,7 +173,7 @@ struct Pull: AsyncParsableCommand {
             // model.sig, and model_signing would refuse the directory.
             do throws(CustodyError) {
                 let receipt = try await client.publishReceipt(of: reference.model, version: result.version.version)
-                try FileIO.writeAtomically(Array(receipt.utf8), to: Self.receiptPath(result.output))
+                try PosixFile.writeAtomically(Array(receipt.utf8), to: Self.receiptPath(result.output))
             } catch {
                 writeStandardError("custody: warning: no log receipt for the publish event: \(error.message)\n")
             }

@@ -62,7 +62,7 @@ struct Sign: ParsableCommand {
             of: path, method: serialization.serializationMethod, allowSymlinks: serialization.allowSymlinks,
             signaturePath: output)
         let bundle = try signing.sign(manifest, with: privateKey)
-        try FileIO.writeAtomically(bundle.encoded(), to: output)
+        try PosixFile.writeAtomically(bundle.encoded(), to: output)
         print("signed \(path): \(manifest.resources.count) resources, \(manifest.rootDigest) -> \(output)")
     }
 }

@@ -51,7 +51,7 @@ struct TrustCommand: AsyncParsableCommand {
         @OptionGroup var target: Target
 
         func run() async throws {
-            let pem = String(decoding: try FileIO.contents(of: file, limit: 64 << 10), as: UTF8.self)
+            let pem = String(decoding: try PosixFile.contents(of: file, limit: 64 << 10), as: UTF8.self)
             let name = name ?? ((file as NSString).lastPathComponent as NSString).deletingPathExtension
             let added: API.TrustedKey
             if let store = try target.store() {

@@ -18,7 +18,7 @@ import Testing
         let signing = ModelSigning()
         let signature = model.path + "/model.sig"
         let manifest = try signing.manifest(of: model.path, method: method, signaturePath: signature)
-        try FileIO.writeAtomically(try signing.sign(manifest, with: key).encoded(), to: signature)
+        try PosixFile.writeAtomically(try signing.sign(manifest, with: key).encoded(), to: signature)
         return signature
     }
 
@@ -95,7 +95,7 @@ import Testing
         #expect(manifest.resources.map(\.name) == ["."])
         #expect(manifest.rootDigest == ContentDigest.of(manifest.resources[0].digest.bytes))
         let signature = directory.path + "/model.gguf.sig"
-        try FileIO.writeAtomically(try signing.sign(manifest, with: key).encoded(), to: signature)
+        try PosixFile.writeAtomically(try signing.sign(manifest, with: key).encoded(), to: signature)
         let renamed = directory.path + "/renamed.gguf"
         try FileManager.default.moveItem(atPath: path, toPath: renamed)
         _ = try signing.verify(model: renamed, signaturePath: signature, key: key.publicKey)

@@ -33,7 +33,7 @@ import Testing
         }
         #expect(range == 5...9)
         #expect(FileManager.default.contents(atPath: path) == Data(content))
-        let read = try await blobs.withLocalFiles([digest]) { paths throws(CustodyError) in try FileIO.contents(of: paths[0], limit: 16 << 20) }
+        let read = try await blobs.withLocalFiles([digest]) { paths throws(CustodyError) in try PosixFile.contents(of: paths[0], limit: 16 << 20) }
         #expect(read == content)
     }
 

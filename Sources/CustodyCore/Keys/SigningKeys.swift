@@ -235,7 +235,7 @@ struct PEMBlock: Equatable {
 }
 
 private func readKeyFile(_ path: String) throws(CustodyError) -> String {
-    let bytes = try FileIO.contents(of: path, limit: 64 << 10)
+    let bytes = try PosixFile.contents(of: path, limit: 64 << 10)
     guard let text = String(validating: bytes, as: UTF8.self) else {
         throw CustodyError(.invalidKey, "\(path): not a PEM file (not UTF-8 text)")
     }

@@ -67,7 +67,7 @@ public struct ModelSigning: Sendable {
     public func verify(
         model path: String, signaturePath: String, key: PublicVerifyingKey, ignoreUnsigned: Bool = false
     ) throws(CustodyError) -> ModelManifest {
-        let bundle = try SigstoreBundle(decoding: try FileIO.contents(of: signaturePath, limit: 256 << 20), source: signaturePath)
+        let bundle = try SigstoreBundle(decoding: try PosixFile.contents(of: signaturePath, limit: 256 << 20), source: signaturePath)
         let expected = try signedManifest(of: bundle, key: key, source: signaturePath)
         var ignorePaths = expected.serialization.ignorePaths + ModelTree.defaultIgnorePaths
         if let inside = Self.relativePath(of: signaturePath, inside: path) { ignorePaths.append(inside) }

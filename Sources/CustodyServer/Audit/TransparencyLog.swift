@@ -50,7 +50,7 @@ final class TransparencyLog: Sendable {
         let publicPath = directory + "/log.pub"
         let key: Curve25519.Signing.PrivateKey
         if FileManager.default.fileExists(atPath: privatePath) {
-            let text = String(decoding: try FileIO.contents(of: privatePath, limit: 4096), as: UTF8.self)
+            let text = String(decoding: try PosixFile.contents(of: privatePath, limit: 4096), as: UTF8.self)
                 .trimmingCharacters(in: .whitespacesAndNewlines)
             guard let seed = Data(base64Encoded: text), let parsed = try? Curve25519.Signing.PrivateKey(rawRepresentation: seed) else {
                 throw CustodyError(.invalidKey, "\(privatePath): not a base64 Ed25519 private key")
@@ -58,13 +58,13 @@ final class TransparencyLog: Sendable {
             key = parsed
         } else {
             key = Curve25519.Signing.PrivateKey()
-            try FileIO.writeAtomically(
+            try PosixFile.writeAtomically(
                 Array((key.rawRepresentation.base64EncodedString() + "\n").utf8), to: privatePath, mode: 0o600, exclusive: true)
             logger.notice("generated the transparency log key", metadata: ["public": "\(publicPath)"])
         }
         let verifier = Checkpoint.verifierKey(name: origin, publicKey: Array(key.publicKey.rawRepresentation)) + "\n"
-        if (try? FileIO.contents(of: publicPath, limit: 4096)) != Array(verifier.utf8) {
-            try FileIO.writeAtomically(Array(verifier.utf8), to: publicPath, mode: 0o644)
+        if (try? PosixFile.contents(of: publicPath, limit: 4096)) != Array(verifier.utf8) {
+            try PosixFile.writeAtomically(Array(verifier.utf8), to: publicPath, mode: 0o644)
         }
         return key
     }

@@ -15,7 +15,7 @@ extension RegistryServices {
             return try await pulls.grant(
                 model, version: version, fetching: fetching, token: context.token, actor: context.actor, client: context.clientAddress)
         } catch let denied as Pulls.Denied {
-            var problem = Problem(.forbidden, denied.message)
+            var problem = ProblemResponse(.forbidden, denied.message)
             problem.decisions = denied.decisions
             throw problem
         }

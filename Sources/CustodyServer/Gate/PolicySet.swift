@@ -50,7 +50,7 @@ final class PolicySet: Sendable {
                 throw CustodyError(.invalidArgument, "\(directory)/\(file): a second policy for environment \(environment)")
             }
             let path = directory + "/" + file
-            let text = String(decoding: try FileIO.contents(of: path, limit: 1 << 20), as: UTF8.self)
+            let text = String(decoding: try PosixFile.contents(of: path, limit: 1 << 20), as: UTF8.self)
             do {
                 policies[environment] = try Policy(name: environment, yaml: text, source: path)
             } catch {
@@ -59,7 +59,7 @@ final class PolicySet: Sendable {
         }
         var licences = LicenceTable.defaults
         if FileManager.default.fileExists(atPath: licencePath) {
-            let text = String(decoding: try FileIO.contents(of: licencePath, limit: 1 << 20), as: UTF8.self)
+            let text = String(decoding: try PosixFile.contents(of: licencePath, limit: 1 << 20), as: UTF8.self)
             do {
                 licences = licences.merging(try LicenceTableFile.parse(text, source: licencePath))
             } catch {

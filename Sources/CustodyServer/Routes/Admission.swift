@@ -38,7 +38,7 @@ extension GateController {
         let bytes = try await services.jsonBody(request)
         guard let review = try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView)) as? [String: Any],
             let body = review["request"] as? [String: Any], let uid = body["uid"] as? String
-        else { throw Problem(.badRequest, "not an AdmissionReview: a JSON object with request.uid is required") }
+        else { throw ProblemResponse(.badRequest, "not an AdmissionReview: a JSON object with request.uid is required") }
         let apiVersion = review["apiVersion"] as? String ?? "admission.k8s.io/v1"
         let namespace = body["namespace"] as? String ?? ""
         let object = body["object"] as? [String: Any] ?? [:]
@@ -93,12 +93,12 @@ extension GateController {
     func gatekeeper(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await services.authorize(request, context, roles: [.gate])
         guard let environment = request.uri.queryParameters["environment"].map(String.init) else {
-            throw Problem(.badRequest, "name the environment: POST /v1/gatekeeper?environment=ENV")
+            throw ProblemResponse(.badRequest, "name the environment: POST /v1/gatekeeper?environment=ENV")
         }
         let bytes = try await services.jsonBody(request)
         guard let ask = try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView)) as? [String: Any],
             let body = ask["request"] as? [String: Any], let keys = body["keys"] as? [String]
-        else { throw Problem(.badRequest, "not a Gatekeeper ProviderRequest: request.keys is required") }
+        else { throw ProblemResponse(.badRequest, "not a Gatekeeper ProviderRequest: request.keys is required") }
         var items: [[String: Any]] = []
         for key in keys {
             do throws(CustodyError) {

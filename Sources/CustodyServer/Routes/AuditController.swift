@@ -25,7 +25,7 @@ struct AuditController {
 
     private func number(_ request: Request, _ name: String) throws -> UInt64 {
         guard let text = request.uri.queryParameters[Substring(name)], let value = UInt64(text) else {
-            throw Problem(.badRequest, "query parameter '\(name)' must be a non-negative integer")
+            throw ProblemResponse(.badRequest, "query parameter '\(name)' must be a non-negative integer")
         }
         return value
     }
@@ -34,7 +34,7 @@ struct AuditController {
     func checkpoint(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await services.authorize(request, context, roles: Self.readers)
         try await services.log.checkpoint()
-        guard let latest = try await services.database.latestCheckpoint() else { throw Problem(.notFound, "the log has no checkpoint yet") }
+        guard let latest = try await services.database.latestCheckpoint() else { throw ProblemResponse(.notFound, "the log has no checkpoint yet") }
         return Response(
             status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: latest.note)))
     }
@@ -52,7 +52,7 @@ struct AuditController {
         let size = try number(request, "size")
         let logSize = try await services.database.logSize()
         guard index < size, size <= logSize else {
-            throw Problem(.badRequest, "need index < size <= \(logSize) (the log's size); got index \(index), size \(size)")
+            throw ProblemResponse(.badRequest, "need index < size <= \(logSize) (the log's size); got index \(index), size \(size)")
         }
         let (leaf, proof) = try await services.database.inclusionProof(index: index, size: size)
         return try .json(
@@ -72,7 +72,7 @@ struct AuditController {
         let to = try number(request, "to")
         let logSize = try await services.database.logSize()
         guard from > 0, from <= to, to <= logSize else {
-            throw Problem(.badRequest, "need 0 < from <= to <= \(logSize) (the log's size); got from \(from), to \(to)")
+            throw ProblemResponse(.badRequest, "need 0 < from <= to <= \(logSize) (the log's size); got from \(from), to \(to)")
         }
         let proof = try await services.database.consistencyProof(from: from, to: to)
         return try .json(ConsistencyProof(from: from, to: to, hashes: proof.map { Data($0).base64EncodedString() }))
@@ -92,11 +92,11 @@ struct AuditController {
         filter.since = query["since"].map(String.init)
         filter.until = query["until"].map(String.init)
         if let after = query["after"] {
-            guard let value = Int64(after), value >= 0 else { throw Problem(.badRequest, "'after' must be an event id") }
+            guard let value = Int64(after), value >= 0 else { throw ProblemResponse(.badRequest, "'after' must be an event id") }
             filter.after = value
         }
         if let limit = query["limit"] {
-            guard let value = Int(limit), value > 0 else { throw Problem(.badRequest, "'limit' must be a positive number") }
+            guard let value = Int(limit), value > 0 else { throw ProblemResponse(.badRequest, "'limit' must be a positive number") }
             filter.limit = min(value, 10_000)
         }
         return Self.eventsJSON(try await services.database.events(filter))
@@ -123,7 +123,7 @@ struct AuditController {
         try await services.authorize(request, context, roles: [.auditor, .security])
         let (model, version) = try reference(context)
         guard try await services.gate.detail(model, version: version) != nil else {
-            throw Problem(.notFound, "\(model)@\(version) is not in the registry")
+            throw ProblemResponse(.notFound, "\(model)@\(version) is not in the registry")
         }
         var seen = Set<String>()
         let upstream = try await self.upstream(model, version, depth: 0, seen: &seen)
@@ -200,7 +200,7 @@ struct AuditController {
         try await services.authorize(request, context, roles: [.auditor, .security])
         let (model, version) = try reference(context)
         guard let detail = try await services.gate.detail(model, version: version) else {
-            throw Problem(.notFound, "\(model)@\(version) is not in the registry")
+            throw ProblemResponse(.notFound, "\(model)@\(version) is not in the registry")
         }
         let uses = try await services.database.uses(of: [(model.description, version)])
         let affected = API.Exposure.AffectedVersion(
@@ -222,7 +222,7 @@ struct AuditController {
         try await services.authorize(request, context, roles: [.auditor, .security, .publisher])
         let (model, version) = try reference(context)
         guard let detail = try await services.gate.detail(model, version: version), let order = try await services.gate.order(model) else {
-            throw Problem(.notFound, "\(model)@\(version) is not in the registry")
+            throw ProblemResponse(.notFound, "\(model)@\(version) is not in the registry")
         }
         let licence = try await services.gate.effectiveLicence(detail, licences: services.policies.snapshot.licences, depth: 0)
         var bases: [(reference: String, inRegistry: Bool, digest: ContentDigest?)] = []
@@ -249,7 +249,7 @@ struct AuditController {
     func export(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await services.authorize(request, context, roles: [.auditor, .security])
         let format = request.uri.queryParameters["format"].map(String.init) ?? "jsonl"
-        guard format == "jsonl" || format == "csv" else { throw Problem(.badRequest, "format must be jsonl or csv") }
+        guard format == "jsonl" || format == "csv" else { throw ProblemResponse(.badRequest, "format must be jsonl or csv") }
         let database = services.database
         let body = ResponseBody { writer in
             if format == "csv" {

@@ -36,7 +36,7 @@ struct BlobController {
         do {
             query = try JSONDecoder().decode(API.BlobQuery.self, from: Data(body.readableBytesView))
         } catch {
-            throw Problem(.badRequest, "expected {\"digests\": [\"sha256:…\", …]}")
+            throw ProblemResponse(.badRequest, "expected {\"digests\": [\"sha256:…\", …]}")
         }
         var missing: [ContentDigest] = []
         for digest in query.digests where try await storedSize(digest) == nil {
@@ -47,7 +47,7 @@ struct BlobController {
 
     private func digest(_ context: RegistryContext) throws -> ContentDigest {
         let text = try context.parameters.require("digest")
-        do throws(CustodyError) { return try ContentDigest(parsing: text) } catch { throw Problem(.badRequest, error.message) }
+        do throws(CustodyError) { return try ContentDigest(parsing: text) } catch { throw ProblemResponse(.badRequest, error.message) }
     }
 
     func head(_ request: Request, _ context: RegistryContext) async throws -> Response {
@@ -71,14 +71,14 @@ struct BlobController {
     /// Sends a stored blob, or the byte range the request asks for.
     func serve(_ digest: ContentDigest, _ request: Request, _ context: RegistryContext) async throws -> Response {
         guard let size = try await storedSize(digest) else {
-            throw Problem(.notFound, "blob \(digest) is not in the registry")
+            throw ProblemResponse(.notFound, "blob \(digest) is not in the registry")
         }
         var headers: HTTPFields = [.contentType: "application/octet-stream", .eTag: "\"\(digest)\"", .acceptRanges: "bytes"]
         var status = HTTPResponse.Status.ok
         var range: ClosedRange<UInt64>? = size == 0 ? nil : 0...(size - 1)
         if let header = request.headers[.range] {
             guard let requested = ByteRange.parse(header, size: size) else {
-                var problem = Problem(.rangeNotSatisfiable, "range '\(header)' is outside the \(size)-byte blob")
+                var problem = ProblemResponse(.rangeNotSatisfiable, "range '\(header)' is outside the \(size)-byte blob")
                 problem.headers[.contentRange] = "bytes */\(size)"
                 throw problem
             }
@@ -117,7 +117,7 @@ struct BlobController {
         let digest = try digest(context)
         var offset: UInt64 = 0
         if let header = request.headers[Self.uploadOffset] {
-            guard let value = UInt64(header) else { throw Problem(.badRequest, "Upload-Offset '\(header)' is not a byte count") }
+            guard let value = UInt64(header) else { throw ProblemResponse(.badRequest, "Upload-Offset '\(header)' is not a byte count") }
             offset = value
         }
         let declared = request.headers[.contentLength].flatMap { UInt64($0) }
@@ -136,7 +136,7 @@ struct BlobController {
     /// A resume from the wrong offset answers 416 with where the upload stands, so that the client resumes there.
     private func problem(_ error: CustodyError, resuming digest: ContentDigest) async -> any Error {
         guard error.code == .outOfOrder else { return error }
-        var problem = Problem(.rangeNotSatisfiable, error.message)
+        var problem = ProblemResponse(.rangeNotSatisfiable, error.message)
         problem.headers[Self.uploadOffset] = String((try? await services.uploads.offset(of: digest)) ?? 0)
         return problem
     }

@@ -75,7 +75,7 @@ struct GateController {
         try await services.authorize(request, context, roles: Self.everyone)
         let environment = try context.parameters.require("environment")
         guard let policy = services.policies.snapshot.policies[environment] else {
-            throw Problem(.notFound, "environment \(environment) has no policy")
+            throw ProblemResponse(.notFound, "environment \(environment) has no policy")
         }
         return try .json(["environment": environment, "digest": policy.digest, "source": policy.source, "policy": policy.yaml])
     }
@@ -103,7 +103,7 @@ struct GateController {
         var draft: Policy?
         if let yaml = ask.policy {
             do { draft = try Policy(name: environment, yaml: yaml, source: "draft policy") } catch {
-                throw Problem(.badRequest, error.description)
+                throw ProblemResponse(.badRequest, error.description)
             }
         }
         return try .json(try await gate.decide(model, selector, environment: environment, draft: draft))
@@ -115,7 +115,7 @@ struct GateController {
         try await services.authorize(request, context, roles: [.security])
         let bytes = Array(try await services.jsonBody(request).readableBytesView)
         let advisory: Advisory
-        do { advisory = try Advisory(osv: bytes) } catch { throw Problem(.badRequest, "invalid OSV advisory: \(error.description)") }
+        do { advisory = try Advisory(osv: bytes) } catch { throw ProblemResponse(.badRequest, "invalid OSV advisory: \(error.description)") }
         let write = try await save(advisory, actor: context.actor, kind: .advisoryAdded)
         let exposure = try await exposure(of: advisory)
         let result =
@@ -183,7 +183,7 @@ struct GateController {
     private func stored(_ context: RegistryContext) async throws -> Advisory {
         let id = try context.parameters.require("id")
         guard let stored = try await services.database.advisories().first(where: { $0.id == id }) else {
-            throw Problem(.notFound, "advisory \(id) is not recorded")
+            throw ProblemResponse(.notFound, "advisory \(id) is not recorded")
         }
         do { return try Advisory(osv: stored.document) } catch { throw CustodyError(.io, "stored advisory \(id) no longer parses: \(error)") }
     }
@@ -210,7 +210,9 @@ struct GateController {
     func withdrawAdvisory(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await services.authorize(request, context, roles: [.security])
         let advisory = try await stored(context)
-        guard advisory.withdrawn == nil else { throw Problem(.conflict, "advisory \(advisory.id) was already withdrawn on \(advisory.withdrawn!)") }
+        guard advisory.withdrawn == nil else {
+            throw ProblemResponse(.conflict, "advisory \(advisory.id) was already withdrawn on \(advisory.withdrawn!)")
+        }
         guard var document = try JSONSerialization.jsonObject(with: Data(advisory.document)) as? [String: Any] else {
             throw CustodyError(.io, "stored advisory \(advisory.id) is not an object")
         }
@@ -232,11 +234,11 @@ struct GateController {
         let version = try context.versionTag()
         let ask = try await services.jsonBody(request, as: API.StatusRequest.self, what: "status request")
         if ask.state != .active, (ask.reason ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
-            throw Problem(.badRequest, "a \(ask.state.rawValue) version needs a reason")
+            throw ProblemResponse(.badRequest, "a \(ask.state.rawValue) version needs a reason")
         }
         let status = API.VersionStatus(state: ask.state, reason: ask.reason, by: context.actor, at: RFC3339.string(Date.now))
         guard try await services.database.setStatus(model, version: version, status) else {
-            throw Problem(.notFound, "\(model)@\(version) is not in the registry")
+            throw ProblemResponse(.notFound, "\(model)@\(version) is not in the registry")
         }
         try await services.changes.announce(.status(model, version: version))
         return try .json(status)

@@ -31,7 +31,7 @@ struct ModelController {
         let name = try modelName(context)
         let selector = try selector(context)
         guard let detail = try await services.database.version(name, selector, includeEvents: events) else {
-            throw Problem(.notFound, "\(ModelReference(model: name, selector: selector)) is not in the registry")
+            throw ProblemResponse(.notFound, "\(ModelReference(model: name, selector: selector)) is not in the registry")
         }
         return (name, detail)
     }
@@ -44,7 +44,7 @@ struct ModelController {
     func model(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await services.authorize(request, context, roles: Self.readers)
         let name = try modelName(context)
-        guard let detail = try await services.database.model(name) else { throw Problem(.notFound, "model \(name) is not in the registry") }
+        guard let detail = try await services.database.model(name) else { throw ProblemResponse(.notFound, "model \(name) is not in the registry") }
         return try .json(detail)
     }
 
@@ -74,7 +74,7 @@ struct ModelController {
         do {
             publish = try JSONDecoder().decode(API.PublishRequest.self, from: Data(body.readableBytesView))
         } catch {
-            throw Problem(.badRequest, "the publish request is not valid JSON of the expected shape: \(error)")
+            throw ProblemResponse(.badRequest, "the publish request is not valid JSON of the expected shape: \(error)")
         }
         let outcome = try await PublishService(services: services).publish(publish, model: name, publishedBy: context.actor)
         switch outcome {
@@ -91,7 +91,7 @@ struct ModelController {
         try await services.authorize(request, context, roles: Self.readers)
         let (name, detail) = try await versionDetail(context)
         guard let bundle = try await services.database.registrySignature(name, version: detail.version) else {
-            throw Problem(.notFound, "\(name)@\(detail.version) has no registry signature")
+            throw ProblemResponse(.notFound, "\(name)@\(detail.version) has no registry signature")
         }
         _ = try await services.gatePull(name, version: detail.version, fetching: "bundle \(detail.bundleDigest)", context: context)
         return Response(
@@ -106,7 +106,7 @@ struct ModelController {
         let (name, detail) = try await versionDetail(context)
         let path = context.parameters.getCatchAll().joined(separator: "/")
         guard let entry = detail.files.first(where: { $0.path == path }) else {
-            throw Problem(.notFound, "\(name)@\(detail.version) has no file '\(path)'")
+            throw ProblemResponse(.notFound, "\(name)@\(detail.version) has no file '\(path)'")
         }
         _ = try await services.gatePull(name, version: detail.version, fetching: "file \(path)", context: context)
         return try await BlobController(services: services).serve(entry.digest, request, context)
@@ -139,7 +139,7 @@ struct TokenController {
     func revoke(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await services.authorize(request, context, roles: [])
         let id = try context.parameters.require("id")
-        guard try await services.database.revokeToken(id: id) else { throw Problem(.notFound, "no active token '\(id)'") }
+        guard try await services.database.revokeToken(id: id) else { throw ProblemResponse(.notFound, "no active token '\(id)'") }
         services.tokens.invalidate()
         return Response(status: .noContent)
     }

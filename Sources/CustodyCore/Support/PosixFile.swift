@@ -9,7 +9,7 @@ import Foundation
 #endif
 
 /// Small whole-file reads and atomic writes. Model weights never go through here: see ``FileHasher``.
-public enum FileIO {
+public enum PosixFile {
     /// The bytes of a small file; refuses files larger than `limit` so a wrong path cannot exhaust memory.
     public static func contents(of path: String, limit: Int) throws(CustodyError) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)

@@ -8,7 +8,7 @@ public import Crypto
     import Darwin
 #endif
 
-extension FileIO {
+extension PosixFile {
     /// Writes all of `bytes` at `position`, retrying short writes and interruptions.
     public static func pwriteAll(_ bytes: UnsafeRawBufferPointer, to fd: Int32, at position: UInt64, path: String) throws(CustodyError) {
         var done = 0

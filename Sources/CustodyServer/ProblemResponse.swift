@@ -10,7 +10,7 @@ extension HTTPResponse.Status {
 }
 
 /// An error rendered as RFC 9457 `application/problem+json`.
-package struct Problem: HTTPResponseError {
+package struct ProblemResponse: HTTPResponseError {
     package let status: HTTPResponse.Status
     package let detail: String
     package var headers: HTTPFields = [:]
@@ -57,21 +57,21 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
-        } catch let problem as Problem {
+        } catch let problem as ProblemResponse {
             throw problem
         } catch let error as CustodyError {
             if error.code == .io || error.code == .remote {
                 context.logger.error("request failed", metadata: ["error": "\(error.message)", "path": "\(request.uri.path)"])
             }
-            throw Problem(error)
+            throw ProblemResponse(error)
         } catch is NIOTooManyBytesError {
             // A body read under a limit other than the JSON one: still the client's to fix, never a 500.
-            throw Problem(.contentTooLarge, "the request body is over the registry's limit for this endpoint")
+            throw ProblemResponse(.contentTooLarge, "the request body is over the registry's limit for this endpoint")
         } catch let error as HTTPError {
-            throw Problem(error.status, error.body ?? error.status.reasonPhrase)
+            throw ProblemResponse(error.status, error.body ?? error.status.reasonPhrase)
         } catch {
             context.logger.error("request failed", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
-            throw Problem(.internalServerError, "internal error")
+            throw ProblemResponse(.internalServerError, "internal error")
         }
     }
 }
