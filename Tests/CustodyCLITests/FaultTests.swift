@@ -1,4 +1,5 @@
 import CustodyCore
+import CustodyTestSupport
 import Foundation
 import Testing
 
@@ -46,33 +47,26 @@ import Testing
         try Self.bigFile(blob, size: 8 << 20)
         let digest = ContentDigest.of(Array(try Data(contentsOf: URL(fileURLWithPath: blob)))).description
 
-        // A client that sends half of the body and then stalls, so the daemon dies mid-upload for certain.
-        let stall = """
-            import socket, sys, time
-            url, token, digest, path = sys.argv[1:5]
-            host, port = url.split("//")[1].split(":")
-            data = open(path, "rb").read()
-            s = socket.create_connection((host, int(port)))
-            s.sendall(f"PUT /v1/blobs/{digest} HTTP/1.1\\r\\nHost: x\\r\\nAuthorization: Bearer {token}\\r\\nContent-Length: {len(data)}\\r\\n\\r\\n".encode())
-            s.sendall(data[: len(data) // 2])
-            time.sleep(600)  # held open until the test kills it
-            """
-        let client = Process()
-        client.executableURL = URL(fileURLWithPath: try Tools.venv + "/bin/python")
-        client.arguments = ["-c", stall, registry.url, registry.adminToken, digest, blob]
-        // Its output goes nowhere: a child holding the test runner's pipe would keep the whole run waiting.
-        client.standardOutput = FileHandle.nullDevice
-        client.standardError = FileHandle.nullDevice
-        try client.run()
-        defer { if client.isRunning { kill(client.processIdentifier, SIGKILL) } }
+        // A client that sends half of the body and then stalls (its connection held open), so the daemon dies
+        // mid-upload for certain.
+        let port = try #require(registry.url.split(separator: ":").last.flatMap { Int($0) })
+        let data = Array(try Data(contentsOf: URL(fileURLWithPath: blob)))
+        let client = try RawHTTP.connect(port: port)
+        defer { close(client) }
+        try RawHTTP.send(
+            client,
+            Array(
+                "PUT /v1/blobs/\(digest) HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(registry.adminToken)\r\nContent-Length: \(data.count)\r\n\r\n"
+                    .utf8)
+                + data[..<(data.count / 2)])
         // The resumable upload of a digest is staged under its upload id, `sha256-<hex>`.
         let staged = registry.home + "/data/uploads/sha256-" + digest.dropFirst(7) + ".partial"
         let half = UInt64(4 << 20)
         #expect(
-            Self.waitFor(while: { client.isRunning }) { ((try? FileManager.default.attributesOfItem(atPath: staged)[.size] as? UInt64) ?? 0) >= half }
-        )
+            Self.waitFor(while: { registry.process?.isRunning == true }) {
+                ((try? FileManager.default.attributesOfItem(atPath: staged)[.size] as? UInt64) ?? 0) >= half
+            })
         registry.stop(signal: SIGKILL)
-        kill(client.processIdentifier, SIGKILL)
 
         try registry.start()
         #expect(try registry.http("HEAD", "/v1/blobs/\(digest)", token: registry.adminToken).status == 404, "no partial blob is visible")

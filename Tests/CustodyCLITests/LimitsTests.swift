@@ -1,3 +1,4 @@
+import CustodyTestSupport
 import Foundation
 import Testing
 
@@ -146,15 +147,15 @@ import Testing
         #expect(try registry.http("GET", "/readyz").status == 200)
 
         // An upload cut short stays staged for a resume, until limits.uploadExpiry (1 s here) passes.
-        let cut = """
-            import socket, sys
-            host, port = sys.argv[1].split("//")[1].split(":")
-            s = socket.create_connection((host, int(port)))
-            s.sendall(f"PUT /v1/blobs/sha256:{'cd' * 32} HTTP/1.1\\r\\nHost: x\\r\\nAuthorization: Bearer {sys.argv[2]}\\r\\nContent-Length: 1000000\\r\\n\\r\\n".encode())
-            s.sendall(b"y" * 300000)
-            s.close()
-            """
-        #expect(try Tools.python(cut, registry.url, registry.adminToken).status == 0)
+        let port = try #require(registry.url.split(separator: ":").last.flatMap { Int($0) })
+        let cut = try RawHTTP.connect(port: port)
+        try RawHTTP.send(
+            cut,
+            Array(
+                "PUT /v1/blobs/sha256:\(String(repeating: "cd", count: 32)) HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(registry.adminToken)\r\nContent-Length: 1000000\r\n\r\n"
+                    .utf8)
+                + [UInt8](repeating: UInt8(ascii: "y"), count: 300_000))
+        close(cut)
         let expired = FaultTests.waitFor(while: { registry.process?.isRunning == true }) {
             let log = (try? String(contentsOfFile: registry.scratch.path + "/serve-1.err", encoding: .utf8)) ?? ""
             return log.contains("expired staged uploads deleted")
