@@ -63,10 +63,10 @@ package struct Uploads: Sendable {
             try disk.admit(declared + offset - min(staged, declared + offset), for: "a \(offset + declared)-byte blob")
         }
         let (upload, resumable) = try await open(digest, at: offset)
-        var received: UInt64 = 0
-        do {
+        let received: UInt64
+        do throws(ReceiveFailure) {
             received = try await write(body, to: upload, from: offset, declared: declared)
-        } catch let failure as ReceiveFailure {
+        } catch let failure {
             counted(failure.received)
             switch failure.reason {
             case .refused(let error):
@@ -79,9 +79,6 @@ package struct Uploads: Sendable {
                 await upload.abort()
                 throw CustodyError(.io, "the upload's body failed after \(offset + failure.received) bytes; nothing was kept")
             }
-        } catch {
-            await upload.abort()
-            throw CustodyError(.io, "the upload failed: \(error)")
         }
         counted(received)
         let total = offset + received

@@ -46,13 +46,12 @@ package struct ModelScanner: Sendable {
     /// Maps a regular file read-only for `body`. Mapping costs nothing for pages never touched: a safetensors scan
     /// reads only the header's pages.
     static func withMappedFile<T>(_ path: String, _ body: (UnsafeRawBufferPointer) -> T) throws(CustodyError) -> T {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .io(path, "open", errno: errno) }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw .io(path, "stat", errno: errno) }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw CustodyError(.io, "\(path): not a regular file") }
-        let size = Int(info.st_size)
+        try PosixFile.withRegularFile(path) { fd, size throws(CustodyError) in try map(fd, size: size, path: path, body) }
+    }
+
+    private static func map<T>(
+        _ fd: Int32, size: Int, path: String, _ body: (UnsafeRawBufferPointer) -> T
+    ) throws(CustodyError) -> T {
         guard size > 0 else { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
         guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
             throw .io(path, "map", errno: errno)

@@ -12,16 +12,29 @@ import Foundation
 public enum PosixFile {
     /// The bytes of a small file; refuses files larger than `limit` so a wrong path cannot exhaust memory.
     public static func contents(of path: String, limit: Int) throws(CustodyError) -> [UInt8] {
+        try withRegularFile(path) { fd, size throws(CustodyError) in
+            guard size <= limit else {
+                throw CustodyError(.io, "\(path): \(size) bytes is larger than the \(limit)-byte limit for this file")
+            }
+            return try readAll(fd, path: path, size: size)
+        }
+    }
+
+    /// Opens `path` read-only and runs `body` with its descriptor and size; anything but a regular file is refused.
+    public static func withRegularFile<T>(
+        _ path: String, _ body: (Int32, Int) throws(CustodyError) -> T
+    ) throws(CustodyError) -> T {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw .io(path, "open", errno: errno) }
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw .io(path, "stat", errno: errno) }
         guard (info.st_mode & S_IFMT) == S_IFREG else { throw CustodyError(.io, "\(path): not a regular file") }
-        guard info.st_size <= limit else {
-            throw CustodyError(.io, "\(path): \(info.st_size) bytes is larger than the \(limit)-byte limit for this file")
-        }
-        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
+        return try body(fd, Int(info.st_size))
+    }
+
+    private static func readAll(_ fd: Int32, path: String, size: Int) throws(CustodyError) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: size)
         var filled = 0
         while filled < bytes.count {
             let got = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + filled, $0.count - filled) }
