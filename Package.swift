@@ -87,8 +87,13 @@ let package = Package(
             name: "CustodyRegistry",
             dependencies: [
                 "CustodyCore",
+                "CustodyPolicy",
+                "CustodyScan",
                 "CustodyStorage",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: upcomingFeatures
         ),
@@ -141,6 +146,8 @@ let package = Package(
                 "CustodyPolicy",
                 "CustodyClient",
                 "CustodyServer",
+                "CustodyRegistry",
+                "CustodyStorage",
                 "CustodyStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),

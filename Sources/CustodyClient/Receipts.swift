@@ -12,8 +12,7 @@ extension RegistryClient {
         let lines = note.split(separator: "\n")
         guard lines.count > 2, let size = UInt64(lines[1]) else { throw CustodyError(.remote, "the registry's checkpoint is malformed") }
         guard id <= size else { throw CustodyError(.notFound, "event \(id) is not in the log (it has \(size) events)") }
-        struct Inclusion: Decodable { var hashes: [String] }
-        let proof: Inclusion = try await get("/v1/audit/proof/inclusion?index=\(id - 1)&size=\(size)")
+        let proof: API.InclusionProof = try await get("/v1/audit/proof/inclusion?index=\(id - 1)&size=\(size)")
         // The event itself rides along as the receipt's extra data: its canonical JSON is the leaf.
         struct Events: Decodable { var events: [API.Event] }
         let event: API.Event

@@ -1,4 +1,5 @@
 package import CustodyCore
+package import CustodyStorage
 import Foundation
 
 #if canImport(Glibc)

@@ -53,7 +53,7 @@ package func buildRouter(_ services: RegistryServices) -> Router<RegistryContext
     TokenController(services: services).register(on: router)
     TrustController(services: services).register(on: router)
     GateController(services: services).register(on: router)
-    AuditController(services: services).register(on: router)
+    router.addRoutes(AuditController(audit: services.audit, access: services.access).routes)
     return router
 }
 

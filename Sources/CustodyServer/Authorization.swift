@@ -1,5 +1,6 @@
 import CustodyCore
 import CustodyRegistry
+import CustodyStorage
 import CustodyStore
 import Foundation
 import Hummingbird
@@ -52,7 +53,18 @@ extension AuthenticationMiddleware {
     }
 }
 
-extension RegistryServices {
+/// Refusals, for every route: requires a role (``Authorizer``), and records each refusal as an event before it is
+/// answered.
+struct Access: Sendable {
+    let recorder: EventRecorder
+    let authFailures: FailureLimiter
+    let logger: Logger
+
+    /// ``authorize(_:_:roles:namespace:)`` for the common case.
+    func require(_ roles: Set<Role>, _ request: Request, _ context: RegistryContext, namespace: String? = nil) async throws {
+        try await authorize(request, context, roles: roles, namespace: namespace)
+    }
+
     /// Requires an authenticated token with one of `roles` (admin always passes) and, for a publisher, the
     /// namespace (``Authorizer``); records and throws the refusal otherwise.
     func authorize(_ request: Request, _ context: RegistryContext, roles: Set<Role>, namespace: String? = nil) async throws {
@@ -84,12 +96,24 @@ extension RegistryServices {
             client: address)
         let series = NewEvent(type: .requestDenied, actor: context.actor, detail: "from \(address): \(reason)", client: address)
         do {
-            if try await gate.recorder.record(repeatable: first, series: series) {
+            if try await recorder.record(repeatable: first, series: series) {
                 logger.info("request denied", metadata: ["actor": "\(context.actor)", "status": "\(problem.status.code)", "reason": "\(reason)"])
             }
         } catch {
             logger.error("cannot record a denied request", metadata: ["error": "\(error)"])
         }
         return problem
+    }
+}
+
+extension RegistryServices {
+    var access: Access { Access(recorder: gate.recorder, authFailures: authFailures, logger: logger) }
+
+    func authorize(_ request: Request, _ context: RegistryContext, roles: Set<Role>, namespace: String? = nil) async throws {
+        try await access.authorize(request, context, roles: roles, namespace: namespace)
+    }
+
+    func deny(_ status: HTTPResponse.Status, _ reason: String, request: Request, context: RegistryContext) async -> ProblemResponse {
+        await access.deny(status, reason, request: request, context: context)
     }
 }

@@ -1,4 +1,6 @@
 package import CustodyCore
+import CustodyRegistry
+import CustodyStorage
 import Foundation
 package import Hummingbird
 import Logging

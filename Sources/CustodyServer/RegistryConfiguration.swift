@@ -1,5 +1,6 @@
 package import CustodyCore
 package import CustodyRegistry
+import CustodyStorage
 import Foundation
 import Yams
 

@@ -1,4 +1,6 @@
 import CustodyCore
+import CustodyRegistry
+package import CustodyStorage
 package import CustodyStore
 package import Hummingbird
 package import NIOCore

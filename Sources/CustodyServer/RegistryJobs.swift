@@ -1,4 +1,5 @@
 import CustodyRegistry
+import CustodyStorage
 import CustodyStore
 import ServiceLifecycle
 import UnixSignals

@@ -1,7 +1,7 @@
 import Crypto
 package import CustodyCore
 import CustodyPolicy
-import CustodyRegistry
+package import CustodyRegistry
 package import CustodyStorage
 package import CustodyStore
 import Foundation
@@ -20,7 +20,11 @@ package final class RegistryServices: Sendable {
     let policies: PolicySet
     let gate: GateService
     let tokens: TokenCache
-    let log: TransparencyLog
+    let log: CheckpointSigner
+    /// What auditors ask: checkpoints, proofs, events, lineage, exposure, the AI-BOM.
+    var audit: Audit { Audit(gate: gate, catalog: database, log: database, signer: log, policies: policies) }
+    /// Turns publish requests into signed, recorded versions.
+    let publishing: PublishService
     let metrics = RegistryMetrics()
     /// Where writes announce what they changed; the gate's caches listen.
     let changes: any ChangeFeed
@@ -44,10 +48,12 @@ package final class RegistryServices: Sendable {
         diskProbe: @escaping @Sendable (String) -> DiskSpace.Reading? = DiskSpace.statfs
     ) {
         self.disk = DiskSpace(path: configuration.dataDirectory, floor: configuration.minFreeSpace, probe: diskProbe)
-        self.log = TransparencyLog(database: database, key: logKey, origin: configuration.logOrigin, logger: logger)
+        self.log = CheckpointSigner(log: database, key: logKey, origin: configuration.logOrigin, logger: logger)
         self.policies = policies
-        let trust = TrustStore(directory: configuration.keys + "/trusted", database: database)
-        let gate = GateService(database: database, policies: policies, trust: trust, repeatWindow: configuration.decisionRepeatWindow)
+        let trust = TrustStore(directory: configuration.keys + "/trusted", log: database)
+        let gate = GateService(
+            catalog: database, advisories: database, log: database, policies: policies, trust: trust,
+            repeatWindow: configuration.decisionRepeatWindow)
         // Every invalidation of the gate's kept decisions comes through the change feed, but the trusted keys: they
         // are this host's files, noticed (synchronously) while a decision is being made.
         let changes = InProcessChangeFeed()
@@ -56,7 +62,7 @@ package final class RegistryServices: Sendable {
         trust.onChange { gate.trustChanged() }
         self.trust = trust
         self.gate = gate
-        self.tokens = TokenCache(database: database)
+        self.tokens = TokenCache(records: database)
         self.authFailures = FailureLimiter(
             burst: configuration.authFailureBurst, window: configuration.authFailureWindow, delay: configuration.authFailureDelay)
         self.configuration = configuration
@@ -67,6 +73,9 @@ package final class RegistryServices: Sendable {
             blobs: blobs, index: database, disk: disk, maxBlobSize: configuration.maxBlobSize,
             counted: { metrics.bytesIn.increment(by: Int64($0)) })
         self.registryKey = registryKey
+        self.publishing = PublishService(
+            blobs: blobs, catalog: database, gate: gate, policies: policies, trust: trust, registryKey: registryKey, metrics: metrics,
+            changes: changes)
         self.logger = logger
     }
 
@@ -95,7 +104,7 @@ package final class RegistryServices: Sendable {
         let database = try RegistryDatabase(path: configuration.databasePath)
         let blobs = try FileSystemBlobStore(root: data)
         let registryKey = try loadOrCreateRegistryKey(in: configuration.keys, logger: logger)
-        let logKey = try TransparencyLog.loadOrCreateKey(in: configuration.keys, origin: configuration.logOrigin, logger: logger)
+        let logKey = try CheckpointSigner.loadOrCreateKey(in: configuration.keys, origin: configuration.logOrigin, logger: logger)
         // A policy that does not load stops the start: a gate must not run without the rules it was given.
         let policies = try PolicySet(directory: configuration.policiesDirectory, licencePath: configuration.licenceTablePath)
         for (environment, policy) in policies.snapshot.policies.sorted(by: { $0.key < $1.key }) {

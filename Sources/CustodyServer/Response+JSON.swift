@@ -1,3 +1,6 @@
+import CustodyCore
+import CustodyRegistry
+import CustodyStorage
 import Foundation
 import Hummingbird
 import NIOCore
@@ -14,9 +17,18 @@ extension Response {
     }
 
     /// The encoder behind every JSON answer.
-    static func encoder() -> JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
+    static func encoder() -> JSONEncoder { API.encoder() }
+}
+
+extension Ruling {
+    /// The kept decision's JSON answer given at `time`: two copies, no encoding.
+    func body(at time: String) -> ByteBuffer {
+        let (prefix, suffix) = answer
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(prefix.count + time.utf8.count + suffix.count)
+        buffer.writeBytes(prefix)
+        buffer.writeString(time)
+        buffer.writeBytes(suffix)
+        return buffer
     }
 }

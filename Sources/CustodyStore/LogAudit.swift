@@ -1,5 +1,6 @@
 package import Crypto
 package import CustodyCore
+package import CustodyStorage
 import Foundation
 import GRDB
 

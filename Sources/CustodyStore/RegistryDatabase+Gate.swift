@@ -1,4 +1,5 @@
 package import CustodyCore
+package import CustodyStorage
 import Foundation
 import GRDB
 

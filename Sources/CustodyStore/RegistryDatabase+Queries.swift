@@ -1,23 +1,7 @@
 package import CustodyCore
+package import CustodyStorage
 import Foundation
 import GRDB
-
-/// What auditors ask: filtered event history, lineage between versions.
-package struct EventFilter: Sendable {
-    package var model: String?
-    package var version: String?
-    package var types: [String] = []
-    package var actor: String?
-    package var environment: String?
-    /// RFC 3339 bounds, inclusive.
-    package var since: String?
-    package var until: String?
-    /// Only events with a larger id (pagination).
-    package var after: Int64 = 0
-    package var limit: Int = 1000
-
-    package init() {}
-}
 
 extension RegistryDatabase {
     /// Events matching every given filter, oldest first.

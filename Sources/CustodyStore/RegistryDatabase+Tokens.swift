@@ -1,5 +1,6 @@
 import Crypto
 package import CustodyCore
+package import CustodyStorage
 import Foundation
 import GRDB
 

@@ -299,5 +299,3 @@ extension RegistryDatabase {
         try JSONDecoder().decode(T.self, from: Data(text.utf8))
     }
 }
-
-extension RegistryDatabase: BlobIndex {}

@@ -1,4 +1,5 @@
 import CustodyCore
+package import CustodyStorage
 import Foundation
 import GRDB
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Crypto
 import CustodyClient
 import CustodyCore
+import CustodyStorage
 import CustodyStore
 import Foundation
 
@@ -135,12 +136,7 @@ struct Audit: AsyncParsableCommand {
             if subject.contains("/") {
                 let parsed = try ModelReference(parsing: subject)
                 guard case .version(let version) = parsed.selector else { throw CustodyError(.invalidArgument, "name the version by its tag") }
-                struct Answer: Codable {
-                    var versions: [API.Exposure.AffectedVersion]
-                    var environments: [String]
-                    var tokens: [String]
-                }
-                let answer: Answer = try await withClient(remote) { client in
+                let answer: API.VersionExposure = try await withClient(remote) { client in
                     try await client.get("/v1/audit/exposure/\(parsed.model.namespace)/\(parsed.model.name)/\(version)")
                 }
                 exposure = API.Exposure(
@@ -230,8 +226,7 @@ struct Audit: AsyncParsableCommand {
                             throw CustodyError(.verificationFailed, "the log forked: size \(latest.size) has another root than last time")
                         }
                     } else {
-                        struct Proof: Decodable { var hashes: [String] }
-                        let proof: Proof = try await client.get("/v1/audit/proof/consistency?from=\(previous.size)&to=\(latest.size)")
+                        let proof: API.ConsistencyProof = try await client.get("/v1/audit/proof/consistency?from=\(previous.size)&to=\(latest.size)")
                         let hashes = proof.hashes.compactMap { Data(base64Encoded: $0).map(Array.init) }
                         guard hashes.count == proof.hashes.count,
                             Merkle.verifyConsistency(

@@ -1,7 +1,9 @@
 import ArgumentParser
 import CustodyClient
 import CustodyCore
+import CustodyRegistry
 import CustodyServer
+import CustodyStorage
 import CustodyStore
 import Foundation
 

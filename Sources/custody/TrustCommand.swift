@@ -1,7 +1,9 @@
 import ArgumentParser
 import CustodyClient
 import CustodyCore
+import CustodyRegistry
 import CustodyServer
+import CustodyStorage
 import CustodyStore
 import Foundation
 
@@ -32,7 +34,7 @@ struct TrustCommand: AsyncParsableCommand {
                 throw CustodyError(.notFound, "\(configuration.databasePath): no registry database (start `custody serve --home \(home)` once)")
             }
             try? FileManager.default.createDirectory(atPath: configuration.keys + "/trusted", withIntermediateDirectories: true)
-            return TrustStore(directory: configuration.keys + "/trusted", database: try RegistryDatabase(path: configuration.databasePath))
+            return TrustStore(directory: configuration.keys + "/trusted", log: try RegistryDatabase(path: configuration.databasePath))
         }
 
         /// Who a change made on the home is recorded as.

@@ -1,4 +1,5 @@
 import CustodyCore
+import CustodyRegistry
 import CustodyStorage
 import CustodyStore
 import Foundation
@@ -27,7 +28,7 @@ import Testing
         let upload = try await services.blobs.upload(.random(), resumingAt: 0)
         try await upload.append(weights)
         _ = try await upload.commit(expecting: digest)
-        _ = try await PublishService(services: services).publish(
+        _ = try await services.publishing.publish(
             API.PublishRequest(
                 version: "1", files: [API.FileEntry(path: "weights.bin", size: UInt64(weights.count), digest: digest)],
                 license: API.License(id: "apache-2.0"), provenance: nil, signature: nil),

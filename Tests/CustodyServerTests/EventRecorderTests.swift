@@ -1,4 +1,6 @@
 import CustodyCore
+import CustodyRegistry
+import CustodyStorage
 import CustodyStore
 import Foundation
 import Synchronization
@@ -29,7 +31,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: directory) }
         // The window is measured on a clock the test moves: however slow the machine, nothing closes by itself.
         let clock = Clock()
-        let recorder = EventRecorder(database: database, repeatWindow: .seconds(30), now: { clock.now() })
+        let recorder = EventRecorder(log: database, repeatWindow: .seconds(30), now: { clock.now() })
 
         // The first is in the database when record returns; the next four identical ones are only counted.
         try await recorder.record(repeatable: Self.decision("token:ci"))
@@ -76,7 +78,7 @@ import Testing
         let (database, directory) = try Self.database()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let clock = Clock()
-        let recorder = EventRecorder(database: database, repeatWindow: .seconds(1), now: { clock.now() })
+        let recorder = EventRecorder(log: database, repeatWindow: .seconds(1), now: { clock.now() })
         try await recorder.record(repeatable: Self.decision("token:ci"))
         try await recorder.record(repeatable: Self.decision("token:ci"))
         clock.advance(by: .milliseconds(1_100))
@@ -100,7 +102,7 @@ import Testing
     @Test func aZeroWindowRecordsEveryDecision() async throws {
         let (database, directory) = try Self.database()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let recorder = EventRecorder(database: database, repeatWindow: .zero)
+        let recorder = EventRecorder(log: database, repeatWindow: .zero)
         for _ in 0..<3 { try await recorder.record(repeatable: Self.decision("token:ci")) }
         #expect(try await Self.decisions(database).count == 3)
     }

@@ -1,5 +1,7 @@
 import CustodyCore
 import CustodyPolicy
+import CustodyRegistry
+import CustodyStorage
 import CustodyStore
 import Foundation
 import GRDB
@@ -50,8 +52,8 @@ import Testing
             database = try RegistryDatabase(writer: try DatabaseQueue())
             try Self.writePolicies(directory, random: &random, advisoryIDs: [], now: now)
             policies = try PolicySet(directory: directory + "/policies", licencePath: directory + "/licenses.yaml")
-            trust = TrustStore(directory: directory + "/trusted", database: database)
-            gate = GateService(database: database, policies: policies, trust: trust, repeatWindow: .seconds(30))
+            trust = TrustStore(directory: directory + "/trusted", log: database)
+            gate = GateService(catalog: database, advisories: database, log: database, policies: policies, trust: trust, repeatWindow: .seconds(30))
         }
 
         deinit { try? FileManager.default.removeItem(atPath: directory) }
@@ -196,7 +198,9 @@ import Testing
             await inFlight?.value
             guard let (model, version) = world.anyVersion() else { continue }
             // A gate with empty caches over the same database, policies, trust and clock: evaluation afresh.
-            let fresh = GateService(database: world.database, policies: world.policies, trust: world.trust, repeatWindow: .seconds(30))
+            let fresh = GateService(
+                catalog: world.database, advisories: world.database, log: world.database, policies: world.policies, trust: world.trust,
+                repeatWindow: .seconds(30))
             for environment in world.environments {
                 if let problem = try await world.disagreement(model, version, environment, fresh: fresh) {
                     failures.append("seed \(seed), step \(step) (operation \(operation)): \(problem)")

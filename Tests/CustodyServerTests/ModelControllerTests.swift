@@ -1,4 +1,6 @@
 import CustodyCore
+import CustodyRegistry
+import CustodyStorage
 import CustodyStore
 import Foundation
 import HTTPTypes

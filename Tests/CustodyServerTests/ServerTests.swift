@@ -1,5 +1,6 @@
 import CustodyCore
 import CustodyPolicy
+import CustodyRegistry
 import Foundation
 import Hummingbird
 import HummingbirdTesting

@@ -1,4 +1,5 @@
 import CustodyCore
+import CustodyStorage
 import Foundation
 import GRDB
 import Testing

@@ -231,3 +231,49 @@ extension API {
         }
     }
 }
+
+extension API {
+    /// `GET /v1/audit/proof/inclusion`: that the leaf at `index` is in the tree of `size` leaves (RFC 9162 §2.1.3).
+    public struct InclusionProof: Codable, Sendable, Hashable {
+        public var index: UInt64
+        public var size: UInt64
+        /// The leaf's hash, base64.
+        public var leafHash: String
+        /// The audit path, leaf to root, each base64.
+        public var hashes: [String]
+
+        public init(index: UInt64, size: UInt64, leafHash: String, hashes: [String]) {
+            self.index = index
+            self.size = size
+            self.leafHash = leafHash
+            self.hashes = hashes
+        }
+    }
+
+    /// `GET /v1/audit/proof/consistency`: that the tree of `to` leaves extends the tree of `from` (RFC 9162 §2.1.4).
+    public struct ConsistencyProof: Codable, Sendable, Hashable {
+        public var from: UInt64
+        public var to: UInt64
+        /// The proof's hashes, each base64.
+        public var hashes: [String]
+
+        public init(from: UInt64, to: UInt64, hashes: [String]) {
+            self.from = from
+            self.to = to
+            self.hashes = hashes
+        }
+    }
+
+    /// `GET /v1/audit/exposure/{model}/{version}`: every use of one version, and the environments and tokens behind them.
+    public struct VersionExposure: Codable, Sendable, Hashable {
+        public var versions: [Exposure.AffectedVersion]
+        public var environments: [String]
+        public var tokens: [String]
+
+        public init(versions: [Exposure.AffectedVersion], environments: [String], tokens: [String]) {
+            self.versions = versions
+            self.environments = environments
+            self.tokens = tokens
+        }
+    }
+}

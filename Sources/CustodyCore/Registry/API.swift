@@ -1,5 +1,15 @@
+public import Foundation
+
 /// The JSON documents of the registry's HTTP API, shared by the server and the client so both agree on the wire.
 public enum API {
+    /// The encoder behind every JSON answer of the registry: keys sorted, slashes unescaped, so that equal documents
+    /// are equal bytes.
+    public static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
     public struct FileEntry: Codable, Hashable, Sendable {
         public var path: String
         public var size: UInt64

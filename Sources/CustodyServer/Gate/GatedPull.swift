@@ -1,12 +1,12 @@
 import CustodyCore
-import CustodyStore
+import CustodyRegistry
+import CustodyStorage
 import Hummingbird
-import Prometheus
 
 /// Pulls by consumer tokens pass through their environments' policies (``Pulls``); admin, publisher and security
 /// tokens carry no environment, so their pulls are not gated and are recorded as ungated.
 extension RegistryServices {
-    var pulls: Pulls { Pulls(gate: gate, metrics: metrics) }
+    var pulls: Pulls { Pulls(gate: gate, catalog: database, metrics: metrics) }
 
     /// Grants the pull of `model@version` for the request's token (recording it), answering a refusal as 403
     /// problem+json with every environment's decision and rollback target.
@@ -23,14 +23,7 @@ extension RegistryServices {
 
     /// A blob may be fetched by a consumer when it belongs to a version one of its environments allows.
     func gateBlob(_ digest: ContentDigest, request: Request, context: RegistryContext) async throws {
-        guard let token = context.token, token.role == .consumer else { return }
-        let holders = try await database.versions(holding: digest)
-        for holder in holders {
-            guard let model = try? ModelName(parsing: holder.model) else { continue }
-            for environment in token.environments {
-                if try await gate.decide(model, .version(holder.version), environment: environment).allowed { return }
-            }
-        }
+        guard let token = context.token, try await !pulls.mayFetch(blob: digest, token: token) else { return }
         throw await deny(
             .forbidden,
             "blob \(digest) is not part of any version allowed in \(token.environments.joined(separator: ", "))",

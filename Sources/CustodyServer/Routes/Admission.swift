@@ -1,4 +1,6 @@
 import CustodyCore
+import CustodyRegistry
+import CustodyStorage
 import Foundation
 import Hummingbird
 import NIOCore

@@ -1,5 +1,7 @@
 import CustodyCore
 import CustodyPolicy
+import CustodyRegistry
+import CustodyStorage
 import CustodyStore
 import Foundation
 import HTTPTypes
@@ -242,11 +244,5 @@ struct GateController {
         }
         try await services.changes.announce(.status(model, version: version))
         return try .json(status)
-    }
-}
-
-extension RegistryMetrics {
-    func decisions(allowed: Bool) -> Counter {
-        allowed ? allowedDecisions : deniedDecisions
     }
 }

@@ -1,4 +1,6 @@
 import CustodyCore
+import CustodyRegistry
+import CustodyStorage
 import CustodyStore
 import Foundation
 import HTTPTypes
@@ -76,7 +78,7 @@ struct ModelController {
         } catch {
             throw ProblemResponse(.badRequest, "the publish request is not valid JSON of the expected shape: \(error)")
         }
-        let outcome = try await PublishService(services: services).publish(publish, model: name, publishedBy: context.actor)
+        let outcome = try await services.publishing.publish(publish, model: name, publishedBy: context.actor)
         switch outcome {
         case .created(let detail):
             services.logger.info("published", metadata: ["model": "\(name)", "version": "\(detail.version)", "actor": "\(context.actor)"])

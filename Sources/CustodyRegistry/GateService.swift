@@ -1,8 +1,7 @@
-import CustodyCore
-import CustodyPolicy
-import CustodyStorage
-import CustodyStore
-import Foundation
+package import CustodyCore
+package import CustodyPolicy
+package import CustodyStorage
+package import Foundation
 import Synchronization
 
 /// Decides whether a version may run in an environment — for verify, gated pulls, admission and policy tests — and
@@ -14,24 +13,25 @@ import Synchronization
 /// safe); a policy reload makes a new snapshot that kept decisions do not match; and a decision that time can change (an
 /// accepted advisory's expiry, the age of a version) is kept only until that instant. What a request gets is therefore
 /// always what evaluating afresh would give, and only its `evaluatedAt` is new.
-final class GateService: Sendable {
-    let database: RegistryDatabase
-    let policies: PolicySet
-    let trust: TrustStore
-    let recorder: EventRecorder
+package final class GateService: Sendable {
+    package let catalog: any ModelCatalog
+    package let advisoryRecords: any AdvisoryRecords
+    package let policies: PolicySet
+    package let trust: TrustStore
+    package let recorder: EventRecorder
     private let caches = Mutex(Caches())
 
     private struct Caches {
-        var generation: UInt64 = 0
-        var orders: [ModelName: [(version: String, digest: ContentDigest)]] = [:]
-        var details: [String: API.VersionDetail] = [:]
-        var advisories: [Advisory]?
-        var rulings: [RulingKey: Ruling] = [:]
+        package var generation: UInt64 = 0
+        package var orders: [ModelName: [(version: String, digest: ContentDigest)]] = [:]
+        package var details: [String: API.VersionDetail] = [:]
+        package var advisories: [Advisory]?
+        package var rulings: [RulingKey: Ruling] = [:]
         /// Reads of a model's versions under way.
-        var loading: [ModelName: Task<[API.VersionDetail], any Error>] = [:]
+        package var loading: [ModelName: Task<[API.VersionDetail], any Error>] = [:]
 
         /// Something a decision may depend on changed: what was decided before is no longer known to hold.
-        mutating func changed() {
+        package mutating func changed() {
             generation &+= 1
             rulings.removeAll(keepingCapacity: true)
             // Reads under way may predate the change: later requests must not share them.
@@ -40,25 +40,29 @@ final class GateService: Sendable {
     }
 
     private struct RulingKey: Hashable {
-        var model: ModelName
-        var version: String
-        var environment: String
+        package var model: ModelName
+        package var version: String
+        package var environment: String
     }
 
     /// Kept decisions are dropped all at once beyond this many; they are rebuilt as asked for.
-    static let rulingLimit = 50_000
+    package static let rulingLimit = 50_000
 
-    init(database: RegistryDatabase, policies: PolicySet, trust: TrustStore, repeatWindow: Duration) {
-        self.database = database
+    package init(
+        catalog: any ModelCatalog, advisories: any AdvisoryRecords, log: any EventLog, policies: PolicySet, trust: TrustStore,
+        repeatWindow: Duration
+    ) {
+        self.catalog = catalog
+        self.advisoryRecords = advisories
         self.policies = policies
         self.trust = trust
-        self.recorder = EventRecorder(database: database, repeatWindow: repeatWindow)
+        self.recorder = EventRecorder(log: log, repeatWindow: repeatWindow)
     }
 
     // MARK: invalidation
 
     /// Applies an announced change (``ChangeFeed``).
-    func apply(_ change: RegistryChange) async throws(CustodyError) {
+    package func apply(_ change: RegistryChange) async throws(CustodyError) {
         switch change {
         case .published(let model): modelChanged(model)
         case .status(let model, let version): versionChanged(model, version: version)
@@ -67,14 +71,14 @@ final class GateService: Sendable {
         }
     }
 
-    func modelChanged(_ model: ModelName) {
+    package func modelChanged(_ model: ModelName) {
         caches.withLock {
             $0.orders.removeValue(forKey: model)
             $0.changed()
         }
     }
 
-    func versionChanged(_ model: ModelName, version: String) {
+    package func versionChanged(_ model: ModelName, version: String) {
         caches.withLock {
             $0.details.removeValue(forKey: "\(model)@\(version)")
             $0.changed()
@@ -82,14 +86,14 @@ final class GateService: Sendable {
     }
 
     /// The trusted publisher keys changed: a decision may say whether its signer is still trusted.
-    func trustChanged() {
+    package func trustChanged() {
         caches.withLock { $0.changed() }
     }
 
     /// Drops the open advisories and reads them again at once. Until that read is kept, a request reads them itself:
     /// keeping the old list meanwhile would let a request that starts after the change decide (and keep) with it, and
     /// a change that lands during the read would leave the old list in place for good.
-    func advisoriesChanged() async throws(CustodyError) {
+    package func advisoriesChanged() async throws(CustodyError) {
         let generation = caches.withLock {
             $0.changed()
             $0.advisories = nil
@@ -103,7 +107,7 @@ final class GateService: Sendable {
     }
 
     /// Loads what every decision needs before the first request: the open advisories.
-    func prime() async throws(CustodyError) {
+    package func prime() async throws(CustodyError) {
         try await advisoriesChanged()
     }
 
@@ -117,10 +121,10 @@ final class GateService: Sendable {
         }
     }
 
-    func order(_ model: ModelName) async throws(CustodyError) -> [(version: String, digest: ContentDigest)]? {
+    package func order(_ model: ModelName) async throws(CustodyError) -> [(version: String, digest: ContentDigest)]? {
         let (generation, cached) = caches.withLock { ($0.generation, $0.orders[model]) }
         if let cached { return cached }
-        guard let order = try await database.versionOrder(model) else { return nil }
+        guard let order = try await catalog.versionOrder(model) else { return nil }
         keep(generation) { $0.orders[model] = order }
         return order
     }
@@ -128,7 +132,7 @@ final class GateService: Sendable {
     /// A version's details. A miss loads every version of the model in one read (when it has no more than
     /// ``bulkLoadLimit``), since a denial evaluates the other versions for the rollback target next; requests that
     /// miss while that read is under way wait for it instead of reading the same rows again.
-    func detail(_ model: ModelName, version: String) async throws(CustodyError) -> API.VersionDetail? {
+    package func detail(_ model: ModelName, version: String) async throws(CustodyError) -> API.VersionDetail? {
         let key = "\(model)@\(version)"
         let (generation, cached, inFlight) = caches.withLock { ($0.generation, $0.details[key], $0.loading[model]) }
         if let cached { return cached }
@@ -137,8 +141,8 @@ final class GateService: Sendable {
         }
         let loaded: [API.VersionDetail]
         if let order = try await order(model), order.count <= Self.bulkLoadLimit {
-            let database = database
-            let load = Task { try await database.versionDetails(model) }
+            let catalog = catalog
+            let load = Task { try await catalog.versionDetails(model) }
             caches.withLock { $0.loading[model] = load }
             defer { caches.withLock { if $0.loading[model] == load { $0.loading.removeValue(forKey: model) } } }
             do {
@@ -149,7 +153,7 @@ final class GateService: Sendable {
                 throw CustodyError(.io, "cannot read the versions of \(model): \(error)")
             }
         } else {
-            loaded = try await database.version(model, .version(version), includeEvents: false).map { [$0] } ?? []
+            loaded = try await catalog.version(model, .version(version), includeEvents: false).map { [$0] } ?? []
         }
         keep(generation) { caches in
             if caches.details.count + loaded.count > Self.detailLimit { caches.details.removeAll(keepingCapacity: true) }
@@ -158,11 +162,11 @@ final class GateService: Sendable {
         return loaded.first { $0.version == version }
     }
 
-    static let bulkLoadLimit = 64
+    package static let bulkLoadLimit = 64
     /// Kept version details are dropped all at once beyond this many.
-    static let detailLimit = 20_000
+    package static let detailLimit = 20_000
 
-    func advisories() async throws(CustodyError) -> [Advisory] {
+    package func advisories() async throws(CustodyError) -> [Advisory] {
         let (generation, cached) = caches.withLock { ($0.generation, $0.advisories) }
         if let cached { return cached }
         let parsed = try await loadAdvisories()
@@ -172,7 +176,7 @@ final class GateService: Sendable {
 
     private func loadAdvisories() async throws(CustodyError) -> [Advisory] {
         var parsed: [Advisory] = []
-        for stored in try await database.advisories() where stored.withdrawn == nil {
+        for stored in try await advisoryRecords.advisories() where stored.withdrawn == nil {
             do { parsed.append(try Advisory(osv: stored.document)) } catch {
                 throw CustodyError(.io, "stored advisory \(stored.id) no longer parses: \(error)")
             }
@@ -181,7 +185,7 @@ final class GateService: Sendable {
     }
 
     /// Resolves a reference to a version of a model this registry holds; a digest names its newest version.
-    func resolve(
+    package func resolve(
         _ model: ModelName, _ selector: ModelReference.Selector
     ) async throws(CustodyError) -> (version: String, order: [(version: String, digest: ContentDigest)]) {
         guard let order = try await order(model), !order.isEmpty else {
@@ -200,7 +204,7 @@ final class GateService: Sendable {
 
     /// The decision for one version in one environment, with the rollback target when denied. `draft` evaluates a
     /// policy that is not deployed (`policy test`), and is never kept.
-    func decide(
+    package func decide(
         _ model: ModelName, _ selector: ModelReference.Selector, environment: String, draft: Policy? = nil
     ) async throws(CustodyError) -> API.Decision {
         let now = Date.now
@@ -216,7 +220,9 @@ final class GateService: Sendable {
 
     /// The decision for one version in one environment as kept: answered from memory when nothing it depends on has
     /// changed, evaluated (and kept) otherwise.
-    func ruling(_ model: ModelName, _ selector: ModelReference.Selector, environment: String, now: Date = .now) async throws(CustodyError) -> Ruling {
+    package func ruling(
+        _ model: ModelName, _ selector: ModelReference.Selector, environment: String, now: Date = .now
+    ) async throws(CustodyError) -> Ruling {
         // A key file added or removed by hand is noticed here (one stat), and drops the kept decisions.
         _ = try await trust.keys()
         let snapshot = policies.snapshot
@@ -284,7 +290,7 @@ final class GateService: Sendable {
     /// The most restrictive class of the version's own licence and its base models' (looked up in this registry;
     /// bases elsewhere are named in the note, unchecked).
     /// How a base model named in a version's provenance resolves to a version in this registry.
-    enum BaseResolution: Sendable, Equatable {
+    package enum BaseResolution: Sendable, Equatable {
         /// `by` says how: `name` (a registry reference), `source` (a registry model whose recorded source is that
         /// Hugging Face repository), or `name, ignoring case`.
         case registry(ModelName, version: String, by: String)
@@ -298,7 +304,7 @@ final class GateService: Sendable {
     /// name equal to it but for case. Several different models matching is ambiguous, never guessed between.
     /// The Hugging Face repository id (`owner/name`) a base-model entry or a recorded source names: a bare id or a
     /// Hub URL (`https://huggingface.co/ID`, `hf.co/ID`); nil for anything else.
-    static func hubID(ofSource source: String) -> String? {
+    package static func hubID(ofSource source: String) -> String? {
         var id = source
         for prefix in ["https://huggingface.co/", "http://huggingface.co/", "https://hf.co/", "hf.co/", "huggingface.co/"]
         where id.lowercased().hasPrefix(prefix) {
@@ -309,7 +315,7 @@ final class GateService: Sendable {
         return id
     }
 
-    func resolveBase(_ reference: String) async throws(CustodyError) -> BaseResolution {
+    package func resolveBase(_ reference: String) async throws(CustodyError) -> BaseResolution {
         if let (model, selector) = Self.reference(reference), let order = try await order(model), !order.isEmpty {
             return VersionOrder.resolve(selector, in: order).map { .registry(model, version: $0.version, by: "name") } ?? .external
         }
@@ -322,7 +328,7 @@ final class GateService: Sendable {
         guard let hubID = Self.hubID(ofSource: id) else { return .external }
         id = hubID
         let sources = ["https://huggingface.co/\(id)", "https://huggingface.co/\(id)/", "https://hf.co/\(id)", "hf.co/\(id)", "huggingface.co/\(id)"]
-        var bySource = try await database.versions(withSources: sources)
+        var bySource = try await catalog.versions(withSources: sources)
         if let revision {
             bySource = bySource.filter { match in
                 guard let recorded = match.revision?.lowercased(), !recorded.isEmpty else { return false }
@@ -342,7 +348,8 @@ final class GateService: Sendable {
         return .registry(model, version: match.version, by: match.by)
     }
 
-    func effectiveLicence(_ detail: API.VersionDetail, licences: LicenceTable, depth: Int) async throws(CustodyError) -> LicenceClassification {
+    package func effectiveLicence(_ detail: API.VersionDetail, licences: LicenceTable, depth: Int) async throws(CustodyError) -> LicenceClassification
+    {
         var result = licences.classify(id: detail.license.id, name: detail.license.name)
         guard depth < 8 else { return result }
         var external: [String] = []
@@ -372,16 +379,16 @@ final class GateService: Sendable {
     }
 
     /// `ns/name@version`, `ns/name@sha256:…` or `ns/name` (its newest version); nil for anything else.
-    static func reference(_ text: String) -> (ModelName, ModelReference.Selector?)? {
+    package static func reference(_ text: String) -> (ModelName, ModelReference.Selector?)? {
         try? ModelReference.parse(allowingBareName: text)
     }
 
     /// Records a decision as an event: `decision` (verify), `admission`, `pull`, `pull.denied`.
-    func record(_ decision: API.Decision, type: EventKind, actor: String, client: String?) async throws(CustodyError) {
+    package func record(_ decision: API.Decision, type: EventKind, actor: String, client: String?) async throws(CustodyError) {
         try await record(decision, detail: Ruling.eventDetail(decision), type: type, actor: actor, client: client)
     }
 
-    func record(_ ruling: Ruling, type: EventKind, actor: String, client: String?) async throws(CustodyError) {
+    package func record(_ ruling: Ruling, type: EventKind, actor: String, client: String?) async throws(CustodyError) {
         try await record(ruling.decision, detail: ruling.eventDetail, type: type, actor: actor, client: client)
     }
 

@@ -1,6 +1,6 @@
 package import CustodyCore
-package import CustodyStore
-import Foundation
+package import CustodyStorage
+package import Foundation
 import Synchronization
 
 #if canImport(Glibc)
@@ -29,32 +29,32 @@ package final class TrustStore: Sendable {
     }
 
     package let directory: String
-    private let database: RegistryDatabase
+    private let log: any EventLog
     private let state = Mutex(State())
     /// Called after the trusted set changed (the gate drops what it decided with the old set).
     private let observers = Mutex<[@Sendable () -> Void]>([])
 
     private struct State {
-        var keys: [TrustedKey] = []
-        var stamp: Stamp?
+        package var keys: [TrustedKey] = []
+        package var stamp: Stamp?
         /// The reload under way: callers that find the directory changed meanwhile wait for it instead of recording
         /// the same change again.
-        var reloading: Task<[TrustedKey], any Error>?
+        package var reloading: Task<[TrustedKey], any Error>?
     }
 
     /// The directory's modification time, to notice edits by hand.
     private struct Stamp: Equatable {
-        var seconds: Int
-        var nanoseconds: Int
+        package var seconds: Int
+        package var nanoseconds: Int
     }
 
-    package init(directory: String, database: RegistryDatabase) {
+    package init(directory: String, log: any EventLog) {
         self.directory = directory
-        self.database = database
+        self.log = log
     }
 
     /// Calls `observer` after every change of the trusted set.
-    func onChange(_ observer: @escaping @Sendable () -> Void) {
+    package func onChange(_ observer: @escaping @Sendable () -> Void) {
         observers.withLock { $0.append(observer) }
     }
 
@@ -95,17 +95,17 @@ package final class TrustStore: Sendable {
     private func read(actor: String) async throws(CustodyError) -> [TrustedKey] {
         let stamp = Self.stamp(directory)
         let keys = try Self.read(directory)
-        let recorded = try await Self.recorded(database)
+        let recorded = try await Self.recorded(log)
         for key in keys where recorded[key.key.hint] != key.name {
             if let old = recorded[key.key.hint] {
-                try await database.recordEvent(
+                try await log.recordEvent(
                     Self.event(.trustRemoved, TrustedKey(name: old, key: key.key), actor: actor, note: "renamed to \(key.name)"))
             }
-            try await database.recordEvent(Self.event(.trustAdded, key, actor: actor, note: "found in the trusted keys directory"))
+            try await log.recordEvent(Self.event(.trustAdded, key, actor: actor, note: "found in the trusted keys directory"))
         }
         let hints = Set(keys.map(\.key.hint))
         for (hint, name) in recorded.sorted(by: { $0.value < $1.value }) where !hints.contains(hint) {
-            try await database.recordEvent(
+            try await log.recordEvent(
                 NewEvent(type: .trustRemoved, actor: actor, detail: "\(name) key \(hint) (no longer in the trusted keys directory)"))
         }
         let changed = state.withLock { state -> Bool in
@@ -129,7 +129,7 @@ package final class TrustStore: Sendable {
             throw CustodyError(.conflict, "this key is already trusted as '\(same.name)'")
         }
         try PosixFile.writeAtomically(Array(key.key.pemRepresentation.utf8), to: path(name), mode: 0o644, exclusive: true)
-        try await database.recordEvent(Self.event(.trustAdded, key, actor: actor, note: nil))
+        try await log.recordEvent(Self.event(.trustAdded, key, actor: actor, note: nil))
         state.withLock { state in
             state.keys = (state.keys + [key]).sorted { $0.name < $1.name }
             state.stamp = Self.stamp(directory)
@@ -147,7 +147,7 @@ package final class TrustStore: Sendable {
             throw CustodyError(.notFound, "no trusted key is named '\(name)' (trusted: \(known.isEmpty ? "none" : known))")
         }
         guard unlink(path(name)) == 0 || errno == ENOENT else { throw .io(path(name), "delete", errno: errno) }
-        try await database.recordEvent(Self.event(.trustRemoved, key, actor: actor, note: nil))
+        try await log.recordEvent(Self.event(.trustRemoved, key, actor: actor, note: nil))
         state.withLock { state in
             state.keys.removeAll { $0.name == name }
             state.stamp = Self.stamp(directory)
@@ -156,14 +156,14 @@ package final class TrustStore: Sendable {
         return key
     }
 
-    func path(_ name: String) -> String { directory + "/" + name + ".pub" }
+    package func path(_ name: String) -> String { directory + "/" + name + ".pub" }
 
-    static func event(_ type: EventKind, _ key: TrustedKey, actor: String, note: String?) -> NewEvent {
+    package static func event(_ type: EventKind, _ key: TrustedKey, actor: String, note: String?) -> NewEvent {
         NewEvent(type: type, actor: actor, detail: "\(key.name) key \(key.key.hint)" + (note.map { " (\($0))" } ?? ""))
     }
 
     /// A key name is a file name: lower-case letters, digits, `.`, `_` and `-`, starting with a letter or digit.
-    static func validate(name: String, pem: String) throws(CustodyError) -> TrustedKey {
+    package static func validate(name: String, pem: String) throws(CustodyError) -> TrustedKey {
         let allowed = name.utf8.allSatisfy { (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D }
         guard !name.isEmpty, name.utf8.count <= 64, allowed, name.first != ".", name.first != "-", name.first != "_" else {
             throw CustodyError(
@@ -173,7 +173,7 @@ package final class TrustStore: Sendable {
     }
 
     /// Every `*.pub` in the directory, by name.
-    static func read(_ directory: String) throws(CustodyError) -> [TrustedKey] {
+    package static func read(_ directory: String) throws(CustodyError) -> [TrustedKey] {
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".pub") }.sorted()
         var keys: [TrustedKey] = []
         for name in names {
@@ -183,13 +183,13 @@ package final class TrustStore: Sendable {
     }
 
     /// The trusted set as the log has it: hint → name, folded from every `trust.add` and `trust.remove`.
-    static func recorded(_ database: RegistryDatabase) async throws(CustodyError) -> [String: String] {
+    package static func recorded(_ log: any EventLog) async throws(CustodyError) -> [String: String] {
         var filter = EventFilter()
         filter.types = [EventKind.trustAdded.rawValue, EventKind.trustRemoved.rawValue]
         filter.limit = 10_000
         var trusted: [String: String] = [:]
         while true {
-            let page = try await database.events(filter)
+            let page = try await log.events(filter)
             for event in page {
                 guard let detail = event.detail, let range = detail.range(of: " key ") else { continue }
                 let name = String(detail[..<range.lowerBound])

@@ -1,5 +1,5 @@
-import CustodyCore
-import CustodyStore
+package import CustodyCore
+package import CustodyStorage
 import Dispatch
 import Synchronization
 
@@ -15,36 +15,36 @@ import Synchronization
 /// count when the window closes (at the latest a quarter window later, and when the daemon stops); the next window
 /// starts then. A window without repeats ends the series: the next identical event is a first again. A repeat window
 /// of zero records every decision on its own.
-final class EventRecorder: Sendable {
-    private let database: RegistryDatabase
+package final class EventRecorder: Sendable {
+    private let log: any EventLog
     private let state = Mutex(State())
     private let queue = DispatchQueue(label: "custody.events")
-    let repeatWindow: Duration
+    package let repeatWindow: Duration
     private let now: @Sendable () -> ContinuousClock.Instant
 
     private struct State {
-        var pending: [NewEvent] = []
-        var waiters: [CheckedContinuation<Void, any Error>] = []
-        var writing = false
+        package var pending: [NewEvent] = []
+        package var waiters: [CheckedContinuation<Void, any Error>] = []
+        package var writing = false
         /// Repeatable events recorded within the window, by their content.
-        var open: [NewEvent: Repeats] = [:]
+        package var open: [NewEvent: Repeats] = [:]
         /// Repeats whose window closed, to be written.
-        var closed: [NewEvent] = []
+        package var closed: [NewEvent] = []
     }
 
     private struct Repeats {
-        var opened: ContinuousClock.Instant
-        var count: Int64 = 0
+        package var opened: ContinuousClock.Instant
+        package var count: Int64 = 0
     }
 
-    init(database: RegistryDatabase, repeatWindow: Duration, now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
-        self.database = database
+    package init(log: any EventLog, repeatWindow: Duration, now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
+        self.log = log
         self.repeatWindow = repeatWindow
         self.now = now
     }
 
     /// Records an event; returns once it is in the database.
-    func record(_ event: NewEvent) async throws(CustodyError) {
+    package func record(_ event: NewEvent) async throws(CustodyError) {
         try await write([event])
     }
 
@@ -56,7 +56,7 @@ final class EventRecorder: Sendable {
     /// repeats of each window become one `series` event with their count. Returns whether `event` was written (a
     /// first) rather than counted, so that callers log firsts only.
     @discardableResult
-    func record(repeatable event: NewEvent, series: NewEvent? = nil) async throws(CustodyError) -> Bool {
+    package func record(repeatable event: NewEvent, series: NewEvent? = nil) async throws(CustodyError) -> Bool {
         guard repeatWindow > .zero else {
             try await record(event)
             return true
@@ -105,7 +105,7 @@ final class EventRecorder: Sendable {
 
     /// Writes the repeats of every window that has closed and opens the next, or writes every window's repeats when
     /// `all` (the daemon is stopping).
-    func writeRepeats(all: Bool = false) async throws(CustodyError) {
+    package func writeRepeats(all: Bool = false) async throws(CustodyError) {
         let now = now()
         let summaries = state.withLock { state -> [NewEvent] in
             for (event, repeats) in state.open where all || now - repeats.opened >= repeatWindow {
@@ -125,7 +125,7 @@ final class EventRecorder: Sendable {
     }
 
     /// Writes closed windows' repeats every quarter window until cancelled.
-    func run() async {
+    package func run() async {
         guard repeatWindow > .zero else { return }
         while !Task.isCancelled {
             try? await Task.sleep(for: repeatWindow / 4)
@@ -164,7 +164,7 @@ final class EventRecorder: Sendable {
             }
             guard let (batch, waiters) = next else { return }
             do {
-                try database.recordEventsBlocking(batch)
+                try log.recordEventsBlocking(batch)
                 for waiter in waiters { waiter.resume() }
             } catch {
                 for waiter in waiters { waiter.resume(throwing: error) }

@@ -1,22 +1,41 @@
-import CustodyCore
-import CustodyRegistry
+package import CustodyCore
 import CustodyScan
-import CustodyStorage
-import CustodyStore
-import Foundation
+package import CustodyStorage
+package import Foundation
 import Prometheus
 import Yams
 
 /// Turns a publish request into a signed, recorded version: validates names and paths, checks every blob, reads
 /// licence and provenance from the bundle's model card, verifies the publisher's signature against the trusted
 /// keys, signs the manifest with the registry key, and commits it all in one transaction.
-struct PublishService {
-    let services: RegistryServices
+package struct PublishService: Sendable {
+    package let blobs: any BlobStore
+    package let catalog: any ModelCatalog
+    package let gate: GateService
+    package let policies: PolicySet
+    package let trust: TrustStore
+    package let registryKey: PrivateSigningKey
+    package let metrics: RegistryMetrics
+    package let changes: any ChangeFeed
+
+    package init(
+        blobs: any BlobStore, catalog: any ModelCatalog, gate: GateService, policies: PolicySet, trust: TrustStore,
+        registryKey: PrivateSigningKey, metrics: RegistryMetrics, changes: any ChangeFeed
+    ) {
+        self.blobs = blobs
+        self.catalog = catalog
+        self.gate = gate
+        self.policies = policies
+        self.trust = trust
+        self.registryKey = registryKey
+        self.metrics = metrics
+        self.changes = changes
+    }
 
     /// Paths that OMS verifiers skip, so they cannot be part of a version: a verifier would report them missing.
-    static let ignoredPaths = ModelTree.defaultIgnorePaths + ["model.sig"]
+    package static let ignoredPaths = ModelTree.defaultIgnorePaths + ["model.sig"]
 
-    func publish(_ request: API.PublishRequest, model: ModelName, publishedBy: String) async throws(CustodyError) -> PublishOutcome {
+    package func publish(_ request: API.PublishRequest, model: ModelName, publishedBy: String) async throws(CustodyError) -> PublishOutcome {
         try VersionTag.validate(request.version)
         guard !request.files.isEmpty else { throw CustodyError(.invalidArgument, "a version needs at least one file") }
         var seen = Set<String>()
@@ -26,7 +45,7 @@ struct PublishService {
             if let ignored = Self.ignoredPaths.first(where: { file.path == $0 || file.path.hasPrefix($0 + "/") }) {
                 throw CustodyError(.invalidArgument, "file '\(file.path)' is under '\(ignored)', which model signatures leave out")
             }
-            guard try await services.blobs.size(of: file.digest) == file.size else {
+            guard try await blobs.size(of: file.digest) == file.size else {
                 throw CustodyError(.invalidArgument, "file '\(file.path)': blob \(file.digest) of \(file.size) bytes has not been uploaded")
             }
         }
@@ -47,7 +66,7 @@ struct PublishService {
         for base in provenance.baseModels {
             guard !base.isEmpty else { throw CustodyError(.invalidArgument, "a base model reference is empty") }
             // A Hugging Face id that matches several registry models is refused rather than guessed between.
-            if case .ambiguous(let candidates) = try await services.gate.resolveBase(base) {
+            if case .ambiguous(let candidates) = try await gate.resolveBase(base) {
                 throw CustodyError(
                     .invalidArgument,
                     "base model '\(base)' matches several registry models (\(candidates.joined(separator: ", "))); name one as ns/name@version")
@@ -60,7 +79,7 @@ struct PublishService {
                     .invalidArgument,
                     "licence class '\(declared)' is not one of permissive, conditional, research, unknown, commercial, non-commercial")
             }
-            let classified = services.policies.snapshot.licences.classify(id: license.id, name: license.name)
+            let classified = policies.snapshot.licences.classify(id: license.id, name: license.name)
             guard claimed.contains(classified.licenceClass) else {
                 throw CustodyError(
                     .invalidArgument,
@@ -69,19 +88,19 @@ struct PublishService {
         }
         var publisher: SignatureRecord?
         if let encoded = request.signature {
-            publisher = try await verifyPublisherSignature(encoded, files: files, trusted: try await services.trust.keys())
+            publisher = try await verifyPublisherSignature(encoded, files: files, trusted: try await trust.keys())
         }
-        let registryBundle = try ModelSigning().sign(manifest, with: services.registryKey)
+        let registryBundle = try ModelSigning().sign(manifest, with: registryKey)
         let registry = SignatureRecord(
-            status: "verified", keyName: "registry", keyHint: services.registryKey.publicKey.hint, bundle: registryBundle.encoded())
-        let outcome = try await services.database.publishVersion(
+            status: "verified", keyName: "registry", keyHint: registryKey.publicKey.hint, bundle: registryBundle.encoded())
+        let outcome = try await catalog.publishVersion(
             NewVersion(
                 model: model, version: request.version, bundleDigest: manifest.rootDigest, files: files, license: license,
                 provenance: provenance, publisherSignature: publisher, registrySignature: registry, publishedBy: publishedBy,
                 scan: scan))
         if case .created = outcome {
-            services.metrics.publishes.increment()
-            try await services.changes.announce(.published(model))
+            metrics.publishes.increment()
+            try await changes.announce(.published(model))
         }
         return outcome
     }
@@ -117,7 +136,7 @@ struct PublishService {
         case .shards:
             // Shard digests cannot be derived from file digests: hash the stored blobs the way the publisher did.
             let (name, serialization) = (expected.modelName, expected.serialization)
-            actual = try await services.blobs.withLocalFiles(files.map(\.digest)) { paths throws(CustodyError) in
+            actual = try await blobs.withLocalFiles(files.map(\.digest)) { paths throws(CustodyError) in
                 let modelFiles = zip(files, paths).map { file, path in ModelFile(name: file.path, path: path, size: file.size) }
                 return try ModelManifest.hashing(model: modelFiles, name: name, serialization: serialization)
             }
@@ -133,10 +152,10 @@ struct PublishService {
     /// Scans every file from the blob store: formats, validity, code that loading would run. A dangerous file does
     /// not stop the publish — policies decide what may ship — but the verdict is stored and recorded.
     private func scan(_ files: [API.FileEntry]) async throws(CustodyError) -> BundleReport {
-        let report = try await services.blobs.withLocalFiles(files.map(\.digest)) { paths throws(CustodyError) in
+        let report = try await blobs.withLocalFiles(files.map(\.digest)) { paths throws(CustodyError) in
             try ModelScanner().scanBundle(zip(files, paths).map { file, path in (name: file.path, path: path) })
         }
-        services.metrics.scans(report.verdict).increment()
+        metrics.scans(report.verdict).increment()
         return report
     }
 
@@ -185,7 +204,7 @@ struct PublishService {
     }
 
     /// Base model names compared without case or a Hugging Face URL prefix.
-    static func normalizedModel(_ name: String) -> String {
+    package static func normalizedModel(_ name: String) -> String {
         var text = name.lowercased()
         for prefix in ["https://huggingface.co/", "http://huggingface.co/", "hf://"] where text.hasPrefix(prefix) {
             text.removeFirst(prefix.count)
@@ -199,7 +218,7 @@ struct PublishService {
         _ card: API.FileEntry, license: inout API.License, provenance: inout API.Provenance
     ) async throws(CustodyError) {
         guard card.size <= 1 << 20 else { return }
-        let bytes = try await services.blobs.withLocalFiles([card.digest]) { paths throws(CustodyError) in
+        let bytes = try await blobs.withLocalFiles([card.digest]) { paths throws(CustodyError) in
             try PosixFile.contents(of: paths[0], limit: 1 << 20)
         }
         let text = String(decoding: bytes, as: UTF8.self)
@@ -231,23 +250,23 @@ struct PublishService {
 }
 
 /// The metadata Custody reads from a Hugging Face model card (`README.md` with YAML front matter).
-enum ModelCard {
-    struct Fields: Equatable {
-        var license: String?
-        var licenseName: String?
-        var licenseLink: String?
-        var baseModels: [String] = []
-        var datasets: [String] = []
+package enum ModelCard {
+    package struct Fields: Equatable {
+        package var license: String?
+        package var licenseName: String?
+        package var licenseLink: String?
+        package var baseModels: [String] = []
+        package var datasets: [String] = []
     }
 
     /// The YAML between a leading `---` line and the next `---` line.
-    static func frontMatter(of text: String) -> String? {
+    package static func frontMatter(of text: String) -> String? {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
         guard lines.first == "---", let end = lines.dropFirst().firstIndex(of: "---") else { return nil }
         return lines[1..<end].joined(separator: "\n")
     }
 
-    static func parse(_ yaml: String) throws -> Fields {
+    package static func parse(_ yaml: String) throws -> Fields {
         guard let node = try Yams.compose(yaml: yaml), let mapping = node.mapping else { return Fields() }
         func string(_ key: String) -> String? { mapping[key]?.string }
         func list(_ key: String) -> [String] {

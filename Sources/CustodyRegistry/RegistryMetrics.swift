@@ -1,22 +1,22 @@
-import CustodyCore
-import Hummingbird
-import Prometheus
+package import CustodyCore
+package import CustodyStorage
+package import Prometheus
 
 /// The registry's Prometheus metrics, kept in one collector registry per application (so that tests can build many
 /// applications in one process) and served at `/metrics`.
-final class RegistryMetrics: Sendable {
-    let registry = PrometheusCollectorRegistry()
-    let bytesIn: Counter
-    let bytesOut: Counter
-    let publishes: Counter
-    let pulls: Counter
-    let blobUploads: Counter
-    let allowedDecisions: Counter
-    let deniedDecisions: Counter
-    let freeBytes: Gauge
-    let openConnections: Gauge
+package final class RegistryMetrics: Sendable {
+    package let registry = PrometheusCollectorRegistry()
+    package let bytesIn: Counter
+    package let bytesOut: Counter
+    package let publishes: Counter
+    package let pulls: Counter
+    package let blobUploads: Counter
+    package let allowedDecisions: Counter
+    package let deniedDecisions: Counter
+    package let freeBytes: Gauge
+    package let openConnections: Gauge
 
-    init() {
+    package init() {
         bytesIn = registry.makeCounter(name: "custody_bytes_received_total", help: "Blob bytes received in uploads")
         bytesOut = registry.makeCounter(name: "custody_bytes_sent_total", help: "Blob bytes sent in downloads")
         publishes = registry.makeCounter(name: "custody_publishes_total", help: "Versions created")
@@ -30,18 +30,22 @@ final class RegistryMetrics: Sendable {
         openConnections = registry.makeGauge(name: "custody_open_connections", help: "Open client connections")
     }
 
-    func requests(method: String, status: Int) -> Counter {
+    package func requests(method: String, status: Int) -> Counter {
         registry.makeCounter(
             name: "custody_http_requests_total", labels: [("method", method), ("status", String(status))],
             help: "HTTP requests by method and status")
     }
 
-    func scans(_ verdict: Verdict) -> Counter {
+    package func decisions(allowed: Bool) -> Counter {
+        allowed ? allowedDecisions : deniedDecisions
+    }
+
+    package func scans(_ verdict: Verdict) -> Counter {
         registry.makeCounter(
             name: "custody_scans_total", labels: [("verdict", verdict.rawValue)], help: "Bundles scanned at publish, by verdict")
     }
 
-    func latency(method: String) -> DurationHistogram {
+    package func latency(method: String) -> DurationHistogram {
         registry.makeDurationHistogram(
             name: "custody_http_request_duration_seconds", labels: [("method", method)],
             buckets: [
@@ -51,29 +55,9 @@ final class RegistryMetrics: Sendable {
             help: "HTTP request latency by method")
     }
 
-    func exposition() -> [UInt8] {
+    package func exposition() -> [UInt8] {
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
         return buffer
-    }
-}
-
-/// Counts requests by method and status and records their latency.
-struct MetricsMiddleware<Context: RequestContext>: RouterMiddleware {
-    let metrics: RegistryMetrics
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let start = ContinuousClock.now
-        let method = request.method.rawValue
-        do {
-            let response = try await next(request, context)
-            metrics.requests(method: method, status: response.status.code).increment()
-            metrics.latency(method: method).record(ContinuousClock.now - start)
-            return response
-        } catch let error as any HTTPResponseError {
-            metrics.requests(method: method, status: error.status.code).increment()
-            metrics.latency(method: method).record(ContinuousClock.now - start)
-            throw error
-        }
     }
 }

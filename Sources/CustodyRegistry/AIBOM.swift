@@ -1,13 +1,14 @@
-import CustodyCore
-import CustodyPolicy
-import Foundation
+package import CustodyCore
+package import CustodyPolicy
+package import CustodyStorage
+package import Foundation
 
 /// A version as a CycloneDX 1.6 AI-BOM: the model as a `machine-learning-model` component with its bundle hash,
 /// licence, pedigree (base models), provenance as external references and properties, its files as `file`
 /// components, signatures and scan results as properties, and advisories and dangerous scan findings as
 /// vulnerabilities.
-enum AIBOM {
-    static func document(
+package enum AIBOM {
+    package static func document(
         detail: API.VersionDetail, licence: LicenceClassification, bases: [(reference: String, inRegistry: Bool, digest: ContentDigest?)],
         advisories: [Advisory]
     ) -> [String: Any] {
@@ -130,5 +131,5 @@ enum AIBOM {
 
 extension Array where Element == String {
     /// `["ns", "name"]` as a pair.
-    var splitPair: (String, String) { (first ?? "", count > 1 ? self[1] : "") }
+    package var splitPair: (String, String) { (first ?? "", count > 1 ? self[1] : "") }
 }

@@ -1,41 +1,42 @@
-import CustodyCore
-import CustodyPolicy
-import Foundation
+package import CustodyCore
+package import CustodyPolicy
+package import CustodyStorage
+package import Foundation
 import Synchronization
 
 /// The environments' policies (`policies/ENV.yaml`) and the licence table, swapped atomically on reload: requests
 /// in flight keep the set they started with, a reload that fails keeps the old set and says why.
-final class PolicySet: Sendable {
-    struct Snapshot: Sendable {
-        var policies: [String: Policy]
-        var licences: LicenceTable
+package final class PolicySet: Sendable {
+    package struct Snapshot: Sendable {
+        package var policies: [String: Policy]
+        package var licences: LicenceTable
         /// Different for every load, so that what was decided under one set is never taken for the next one's.
-        var generation: UInt64
+        package var generation: UInt64
     }
 
     private static let loads = Atomic<UInt64>(0)
 
-    let directory: String
-    let licencePath: String
+    package let directory: String
+    package let licencePath: String
     private let current: Mutex<Snapshot>
 
-    init(directory: String, licencePath: String) throws(CustodyError) {
+    package init(directory: String, licencePath: String) throws(CustodyError) {
         self.directory = directory
         self.licencePath = licencePath
         self.current = Mutex(try Self.load(directory: directory, licencePath: licencePath))
     }
 
-    var snapshot: Snapshot { current.withLock { $0 } }
+    package var snapshot: Snapshot { current.withLock { $0 } }
 
     /// Re-reads every file; on any error the current set stays and the error names the file, line and field.
     @discardableResult
-    func reload() throws(CustodyError) -> Snapshot {
+    package func reload() throws(CustodyError) -> Snapshot {
         let fresh = try Self.load(directory: directory, licencePath: licencePath)
         current.withLock { $0 = fresh }
         return fresh
     }
 
-    static func load(directory: String, licencePath: String) throws(CustodyError) -> Snapshot {
+    package static func load(directory: String, licencePath: String) throws(CustodyError) -> Snapshot {
         var policies: [String: Policy] = [:]
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
             .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()

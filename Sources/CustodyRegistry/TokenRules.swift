@@ -1,6 +1,6 @@
 package import CustodyCore
-package import CustodyStore
-import Foundation
+package import CustodyStorage
+package import Foundation
 
 /// The rules a new token must follow, shared by the admin API and `custody token create --home`.
 package enum TokenRules {

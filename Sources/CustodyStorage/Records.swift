@@ -1,40 +1,4 @@
 package import CustodyCore
-@_exported public import CustodyStorage
-
-/// What the registry needs from its metadata store. ``RegistryDatabase`` (SQLite) implements it; a PostgreSQL
-/// store for deployments that outgrow one machine would implement the same methods.
-package protocol MetadataStore: Sendable {
-    /// The recorded size of a blob, or nil when the registry does not have it.
-    func blobSize(_ digest: ContentDigest) async throws(CustodyError) -> UInt64?
-    /// Records a blob that was just placed in the blob store (idempotent).
-    func recordBlob(_ digest: ContentDigest, size: UInt64) async throws(CustodyError)
-    /// Creates a version in one transaction, or finds the identical one already there; different content under
-    /// an existing version is a ``CustodyError/Code/conflict``.
-    func publishVersion(_ version: NewVersion) async throws(CustodyError) -> PublishOutcome
-    func version(
-        _ model: ModelName, _ selector: ModelReference.Selector, includeEvents: Bool
-    ) async throws(CustodyError)
-        -> API.VersionDetail?
-    func registrySignature(_ model: ModelName, version: String) async throws(CustodyError) -> [UInt8]?
-    func model(_ name: ModelName) async throws(CustodyError) -> API.ModelDetail?
-    func models() async throws(CustodyError) -> [String]
-    func createToken(_ request: NewToken) async throws(CustodyError) -> API.TokenCreated
-    func token(secret: String) async throws(CustodyError) -> TokenRecord?
-    func tokens() async throws(CustodyError) -> [API.TokenInfo]
-    func revokeToken(id: String) async throws(CustodyError) -> Bool
-    func tokenCount() async throws(CustodyError) -> Int
-    func recordEvent(_ event: NewEvent) async throws(CustodyError)
-    func setStatus(_ model: ModelName, version: String, _ status: API.VersionStatus) async throws(CustodyError) -> Bool
-    /// Every version of a model, oldest first, as (version, bundle digest).
-    func versionOrder(_ model: ModelName) async throws(CustodyError) -> [(version: String, digest: ContentDigest)]?
-    /// The versions (model, version) holding a blob.
-    func versions(holding digest: ContentDigest) async throws(CustodyError) -> [(model: String, version: String)]
-    func versions(withBundleDigests digests: [String]) async throws(CustodyError) -> [(model: String, version: String)]
-    func saveAdvisory(_ advisory: StoredAdvisory, event: NewEvent) async throws(CustodyError) -> AdvisoryWrite
-    func advisories() async throws(CustodyError) -> [StoredAdvisory]
-    /// Pulls and decisions about these versions, grouped by type, token, environment and client address.
-    func uses(of versions: [(model: String, version: String)]) async throws(CustodyError) -> [(model: String, version: String, use: API.Exposure.Use)]
-}
 
 /// An advisory as stored: its OSV document and the columns lists and filters need.
 package struct StoredAdvisory: Sendable {
@@ -159,4 +123,21 @@ package struct NewEvent: Sendable, Hashable {
         self.environment = environment
         self.client = client
     }
+}
+
+/// What auditors ask of the event history.
+package struct EventFilter: Sendable {
+    package var model: String?
+    package var version: String?
+    package var types: [String] = []
+    package var actor: String?
+    package var environment: String?
+    /// RFC 3339 bounds, inclusive.
+    package var since: String?
+    package var until: String?
+    /// Only events with a larger id (pagination).
+    package var after: Int64 = 0
+    package var limit: Int = 1000
+
+    package init() {}
 }

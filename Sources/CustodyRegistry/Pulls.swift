@@ -1,30 +1,37 @@
-import CustodyCore
-import CustodyStore
-import Prometheus
+package import CustodyCore
+package import CustodyStorage
+package import Prometheus
 
 /// Pulls, for every front door: a consumer token's environments decide whether a version may be pulled, and every
 /// pull is recorded — a `pull` event when it goes ahead (gated or not), a `pull.denied` event per environment when it
 /// does not — so that exposure reports cover every way weights leave the registry. No HTTP here: an adapter maps
 /// ``Denied`` to its protocol's refusal.
-struct Pulls: Sendable {
-    let gate: GateService
-    let metrics: RegistryMetrics
+package struct Pulls: Sendable {
+    package let gate: GateService
+    package let catalog: any ModelCatalog
+    package let metrics: RegistryMetrics
 
-    enum Grant: Sendable {
+    package init(gate: GateService, catalog: any ModelCatalog, metrics: RegistryMetrics) {
+        self.gate = gate
+        self.catalog = catalog
+        self.metrics = metrics
+    }
+
+    package enum Grant: Sendable {
         /// The token carries no environment (admin, publisher, security): nothing to decide.
         case ungated
         case allowed(API.Decision)
     }
 
     /// No environment of the token allows the version; `decisions` has each environment's, with its rollback target.
-    struct Denied: Error, Sendable {
-        let message: String
-        let decisions: [API.Decision]
+    package struct Denied: Error, Sendable {
+        package let message: String
+        package let decisions: [API.Decision]
     }
 
     /// Decides the pull of `model@version` by `token` and records it. `fetching` says what starts the pull, for the
     /// record of an ungated one (`bundle sha256:…`, `file config.json`).
-    func grant(
+    package func grant(
         _ model: ModelName, version: String, fetching: String, token: TokenRecord?, actor: String, client: String?
     ) async throws -> Grant {
         guard let token, token.role == .consumer else {
@@ -58,5 +65,18 @@ struct Pulls: Sendable {
                 + (decision.rollback.map { "; rollback target \(model)@\($0.version)" } ?? "")
         }
         throw Denied(message: "\(model)@\(version) may not be pulled: " + reasons.joined(separator: " | "), decisions: decisions)
+    }
+
+    /// Whether `token` may fetch a blob by digest: always unless it is a consumer's, whose environments must allow a
+    /// version holding it (so that a denied version's weights cannot be fetched by digest).
+    package func mayFetch(blob digest: ContentDigest, token: TokenRecord?) async throws -> Bool {
+        guard let token, token.role == .consumer else { return true }
+        for holder in try await catalog.versions(holding: digest) {
+            guard let model = try? ModelName(parsing: holder.model) else { continue }
+            for environment in token.environments {
+                if try await gate.decide(model, .version(holder.version), environment: environment).allowed { return true }
+            }
+        }
+        return false
     }
 }

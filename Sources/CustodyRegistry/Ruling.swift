@@ -1,23 +1,22 @@
-import CustodyCore
-import CustodyPolicy
-import Foundation
-import Hummingbird
-import NIOCore
+package import CustodyCore
+package import CustodyPolicy
+package import CustodyStorage
+package import Foundation
 
 /// A decision as the gate keeps it: the decision, its JSON answer cut where the evaluation time goes (so that an
 /// answer costs two copies, not an encoding), its event detail, and how long it holds.
-struct Ruling: Sendable {
+package struct Ruling: Sendable {
     /// `evaluatedAt` is when it was evaluated; answers carry the time they are given.
-    let decision: API.Decision
-    let eventDetail: String
+    package let decision: API.Decision
+    package let eventDetail: String
     /// The first instant at which evaluating again could answer differently; nil when only a change could.
-    let changesAt: Date?
+    package let changesAt: Date?
     /// The policy snapshot it was evaluated under.
-    let policies: UInt64
+    package let policies: UInt64
     private let before: [UInt8]
     private let after: [UInt8]
 
-    init(_ evaluation: Evaluation, policies: UInt64) throws(CustodyError) {
+    package init(_ evaluation: Evaluation, policies: UInt64) throws(CustodyError) {
         decision = evaluation.decision
         changesAt = evaluation.changesAt
         self.policies = policies
@@ -25,28 +24,22 @@ struct Ruling: Sendable {
         (before, after) = try Self.template(decision)
     }
 
-    func holds(for snapshot: PolicySet.Snapshot, at now: Date) -> Bool {
+    package func holds(for snapshot: PolicySet.Snapshot, at now: Date) -> Bool {
         policies == snapshot.generation && changesAt.map { now < $0 } ?? true
     }
 
-    func decision(at time: String) -> API.Decision {
+    package func decision(at time: String) -> API.Decision {
         var decision = decision
         decision.evaluatedAt = time
         return decision
     }
 
-    /// The JSON answer — byte for byte what ``Response/json(_:status:)`` writes for `decision(at: time)`.
-    func body(at time: String) -> ByteBuffer {
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(before.count + time.utf8.count + after.count)
-        buffer.writeBytes(before)
-        buffer.writeString(time)
-        buffer.writeBytes(after)
-        return buffer
-    }
+    /// The JSON answer cut around `evaluatedAt`'s value: `prefix + time + suffix` is byte for byte what
+    /// ``API/encoder()`` writes for `decision(at: time)`.
+    package var answer: (prefix: [UInt8], suffix: [UInt8]) { (before, after) }
 
     /// The event detail of a decision: its verdict, policy digest, reasons and rollback target.
-    static func eventDetail(_ decision: API.Decision) -> String {
+    package static func eventDetail(_ decision: API.Decision) -> String {
         let verdict = decision.allowed ? "allowed" : "denied"
         var detail = "\(verdict) by policy \(decision.policy.name) \(decision.policy.digest)"
         if !decision.allowed { detail += ": " + decision.reasons.joined(separator: "; ") }
@@ -62,7 +55,7 @@ struct Ruling: Sendable {
         probe.evaluatedAt = marker
         let encoded: [UInt8]
         do {
-            encoded = Array(try Response.encoder().encode(probe))
+            encoded = Array(try API.encoder().encode(probe))
         } catch {
             throw CustodyError(.io, "cannot encode a decision: \(error)")
         }

@@ -1,41 +1,41 @@
-import Crypto
-import CustodyCore
-import CustodyStore
-import Foundation
-import Logging
+package import Crypto
+package import CustodyCore
+package import CustodyStorage
+package import Foundation
+package import Logging
 
 /// Signs checkpoints of the event log: after appends, within `interval`, a C2SP signed note over the current size
 /// and root, with the Ed25519 key `Keys/log.key`.
-final class TransparencyLog: Sendable {
-    let database: RegistryDatabase
-    let key: Curve25519.Signing.PrivateKey
-    let origin: String
-    let logger: Logger
-    static let interval = Duration.milliseconds(500)
+package final class CheckpointSigner: Sendable {
+    package let log: any EventLog
+    package let key: Curve25519.Signing.PrivateKey
+    package let origin: String
+    package let logger: Logger
+    package static let interval = Duration.milliseconds(500)
 
-    init(database: RegistryDatabase, key: Curve25519.Signing.PrivateKey, origin: String, logger: Logger) {
-        self.database = database
+    package init(log: any EventLog, key: Curve25519.Signing.PrivateKey, origin: String, logger: Logger) {
+        self.log = log
         self.key = key
         self.origin = origin
         self.logger = logger
     }
 
     /// The verifier key text (`name+keyid+base64`) that `Keys/log.pub` holds.
-    var verifierKey: String { Checkpoint.verifierKey(name: origin, publicKey: Array(key.publicKey.rawRepresentation)) }
+    package var verifierKey: String { Checkpoint.verifierKey(name: origin, publicKey: Array(key.publicKey.rawRepresentation)) }
 
     /// Signs a checkpoint when the log grew since the last one; returns the size it covers.
     @discardableResult
-    func checkpoint() async throws -> UInt64 {
-        let size = try await database.logSize()
-        if let latest = try await database.latestCheckpoint(), latest.size >= size { return latest.size }
-        let root = try await database.logRoot(size: size)
+    package func checkpoint() async throws -> UInt64 {
+        let size = try await log.logSize()
+        if let latest = try await log.latestCheckpoint(), latest.size >= size { return latest.size }
+        let root = try await log.logRoot(size: size)
         let note = try Checkpoint(origin: origin, size: size, root: root).signed(by: key, name: origin)
-        try await database.recordCheckpoint(size: size, root: root, note: note)
+        try await log.recordCheckpoint(size: size, root: root, note: note)
         return size
     }
 
     /// Runs until cancelled, checkpointing the appends of each interval.
-    func run() async {
+    package func run() async {
         while !Task.isCancelled {
             do { try await checkpoint() } catch {
                 logger.error("cannot sign a log checkpoint", metadata: ["error": "\(error)"])
@@ -45,7 +45,7 @@ final class TransparencyLog: Sendable {
     }
 
     /// Loads `Keys/log.key` (base64 of the Ed25519 seed, mode 0600) or creates it with `Keys/log.pub`.
-    static func loadOrCreateKey(in directory: String, origin: String, logger: Logger) throws(CustodyError) -> Curve25519.Signing.PrivateKey {
+    package static func loadOrCreateKey(in directory: String, origin: String, logger: Logger) throws(CustodyError) -> Curve25519.Signing.PrivateKey {
         let privatePath = directory + "/log.key"
         let publicPath = directory + "/log.pub"
         let key: Curve25519.Signing.PrivateKey

@@ -1,27 +1,27 @@
-import CustodyCore
-import CustodyStore
-import Foundation
+package import CustodyCore
+package import CustodyStorage
+package import Foundation
 import Synchronization
 
 /// Token lookups without a database read per request: records are kept for a second. Revocations through the API
 /// clear the cache at once; a revocation written straight into the database (`custody token revoke --home`) takes
 /// effect within a second. Expiry is checked on every use against the cached record.
-final class TokenCache: Sendable {
-    private let database: RegistryDatabase
+package final class TokenCache: Sendable {
+    private let records: any TokenRecords
     private let entries = Mutex<[String: (record: TokenRecord?, loaded: ContinuousClock.Instant)]>([:])
     private let unknown = Mutex<[String: ContinuousClock.Instant]>([:])
-    static let lifetime = Duration.seconds(1)
-    static let unknownLimit = 1024
+    package static let lifetime = Duration.seconds(1)
+    package static let unknownLimit = 1024
 
-    init(database: RegistryDatabase) {
-        self.database = database
+    package init(records: any TokenRecords) {
+        self.records = records
     }
 
-    func token(secret: String) async throws(CustodyError) -> TokenRecord? {
+    package func token(secret: String) async throws(CustodyError) -> TokenRecord? {
         let now = ContinuousClock.now
         if let entry = entries.withLock({ $0[secret] }), now - entry.loaded < Self.lifetime { return entry.record }
         if let refused = unknown.withLock({ $0[secret] }), now - refused < Self.lifetime { return nil }
-        let record = try await database.token(secret: secret)
+        let record = try await records.token(secret: secret)
         entries.withLock { cache in
             if cache.count > 10_000 { cache.removeAll() }
             if record != nil { cache[secret] = (record, now) }
@@ -37,7 +37,7 @@ final class TokenCache: Sendable {
         return record
     }
 
-    func invalidate() {
+    package func invalidate() {
         entries.withLock { $0.removeAll() }
         unknown.withLock { $0.removeAll() }
     }
