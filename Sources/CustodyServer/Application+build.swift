@@ -21,38 +21,12 @@ package func buildRouter(_ services: RegistryServices) -> Router<RegistryContext
     router.add(middleware: BodyLimitMiddleware(limit: services.configuration.maxRequestSize))
     router.add(middleware: AuthenticationMiddleware(services: services))
 
-    router.get("/healthz") { _, _ in "ok\n" }
-    router.get("/readyz") { _, _ -> Response in
-        // Ready when the database answers, uploads can be staged and the disk is above its floor.
-        var problems: [String] = []
-        if (try? await services.database.tokenCount()) == nil { problems.append("the database does not answer") }
-        if let problem = await services.blobs.unavailability() { problems.append(problem) }
-        if let (reading, reserve) = services.disk.reading() {
-            if reading.free < reserve {
-                problems.append("\(reading.free) bytes free, below the \(reserve)-byte floor (limits.minFreeSpace)")
-            }
-        } else {
-            problems.append("the data directory's file system cannot be read")
-        }
-        let text = problems.isEmpty ? "ready\n" : "not ready: " + problems.joined(separator: "; ") + "\n"
-        return Response(status: problems.isEmpty ? .ok : .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: text)))
-    }
-    router.get("/metrics") { _, _ in
-        if let (reading, _) = services.disk.reading() { services.metrics.freeBytes.record(Int64(reading.free)) }
-        services.metrics.openConnections.record(Int64(services.connections.open))
-        return Response(
-            status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-            body: .init(byteBuffer: ByteBuffer(bytes: services.metrics.exposition())))
-    }
-    // The registry's public signing key, for clients that pin it on first use. Public by nature: no token needed.
-    router.get("/v1/registry") { _, _ -> Response in
-        try .json(API.RegistryInfo(publicKey: services.registryKey.publicKey.pemRepresentation, keyHint: services.registryKey.publicKey.hint))
-    }
-    BlobController(services: services).register(on: router)
-    ModelController(services: services).register(on: router)
-    TokenController(services: services).register(on: router)
-    TrustController(services: services).register(on: router)
-    GateController(services: services).register(on: router)
+    router.addRoutes(OperationsController(services: services).routes)
+    router.addRoutes(BlobController(services: services).routes)
+    router.addRoutes(ModelController(services: services).routes)
+    router.addRoutes(TokenController(services: services).routes)
+    router.addRoutes(TrustController(services: services).routes)
+    router.addRoutes(GateController(services: services).routes)
     router.addRoutes(AuditController(audit: services.audit, access: services.access).routes)
     return router
 }

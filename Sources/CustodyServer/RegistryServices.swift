@@ -23,6 +23,8 @@ package final class RegistryServices: Sendable {
     let log: CheckpointSigner
     /// What auditors ask: checkpoints, proofs, events, lineage, exposure, the AI-BOM.
     var audit: Audit { Audit(gate: gate, catalog: database, log: database, signer: log, policies: policies) }
+    /// What the security team records: advisories and version status.
+    var curation: Curation { Curation(gate: gate, catalog: database, records: database, log: database, changes: changes) }
     /// Turns publish requests into signed, recorded versions.
     let publishing: PublishService
     let metrics = RegistryMetrics()

@@ -47,34 +47,8 @@ extension GateController {
         let references = Self.modelReferences(in: object)
         let user = ((body["userInfo"] as? [String: Any])?["username"] as? String).map { " for \($0)" } ?? ""
 
-        var allowed = true
-        var messages: [String] = []
-        var warnings: [String] = []
-        if !references.isEmpty {
-            let configuration = services.configuration
-            if let environment = configuration.admissionNamespaces[namespace] ?? configuration.admissionDefaultEnvironment {
-                for text in references {
-                    do throws(CustodyError) {
-                        let reference = try ModelReference(parsing: text)
-                        let decision = try await gate.decide(reference.model, reference.selector, environment: environment)
-                        try await gate.record(decision, type: .admission, actor: context.actor + user, client: context.clientAddress)
-                        services.metrics.decisions(allowed: decision.allowed).increment()
-                        if !decision.allowed {
-                            allowed = false
-                            let rollback = decision.rollback.map { "; rollback target \(decision.model)@\($0.version)" } ?? ""
-                            messages.append("\(text) is denied in \(environment): \(decision.reasons.joined(separator: "; "))\(rollback)")
-                        }
-                        for warning in decision.warnings { warnings.append(Self.clip("\(text): \(warning)")) }
-                    } catch {
-                        allowed = false
-                        messages.append("\(text): \(error.message)")
-                    }
-                }
-            } else {
-                allowed = false
-                messages.append("namespace \(namespace) is not mapped to a deployment environment (admission.namespaces in custody.yaml)")
-            }
-        }
+        let (allowed, messages, warnings) = try await verdict(
+            on: references, namespace: namespace, actor: context.actor + user, client: context.clientAddress)
         var response: [String: Any] = ["uid": uid, "allowed": allowed]
         if !allowed {
             response["status"] = ["code": 403, "message": "custody: " + messages.joined(separator: " | ")]
@@ -83,6 +57,37 @@ extension GateController {
         let answer: [String: Any] = ["apiVersion": apiVersion, "kind": "AdmissionReview", "response": response]
         let data = try JSONSerialization.data(withJSONObject: answer, options: [.sortedKeys, .withoutEscapingSlashes])
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// The gate's decision on every model a pod names, in the environment its namespace maps to: allowed when every
+    /// one is; the refusals and the warnings as Kubernetes shows them. Each decision is recorded as an admission.
+    private func verdict(
+        on references: [String], namespace: String, actor: String, client: String?
+    ) async throws -> (allowed: Bool, messages: [String], warnings: [String]) {
+        guard !references.isEmpty else { return (true, [], []) }
+        let configuration = services.configuration
+        guard let environment = configuration.admissionNamespaces[namespace] ?? configuration.admissionDefaultEnvironment else {
+            return (false, ["namespace \(namespace) is not mapped to a deployment environment (admission.namespaces in custody.yaml)"], [])
+        }
+        var (allowed, messages, warnings) = (true, [String](), [String]())
+        for text in references {
+            do throws(CustodyError) {
+                let reference = try ModelReference(parsing: text)
+                let decision = try await gate.decide(reference.model, reference.selector, environment: environment)
+                try await gate.record(decision, type: .admission, actor: actor, client: client)
+                services.metrics.decisions(allowed: decision.allowed).increment()
+                if !decision.allowed {
+                    allowed = false
+                    let rollback = decision.rollback.map { "; rollback target \(decision.model)@\($0.version)" } ?? ""
+                    messages.append("\(text) is denied in \(environment): \(decision.reasons.joined(separator: "; "))\(rollback)")
+                }
+                for warning in decision.warnings { warnings.append(Self.clip("\(text): \(warning)")) }
+            } catch {
+                allowed = false
+                messages.append("\(text): \(error.message)")
+            }
+        }
+        return (allowed, messages, warnings)
     }
 
     /// Kubernetes shows at most 120 characters of a warning.

@@ -19,12 +19,14 @@ struct BlobController {
     static let uploadOffset = HTTPField.Name("Upload-Offset")!
     let services: RegistryServices
 
-    func register(on router: Router<RegistryContext>) {
-        router.head("/v1/blobs/:digest") { request, context in try await head(request, context) }
-        router.get("/v1/blobs/:digest") { request, context in try await download(request, context) }
-        router.put("/v1/blobs/:digest") { request, context in try await upload(request, context) }
-        router.head("/v1/uploads/:digest") { request, context in try await uploadStatus(request, context) }
-        router.post("/v1/blobs/missing") { request, context in try await missing(request, context) }
+    var routes: RouteCollection<RegistryContext> {
+        let routes = RouteCollection(context: RegistryContext.self)
+        routes.head("/v1/blobs/:digest") { request, context in try await head(request, context) }
+        routes.get("/v1/blobs/:digest") { request, context in try await download(request, context) }
+        routes.put("/v1/blobs/:digest") { request, context in try await upload(request, context) }
+        routes.head("/v1/uploads/:digest") { request, context in try await uploadStatus(request, context) }
+        routes.post("/v1/blobs/missing") { request, context in try await missing(request, context) }
+        return routes
     }
 
     /// Which of the listed blobs the registry lacks: one request instead of a HEAD per file, for bundles of many
@@ -74,18 +76,9 @@ struct BlobController {
             throw ProblemResponse(.notFound, "blob \(digest) is not in the registry")
         }
         var headers: HTTPFields = [.contentType: "application/octet-stream", .eTag: "\"\(digest)\"", .acceptRanges: "bytes"]
-        var status = HTTPResponse.Status.ok
-        var range: ClosedRange<UInt64>? = size == 0 ? nil : 0...(size - 1)
-        if let header = request.headers[.range] {
-            guard let requested = ByteRange.parse(header, size: size) else {
-                var problem = ProblemResponse(.rangeNotSatisfiable, "range '\(header)' is outside the \(size)-byte blob")
-                problem.headers[.contentRange] = "bytes */\(size)"
-                throw problem
-            }
-            range = requested
-            status = .partialContent
-            headers[.contentRange] = "bytes \(requested.lowerBound)-\(requested.upperBound)/\(size)"
-        }
+        let range = try Self.range(request, size: size)
+        let status: HTTPResponse.Status = request.headers[.range] == nil ? .ok : .partialContent
+        if status == .partialContent, let range { headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound)/\(size)" }
         let length = range.map { $0.upperBound - $0.lowerBound + 1 } ?? 0
         headers[.contentLength] = String(length)
         services.metrics.bytesOut.increment(by: Int64(length))
@@ -101,6 +94,18 @@ struct BlobController {
         case .redirect(let location):
             return Response(status: .temporaryRedirect, headers: [.location: location])
         }
+    }
+
+    /// The bytes a request asks for: its `Range` (one range; 416 naming the size when it is outside), or all of them
+    /// (nil for an empty blob).
+    static func range(_ request: Request, size: UInt64) throws -> ClosedRange<UInt64>? {
+        guard let header = request.headers[.range] else { return size == 0 ? nil : 0...(size - 1) }
+        guard let requested = ByteRange.parse(header, size: size) else {
+            var problem = ProblemResponse(.rangeNotSatisfiable, "range '\(header)' is outside the \(size)-byte blob")
+            problem.headers[.contentRange] = "bytes */\(size)"
+            throw problem
+        }
+        return requested
     }
 
     func uploadStatus(_ request: Request, _ context: RegistryContext) async throws -> Response {

@@ -13,14 +13,16 @@ import Prometheus
 struct ModelController {
     let services: RegistryServices
 
-    func register(on router: Router<RegistryContext>) {
-        router.get("/v1/models") { request, context in try await list(request, context) }
-        router.get("/v1/models/:ns/:name") { request, context in try await model(request, context) }
-        router.get("/v1/models/:ns/:name/versions") { request, context in try await model(request, context) }
-        router.post("/v1/models/:ns/:name/versions") { request, context in try await publish(request, context) }
-        router.get("/v1/models/:ns/:name/versions/:version") { request, context in try await version(request, context) }
-        router.get("/v1/models/:ns/:name/versions/:version/signature") { request, context in try await signature(request, context) }
-        router.get("/v1/models/:ns/:name/versions/:version/files/**") { request, context in try await file(request, context) }
+    var routes: RouteCollection<RegistryContext> {
+        let routes = RouteCollection(context: RegistryContext.self)
+        routes.get("/v1/models") { request, context in try await list(request, context) }
+        routes.get("/v1/models/:ns/:name") { request, context in try await model(request, context) }
+        routes.get("/v1/models/:ns/:name/versions") { request, context in try await model(request, context) }
+        routes.post("/v1/models/:ns/:name/versions") { request, context in try await publish(request, context) }
+        routes.get("/v1/models/:ns/:name/versions/:version") { request, context in try await version(request, context) }
+        routes.get("/v1/models/:ns/:name/versions/:version/signature") { request, context in try await signature(request, context) }
+        routes.get("/v1/models/:ns/:name/versions/:version/files/**") { request, context in try await file(request, context) }
+        return routes
     }
 
     private static let readers: Set<Role> = [.publisher, .consumer, .auditor, .security, .gate]
@@ -119,10 +121,12 @@ struct ModelController {
 struct TokenController {
     let services: RegistryServices
 
-    func register(on router: Router<RegistryContext>) {
-        router.post("/v1/tokens") { request, context in try await create(request, context) }
-        router.get("/v1/tokens") { request, context in try await list(request, context) }
-        router.delete("/v1/tokens/:id") { request, context in try await revoke(request, context) }
+    var routes: RouteCollection<RegistryContext> {
+        let routes = RouteCollection(context: RegistryContext.self)
+        routes.post("/v1/tokens") { request, context in try await create(request, context) }
+        routes.get("/v1/tokens") { request, context in try await list(request, context) }
+        routes.delete("/v1/tokens/:id") { request, context in try await revoke(request, context) }
+        return routes
     }
 
     func create(_ request: Request, _ context: RegistryContext) async throws -> Response {
@@ -151,10 +155,12 @@ struct TokenController {
 struct TrustController {
     let services: RegistryServices
 
-    func register(on router: Router<RegistryContext>) {
-        router.get("/v1/trust") { request, context in try await list(request, context) }
-        router.post("/v1/trust") { request, context in try await add(request, context) }
-        router.delete("/v1/trust/:name") { request, context in try await remove(request, context) }
+    var routes: RouteCollection<RegistryContext> {
+        let routes = RouteCollection(context: RegistryContext.self)
+        routes.get("/v1/trust") { request, context in try await list(request, context) }
+        routes.post("/v1/trust") { request, context in try await add(request, context) }
+        routes.delete("/v1/trust/:name") { request, context in try await remove(request, context) }
+        return routes
     }
 
     func list(_ request: Request, _ context: RegistryContext) async throws -> Response {
