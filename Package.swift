@@ -185,6 +185,14 @@ let package = Package(
             swiftSettings: upcomingFeatures
         ),
         .testTarget(
+            name: "CustodyClientTests",
+            dependencies: [
+                "CustodyClient", "CustodyCore", "CustodyTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: upcomingFeatures
+        ),
+        .testTarget(
             name: "CustodyStoreTests",
             dependencies: ["CustodyStore", "CustodyStorage", "CustodyCore", "CustodyTestSupport"],
             swiftSettings: upcomingFeatures

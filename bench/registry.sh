@@ -6,7 +6,8 @@
 #      nginx with sendfile, bare and followed by `openssl dgst -sha256` of each file;
 #   c) the custody daemon's peak RSS during both.
 #
-#   bench/registry.sh            (RUNS=3 by default; BENCH_DIR as in bench/sign.sh)
+#   bench/registry.sh                      (RUNS=3 by default; BENCH_DIR as in bench/sign.sh)
+#   FILES=4 FILE_MIB=256 bench/registry.sh (the model's shape: 8 files of 512 MiB by default)
 #
 # Installs docker-registry, nginx-light and curl from Debian if they are missing. Every server listens on 127.0.0.1.
 set -euo pipefail
@@ -30,21 +31,22 @@ import json, os, shutil, signal, statistics, subprocess, sys, tempfile, time, ur
 
 custody, data, runs = sys.argv[1], os.path.abspath(sys.argv[2]), int(sys.argv[3])
 MiB = 1 << 20
-model = f"{data}/registry-model"
+nfiles, file_mib = int(os.environ.get("FILES", "8")), int(os.environ.get("FILE_MIB", "512"))
+model = f"{data}/registry-model" if (nfiles, file_mib) == (8, 512) else f"{data}/registry-model-{nfiles}x{file_mib}"
 work = tempfile.mkdtemp(prefix="custody-bench-")
 
 def make_model():
     os.makedirs(model, exist_ok=True)
     block = os.urandom(MiB)
-    for i in range(8):
-        path = f"{model}/model-{i+1:05}-of-00008.safetensors"
-        if os.path.exists(path) and os.path.getsize(path) == 512 * MiB:
+    for i in range(nfiles):
+        path = f"{model}/model-{i+1:05}-of-{nfiles:05}.safetensors"
+        if os.path.exists(path) and os.path.getsize(path) == file_mib * MiB:
             continue
         with open(path + ".tmp", "wb") as f:
             f.write(i.to_bytes(8, "little"))
-            for _ in range(512):
+            for _ in range(file_mib):
                 f.write(block)
-            f.truncate(512 * MiB)
+            f.truncate(file_mib * MiB)
         os.replace(path + ".tmp", path)
     with open(f"{model}/config.json", "w") as f:
         f.write('{"architectures": ["LlamaForCausalLM"]}\n')

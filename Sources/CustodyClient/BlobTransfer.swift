@@ -88,6 +88,28 @@ extension RegistryClient {
         var hasher = SHA256()
         var offset = try Self.rehash(fd, path: path, into: &hasher, limit: size)
         progress?(Int(offset))
+        if offset < size, let url = URL(string: baseURL), url.scheme == "http", let host = url.host {
+            let blobPath = "/v1/blobs/\(digest)"
+            let headers = [("User-Agent", "custody")] + (token.map { [("Authorization", "Bearer \($0)")] } ?? [])
+            let state = DownloadState(hasher: hasher)
+            let start = offset
+            let outcome = try await Self.onThread { () throws(CustodyError) in
+                try SocketDownload.fetch(
+                    host: host, port: url.port ?? 80, path: blobPath, headers: headers, offset: start, size: size, into: fd, file: path,
+                    hasher: &state.hasher, progress: progress)
+            }
+            switch outcome {
+            case .complete:
+                hasher = state.hasher
+                offset = size
+            case .refused(let refusal) where refusal.status >= 300:
+                throw Self.failure(status: refusal.status, reason: refusal.reason, body: refusal.body, method: "GET", path: blobPath)
+            case .refused:
+                // A body this reader does not take (chunked by a proxy, a range ignored): the HTTP client's path
+                // below handles and reports it. Nothing was written or hashed.
+                break
+            }
+        }
         if offset < size {
             var request = request("/v1/blobs/\(digest)")
             if offset > 0 { request.headers.add(name: "Range", value: "bytes=\(offset)-") }
@@ -121,6 +143,26 @@ extension RegistryClient {
             unlink(path)
             throw CustodyError(.verificationFailed, "blob \(digest) is corrupted: the registry sent bytes that hash to \(actual); nothing was kept")
         }
+    }
+
+    /// The hasher of a download running on a thread of its own.
+    private final class DownloadState: @unchecked Sendable {
+        var hasher: SHA256
+        init(hasher: SHA256) { self.hasher = hasher }
+    }
+
+    /// Runs blocking I/O on a thread of its own: neither the task pool nor an event loop waits behind it.
+    static func onThread<T: Sendable>(_ body: @escaping @Sendable () throws(CustodyError) -> T) async throws(CustodyError) -> T {
+        let result: Result<T, CustodyError> = await withCheckedContinuation { continuation in
+            let thread = Thread {
+                do throws(CustodyError) { continuation.resume(returning: .success(try body())) } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+        return try result.get()
     }
 
     /// Hashes what an earlier attempt left in the file; returns its length (truncating anything beyond `limit`).

@@ -74,9 +74,9 @@ package enum Evaluator {
         }
 
         if let rule = policy.signature {
-            let publisher = detail.signatures.first { $0.kind == "publisher" }
+            let publisher = detail.signatures.first { $0.kind == .publisher }
             let key = publisher?.keyName
-            if publisher?.status != "verified" {
+            if publisher?.status != .verified {
                 judge("signature", rule.mode, failure: "the version is not signed by a trusted publisher key", success: "")
             } else if let keys = rule.keys, !keys.contains(key ?? "") {
                 judge(

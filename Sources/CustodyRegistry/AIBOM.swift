@@ -30,8 +30,9 @@ package enum AIBOM {
         for obligation in licence.obligations { properties.append(["name": "custody:licence.obligation", "value": obligation]) }
         for signature in detail.signatures {
             properties.append([
-                "name": "custody:signature.\(signature.kind)",
-                "value": signature.status + (signature.keyName.map { " by \($0)" } ?? "") + (signature.keyHint.map { " (key hint \($0))" } ?? ""),
+                "name": "custody:signature.\(signature.kind.rawValue)",
+                "value": signature.status.rawValue + (signature.keyName.map { " by \($0)" } ?? "")
+                    + (signature.keyHint.map { " (key hint \($0))" } ?? ""),
             ])
         }
         if let scan = detail.scan { properties.append(["name": "custody:scan.verdict", "value": scan.verdict.rawValue]) }

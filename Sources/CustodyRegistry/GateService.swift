@@ -48,15 +48,25 @@ package final class GateService: Sendable {
     /// Kept decisions are dropped all at once beyond this many; they are rebuilt as asked for.
     package static let rulingLimit = 50_000
 
+    /// A gate that records its decisions through `recorder`, the registry's one writer of events.
     package init(
-        catalog: any ModelCatalog, advisories: any AdvisoryRecords, log: any EventLog, policies: PolicySet, trust: TrustStore,
-        repeatWindow: Duration
+        catalog: any ModelCatalog, advisories: any AdvisoryRecords, recorder: EventRecorder, policies: PolicySet, trust: TrustStore
     ) {
         self.catalog = catalog
         self.advisoryRecords = advisories
         self.policies = policies
         self.trust = trust
-        self.recorder = EventRecorder(log: log, repeatWindow: repeatWindow)
+        self.recorder = recorder
+    }
+
+    /// A gate with a recorder of its own over `log` (tests, and tools that open a registry home).
+    package convenience init(
+        catalog: any ModelCatalog, advisories: any AdvisoryRecords, log: any EventLog, policies: PolicySet, trust: TrustStore,
+        repeatWindow: Duration
+    ) {
+        self.init(
+            catalog: catalog, advisories: advisories, recorder: EventRecorder(log: log, repeatWindow: repeatWindow), policies: policies,
+            trust: trust)
     }
 
     // MARK: invalidation

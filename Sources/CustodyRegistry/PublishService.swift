@@ -92,7 +92,7 @@ package struct PublishService: Sendable {
         }
         let registryBundle = try ModelSigning().sign(manifest, with: registryKey)
         let registry = SignatureRecord(
-            status: "verified", keyName: "registry", keyHint: registryKey.publicKey.hint, bundle: registryBundle.encoded())
+            status: .verified, keyName: "registry", keyHint: registryKey.publicKey.hint, bundle: registryBundle.encoded())
         let outcome = try await catalog.publishVersion(
             NewVersion(
                 model: model, version: request.version, bundleDigest: manifest.rootDigest, files: files, license: license,
@@ -146,7 +146,7 @@ package struct PublishService: Sendable {
             throw CustodyError(
                 .verificationFailed, "the publisher signature does not cover these files (\(diff.summary))", details: diff.lines)
         }
-        return SignatureRecord(status: "verified", keyName: trusted.name, keyHint: trusted.key.hint, bundle: Array(bytes))
+        return SignatureRecord(status: .verified, keyName: trusted.name, keyHint: trusted.key.hint, bundle: Array(bytes))
     }
 
     /// Scans every file from the blob store: formats, validity, code that loading would run. A dangerous file does

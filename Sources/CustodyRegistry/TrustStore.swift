@@ -30,6 +30,7 @@ package final class TrustStore: Sendable {
 
     package let directory: String
     private let log: any EventLog
+    private let recorder: EventRecorder
     private let state = Mutex(State())
     /// Called after the trusted set changed (the gate drops what it decided with the old set).
     private let observers = Mutex<[@Sendable () -> Void]>([])
@@ -48,9 +49,16 @@ package final class TrustStore: Sendable {
         package var nanoseconds: Int
     }
 
-    package init(directory: String, log: any EventLog) {
+    /// Trust kept in `directory`, its changes recorded through `recorder` and read back from `log`.
+    package init(directory: String, log: any EventLog, recorder: EventRecorder) {
         self.directory = directory
         self.log = log
+        self.recorder = recorder
+    }
+
+    /// Trust kept in `directory`, its changes written straight to `log` (tools that open a registry home).
+    package convenience init(directory: String, log: any EventLog) {
+        self.init(directory: directory, log: log, recorder: EventRecorder(log: log, repeatWindow: .zero))
     }
 
     /// Calls `observer` after every change of the trusted set.
@@ -98,14 +106,14 @@ package final class TrustStore: Sendable {
         let recorded = try await Self.recorded(log)
         for key in keys where recorded[key.key.hint] != key.name {
             if let old = recorded[key.key.hint] {
-                try await log.recordEvent(
+                try await recorder.record(
                     Self.event(.trustRemoved, TrustedKey(name: old, key: key.key), actor: actor, note: "renamed to \(key.name)"))
             }
-            try await log.recordEvent(Self.event(.trustAdded, key, actor: actor, note: "found in the trusted keys directory"))
+            try await recorder.record(Self.event(.trustAdded, key, actor: actor, note: "found in the trusted keys directory"))
         }
         let hints = Set(keys.map(\.key.hint))
         for (hint, name) in recorded.sorted(by: { $0.value < $1.value }) where !hints.contains(hint) {
-            try await log.recordEvent(
+            try await recorder.record(
                 NewEvent(type: .trustRemoved, actor: actor, detail: "\(name) key \(hint) (no longer in the trusted keys directory)"))
         }
         let changed = state.withLock { state -> Bool in
@@ -129,7 +137,7 @@ package final class TrustStore: Sendable {
             throw CustodyError(.conflict, "this key is already trusted as '\(same.name)'")
         }
         try PosixFile.writeAtomically(Array(key.key.pemRepresentation.utf8), to: path(name), mode: 0o644, exclusive: true)
-        try await log.recordEvent(Self.event(.trustAdded, key, actor: actor, note: nil))
+        try await recorder.record(Self.event(.trustAdded, key, actor: actor, note: nil))
         state.withLock { state in
             state.keys = (state.keys + [key]).sorted { $0.name < $1.name }
             state.stamp = Self.stamp(directory)
@@ -147,7 +155,7 @@ package final class TrustStore: Sendable {
             throw CustodyError(.notFound, "no trusted key is named '\(name)' (trusted: \(known.isEmpty ? "none" : known))")
         }
         guard unlink(path(name)) == 0 || errno == ENOENT else { throw .io(path(name), "delete", errno: errno) }
-        try await log.recordEvent(Self.event(.trustRemoved, key, actor: actor, note: nil))
+        try await recorder.record(Self.event(.trustRemoved, key, actor: actor, note: nil))
         state.withLock { state in
             state.keys.removeAll { $0.name == name }
             state.stamp = Self.stamp(directory)

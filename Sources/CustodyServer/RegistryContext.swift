@@ -27,16 +27,21 @@ package struct RegistryContext: RequestContext, RemoteAddressRequestContext {
 /// The path parameters of `/v1/models/:ns/:name[/versions/:version]`, parsed once for every route; a malformed one is
 /// a 400 naming it (``CustodyError/Code/invalidArgument``).
 extension RegistryContext {
+    // Not inlined: in an optimised build, inlining these (untyped throws around typed-throwing initialisers) into an
+    // async handler crashes Swift 6.3's coroutine splitting (`emitSetAndGetSwiftErrorValueAround`).
+    @inline(never)
     func modelName() throws -> ModelName {
         try ModelName(namespace: try parameters.require("ns"), name: try parameters.require("name"))
     }
 
     /// `:version` as a version tag or a `sha256:<hex>` bundle digest.
+    @inline(never)
     func selector() throws -> ModelReference.Selector {
         try ModelReference.Selector(parsing: try parameters.require("version"))
     }
 
     /// `:version` as a version tag only.
+    @inline(never)
     func versionTag() throws -> String {
         let version = try parameters.require("version")
         try VersionTag.validate(version)

@@ -52,10 +52,10 @@ package final class RegistryServices: Sendable {
         self.disk = DiskSpace(path: configuration.dataDirectory, floor: configuration.minFreeSpace, probe: diskProbe)
         self.log = CheckpointSigner(log: database, key: logKey, origin: configuration.logOrigin, logger: logger)
         self.policies = policies
-        let trust = TrustStore(directory: configuration.keys + "/trusted", log: database)
-        let gate = GateService(
-            catalog: database, advisories: database, log: database, policies: policies, trust: trust,
-            repeatWindow: configuration.decisionRepeatWindow)
+        // The one writer of events outside the transactions that change what they record (a publish, a status, a token).
+        let recorder = EventRecorder(log: database, repeatWindow: configuration.decisionRepeatWindow)
+        let trust = TrustStore(directory: configuration.keys + "/trusted", log: database, recorder: recorder)
+        let gate = GateService(catalog: database, advisories: database, recorder: recorder, policies: policies, trust: trust)
         // Every invalidation of the gate's kept decisions comes through the change feed, but the trusted keys: they
         // are this host's files, noticed (synchronously) while a decision is being made.
         let changes = InProcessChangeFeed()
@@ -109,21 +109,16 @@ package final class RegistryServices: Sendable {
         let logKey = try CheckpointSigner.loadOrCreateKey(in: configuration.keys, origin: configuration.logOrigin, logger: logger)
         // A policy that does not load stops the start: a gate must not run without the rules it was given.
         let policies = try PolicySet(directory: configuration.policiesDirectory, licencePath: configuration.licenceTablePath)
-        for (environment, policy) in policies.snapshot.policies.sorted(by: { $0.key < $1.key }) {
-            try await database.recordEvent(
-                NewEvent(
-                    type: .policyLoaded, actor: "registry", detail: "\(environment) \(policy.digest) from \(policy.source)", environment: environment)
-            )
-        }
+        let services = RegistryServices(
+            configuration: configuration, database: database, blobs: blobs, registryKey: registryKey,
+            policies: policies, logKey: logKey, logger: logger, diskProbe: diskProbe)
+        try await services.recordLoaded(policies.snapshot, actor: "registry")
         var adminSecret: String?
         if try await database.tokenCount() == 0 {
             let created = try await database.createToken(
                 NewToken(role: .admin, name: "admin", namespaces: [], environments: [], expiresAt: nil))
             adminSecret = created.secret
         }
-        let services = RegistryServices(
-            configuration: configuration, database: database, blobs: blobs, registryKey: registryKey,
-            policies: policies, logKey: logKey, logger: logger, diskProbe: diskProbe)
         // Keys put into Keys/trusted/ while the daemon was stopped are recorded now; a key that does not load stops the
         // start, as a policy does.
         try await services.trust.reload(actor: "registry")
@@ -138,25 +133,32 @@ package final class RegistryServices: Sendable {
         do {
             snapshot = try policies.reload()
         } catch {
-            try? await database.recordEvent(NewEvent(type: .policyReloadFailed, actor: actor, detail: error.message))
+            try? await gate.recorder.record(NewEvent(type: .policyReloadFailed, actor: actor, detail: error.message))
             logger.error("policy reload failed; the loaded policies stay in force", metadata: ["error": "\(error.message)"])
             throw error
         }
-        var digests: [String: String] = [:]
-        for (environment, policy) in snapshot.policies.sorted(by: { $0.key < $1.key }) {
-            digests[environment] = policy.digest
-            try await database.recordEvent(
-                NewEvent(
-                    type: .policyLoaded, actor: actor, detail: "\(environment) \(policy.digest) from \(policy.source)", environment: environment))
-        }
+        let digests = try await recordLoaded(snapshot, actor: actor)
         logger.notice("policies reloaded", metadata: ["environments": "\(digests.keys.sorted().joined(separator: ","))"])
         // The trusted keys reload with the policies: a key file added or removed by hand is recorded now.
         do {
             try await trust.reload(actor: actor)
         } catch {
-            try? await database.recordEvent(NewEvent(type: .trustReloadFailed, actor: actor, detail: error.message))
+            try? await gate.recorder.record(NewEvent(type: .trustReloadFailed, actor: actor, detail: error.message))
             logger.error("trusted keys reload failed; the loaded keys stay trusted", metadata: ["error": "\(error.message)"])
             throw error
+        }
+        return digests
+    }
+
+    /// Records each loaded policy with its digest; returns the digests by environment.
+    @discardableResult
+    func recordLoaded(_ snapshot: PolicySet.Snapshot, actor: String) async throws(CustodyError) -> [String: String] {
+        var digests: [String: String] = [:]
+        for (environment, policy) in snapshot.policies.sorted(by: { $0.key < $1.key }) {
+            digests[environment] = policy.digest
+            try await gate.recorder.record(
+                NewEvent(
+                    type: .policyLoaded, actor: actor, detail: "\(environment) \(policy.digest) from \(policy.source)", environment: environment))
         }
         return digests
     }

@@ -62,12 +62,12 @@ package struct NewVersion: Sendable {
 }
 
 package struct SignatureRecord: Sendable {
-    package var status: String
+    package var status: API.SignatureInfo.Status
     package var keyName: String?
     package var keyHint: String?
     package var bundle: [UInt8]?
 
-    package init(status: String, keyName: String?, keyHint: String?, bundle: [UInt8]?) {
+    package init(status: API.SignatureInfo.Status, keyName: String?, keyHint: String?, bundle: [UInt8]?) {
         self.status = status
         self.keyName = keyName
         self.keyHint = keyHint

@@ -11,23 +11,16 @@ extension RegistryDatabase {
         let id = Self.randomHex(byteCount: 6)
         let hash = Self.secretHash(secret)
         let now = Self.now()
-        let info = API.TokenInfo(
-            id: id, name: request.name, role: request.role.rawValue, namespaces: request.namespaces,
-            environments: request.environments, createdAt: now, expiresAt: request.expiresAt, revokedAt: nil)
-        try await write { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO tokens (id, name, secret_hash, role, namespaces, environments, created_at, expires_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    id, request.name, hash, request.role.rawValue, try Self.json(request.namespaces),
-                    try Self.json(request.environments), now, request.expiresAt,
-                ])
+        let info = try await write { db in
+            let row = TokenRow(
+                id: id, name: request.name, secretHash: hash, role: request.role.rawValue, namespaces: try Self.json(request.namespaces),
+                environments: try Self.json(request.environments), createdAt: now, expiresAt: request.expiresAt, revokedAt: nil)
+            try row.insert(db)
             let scope = request.namespaces.isEmpty ? "" : " namespaces \(request.namespaces.joined(separator: ","))"
             let environments = request.environments.isEmpty ? "" : " environments \(request.environments.joined(separator: ","))"
             try Self.insertEvent(
                 db, NewEvent(type: .tokenCreated, actor: nil, detail: "token \(id) role \(request.role.rawValue)\(scope)\(environments)"))
+            return try row.info()
         }
         return API.TokenCreated(token: info, secret: secret)
     }
@@ -36,23 +29,13 @@ extension RegistryDatabase {
     package func token(secret: String) async throws(CustodyError) -> TokenRecord? {
         let hash = Self.secretHash(secret)
         return try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM tokens WHERE secret_hash = ?", arguments: [hash]).map { row in
-                TokenRecord(
-                    id: row["id"], name: row["name"], role: Role(rawValue: row["role"]) ?? .consumer,
-                    namespaces: try Self.decode(row["namespaces"]), environments: try Self.decode(row["environments"]),
-                    expiresAt: row["expires_at"], revokedAt: row["revoked_at"])
-            }
+            try TokenRow.filter(TokenRow.Columns.secretHash == hash).fetchOne(db)?.record()
         }
     }
 
     package func tokens() async throws(CustodyError) -> [API.TokenInfo] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM tokens ORDER BY created_at, id").map { row in
-                API.TokenInfo(
-                    id: row["id"], name: row["name"], role: row["role"], namespaces: try Self.decode(row["namespaces"]),
-                    environments: try Self.decode(row["environments"]), createdAt: row["created_at"],
-                    expiresAt: row["expires_at"], revokedAt: row["revoked_at"])
-            }
+            try TokenRow.order(TokenRow.Columns.createdAt, TokenRow.Columns.id).fetchAll(db).map { try $0.info() }
         }
     }
 
@@ -85,5 +68,46 @@ extension RegistryDatabase {
     private static func randomBytes(_ count: Int) -> [UInt8] {
         var generator = SystemRandomNumberGenerator()
         return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+    }
+}
+
+/// A row of `tokens`: the secret only as its SHA-256 hash, the scopes as JSON arrays.
+struct TokenRow: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "tokens"
+    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+
+    enum Columns {
+        static let secretHash = Column("secret_hash")
+        static let createdAt = Column("created_at")
+        static let id = Column("id")
+    }
+
+    var id: String
+    var name: String?
+    var secretHash: String
+    var role: String
+    var namespaces: String
+    var environments: String
+    var createdAt: String
+    var expiresAt: String?
+    var revokedAt: String?
+
+    /// The stored role; a value this build does not know is refused, not read as some other role.
+    func storedRole() throws -> Role {
+        guard let role = Role(rawValue: role) else { throw CustodyError(.io, "token \(id) has an unknown role '\(role)'") }
+        return role
+    }
+
+    func record() throws -> TokenRecord {
+        TokenRecord(
+            id: id, name: name, role: try storedRole(), namespaces: try RegistryDatabase.decode(namespaces),
+            environments: try RegistryDatabase.decode(environments), expiresAt: expiresAt, revokedAt: revokedAt)
+    }
+
+    func info() throws -> API.TokenInfo {
+        API.TokenInfo(
+            id: id, name: name, role: try storedRole(), namespaces: try RegistryDatabase.decode(namespaces),
+            environments: try RegistryDatabase.decode(environments), createdAt: createdAt, expiresAt: expiresAt, revokedAt: revokedAt)
     }
 }

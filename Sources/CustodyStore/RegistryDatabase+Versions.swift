@@ -63,11 +63,13 @@ extension RegistryDatabase {
                     sql: "INSERT INTO files (version_id, path, size, digest, position) VALUES (?, ?, ?, ?, ?)",
                     arguments: [versionID, file.path, Int64(file.size), file.digest.description, position])
             }
-            let publisher = new.publisherSignature ?? SignatureRecord(status: "unsigned", keyName: nil, keyHint: nil, bundle: nil)
-            for (kind, signature) in [("publisher", publisher), ("registry", new.registrySignature)] {
+            let publisher = new.publisherSignature ?? SignatureRecord(status: .unsigned, keyName: nil, keyHint: nil, bundle: nil)
+            for (kind, signature) in [(API.SignatureInfo.Kind.publisher, publisher), (.registry, new.registrySignature)] {
                 try db.execute(
                     sql: "INSERT INTO signatures (version_id, kind, status, key_name, key_hint, bundle) VALUES (?, ?, ?, ?, ?, ?)",
-                    arguments: [versionID, kind, signature.status, signature.keyName, signature.keyHint, signature.bundle.map { Data($0) }])
+                    arguments: [
+                        versionID, kind.rawValue, signature.status.rawValue, signature.keyName, signature.keyHint, signature.bundle.map { Data($0) },
+                    ])
             }
             let provenance = new.provenance
             try db.execute(
@@ -80,7 +82,7 @@ extension RegistryDatabase {
                     try Self.json(provenance.baseModels), try Self.json(provenance.datasets), try Self.json(provenance.annotations),
                 ])
             let detail =
-                "bundle \(new.bundleDigest), \(new.files.count) files, publisher signature \(publisher.status)"
+                "bundle \(new.bundleDigest), \(new.files.count) files, publisher signature \(publisher.status.rawValue)"
                 + (publisher.keyName.map { " by \($0)" } ?? "")
             try Self.insertEvent(
                 db, NewEvent(type: .publish, actor: new.publishedBy, model: new.model.description, version: new.version, detail: detail))
@@ -222,7 +224,11 @@ extension RegistryDatabase {
             db.cachedStatement(sql: "SELECT kind, status, key_name, key_hint FROM signatures WHERE version_id = ? ORDER BY kind"),
             arguments: [versionID]
         ).map { signature in
-            API.SignatureInfo(kind: signature["kind"], status: signature["status"], keyName: signature["key_name"], keyHint: signature["key_hint"])
+            let (kind, status): (String, String) = (signature["kind"], signature["status"])
+            guard let kind = API.SignatureInfo.Kind(rawValue: kind), let status = API.SignatureInfo.Status(rawValue: status) else {
+                throw CustodyError(.io, "version \(versionID) has a signature of unknown kind or status '\(kind)' / '\(status)'")
+            }
+            return API.SignatureInfo(kind: kind, status: status, keyName: signature["key_name"], keyHint: signature["key_hint"])
         }
         var provenance = API.Provenance()
         if let prov = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM provenance WHERE version_id = ?"), arguments: [versionID]) {

@@ -248,7 +248,7 @@ enum VersionText {
         if let run = provenance.pipelineRun { lines.append("  pipeline run   \(run)") }
         for (key, value) in provenance.annotations.sorted(by: { $0.key < $1.key }) { lines.append("  \(key) = \(value)") }
         for signature in detail.signatures {
-            lines.append("  signature      \(signature.kind): \(signature.status)\(signature.keyName.map { " (\($0))" } ?? "")")
+            lines.append("  signature      \(signature.kind.rawValue): \(signature.status.rawValue)\(signature.keyName.map { " (\($0))" } ?? "")")
         }
         if let scan = detail.scan {
             let counts = Verdict.allCases.compactMap { verdict -> String? in

@@ -64,7 +64,7 @@ struct Token: AsyncParsableCommand {
             if target.home != nil {
                 print(created.secret)
             } else {
-                print("token \(created.token.id) (\(created.token.role)); secret, shown once:\n\(created.secret)")
+                print("token \(created.token.id) (\(created.token.role.rawValue)); secret, shown once:\n\(created.secret)")
             }
         }
 
@@ -100,7 +100,8 @@ struct Token: AsyncParsableCommand {
             for token in tokens {
                 let scope = (token.namespaces.map { "ns:\($0)" } + token.environments.map { "env:\($0)" }).joined(separator: " ")
                 let state = token.revokedAt.map { "revoked \($0)" } ?? token.expiresAt.map { "expires \($0)" } ?? "active"
-                print("\(token.id)  \(token.role.padding(toLength: 9, withPad: " ", startingAt: 0))  \(token.name ?? "-")  \(scope)  \(state)")
+                print(
+                    "\(token.id)  \(token.role.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0))  \(token.name ?? "-")  \(scope)  \(state)")
             }
         }
     }

@@ -1,3 +1,4 @@
+import CustodyCore
 import CustodyTestSupport
 import Foundation
 import Testing
@@ -32,63 +33,66 @@ import Testing
         deinit { _ = try? run("/bin/umount", ["-l", path]) }
     }
 
+    /// `PUT` of a blob of unknown length: `chunks` chunks of `size` bytes of `x`, as chunked transfer encoding, then
+    /// the whole answer. A daemon that answers early and closes ends the sending; its answer is what counts.
+    static func chunkedUpload(port: Int, token: String, chunks: Int, size: Int) throws -> RawHTTP.Response {
+        let fd = try RawHTTP.connect(port: port)
+        defer { close(fd) }
+        let head =
+            "PUT /v1/blobs/sha256:\(String(repeating: "ab", count: 32)) HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n"
+            + "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        try RawHTTP.send(fd, Array(head.utf8))
+        let chunk = Array("\(String(size, radix: 16))\r\n".utf8) + [UInt8](repeating: UInt8(ascii: "x"), count: size) + [13, 10]
+        for _ in 0..<chunks {
+            guard (try? RawHTTP.send(fd, chunk)) != nil else { break }
+        }
+        try? RawHTTP.send(fd, Array("0\r\n\r\n".utf8))
+        return try RawHTTP.read(fd, method: "PUT")
+    }
+
     @Test func halfSentRequestsAreCutOffWhileTheDaemonKeepsAnswering() throws {
         let (registry, _) = try Self.registry("limits:\n  headerTimeout: 1s\n")
-        let script = """
-            import json, socket, sys
-            host, port = sys.argv[1].split("//")[1].split(":")
-            port, count = int(port), int(sys.argv[2])
-            held = []
-            for _ in range(count):
-                s = socket.create_connection((host, port))
-                try:
-                    s.sendall(b"GET /healthz HTTP/1.1\\r\\nHost: x\\r\\nX-Slow: ")
-                except OSError:
-                    pass  # already cut off (a stalled client on a loaded machine): still counted below
-                held.append(s)
-            c = socket.create_connection((host, port))
-            c.sendall(b"GET /healthz HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n")
-            answer = b""
-            while True:
-                data = c.recv(65536)
-                if not data:
-                    break
-                answer += data
-            closed = 0
-            for s in held:
-                s.settimeout(600)  # only a guard against a hang; the daemon closes them after its 1 s header timeout
-                try:
-                    if s.recv(1) == b"":
-                        closed += 1
-                except ConnectionResetError:
-                    closed += 1
-            print(json.dumps({"healthz": answer.split(b"\\r\\n")[0].decode(), "closed": closed}))
-            """
-        let result = try Tools.python(script, registry.url, "200")
-        #expect(result.status == 0, "\(result.stderr)")
-        let outcome = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stdout)")
-        #expect(outcome["healthz"] as? String == "HTTP/1.1 200 OK", "the daemon answers while 200 clients hold half a header")
-        #expect(outcome["closed"] as? Int == 200, "every half-sent request was cut off")
+        let port = try registry.port()
+        var held: [Int32] = []
+        defer { held.forEach { close($0) } }
+        for _ in 0..<200 {
+            let fd = try RawHTTP.connect(port: port)
+            // Already cut off (a stalled client on a loaded machine): still counted below.
+            try? RawHTTP.send(fd, Array("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ".utf8))
+            held.append(fd)
+        }
+        let healthz = try RawHTTP.exchange(port: port, method: "GET", path: "/healthz")
+        #expect(healthz.status == 200, "the daemon answers while 200 clients hold half a header")
+        // Each read ends when the daemon closes the connection after its 1 s header timeout (the socket's 5-minute
+        // receive timeout only guards against a hang).
+        var byte: UInt8 = 0
+        let closed = held.filter { fd in
+            let count = recv(fd, &byte, 1, 0)
+            return count == 0 || (count < 0 && errno == ECONNRESET)
+        }
+        #expect(closed.count == 200, "every half-sent request was cut off")
     }
 
     @Test func aSlowUploadIsNotCutOffByTheHeaderTimeout() throws {
         let (registry, _) = try Self.registry("limits:\n  headerTimeout: 1s\n")
         // The body arrives in pieces with pauses longer than the header timeout: silence within a body is the idle
         // timeout's (120 s), so the upload completes.
-        let script = """
-            import hashlib, socket, sys, time
-            host, port = sys.argv[1].split("//")[1].split(":")
-            body = b"slow bytes " * 1000
-            digest = "sha256:" + hashlib.sha256(body).hexdigest()
-            s = socket.create_connection((host, int(port)))
-            s.sendall(f"PUT /v1/blobs/{digest} HTTP/1.1\\r\\nHost: x\\r\\nAuthorization: Bearer {sys.argv[2]}\\r\\nContent-Length: {len(body)}\\r\\nConnection: close\\r\\n\\r\\n".encode())
-            for start in range(0, len(body), len(body) // 4):
-                time.sleep(1.5)
-                s.sendall(body[start:start + len(body) // 4])
-            print(s.recv(100).split(b"\\r\\n")[0].decode())
-            """
-        let result = try Tools.python(script, registry.url, registry.adminToken)
-        #expect(result.stdout.hasPrefix("HTTP/1.1 201"), "\(result.stdout) \(result.stderr)")
+        let body = Array(String(repeating: "slow bytes ", count: 1000).utf8)
+        let fd = try RawHTTP.connect(port: try registry.port())
+        defer { close(fd) }
+        let head =
+            "PUT /v1/blobs/\(ContentDigest.of(body)) HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(registry.adminToken)\r\n"
+            + "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+        try RawHTTP.send(fd, Array(head.utf8))
+        let quarter = body.count / 4
+        for start in stride(from: 0, to: body.count, by: quarter) {
+            Thread.sleep(forTimeInterval: 1.5)
+            try RawHTTP.send(fd, Array(body[start..<min(start + quarter, body.count)]))
+        }
+        var answer = [UInt8](repeating: 0, count: 100)
+        let count = recv(fd, &answer, answer.count, 0)
+        let status = String(decoding: answer[0..<max(count, 0)], as: UTF8.self)
+        #expect(status.hasPrefix("HTTP/1.1 201"), "\(status)")
     }
 
     @Test func aFullDiskIsAnAnswerAndNothingIsLeftHalfWritten() throws {
@@ -109,21 +113,9 @@ import Testing
 
         // A body of unknown length runs into the floor (or the disk's end) while it is written: 507, and the staged
         // bytes are gone.
-        let chunked = """
-            import hashlib, http.client, sys
-            host, port = sys.argv[1].split("//")[1].split(":")
-            def chunks():
-                for _ in range(40):
-                    yield b"x" * (1 << 20)
-            conn = http.client.HTTPConnection(host, int(port))
-            conn.request("PUT", "/v1/blobs/sha256:" + "ab" * 32, body=chunks(), encode_chunked=True,
-                         headers={"Authorization": "Bearer " + sys.argv[2], "Transfer-Encoding": "chunked"})
-            r = conn.getresponse()
-            print(r.status, r.read().decode())
-            """
-        let streamed = try Tools.python(chunked, registry.url, registry.adminToken)
-        #expect(streamed.stdout.hasPrefix("507 "), "\(streamed.stdout) \(streamed.stderr)")
-        #expect(streamed.stdout.contains("nothing was kept"), "\(streamed.stdout)")
+        let streamed = try Self.chunkedUpload(port: try registry.port(), token: registry.adminToken, chunks: 40, size: 1 << 20)
+        #expect(streamed.status == 507, "\(streamed.status) \(String(decoding: streamed.body, as: UTF8.self))")
+        #expect(String(decoding: streamed.body, as: UTF8.self).contains("nothing was kept"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: data + "/uploads").isEmpty, "nothing half-written")
 
         // Something else fills the disk below the floor: not ready, blobs refused, but what is stored still pulls and

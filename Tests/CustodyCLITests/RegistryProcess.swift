@@ -89,13 +89,19 @@ final class RegistryProcess: @unchecked Sendable {
         return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// The daemon's loopback port.
+    func port() throws -> Int {
+        guard let port = url.split(separator: ":").last.flatMap({ Int($0) }) else { throw RawHTTP.Failure(description: "no port in \(url)") }
+        return port
+    }
+
     /// A raw HTTP request, for protocol-level checks the CLI never makes.
     func http(
         _ method: String, _ path: String, token: String? = nil, headers: [String: String] = [:], body: Data? = nil
     ) throws
         -> (status: Int, headers: [String: String], body: String)
     {
-        guard let port = url.split(separator: ":").last.flatMap({ Int($0) }) else { throw RawHTTP.Failure(description: "no port in \(url)") }
+        let port = try port()
         var fields = headers.map { ($0.key, $0.value) }
         if let token { fields.append(("Authorization", "Bearer " + token)) }
         let response = try RawHTTP.exchange(port: port, method: method, path: path, headers: fields, body: body.map { Array($0) })

@@ -1,4 +1,5 @@
 import CustodyCore
+import Foundation
 import Testing
 
 /// The strings of the domain vocabulary are written into log leaves and onto the wire: none may change.
@@ -19,5 +20,15 @@ import Testing
     @Test func rolesAndStatesKeepTheirStrings() {
         #expect(Role.allCases.map(\.rawValue) == ["admin", "publisher", "consumer", "gate", "security", "auditor"])
         #expect([API.VersionStatus.State.active, .yanked, .quarantined].map(\.rawValue) == ["active", "yanked", "quarantined"])
+        #expect(API.SignatureInfo.Kind.allCases.map(\.rawValue) == ["publisher", "registry"])
+        #expect(API.SignatureInfo.Status.allCases.map(\.rawValue) == ["verified", "unsigned"])
+    }
+
+    @Test func signaturesKeepTheirWireShape() throws {
+        let info = API.SignatureInfo(kind: .publisher, status: .unsigned)
+        #expect(String(decoding: try API.encoder().encode(info), as: UTF8.self) == #"{"kind":"publisher","status":"unsigned"}"#)
+        #expect(throws: DecodingError.self) {
+            try JSONDecoder().decode(API.SignatureInfo.self, from: Data(#"{"kind":"notary","status":"verified"}"#.utf8))
+        }
     }
 }

@@ -303,7 +303,7 @@ struct PolicyFileTests {
             model: "acme/m", version: "1", bundleDigest: try ContentDigest(parsing: "sha256:" + String(repeating: "0", count: 64)),
             createdAt: "2026-11-01T00:00:00Z", files: [], license: API.License(id: licence),
             provenance: API.Provenance(source: source.map { API.Source(uri: $0, revision: nil) }),
-            signatures: [API.SignatureInfo(kind: "publisher", status: signed ? "verified" : "unsigned", keyName: signed ? "ci" : nil, keyHint: nil)],
+            signatures: [API.SignatureInfo(kind: .publisher, status: signed ? .verified : .unsigned, keyName: signed ? "ci" : nil, keyHint: nil)],
             scan: BundleReport(files: [report]))
         return DecisionSubject(
             detail: detail, status: status, licence: LicenceTable.defaults.classify(id: licence, name: nil), advisories: advisories)

@@ -96,8 +96,8 @@ import Testing
                 license: API.License(id: ["apache-2.0", "llama3.1", "cc-by-nc-4.0", "weird-1.0"].randomElement(using: &random)!),
                 provenance: API.Provenance(
                     source: Bool.random(using: &random) ? API.Source(uri: "https://example.com/\(model)") : nil, baseModels: base),
-                publisherSignature: Bool.random(using: &random) ? SignatureRecord(status: "verified", keyName: "ci", keyHint: "k", bundle: nil) : nil,
-                registrySignature: SignatureRecord(status: "verified", keyName: "registry", keyHint: nil, bundle: nil),
+                publisherSignature: Bool.random(using: &random) ? SignatureRecord(status: .verified, keyName: "ci", keyHint: "k", bundle: nil) : nil,
+                registrySignature: SignatureRecord(status: .verified, keyName: "registry", keyHint: nil, bundle: nil),
                 publishedBy: "ci", scan: BundleReport(files: [report]))
             try await database.recordBlob(digest, size: 8)
             _ = try await database.publishVersion(new)

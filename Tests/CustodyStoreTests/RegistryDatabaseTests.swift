@@ -20,7 +20,7 @@ import Testing
         return NewVersion(
             model: try ModelName(parsing: "acme/llama"), version: version, bundleDigest: ContentDigest.of(digest.bytes), files: [file],
             license: API.License(id: license), provenance: API.Provenance(source: API.Source(uri: "https://example.com/llama")),
-            publisherSignature: nil, registrySignature: SignatureRecord(status: "verified", keyName: "registry", keyHint: "h", bundle: [1, 2, 3]),
+            publisherSignature: nil, registrySignature: SignatureRecord(status: .verified, keyName: "registry", keyHint: "h", bundle: [1, 2, 3]),
             publishedBy: "token:test")
     }
 
@@ -30,8 +30,8 @@ import Testing
             return
         }
         #expect(created.files.map(\.path) == ["weights.bin"])
-        #expect(created.signatures.map(\.kind) == ["publisher", "registry"])
-        #expect(created.signatures.first?.status == "unsigned")
+        #expect(created.signatures.map(\.kind.rawValue) == ["publisher", "registry"])
+        #expect(created.signatures.first?.status.rawValue == "unsigned")
         guard case .unchanged = try await database.publishVersion(try await newVersion("1", content: "a")) else {
             Issue.record("the same content again must be a no-op")
             return

@@ -62,6 +62,11 @@ package enum RawHTTP {
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         if let body { head += "Content-Length: \(body.count)\r\n" }
         try send(fd, Array((head + "\r\n").utf8) + (body ?? []))
+        return try read(fd, method: method)
+    }
+
+    /// Reads an answer to its end (the server closes: `Connection: close`).
+    package static func read(_ fd: Int32, method: String) throws -> Response {
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while true {

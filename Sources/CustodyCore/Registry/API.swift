@@ -101,15 +101,29 @@ public enum API {
     }
 
     public struct SignatureInfo: Codable, Hashable, Sendable {
-        /// `publisher` or `registry`.
-        public var kind: String
-        /// `verified` (by a trusted key), or `unsigned` for a publisher that did not sign.
-        public var status: String
+        /// Who signed. The raw values are the wire's and the database's.
+        public enum Kind: String, Codable, CaseIterable, Sendable {
+            /// The pipeline that published the version, with a key the registry trusts.
+            case publisher
+            /// The registry itself, at publish.
+            case registry
+        }
+
+        /// What became of the signature at publish.
+        public enum Status: String, Codable, CaseIterable, Sendable {
+            /// Checked against a trusted key (or made by the registry).
+            case verified
+            /// The publisher did not sign.
+            case unsigned
+        }
+
+        public var kind: Kind
+        public var status: Status
         /// The trusted key's name (its file name in `Keys/trusted/` without `.pub`) or `registry`.
         public var keyName: String?
         public var keyHint: String?
 
-        public init(kind: String, status: String, keyName: String? = nil, keyHint: String? = nil) {
+        public init(kind: Kind, status: Status, keyName: String? = nil, keyHint: String? = nil) {
             self.kind = kind
             self.status = status
             self.keyName = keyName
@@ -295,7 +309,7 @@ public enum API {
     public struct TokenInfo: Codable, Hashable, Sendable {
         public var id: String
         public var name: String?
-        public var role: String
+        public var role: Role
         public var namespaces: [String]
         public var environments: [String]
         public var createdAt: String
@@ -303,7 +317,7 @@ public enum API {
         public var revokedAt: String?
 
         public init(
-            id: String, name: String? = nil, role: String, namespaces: [String], environments: [String], createdAt: String, expiresAt: String? = nil,
+            id: String, name: String? = nil, role: Role, namespaces: [String], environments: [String], createdAt: String, expiresAt: String? = nil,
             revokedAt: String? = nil
         ) {
             self.id = id

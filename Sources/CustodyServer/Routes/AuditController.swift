@@ -36,19 +36,22 @@ struct AuditController {
 
     func inclusion(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await access.require(Self.readers, request, context)
-        return try .json(try await audit.inclusion(index: try request.number("index"), size: try request.number("size")))
+        let (index, size) = (try request.number("index"), try request.number("size"))
+        return try .json(try await audit.inclusion(index: index, size: size))
     }
 
     func consistency(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await access.require(Self.readers, request, context)
-        return try .json(try await audit.consistency(from: try request.number("from"), to: try request.number("to")))
+        let (from, to) = (try request.number("from"), try request.number("to"))
+        return try .json(try await audit.consistency(from: from, to: to))
     }
 
     /// Events in log order, filtered: `model`, `version`, `type` (comma-separated), `actor` (substring), `environment`,
     /// `since`/`until` (RFC 3339), `after` (an event id, for paging) and `limit` (≤ 10,000). Leaf index = id − 1.
     func events(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await access.require(Self.auditors, request, context)
-        let events = try await audit.events(try Self.filter(request.uri.queryParameters))
+        let filter = try Self.filter(request.uri.queryParameters)
+        let events = try await audit.events(filter)
         return Response(
             status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: Audit.eventsDocument(events))))
     }
@@ -76,19 +79,22 @@ struct AuditController {
     /// Base models upstream (from provenance, recursively) and derivatives downstream (versions naming this one).
     func lineage(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await access.require(Self.auditors, request, context)
-        return try .json(try await audit.lineage(try context.modelName(), version: try context.versionTag()))
+        let (model, version) = (try context.modelName(), try context.versionTag())
+        return try .json(try await audit.lineage(model, version: version))
     }
 
     /// Who pulled, or was allowed or denied, this version: every pull, verify and admission decision about it.
     func exposure(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await access.require(Self.auditors, request, context)
-        return try .json(try await audit.exposure(try context.modelName(), version: try context.versionTag()))
+        let (model, version) = (try context.modelName(), try context.versionTag())
+        return try .json(try await audit.exposure(model, version: version))
     }
 
     /// The version as a CycloneDX 1.6 AI-BOM.
     func bom(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await access.require(Self.auditors.union([.publisher]), request, context)
-        let document = try await audit.bom(try context.modelName(), version: try context.versionTag())
+        let (model, version) = (try context.modelName(), try context.versionTag())
+        let document = try await audit.bom(model, version: version)
         return Response(
             status: .ok, headers: [.contentType: "application/vnd.cyclonedx+json; version=1.6"],
             body: .init(byteBuffer: ByteBuffer(bytes: document)))

@@ -119,7 +119,8 @@ struct GateController {
 
     func addAdvisory(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await services.authorize(request, context, roles: [.security])
-        let added = try await curation.add(osv: Array(try await services.jsonBody(request).readableBytesView), actor: context.actor)
+        let document = Array(try await services.jsonBody(request).readableBytesView)
+        let added = try await curation.add(osv: document, actor: context.actor)
         return try .json(added, status: added.created ? .created : .ok)
     }
 
@@ -131,7 +132,8 @@ struct GateController {
     /// `{"osv": <the document as recorded>, "exposure": …}`.
     func showAdvisory(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await services.authorize(request, context, roles: [.security, .auditor, .gate])
-        let advisory = try await curation.advisory(id: try context.parameters.require("id"))
+        let id = try context.parameters.require("id")
+        let advisory = try await curation.advisory(id: id)
         let osv = try JSONSerialization.jsonObject(with: Data(advisory.document))
         let exposure = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(try await curation.exposure(of: advisory)))
         let data = try JSONSerialization.data(withJSONObject: ["osv": osv, "exposure": exposure], options: [.sortedKeys, .withoutEscapingSlashes])
@@ -140,7 +142,8 @@ struct GateController {
 
     func withdrawAdvisory(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await services.authorize(request, context, roles: [.security])
-        return try .json(try await curation.withdraw(id: try context.parameters.require("id"), actor: context.actor))
+        let id = try context.parameters.require("id")
+        return try .json(try await curation.withdraw(id: id, actor: context.actor))
     }
 
     func setStatus(_ request: Request, _ context: RegistryContext) async throws -> Response {
