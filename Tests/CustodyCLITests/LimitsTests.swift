@@ -54,7 +54,7 @@ import Testing
         let (registry, _) = try Self.registry("limits:\n  headerTimeout: 1s\n")
         let port = try registry.port()
         var held: [Int32] = []
-        defer { held.forEach { close($0) } }
+        defer { for fd in held { close(fd) } }
         for _ in 0..<200 {
             let fd = try RawHTTP.connect(port: port)
             // Already cut off (a stalled client on a loaded machine): still counted below.
