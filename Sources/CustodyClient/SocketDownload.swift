@@ -9,7 +9,8 @@ import Foundation
 #endif
 
 /// A blob `GET` over plain HTTP read the way curl reads it: one blocking socket on a thread of its own, 1 MiB
-/// `recv(MSG_WAITALL)`s hashed and written with one `pwrite` each. Through the HTTP client the same body arrives as
+/// `recv(MSG_WAITALL)`s hashed and written with one `pwrite` each, write-back started every 32 MiB
+/// (``EagerWriteback``) so that the pull's final sync waits for the last few MiB only. Through the HTTP client the same body arrives as
 /// 64 KiB buffers, each a hop between the event loop and the task that hashes and writes it; for multi-gigabyte
 /// weights those hops, not hashing or the disk, were what limited a pull. HTTPS goes through the HTTP client.
 enum SocketDownload {
@@ -53,6 +54,8 @@ enum SocketDownload {
         }
         var position = offset
         var filled = head.extra
+        // The pull syncs the file system before the model appears: written pages start for the disk as they arrive.
+        var writeback = EagerWriteback(fd: fd, from: offset)
         while position < size {
             let want = Int(min(UInt64(blockSize), size - position))
             while filled < want {
@@ -68,6 +71,7 @@ enum SocketDownload {
             hasher.update(bufferPointer: block)
             try PosixFile.pwriteAll(block, to: fd, at: position, path: file)
             position += UInt64(want)
+            writeback.written(upTo: position)
             filled = 0
             progress?(want)
         }
