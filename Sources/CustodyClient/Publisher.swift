@@ -42,7 +42,7 @@ package struct Publisher: Sendable {
         try VersionTag.validate(options.version)
         let signing = ModelSigning()
         // A model.sig shipped in the bundle is the publisher's business, not part of the version.
-        let serialization = SerializationParameters(ignorePaths: (ModelTree.defaultIgnorePaths + ["model.sig"]).sorted())
+        let serialization = SerializationParameters(ignorePaths: ModelTree.bundleIgnorePaths)
         var files = try ModelTree.files(at: directory, allowSymlinks: false, ignorePaths: serialization.ignorePaths)
         guard !files.isEmpty else { throw CustodyError(.invalidArgument, "\(directory): there are no files to publish") }
         // A single-file model (a GGUF, a lone .safetensors) is a one-file version under the file's name. Its bundle

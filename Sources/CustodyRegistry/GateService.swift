@@ -308,23 +308,19 @@ package final class GateService: Sendable {
         case ambiguous([String])
     }
 
-    /// Resolves a base model reference: a registry reference (`ns/name[@version|@sha256:…]`) that names a model here;
-    /// otherwise a Hugging Face id (`meta-llama/Llama-3.1-8B-Instruct`, optionally `@revision`) through the registry
-    /// models whose recorded source is that repository (at that revision when one is given), or through a registry
-    /// name equal to it but for case. Several different models matching is ambiguous, never guessed between.
     /// The Hugging Face repository id (`owner/name`) a base-model entry or a recorded source names: a bare id or a
     /// Hub URL (`https://huggingface.co/ID`, `hf.co/ID`); nil for anything else.
     package static func hubID(ofSource source: String) -> String? {
-        var id = source
-        for prefix in ["https://huggingface.co/", "http://huggingface.co/", "https://hf.co/", "hf.co/", "huggingface.co/"]
-        where id.lowercased().hasPrefix(prefix) {
-            id = String(id.dropFirst(prefix.count))
-        }
+        var id = HubID.removingPrefix(source) ?? source
         if id.hasSuffix("/") { id.removeLast() }
         guard id.split(separator: "/", omittingEmptySubsequences: false).count == 2, !id.contains(" "), !id.contains(":") else { return nil }
         return id
     }
 
+    /// Resolves a base model reference: a registry reference (`ns/name[@version|@sha256:…]`) that names a model here;
+    /// otherwise a Hugging Face id (`meta-llama/Llama-3.1-8B-Instruct`, optionally `@revision`) through the registry
+    /// models whose recorded source is that repository (at that revision when one is given), or through a registry
+    /// name equal to it but for case. Several different models matching is ambiguous, never guessed between.
     package func resolveBase(_ reference: String) async throws(CustodyError) -> BaseResolution {
         if let (model, selector) = Self.reference(reference), let order = try await order(model), !order.isEmpty {
             return VersionOrder.resolve(selector, in: order).map { .registry(model, version: $0.version, by: "name") } ?? .external

@@ -33,7 +33,7 @@ package struct PublishService: Sendable {
     }
 
     /// Paths that OMS verifiers skip, so they cannot be part of a version: a verifier would report them missing.
-    package static let ignoredPaths = ModelTree.defaultIgnorePaths + ["model.sig"]
+    package static let ignoredPaths = ModelTree.bundleIgnorePaths
 
     package func publish(_ request: API.PublishRequest, model: ModelName, publishedBy: String) async throws(CustodyError) -> PublishOutcome {
         try VersionTag.validate(request.version)
@@ -53,7 +53,7 @@ package struct PublishService: Sendable {
         let resources = files.map { Resource(name: $0.path, algorithm: "sha256", digest: $0.digest) }
         let manifest = ModelManifest(
             modelName: model.name,
-            serialization: SerializationParameters(method: .files, allowSymlinks: false, ignorePaths: Self.ignoredPaths.sorted()),
+            serialization: SerializationParameters(method: .files, allowSymlinks: false, ignorePaths: Self.ignoredPaths),
             resources: resources)
 
         var license = request.license ?? API.License()
@@ -205,11 +205,8 @@ package struct PublishService: Sendable {
 
     /// Base model names compared without case or a Hugging Face URL prefix.
     package static func normalizedModel(_ name: String) -> String {
-        var text = name.lowercased()
-        for prefix in ["https://huggingface.co/", "http://huggingface.co/", "hf://"] where text.hasPrefix(prefix) {
-            text.removeFirst(prefix.count)
-        }
-        return text
+        let text = name.lowercased()
+        return HubID.removingPrefix(text) ?? text
     }
 
     /// Fills licence and provenance fields the request left empty from the Hugging Face model card's YAML front

@@ -121,12 +121,7 @@ enum GGUF {
     /// A base model as a Hugging Face repository id when the file says which (`repo_url`, or organization and
     /// name), otherwise its display name.
     static func reference(to fields: [String: String]) -> String? {
-        if let url = fields["repo_url"] {
-            for host in ["https://huggingface.co/", "http://huggingface.co/", "huggingface.co/"] where url.hasPrefix(host) {
-                return String(url.dropFirst(host.count))
-            }
-            return url
-        }
+        if let url = fields["repo_url"] { return HubID.removingPrefix(url) ?? url }
         if let organization = fields["organization"], let name = fields["name"] { return "\(organization)/\(name)" }
         return fields["name"]
     }

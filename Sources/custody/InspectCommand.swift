@@ -53,7 +53,7 @@ struct Inspect: ParsableCommand {
     }
 
     private func scanDirectory(_ root: String, scanner: ModelScanner) throws(CustodyError) -> BundleReport {
-        let files = try ModelTree.files(at: root, allowSymlinks: false, ignorePaths: ModelTree.defaultIgnorePaths)
+        let files = try ModelTree.files(at: root, allowSymlinks: false, ignorePaths: ModelTree.bundleIgnorePaths)
         return try scanner.scanBundle(root: root, files: files.map(\.name))
     }
 }

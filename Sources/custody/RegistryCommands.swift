@@ -117,7 +117,7 @@ struct Publish: AsyncParsableCommand {
 extension Publish {
     /// The client-side scan: the same scanner the registry runs, so a pipeline can stop before uploading.
     func preScan(_ directory: String) throws(CustodyError) {
-        let files = try ModelTree.files(at: directory, allowSymlinks: false, ignorePaths: ModelTree.defaultIgnorePaths + ["model.sig"])
+        let files = try ModelTree.files(at: directory, allowSymlinks: false, ignorePaths: ModelTree.bundleIgnorePaths)
         let report = try ModelScanner().scanBundle(root: directory, files: files.map(\.name))
         guard report.verdict != .clean || !report.allValid else { return }
         writeStandardError(InspectTable.render(BundleReport(files: report.files.filter { $0.verdict != .clean || !$0.isValid })))

@@ -33,6 +33,11 @@ public enum ModelTree {
     /// The paths that model-signing ignores by default at the top of a model.
     public static let defaultIgnorePaths = [".git", ".gitattributes", ".github", ".gitignore"]
 
+    /// What a bundle leaves out, sorted: model-signing's defaults and the signature file itself (`model.sig`), which
+    /// a verifier skips and so can never be part of a version. Publishing, inspecting and the registry use this one
+    /// list.
+    public static let bundleIgnorePaths = (defaultIgnorePaths + ["model.sig"]).sorted()
+
     public static func files(at root: String, allowSymlinks: Bool, ignorePaths: [String]) throws(CustodyError) -> [ModelFile] {
         var info = stat()
         guard lstat(root, &info) == 0 else { throw .io(root, "read", errno: errno) }
