@@ -23,6 +23,8 @@ enum SocketDownload {
     }
 
     static let blockSize = 1 << 20
+    /// Blobs with less than this left to fetch go through the HTTP client, whose connections are kept.
+    static let minimumSize: UInt64 = 8 << 20
     /// A registry that sends nothing for this long is given up on (the pull can resume).
     static let idleTimeout = 120
 

@@ -23,18 +23,18 @@ package final class EventRecorder: Sendable {
     private let now: @Sendable () -> ContinuousClock.Instant
 
     private struct State {
-        package var pending: [NewEvent] = []
-        package var waiters: [CheckedContinuation<Void, any Error>] = []
-        package var writing = false
+        var pending: [NewEvent] = []
+        var waiters: [CheckedContinuation<Void, any Error>] = []
+        var writing = false
         /// Repeatable events recorded within the window, by their content.
-        package var open: [NewEvent: Repeats] = [:]
+        var open: [NewEvent: Repeats] = [:]
         /// Repeats whose window closed, to be written.
-        package var closed: [NewEvent] = []
+        var closed: [NewEvent] = []
     }
 
     private struct Repeats {
-        package var opened: ContinuousClock.Instant
-        package var count: Int64 = 0
+        var opened: ContinuousClock.Instant
+        var count: Int64 = 0
     }
 
     package init(log: any EventLog, repeatWindow: Duration, now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {

@@ -22,16 +22,16 @@ package final class GateService: Sendable {
     private let caches = Mutex(Caches())
 
     private struct Caches {
-        package var generation: UInt64 = 0
-        package var orders: [ModelName: [(version: String, digest: ContentDigest)]] = [:]
-        package var details: [String: API.VersionDetail] = [:]
-        package var advisories: [Advisory]?
-        package var rulings: [RulingKey: Ruling] = [:]
+        var generation: UInt64 = 0
+        var orders: [ModelName: [(version: String, digest: ContentDigest)]] = [:]
+        var details: [String: API.VersionDetail] = [:]
+        var advisories: [Advisory]?
+        var rulings: [RulingKey: Ruling] = [:]
         /// Reads of a model's versions under way.
-        package var loading: [ModelName: Task<[API.VersionDetail], any Error>] = [:]
+        var loading: [ModelName: Task<[API.VersionDetail], any Error>] = [:]
 
         /// Something a decision may depend on changed: what was decided before is no longer known to hold.
-        package mutating func changed() {
+        mutating func changed() {
             generation &+= 1
             rulings.removeAll(keepingCapacity: true)
             // Reads under way may predate the change: later requests must not share them.
@@ -40,9 +40,9 @@ package final class GateService: Sendable {
     }
 
     private struct RulingKey: Hashable {
-        package var model: ModelName
-        package var version: String
-        package var environment: String
+        var model: ModelName
+        var version: String
+        var environment: String
     }
 
     /// Kept decisions are dropped all at once beyond this many; they are rebuilt as asked for.

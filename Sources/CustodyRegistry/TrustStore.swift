@@ -36,17 +36,17 @@ package final class TrustStore: Sendable {
     private let observers = Mutex<[@Sendable () -> Void]>([])
 
     private struct State {
-        package var keys: [TrustedKey] = []
-        package var stamp: Stamp?
+        var keys: [TrustedKey] = []
+        var stamp: Stamp?
         /// The reload under way: callers that find the directory changed meanwhile wait for it instead of recording
         /// the same change again.
-        package var reloading: Task<[TrustedKey], any Error>?
+        var reloading: Task<[TrustedKey], any Error>?
     }
 
     /// The directory's modification time, to notice edits by hand.
     private struct Stamp: Equatable {
-        package var seconds: Int
-        package var nanoseconds: Int
+        var seconds: Int
+        var nanoseconds: Int
     }
 
     /// Trust kept in `directory`, its changes recorded through `recorder` and read back from `log`.
