@@ -159,6 +159,7 @@ let package = Package(
             dependencies: [
                 "CustodyCore", "CustodyStorage",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             path: "Tests/CustodyTestSupport",
             swiftSettings: upcomingFeatures
@@ -171,12 +172,12 @@ let package = Package(
         ),
         .testTarget(
             name: "CustodyArchiveTests",
-            dependencies: ["CustodyArchive", "CustodyCore"],
+            dependencies: ["CustodyArchive", "CustodyCore", "CustodyTestSupport"],
             swiftSettings: upcomingFeatures
         ),
         .testTarget(
             name: "CustodyScanTests",
-            dependencies: ["CustodyScan", "CustodyCore"],
+            dependencies: ["CustodyScan", "CustodyCore", "CustodyTestSupport"],
             swiftSettings: upcomingFeatures
         ),
         .testTarget(

@@ -6,12 +6,15 @@ import Foundation
 /// Parsing is strict: one algorithm, one spelling. Anything else (uppercase hex, a missing prefix, a wrong length)
 /// is refused, so that two strings naming the same content are always equal as strings too.
 public struct ContentDigest: Hashable, Sendable, Comparable, CustomStringConvertible {
+    /// The only algorithm Custody addresses content by.
     public static let algorithm = "sha256"
+    /// The digest's length in bytes.
     public static let byteCount = 32
 
     /// The 32 raw digest bytes.
     public let bytes: [UInt8]
 
+    /// A digest from its 32 bytes; throws `invalidArgument` for any other count.
     public init(bytes: [UInt8]) throws(CustodyError) {
         guard bytes.count == Self.byteCount else {
             throw CustodyError(.invalidArgument, "a sha256 digest has 32 bytes, not \(bytes.count)")
@@ -52,7 +55,9 @@ public struct ContentDigest: Hashable, Sendable, Comparable, CustomStringConvert
     /// The 64 lowercase hex digits, without the algorithm prefix.
     public var hex: String { Hex.encode(bytes) }
 
+    /// `sha256:<64 lowercase hex>`.
     public var description: String { "\(Self.algorithm):\(hex)" }
 
+    /// Orders digests by their bytes.
     public static func < (lhs: ContentDigest, rhs: ContentDigest) -> Bool { lhs.bytes.lexicographicallyPrecedes(rhs.bytes) }
 }

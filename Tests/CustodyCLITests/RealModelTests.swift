@@ -1,3 +1,4 @@
+import CustodyTestSupport
 import Foundation
 import Testing
 

@@ -1,3 +1,4 @@
+import CustodyTestSupport
 import Foundation
 import Testing
 
@@ -6,12 +7,7 @@ import Testing
 @Suite(.serialized) struct ScanPublishTests {
     /// A GGUF v3 file with string metadata and no tensors.
     static func gguf(_ metadata: [(String, String)]) -> Data {
-        func le(_ value: UInt64, _ width: Int) -> [UInt8] { (0..<width).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } }
-        func string(_ text: String) -> [UInt8] { le(UInt64(text.utf8.count), 8) + Array(text.utf8) }
-        var bytes = Array("GGUF".utf8) + le(3, 4) + le(0, 8) + le(UInt64(metadata.count), 8)
-        for (key, value) in metadata { bytes += string(key) + le(8, 4) + string(value) }
-        while bytes.count % 32 != 0 { bytes.append(0) }
-        return Data(bytes)
+        Data(CustodyTestSupport.gguf(metadata: metadata, tensors: []))
     }
 
     static let osSystem = Data("cos\nsystem\n(S'id'\ntR.".utf8)

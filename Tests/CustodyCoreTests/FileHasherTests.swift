@@ -1,4 +1,5 @@
 import CustodyCore
+import CustodyTestSupport
 import Foundation
 import Testing
 
@@ -7,7 +8,7 @@ import Testing
     /// the same digests as a one-shot SHA-256 of the same bytes, whichever read path the hasher takes.
     @Test(arguments: [1, 2, 3])
     func digestsEqualOneShotSHA256(workers: Int) throws {
-        let directory = try TemporaryDirectory()
+        let directory = try Scratch()
         var hasher = FileHasher(workers: workers)
         hasher.mappingThreshold = 4096
         hasher.windowSize = 3 * 4096 + 17
@@ -38,7 +39,7 @@ import Testing
     }
 
     @Test func fileShorterThanItsRangeIsRefused() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try Scratch()
         let path = try directory.write("short", pseudoRandomBytes(5000, seed: 9))
         for threshold: UInt64 in [1, 1 << 20] {
             var hasher = FileHasher()

@@ -1,12 +1,13 @@
 import CustodyCore
+import CustodyTestSupport
 import Foundation
 import Testing
 
 @Suite struct ModelSigningTests {
     let key = PrivateSigningKey(generating: .p256)
 
-    private func makeModel() throws -> TemporaryDirectory {
-        let model = try TemporaryDirectory()
+    private func makeModel() throws -> Scratch {
+        let model = try Scratch()
         try model.write("config.json", "{}")
         try model.write("weights/a.safetensors", pseudoRandomBytes(3000, seed: 1))
         try model.write("weights/b.safetensors", pseudoRandomBytes(10, seed: 2))
@@ -14,7 +15,7 @@ import Testing
         return model
     }
 
-    private func sign(_ model: TemporaryDirectory, method: SerializationMethod = .files) throws -> String {
+    private func sign(_ model: Scratch, method: SerializationMethod = .files) throws -> String {
         let signing = ModelSigning()
         let signature = model.path + "/model.sig"
         let manifest = try signing.manifest(of: model.path, method: method, signaturePath: signature)
@@ -87,7 +88,7 @@ import Testing
     }
 
     @Test func singleFileModelsVerifyUnderAnyName() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try Scratch()
         let path = try directory.write("model.gguf", pseudoRandomBytes(5000, seed: 3))
         let signing = ModelSigning()
         let manifest = try signing.manifest(of: path)

@@ -1,10 +1,11 @@
 import CustodyCore
+import CustodyTestSupport
 import Foundation
 import Testing
 
 @Suite struct ModelTreeTests {
     @Test func listsEveryRegularFileIncludingHiddenOnesInResourceOrder() throws {
-        let model = try TemporaryDirectory()
+        let model = try Scratch()
         for name in ["a-b", "a/b", "a.b", ".hidden", "deep/er/x", "empty", ".git/config", ".gitignore", "sub/.git/keep"] {
             try model.write(name, name)
         }
@@ -15,7 +16,7 @@ import Testing
     }
 
     @Test func ignorePathsCoverDirectoriesAndAreNormalised() throws {
-        let model = try TemporaryDirectory()
+        let model = try Scratch()
         try model.write("keep", "k")
         try model.write("cache/a/b", "x")
         try model.write("model.sig", "s")
@@ -24,7 +25,7 @@ import Testing
     }
 
     @Test func symlinksAreRefusedNamingThePath() throws {
-        let model = try TemporaryDirectory()
+        let model = try Scratch()
         let target = try model.write("weights", "w")
         try FileManager.default.createSymbolicLink(atPath: model.path + "/link", withDestinationPath: target)
         #expect {
@@ -39,13 +40,13 @@ import Testing
     }
 
     @Test func specialFilesAreRefused() throws {
-        let model = try TemporaryDirectory()
+        let model = try Scratch()
         #expect(mkfifo(model.path + "/pipe", 0o600) == 0)
         #expect(throws: CustodyError.self) { try ModelTree.files(at: model.path, allowSymlinks: true, ignorePaths: []) }
     }
 
     @Test func aSingleFileModelIsNamedDot() throws {
-        let model = try TemporaryDirectory()
+        let model = try Scratch()
         let path = try model.write("model.gguf", "GGUF")
         let files = try ModelTree.files(at: path, allowSymlinks: false, ignorePaths: [])
         #expect(files == [ModelFile(name: ".", path: path, size: 4)])

@@ -1,4 +1,5 @@
 import CustodyCore
+import CustodyTestSupport
 import Testing
 
 @testable import CustodyScan

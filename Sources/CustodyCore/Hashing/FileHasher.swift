@@ -13,9 +13,12 @@ import Synchronization
 
 /// One unit of hashing work: the bytes `range` of the file at `path`.
 public struct HashJob: Sendable, Hashable {
+    /// The file to read.
     public let path: String
+    /// The byte range to hash.
     public let range: Range<UInt64>
 
+    /// A job hashing `range` of the file at `path`.
     public init(path: String, range: Range<UInt64>) {
         self.path = path
         self.range = range

@@ -58,6 +58,7 @@ public struct PrivateSigningKey: Sendable {
         try self.init(pem: try readKeyFile(path), source: path)
     }
 
+    /// The key's curve.
     public var curve: KeyCurve {
         switch storage {
         case .p256: .p256
@@ -75,6 +76,7 @@ public struct PrivateSigningKey: Sendable {
         }
     }
 
+    /// The public half.
     public var publicKey: PublicVerifyingKey {
         switch storage {
         case .p256(let key): PublicVerifyingKey(storage: .p256(key.publicKey))
@@ -139,6 +141,7 @@ public struct PublicVerifyingKey: Sendable {
 
     init(storage: Storage) { self.storage = storage }
 
+    /// The key's curve.
     public var curve: KeyCurve {
         switch storage {
         case .p256: .p256
@@ -194,6 +197,7 @@ public struct PublicVerifyingKey: Sendable {
 }
 
 extension PublicVerifyingKey: Equatable {
+    /// Keys are equal when their SPKI encodings are.
     public static func == (lhs: PublicVerifyingKey, rhs: PublicVerifyingKey) -> Bool {
         lhs.pemRepresentation == rhs.pemRepresentation
     }

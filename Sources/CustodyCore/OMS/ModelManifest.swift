@@ -13,11 +13,14 @@ public enum SerializationMethod: Sendable, Hashable {
 
 /// The `predicate.serialization` section of an OMS statement: what a verifier needs to hash the model again.
 public struct SerializationParameters: Sendable, Hashable {
+    /// How files become resources: one per file, or shards of a fixed size.
     public var method: SerializationMethod
+    /// Whether symbolic links are followed (model_signing's `allow_symlinks`).
     public var allowSymlinks: Bool
     /// Paths relative to the model root that are not part of the model.
     public var ignorePaths: [String]
 
+    /// Parameters as model_signing's defaults have them, unless told otherwise.
     public init(method: SerializationMethod = .files, allowSymlinks: Bool = false, ignorePaths: [String] = ModelTree.defaultIgnorePaths) {
         self.method = method
         self.allowSymlinks = allowSymlinks
@@ -35,10 +38,14 @@ public struct SerializationParameters: Sendable, Hashable {
 
 /// One OMS resource descriptor: a file or a shard with its digest.
 public struct Resource: Sendable, Hashable {
+    /// The file's path (or `path:start:end` for a shard).
     public let name: String
+    /// The digest algorithm, `sha256`.
     public let algorithm: String
+    /// The digest of the file or shard.
     public let digest: ContentDigest
 
+    /// A resource from its parts.
     public init(name: String, algorithm: String, digest: ContentDigest) {
         self.name = name
         self.algorithm = algorithm
@@ -82,9 +89,12 @@ struct ShardName: Hashable {
 public struct ModelManifest: Sendable, Hashable {
     /// The subject name: the model directory's (or single file's) name.
     public let modelName: String
+    /// How the model's files were turned into resources.
     public let serialization: SerializationParameters
+    /// Every resource, in model_signing's order.
     public let resources: [Resource]
 
+    /// A manifest of `resources` for the model named `modelName`.
     public init(modelName: String, serialization: SerializationParameters, resources: [Resource]) {
         self.modelName = modelName
         self.serialization = serialization

@@ -2,8 +2,10 @@ import Foundation
 
 /// Signing a model directory (or single file) into an OMS bundle, and checking one against the files on disk.
 public struct ModelSigning: Sendable {
+    /// The hasher that reads the files.
     public var hasher: FileHasher
 
+    /// Signing and verification that read files with `hasher`.
     public init(hasher: FileHasher = FileHasher()) {
         self.hasher = hasher
     }
@@ -117,6 +119,7 @@ public struct ManifestDiff: Sendable, Equatable {
     /// Files on disk that the signature does not list.
     public let unexpected: [String]
 
+    /// The difference between what a signature covers and what is on disk.
     public init(expected: ModelManifest, actual: ModelManifest) {
         let want = Self.byFile(expected)
         let have = Self.byFile(actual)
@@ -126,8 +129,10 @@ public struct ManifestDiff: Sendable, Equatable {
         unexpected = sort(have.keys.filter { want[$0] == nil })
     }
 
+    /// Whether the two manifests agree.
     public var isEmpty: Bool { changed.isEmpty && missing.isEmpty && unexpected.isEmpty }
 
+    /// One line per changed, missing and unexpected file, for an error message.
     public var summary: String {
         "\(changed.count) changed, \(missing.count) missing, \(unexpected.count) unexpected"
     }

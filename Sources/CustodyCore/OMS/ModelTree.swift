@@ -14,8 +14,10 @@ public struct ModelFile: Sendable, Hashable {
     public let name: String
     /// The path to open.
     public let path: String
+    /// Its size in bytes.
     public let size: UInt64
 
+    /// A file of the model.
     public init(name: String, path: String, size: UInt64) {
         self.name = name
         self.path = path
@@ -38,6 +40,7 @@ public enum ModelTree {
     /// list.
     public static let bundleIgnorePaths = (defaultIgnorePaths + ["model.sig"]).sorted()
 
+    /// Every file under `root` that a signature covers, in model_signing's order; refuses what model_signing refuses.
     public static func files(at root: String, allowSymlinks: Bool, ignorePaths: [String]) throws(CustodyError) -> [ModelFile] {
         var info = stat()
         guard lstat(root, &info) == 0 else { throw .io(root, "read", errno: errno) }

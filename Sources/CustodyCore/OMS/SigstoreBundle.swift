@@ -2,18 +2,21 @@ import Foundation
 
 /// A Sigstore bundle (v0.3) holding a DSSE envelope, the file model-signing calls `model.sig`.
 public struct SigstoreBundle: Sendable, Hashable {
+    /// The bundle media type model_signing writes.
     public static let mediaType = "application/vnd.dev.sigstore.bundle.v0.3+json"
 
     /// Hex SHA-256 of the signer's public key PEM (model-signing ≥ 1.1).
     public var keyHint: String?
     /// The signer's public key PEM, as model-signing < 1.1 embedded it.
     public var rawPublicKey: [UInt8]?
+    /// The DSSE payload type (in-toto).
     public var payloadType: String
     /// The exact signed payload bytes. Never re-serialise them: the signature covers these bytes.
     public var payload: [UInt8]
     /// DER-encoded ECDSA signature over the DSSE PAE of the payload.
     public var signature: [UInt8]
 
+    /// A bundle from a DSSE envelope's parts and the key that signed it.
     public init(keyHint: String?, rawPublicKey: [UInt8]? = nil, payloadType: String, payload: [UInt8], signature: [UInt8]) {
         self.keyHint = keyHint
         self.rawPublicKey = rawPublicKey

@@ -2,8 +2,11 @@ import Foundation
 
 /// The in-toto Statement v1 that an OMS signature carries as its DSSE payload.
 public enum OMSStatement {
+    /// The in-toto statement type.
     public static let statementType = "https://in-toto.io/Statement/v1"
+    /// The model_signing predicate type.
     public static let predicateType = "https://model_signing/signature/v1.0"
+    /// The DSSE payload type of an in-toto statement.
     public static let payloadType = "application/vnd.in-toto+json"
 
     /// The statement for `manifest`, as indented JSON in the layout model-signing writes.

@@ -28,11 +28,14 @@ public enum LicenceClass: String, Codable, Sendable, DeclarationOrdered {
 
 /// One row of the licence table: a class and, for `conditional` licences, the obligations a deployment takes on.
 public struct LicenceRule: Codable, Sendable, Hashable {
+    /// The class.
     public var licenceClass: LicenceClass
+    /// What a deployment takes on (attribution, use restrictions, user thresholds).
     public var obligations: [String]
     /// A note worth surfacing (copyleft, share-alike), not an obligation.
     public var note: String?
 
+    /// A rule classifying a licence as `licenceClass`.
     public init(_ licenceClass: LicenceClass, obligations: [String] = [], note: String? = nil) {
         self.licenceClass = licenceClass
         self.obligations = obligations
@@ -44,6 +47,7 @@ public struct LicenceRule: Codable, Sendable, Hashable {
         case obligations, note
     }
 
+    /// Decodes a rule from the licence table: a bare class, or a class with obligations and a note.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         licenceClass = try container.decode(LicenceClass.self, forKey: .licenceClass)
@@ -54,12 +58,16 @@ public struct LicenceRule: Codable, Sendable, Hashable {
 
 /// The classification of a licence as recorded with a version.
 public struct LicenceClassification: Codable, Sendable, Hashable {
+    /// The class.
     public var licenceClass: LicenceClass
     /// What the class was decided from (`apache-2.0`, `license_name: …`, or why it is unknown).
     public var basis: String
+    /// What a deployment takes on.
     public var obligations: [String]
+    /// Anything else the table says about the licence.
     public var note: String?
 
+    /// A classification from its parts.
     public init(licenceClass: LicenceClass, basis: String, obligations: [String] = [], note: String? = nil) {
         self.licenceClass = licenceClass
         self.basis = basis
@@ -82,6 +90,7 @@ public struct LicenceTable: Sendable {
     /// Prefixes (`cc-by-nc-`, `bsd-`) for families of ids.
     public var prefixes: [String: LicenceRule]
 
+    /// A table of exact licence ids and of id prefixes (`llama3` for `llama3.1`, `llama3.2`).
     public init(ids: [String: LicenceRule], prefixes: [String: LicenceRule]) {
         self.ids = ids
         self.prefixes = prefixes

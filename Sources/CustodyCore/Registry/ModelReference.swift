@@ -1,8 +1,11 @@
 /// A model's name: `namespace/name`, each part lowercase OCI-style (`[a-z0-9]+([._-][a-z0-9]+)*`, ≤ 64 characters).
 public struct ModelName: Hashable, Sendable, Comparable, CustomStringConvertible, Codable {
+    /// The namespace (an organisation or team).
     public let namespace: String
+    /// The model's name within the namespace.
     public let name: String
 
+    /// Checks both parts and makes the name, refusing a part that is not lowercase OCI-style.
     public init(namespace: String, name: String) throws(CustodyError) {
         for part in [namespace, name] where !Self.isValidComponent(part) {
             throw CustodyError(
@@ -20,10 +23,13 @@ public struct ModelName: Hashable, Sendable, Comparable, CustomStringConvertible
         try self.init(namespace: String(parts[0]), name: String(parts[1]))
     }
 
+    /// `namespace/name`.
     public var description: String { "\(namespace)/\(name)" }
 
+    /// Orders names by their text.
     public static func < (lhs: ModelName, rhs: ModelName) -> Bool { lhs.description < rhs.description }
 
+    /// Whether `text` is a valid namespace or name.
     public static func isValidComponent(_ text: String) -> Bool {
         let bytes = Array(text.utf8)
         guard !bytes.isEmpty, bytes.count <= 64 else { return false }
@@ -42,6 +48,7 @@ public struct ModelName: Hashable, Sendable, Comparable, CustomStringConvertible
         return !previousWasSeparator
     }
 
+    /// Decodes `namespace/name`, refusing an invalid name.
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         do { try self.init(parsing: text) } catch {
@@ -49,6 +56,7 @@ public struct ModelName: Hashable, Sendable, Comparable, CustomStringConvertible
         }
     }
 
+    /// Encodes as `namespace/name`.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(description)
@@ -57,6 +65,7 @@ public struct ModelName: Hashable, Sendable, Comparable, CustomStringConvertible
 
 /// Validation of version tags: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`, like OCI tags (`1.0.0`, `2026-11-01`).
 public enum VersionTag {
+    /// Throws `invalidArgument`, naming the tag, when `tag` is not a valid version tag.
     public static func validate(_ tag: String) throws(CustodyError) {
         let bytes = Array(tag.utf8)
         let valid =
@@ -78,19 +87,24 @@ public enum VersionTag {
 
 /// `namespace/name@version` or `namespace/name@sha256:<hex>`.
 public struct ModelReference: Hashable, Sendable, CustomStringConvertible {
+    /// Which version of the model: by tag or by bundle digest.
     public enum Selector: Hashable, Sendable {
         case version(String)
         case digest(ContentDigest)
     }
 
+    /// The model.
     public let model: ModelName
+    /// Which of its versions.
     public let selector: Selector
 
+    /// A reference to `selector` of `model`.
     public init(model: ModelName, selector: Selector) {
         self.model = model
         self.selector = selector
     }
 
+    /// Parses `ns/name@version` or `ns/name@sha256:<hex>`; the selector is required.
     public init(parsing text: String) throws(CustodyError) {
         guard let at = text.firstIndex(of: "@") else {
             throw CustodyError(.invalidArgument, "'\(text)' must be NAMESPACE/NAME@VERSION or NAMESPACE/NAME@sha256:<hex>")
@@ -107,6 +121,7 @@ public struct ModelReference: Hashable, Sendable, CustomStringConvertible {
         return (reference.model, reference.selector)
     }
 
+    /// The reference's text, as parsed.
     public var description: String {
         switch selector {
         case .version(let version): "\(model)@\(version)"
@@ -117,6 +132,7 @@ public struct ModelReference: Hashable, Sendable, CustomStringConvertible {
 
 /// Checks a file path inside a model bundle: relative POSIX, no empty, `.` or `..` components, no NUL, valid UTF-8.
 public enum BundlePath {
+    /// Throws `invalidArgument`, naming the path and what is wrong, when `path` may not name a bundle file.
     public static func validate(_ path: String) throws(CustodyError) {
         guard !path.isEmpty, !path.hasPrefix("/"), !path.utf8.contains(0), path.utf8.count <= 4096 else {
             throw CustodyError(.invalidArgument, "file path '\(path)' must be a relative path")

@@ -3,6 +3,7 @@
 /// The code decides how a caller reacts (the CLI maps ``Code/verificationFailed`` to exit status 1 and everything
 /// else to 2); the message is for people and is printed as one line.
 public struct CustodyError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The kind of problem: what decides the exit code of the CLI and the HTTP status of an answer.
     public enum Code: String, Hashable, Sendable {
         /// Reading or writing a file failed.
         case io
@@ -35,17 +36,21 @@ public struct CustodyError: Error, Hashable, Sendable, CustomStringConvertible {
         case remote
     }
 
+    /// The kind of problem.
     public let code: Code
+    /// What went wrong, naming the input at fault.
     public let message: String
     /// Further lines, one fact each (for example every file that differs from a signature).
     public let details: [String]
 
+    /// An error of `code`, with `message` and further detail lines.
     public init(_ code: Code, _ message: String, details: [String] = []) {
         self.code = code
         self.message = message
         self.details = details
     }
 
+    /// The message.
     public var description: String { message }
 }
 

@@ -3,6 +3,7 @@
 public protocol DeclarationOrdered: CaseIterable, Comparable {}
 
 extension DeclarationOrdered {
+    /// Orders cases by where they are declared.
     public static func < (a: Self, b: Self) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
     }

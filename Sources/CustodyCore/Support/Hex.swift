@@ -1,3 +1,4 @@
+/// Lowercase hexadecimal text to and from bytes.
 public enum Hex {
     private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
 

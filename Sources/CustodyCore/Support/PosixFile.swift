@@ -102,6 +102,7 @@ public struct EagerWriteback: ~Copyable {
     /// How many newly written bytes trigger the next writeback request.
     public static let step: UInt64 = 32 << 20
 
+    /// Write-back for the file open as `fd`, counting from `offset`.
     public init(fd: Int32, from offset: UInt64 = 0) {
         self.fd = fd
         self.submittedOffset = offset

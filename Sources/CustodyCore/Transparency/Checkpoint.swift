@@ -4,10 +4,14 @@ import Foundation
 /// A C2SP signed checkpoint of a transparency log: origin, tree size and root hash, signed with Ed25519 as a
 /// signed note (`— <name> <base64(key id ‖ signature)>`).
 public struct Checkpoint: Sendable, Hashable {
+    /// The log's origin line: its name, and the name of the key that signs it.
     public var origin: String
+    /// The number of leaves in the tree.
     public var size: UInt64
+    /// The tree's root hash (RFC 6962).
     public var root: [UInt8]
 
+    /// A checkpoint of the tree of `size` leaves whose root is `root`.
     public init(origin: String, size: UInt64, root: [UInt8]) {
         self.origin = origin
         self.size = size
@@ -27,6 +31,7 @@ public struct Checkpoint: Sendable, Hashable {
         "\(name)+\(Hex.encode(keyID(name: name, publicKey: publicKey)))+\(Data([0x01] + publicKey).base64EncodedString())"
     }
 
+    /// The signed note: the body, a blank line and one signature line by `key` under `name`.
     public func signed(by key: Curve25519.Signing.PrivateKey, name: String) throws -> String {
         let signature = try key.signature(for: Array(body.utf8))
         let publicKey = Array(key.publicKey.rawRepresentation)
@@ -61,10 +66,14 @@ public struct Checkpoint: Sendable, Hashable {
 public enum SignedNote {
     /// An Ed25519 verifier: the key and the name it signs under.
     public struct Verifier: Sendable {
+        /// The name the key signs under.
         public let name: String
+        /// The Ed25519 public key.
         public let key: Curve25519.Signing.PublicKey
+        /// The key id signature lines carry: ``Checkpoint/keyID(name:publicKey:)``.
         public var id: [UInt8] { Checkpoint.keyID(name: name, publicKey: Array(key.rawRepresentation)) }
 
+        /// A verifier for signatures by `key` under `name`.
         public init(name: String, key: Curve25519.Signing.PublicKey) {
             self.name = name
             self.key = key
@@ -139,12 +148,18 @@ public enum SignedNote {
 /// proof leads to. Custody puts the logged event itself (its canonical JSON, the leaf's bytes) in the `extra` line, so
 /// that a receipt can be checked with nothing but the log's public key.
 public struct TlogProof: Sendable, Equatable {
+    /// The first line of every tlog-proof.
     public static let header = "c2sp.org/tlog-proof@v1"
+    /// The logged entry's bytes (Custody: the event's leaf encoding).
     public var extra: [UInt8]?
+    /// The entry's leaf index, from 0.
     public var index: UInt64
+    /// The inclusion proof, leaf to root.
     public var hashes: [[UInt8]]
+    /// The signed checkpoint the proof leads to, as text.
     public var checkpoint: String
 
+    /// A proof from its parts.
     public init(extra: [UInt8]?, index: UInt64, hashes: [[UInt8]], checkpoint: String) {
         self.extra = extra
         self.index = index
@@ -152,6 +167,7 @@ public struct TlogProof: Sendable, Equatable {
         self.checkpoint = checkpoint
     }
 
+    /// The receipt's text, as `custody audit receipt` writes it.
     public var text: String {
         var out = Self.header + "\n"
         if let extra { out += "extra " + Data(extra).base64EncodedString() + "\n" }
@@ -160,6 +176,7 @@ public struct TlogProof: Sendable, Equatable {
         return out + "\n" + checkpoint
     }
 
+    /// Parses a receipt's text, naming `source` and the first problem when it is not one.
     public init(parsing text: String, source: String) throws(CustodyError) {
         func bad(_ what: String) -> CustodyError { CustodyError(.malformedSignature, "\(source): not a tlog-proof receipt (\(what))") }
         guard let blank = text.range(of: "\n\n") else { throw bad("no blank line before the checkpoint") }

@@ -17,17 +17,28 @@ public enum EventLeaf {
     /// checkpoint already signed. It is a value of its own, not the HTTP type, so that migrations and auditors
     /// computing leaves use exactly this.
     public struct V1: Hashable, Sendable {
+        /// The event's id.
         public var id: Int64
+        /// The token (or `registry`, `cli`) that caused it.
         public var actor: String?
+        /// When, RFC 3339 UTC.
         public var at: String
+        /// The client's address.
         public var client: String?
+        /// How many repeats the event stands for (absent for one).
         public var count: Int64?
+        /// The event's free-text detail.
         public var detail: String?
+        /// The environment a decision was made for.
         public var environment: String?
+        /// The model, `ns/name`.
         public var model: String?
+        /// The event kind.
         public var type: String
+        /// The version tag.
         public var version: String?
 
+        /// The leaf fields of an event; absent fields are left out of the encoding, never written as null.
         public init(
             id: Int64, at: String, type: String, actor: String? = nil, model: String? = nil, version: String? = nil,
             detail: String? = nil, environment: String? = nil, client: String? = nil, count: Int64? = nil
@@ -44,6 +55,7 @@ public enum EventLeaf {
             self.count = count
         }
 
+        /// The leaf fields of an event; absent fields are left out of the encoding, never written as null.
         public init(_ event: API.Event) {
             self.init(
                 id: event.id, at: event.at, type: event.type, actor: event.actor, model: event.model, version: event.version,

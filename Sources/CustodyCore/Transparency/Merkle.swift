@@ -9,6 +9,7 @@ public protocol MerkleNodeSource {
     func node(level: Int, index: UInt64) throws -> [UInt8]
 }
 
+/// The hashes and proofs of RFC 6962 / RFC 9162 Merkle trees, over any ``MerkleNodeSource``.
 public enum Merkle {
     /// Where the hash of the complete subtree `(level, index)` sits when hashes are stored in the order appends
     /// complete them (post-order, as in a Merkle mountain range): leaf n, then the subtrees it completes. Storage
@@ -18,6 +19,7 @@ public enum Merkle {
         return 2 * lastLeaf - UInt64(lastLeaf.nonzeroBitCount) + UInt64(level)
     }
 
+    /// SHA-256(0x00 ‖ entry).
     public static func leafHash(_ entry: [UInt8]) -> [UInt8] {
         var hasher = SHA256()
         hasher.update(data: [0x00])
@@ -25,6 +27,7 @@ public enum Merkle {
         return Array(hasher.finalize())
     }
 
+    /// SHA-256(0x01 ‖ left ‖ right).
     public static func nodeHash(_ left: [UInt8], _ right: [UInt8]) -> [UInt8] {
         var hasher = SHA256()
         hasher.update(data: [0x01])
@@ -33,6 +36,7 @@ public enum Merkle {
         return Array(hasher.finalize())
     }
 
+    /// The root of the empty tree: SHA-256 of nothing.
     public static let emptyRoot: [UInt8] = Array(SHA256.hash(data: [UInt8]()))
 
     /// The largest power of two strictly below `n` (n > 1).
@@ -52,6 +56,7 @@ public enum Merkle {
         return nodeHash(try hash(lo, lo + k, source), try hash(lo + k, hi, source))
     }
 
+    /// The root of the tree of the first `size` leaves.
     public static func root(size: UInt64, _ source: some MerkleNodeSource) throws -> [UInt8] {
         size == 0 ? emptyRoot : try hash(0, size, source)
     }
@@ -150,10 +155,13 @@ public struct MemoryMerkleTree: MerkleNodeSource {
     /// levels[l][i]: the hash of complete subtree (l, i).
     public private(set) var levels: [[[UInt8]]] = [[]]
 
+    /// An empty tree.
     public init() {}
 
+    /// The number of leaves.
     public var size: UInt64 { UInt64(levels[0].count) }
 
+    /// Appends a leaf and every complete subtree it closes.
     public mutating func append(leafHash: [UInt8]) {
         levels[0].append(leafHash)
         var level = 0
@@ -167,8 +175,10 @@ public struct MemoryMerkleTree: MerkleNodeSource {
         }
     }
 
+    /// Thrown for a node the tree does not have (yet).
     public struct Missing: Error {}
 
+    /// The hash of the complete subtree at `level`, `index`.
     public func node(level: Int, index: UInt64) throws -> [UInt8] {
         guard level < levels.count, index < UInt64(levels[level].count) else { throw Missing() }
         return levels[level][Int(index)]

@@ -1,48 +1,43 @@
-import CustodyCore
-import Foundation
-
-@testable import CustodyScan
-
 /// Writes pickle opcodes byte by byte, so hostile streams need no Python.
-struct PickleBytes {
-    var bytes: [UInt8] = []
+package struct PickleBytes {
+    package var bytes: [UInt8] = []
 
-    init(protocol version: UInt8? = nil) {
+    package init(protocol version: UInt8? = nil) {
         if let version { bytes += [0x80, version] }
     }
 
-    mutating func op(_ code: UInt8, _ operand: [UInt8] = []) { bytes += [code] + operand }
-    mutating func raw(_ text: String) { bytes += Array(text.utf8) }
+    package mutating func op(_ code: UInt8, _ operand: [UInt8] = []) { bytes += [code] + operand }
+    package mutating func raw(_ text: String) { bytes += Array(text.utf8) }
 
-    mutating func global(_ module: String, _ name: String) { raw("c\(module)\n\(name)\n") }
-    mutating func unicode(_ text: String) {
+    package mutating func global(_ module: String, _ name: String) { raw("c\(module)\n\(name)\n") }
+    package mutating func unicode(_ text: String) {
         let utf8 = Array(text.utf8)
         op(0x8C, [UInt8(utf8.count)] + utf8)
     }
-    mutating func binunicode(_ text: String) {
+    package mutating func binunicode(_ text: String) {
         let utf8 = Array(text.utf8)
         op(0x58, le(UInt32(utf8.count)) + utf8)
     }
-    mutating func string0(_ text: String) { raw("S'\(text)'\n") }
-    mutating func stackGlobal() { op(0x93) }
-    mutating func memoize() { op(0x94) }
-    mutating func binput(_ index: UInt8) { op(0x71, [index]) }
-    mutating func binget(_ index: UInt8) { op(0x68, [index]) }
-    mutating func mark() { op(0x28) }
-    mutating func tuple() { op(0x74) }
-    mutating func tuple1() { op(0x85) }
-    mutating func reduce() { op(0x52) }
-    mutating func stop() { op(0x2E) }
-    mutating func none() { op(0x4E) }
-    mutating func int1(_ value: UInt8) { op(0x4B, [value]) }
+    package mutating func string0(_ text: String) { raw("S'\(text)'\n") }
+    package mutating func stackGlobal() { op(0x93) }
+    package mutating func memoize() { op(0x94) }
+    package mutating func binput(_ index: UInt8) { op(0x71, [index]) }
+    package mutating func binget(_ index: UInt8) { op(0x68, [index]) }
+    package mutating func mark() { op(0x28) }
+    package mutating func tuple() { op(0x74) }
+    package mutating func tuple1() { op(0x85) }
+    package mutating func reduce() { op(0x52) }
+    package mutating func stop() { op(0x2E) }
+    package mutating func none() { op(0x4E) }
+    package mutating func int1(_ value: UInt8) { op(0x4B, [value]) }
 }
 
-func le(_ value: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } }
-func le(_ value: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } }
-func le(_ value: UInt16) -> [UInt8] { (0..<2).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } }
+package func le(_ value: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } }
+package func le(_ value: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } }
+package func le(_ value: UInt16) -> [UInt8] { (0..<2).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } }
 
 /// `os.system('id')` through STACK_GLOBAL, protocol 4.
-func osSystemPickle() -> [UInt8] {
+package func osSystemPickle() -> [UInt8] {
     var p = PickleBytes(protocol: 4)
     p.unicode("os")
     p.memoize()
@@ -61,7 +56,7 @@ func osSystemPickle() -> [UInt8] {
 }
 
 /// A PyTorch-shaped state_dict pickle: OrderedDict of one tensor rebuilt from a persistent storage.
-func stateDictPickle() -> [UInt8] {
+package func stateDictPickle() -> [UInt8] {
     var p = PickleBytes(protocol: 2)
     p.global("collections", "OrderedDict")
     p.op(0x29)
@@ -97,19 +92,32 @@ func stateDictPickle() -> [UInt8] {
 }
 
 /// A stored (uncompressed) zip written by hand, with knobs for the tricks scanners fell for.
-struct ZipBuilder {
-    struct Entry {
-        var name: String
-        var data: [UInt8]
-        var flags: UInt16 = 0
-        var localName: String? = nil
-        var crc: UInt32? = nil
-        var deflate = false
+package struct ZipBuilder {
+    package struct Entry {
+        package var name: String
+        package var data: [UInt8]
+        package var flags: UInt16 = 0
+        package var localName: String? = nil
+        package var crc: UInt32? = nil
+        package var deflate = false
+
+        package init(
+            name: String, data: [UInt8], flags: UInt16 = 0, localName: String? = nil, crc: UInt32? = nil, deflate: Bool = false
+        ) {
+            self.name = name
+            self.data = data
+            self.flags = flags
+            self.localName = localName
+            self.crc = crc
+            self.deflate = deflate
+        }
     }
 
-    var entries: [Entry] = []
+    package var entries: [Entry] = []
 
-    func build() -> [UInt8] {
+    package init(entries: [Entry] = []) { self.entries = entries }
+
+    package func build() -> [UInt8] {
         var out: [UInt8] = []
         var central: [UInt8] = []
         for entry in entries {
@@ -135,7 +143,7 @@ struct ZipBuilder {
     }
 }
 
-func crc32(_ bytes: [UInt8]) -> UInt32 {
+package func crc32(_ bytes: [UInt8]) -> UInt32 {
     var crc: UInt32 = 0xFFFF_FFFF
     for byte in bytes {
         crc ^= UInt32(byte)
@@ -145,7 +153,7 @@ func crc32(_ bytes: [UInt8]) -> UInt32 {
 }
 
 /// Raw deflate with stored blocks only: valid input for any inflater, no zlib needed in the tests.
-func deflateRaw(_ bytes: [UInt8]) -> [UInt8] {
+package func deflateRaw(_ bytes: [UInt8]) -> [UInt8] {
     var out: [UInt8] = []
     var index = 0
     repeat {
@@ -158,7 +166,7 @@ func deflateRaw(_ bytes: [UInt8]) -> [UInt8] {
 }
 
 /// A safetensors file from (name, dtype, shape, bytes) entries laid out in order, with optional tampering.
-func safetensors(
+package func safetensors(
     _ tensors: [(String, String, [Int], Int)], metadata: [String: String]? = nil, gapAfterFirst: Int = 0, trailing: Int = 0
 ) -> [UInt8] {
     var offset = 0
@@ -181,7 +189,7 @@ func safetensors(
 }
 
 /// A GGUF v3 file with string metadata and F32 tensors.
-func gguf(metadata: [(String, String)], tensors: [(String, [UInt64])], alignment: UInt64 = 32) -> [UInt8] {
+package func gguf(metadata: [(String, String)], tensors: [(String, [UInt64])], alignment: UInt64 = 32) -> [UInt8] {
     func string(_ text: String) -> [UInt8] {
         let utf8 = Array(text.utf8)
         return le(UInt64(utf8.count)) + utf8
@@ -204,12 +212,4 @@ func gguf(metadata: [(String, String)], tensors: [(String, [UInt64])], alignment
         while UInt64(out.count) % alignment != 0 { out.append(0) }
     }
     return out
-}
-
-func scan(_ bytes: [UInt8], name: String = "file") -> FileReport {
-    bytes.withUnsafeBytes { ModelScanner().scan($0, name: name).report }
-}
-
-func dangerousSubjects(_ report: FileReport) -> Set<String> {
-    Set(report.findings.filter { $0.verdict == .dangerous }.map(\.subject))
 }

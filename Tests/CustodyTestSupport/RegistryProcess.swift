@@ -1,6 +1,5 @@
-import CustodyTestSupport
-import Foundation
-import GRDB
+package import Foundation
+package import GRDB
 import Testing
 
 #if canImport(Glibc)
@@ -8,17 +7,17 @@ import Testing
 #endif
 
 /// A real `custody serve` on a free loopback port, with its own registry home and keys in a scratch directory.
-final class RegistryProcess: @unchecked Sendable {
-    let scratch: Scratch
-    let home: String
-    let keys: String
-    private(set) var process: Process?
-    private(set) var url = ""
+package final class RegistryProcess: @unchecked Sendable {
+    package let scratch: Scratch
+    package let home: String
+    package let keys: String
+    package private(set) var process: Process?
+    package private(set) var url = ""
     /// The admin token printed on the first start.
-    private(set) var adminToken = ""
+    package private(set) var adminToken = ""
     private var startCount = 0
 
-    init(scratch: Scratch? = nil, extraArguments: [String] = []) throws {
+    package init(scratch: Scratch? = nil, extraArguments: [String] = []) throws {
         self.scratch = try scratch ?? Scratch()
         home = self.scratch.path + "/Registry"
         keys = self.scratch.path + "/Keys"
@@ -28,11 +27,11 @@ final class RegistryProcess: @unchecked Sendable {
 
     deinit { stop(signal: SIGKILL) }
 
-    var registryPublicKey: String { keys + "/registry.pub" }
-    var databasePath: String { home + "/data/custody.sqlite" }
+    package var registryPublicKey: String { keys + "/registry.pub" }
+    package var databasePath: String { home + "/data/custody.sqlite" }
 
     /// Starts the daemon and waits until it listens.
-    func start(extraArguments: [String] = []) throws {
+    package func start(extraArguments: [String] = []) throws {
         startCount += 1
         let out = scratch.path + "/serve-\(startCount).out"
         let err = scratch.path + "/serve-\(startCount).err"
@@ -63,14 +62,14 @@ final class RegistryProcess: @unchecked Sendable {
     }
 
     /// Stops the daemon: SIGTERM for a graceful stop, SIGKILL for a crash.
-    func stop(signal: Int32 = SIGTERM) {
+    package func stop(signal: Int32 = SIGTERM) {
         guard let process, process.isRunning else { return }
         kill(process.processIdentifier, signal)
         process.waitUntilExit()
     }
 
     /// Runs the CLI against this registry with `token` (the admin token by default).
-    func custody(_ arguments: [String], token: String? = nil, configHome: String? = nil) throws -> ProcessResult {
+    package func custody(_ arguments: [String], token: String? = nil, configHome: String? = nil) throws -> ProcessResult {
         var environment = ProcessInfo.processInfo.environment
         environment["CUSTODY_REGISTRY"] = url
         environment["CUSTODY_TOKEN"] = token ?? adminToken
@@ -78,25 +77,25 @@ final class RegistryProcess: @unchecked Sendable {
         return try run(try Tools.custody, arguments, environment: environment)
     }
 
-    func custody(_ arguments: String..., token: String? = nil) throws -> ProcessResult {
+    package func custody(_ arguments: String..., token: String? = nil) throws -> ProcessResult {
         try custody(arguments, token: token)
     }
 
     /// Creates a token directly on the home (`custody token create --home`), returning its secret.
-    func token(_ arguments: String...) throws -> String {
+    package func token(_ arguments: String...) throws -> String {
         let result = try run(try Tools.custody, ["token", "create", "--home", home] + arguments)
         try #require(result.status == 0, "token create failed: \(result.stderr)")
         return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// The daemon's loopback port.
-    func port() throws -> Int {
+    package func port() throws -> Int {
         guard let port = url.split(separator: ":").last.flatMap({ Int($0) }) else { throw RawHTTP.Failure(description: "no port in \(url)") }
         return port
     }
 
     /// A raw HTTP request, for protocol-level checks the CLI never makes.
-    func http(
+    package func http(
         _ method: String, _ path: String, token: String? = nil, headers: [String: String] = [:], body: Data? = nil
     ) throws
         -> (status: Int, headers: [String: String], body: String)
@@ -109,33 +108,20 @@ final class RegistryProcess: @unchecked Sendable {
     }
 
     /// `PRAGMA integrity_check` on the database file, read-only beside the running daemon.
-    func integrityCheck() throws -> String {
+    package func integrityCheck() throws -> String {
         try readDatabase { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "" }
     }
 
     /// Reads the registry's database directly, read-only (the daemon may be running).
-    func readDatabase<T>(_ read: (Database) throws -> T) throws -> T {
+    package func readDatabase<T>(_ read: (Database) throws -> T) throws -> T {
         var configuration = Configuration()
         configuration.readonly = true
         return try DatabaseQueue(path: databasePath, configuration: configuration).read(read)
     }
 }
 
-/// Every regular file under `root` (relative path → contents), for byte-for-byte comparisons.
-func tree(_ root: String) throws -> [String: Data] {
-    var files: [String: Data] = [:]
-    let enumerator = FileManager.default.enumerator(atPath: root)
-    while let relative = enumerator?.nextObject() as? String {
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: root + "/" + relative, isDirectory: &isDirectory), !isDirectory.boolValue {
-            files[relative] = try Data(contentsOf: URL(fileURLWithPath: root + "/" + relative))
-        }
-    }
-    return files
-}
-
 /// A model with awkward but valid content: empty files, spaces and unicode in names, deep nesting.
-func makeAwkwardModel(in scratch: Scratch, named name: String = "model") throws -> String {
+package func makeAwkwardModel(in scratch: Scratch, named name: String = "model") throws -> String {
     let files: [String: String] = [
         "config.json": #"{"architectures": ["MistralForCausalLM"]}"#,
         "model-00001-of-00002.safetensors": String(repeating: "tensor bytes ", count: 20_000),
