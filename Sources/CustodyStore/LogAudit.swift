@@ -54,7 +54,7 @@ package enum LogAudit {
             } else if id != index + 1 {
                 fail(UInt64(index), "event \(id) sits at leaf index \(index): an event's number is its leaf index plus one")
             }
-            let entry = EventLeaf.canonicalJSON(RegistryDatabase.event(row))
+            let entry = EventLeaf.canonicalJSON(try EventRow(row: row).event)
             let leaf = Merkle.leafHash(entry)
             let position = Int64(Merkle.storagePosition(level: 0, index: UInt64(index)))
             if let recorded = try Data.fetchOne(stored, arguments: [position]), Array(recorded) != leaf {

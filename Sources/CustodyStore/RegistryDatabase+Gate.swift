@@ -26,7 +26,7 @@ extension RegistryDatabase {
             guard let modelID = try Self.modelID(db, model, create: false),
                 let row = try Self.versionRow(db, modelID: modelID, selector: .version(version))
             else { return false }
-            let versionID: Int64 = row["id"]
+            let versionID = try row.storedID()
             try db.execute(
                 sql: "UPDATE versions SET status = ?, status_reason = ?, status_by = ?, status_at = ? WHERE id = ?",
                 arguments: [status.state.rawValue, status.reason, status.by, status.at ?? Self.now(), versionID])
@@ -110,36 +110,18 @@ extension RegistryDatabase {
     package func saveAdvisory(_ advisory: StoredAdvisory, event: NewEvent) async throws(CustodyError) -> AdvisoryWrite {
         try await write { db in
             let now = Self.now()
-            if let existing = try Row.fetchOne(db, sql: "SELECT modified, document FROM advisories WHERE id = ?", arguments: [advisory.id]) {
-                let document: Data = existing["document"]
-                if Array(document) == advisory.document { return .unchanged }
-                let modified: String = existing["modified"]
-                guard let old = RFC3339.date(modified), let new = RFC3339.date(advisory.modified), new > old else {
+            if let existing = try AdvisoryRow.fetchOne(db, key: advisory.id) {
+                if Array(existing.document) == advisory.document { return .unchanged }
+                guard let old = RFC3339.date(existing.modified), let new = RFC3339.date(advisory.modified), new > old else {
                     throw CustodyError(
                         .conflict,
-                        "advisory \(advisory.id) is already recorded with modified \(modified); an update needs a later 'modified'")
+                        "advisory \(advisory.id) is already recorded with modified \(existing.modified); an update needs a later 'modified'")
                 }
-                try db.execute(
-                    sql: """
-                        UPDATE advisories SET modified = ?, withdrawn = ?, severity = ?, score = ?, summary = ?, models = ?,
-                        document = ?, updated_at = ? WHERE id = ?
-                        """,
-                    arguments: [
-                        advisory.modified, advisory.withdrawn, advisory.severity, advisory.score, advisory.summary,
-                        try Self.json(advisory.models), Data(advisory.document), now, advisory.id,
-                    ])
+                try AdvisoryRow(advisory, recordedAt: existing.recordedAt, updatedAt: now).update(db)
                 try Self.insertEvent(db, event)
                 return .updated
             }
-            try db.execute(
-                sql: """
-                    INSERT INTO advisories (id, modified, withdrawn, severity, score, summary, models, document, recorded_at, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    advisory.id, advisory.modified, advisory.withdrawn, advisory.severity, advisory.score, advisory.summary,
-                    try Self.json(advisory.models), Data(advisory.document), now, now,
-                ])
+            try AdvisoryRow(advisory, recordedAt: now, updatedAt: now).insert(db)
             try Self.insertEvent(db, event)
             return .created
         }
@@ -147,12 +129,7 @@ extension RegistryDatabase {
 
     package func advisories() async throws(CustodyError) -> [StoredAdvisory] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM advisories ORDER BY id").map { row in
-                let document: Data = row["document"]
-                return StoredAdvisory(
-                    id: row["id"], modified: row["modified"], withdrawn: row["withdrawn"], severity: row["severity"],
-                    score: row["score"], summary: row["summary"], models: try Self.decode(row["models"]), document: Array(document))
-            }
+            try AdvisoryRow.order(Column("id")).fetchAll(db).map { try $0.stored() }
         }
     }
 
@@ -174,7 +151,7 @@ extension RegistryDatabase {
             var found: [String: [API.Exposure.Use]] = [:]
             for (model, versions) in plan {
                 let marks = versions.map { _ in "?" }.joined(separator: ", ")
-                let rows = try Row.fetchAll(
+                let rows = try UseRow.fetchAll(
                     db,
                     sql: """
                         SELECT version, type, actor, environment, client, SUM(count) AS count, MIN(at) AS first, MAX(at) AS last,
@@ -184,13 +161,7 @@ extension RegistryDatabase {
                         GROUP BY version, type, allowed, actor, environment, client ORDER BY MIN(id)
                         """,
                     arguments: StatementArguments([model] + versions))
-                for row in rows {
-                    let version: String = row["version"]
-                    found["\(model)@\(version)", default: []].append(
-                        API.Exposure.Use(
-                            type: row["type"], allowed: row["allowed"], actor: row["actor"], environment: row["environment"], client: row["client"],
-                            count: row["count"], first: row["first"], last: row["last"]))
-                }
+                for row in rows { found["\(model)@\(row.version)", default: []].append(row.use) }
             }
             return versions.flatMap { pair in (found["\(pair.model)@\(pair.version)"] ?? []).map { (pair.model, pair.version, $0) } }
         }

@@ -38,7 +38,7 @@ extension RegistryDatabase {
         }
         let sql = "SELECT * FROM events WHERE \(clauses.joined(separator: " AND ")) ORDER BY id LIMIT \(max(1, min(filter.limit, 10_000)))"
         let bound = StatementArguments(arguments)
-        return try await read { db in try Row.fetchAll(db, sql: sql, arguments: bound).map(Self.event) }
+        return try await read { db in try EventRow.fetchAll(db, sql: sql, arguments: bound).map(\.event) }
     }
 
     static func escapeLike(_ text: String) -> String {

@@ -72,10 +72,8 @@ extension RegistryDatabase {
 }
 
 /// A row of `tokens`: the secret only as its SHA-256 hash, the scopes as JSON arrays.
-struct TokenRow: Codable, FetchableRecord, PersistableRecord {
+struct TokenRow: SnakeCaseRecord {
     static let databaseTableName = "tokens"
-    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 
     enum Columns {
         static let secretHash = Column("secret_hash")

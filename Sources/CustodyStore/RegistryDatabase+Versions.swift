@@ -47,40 +47,24 @@ extension RegistryDatabase {
                     throw CustodyError(.invalidArgument, "file '\(file.path)': blob \(file.digest) has \(size) bytes, not \(file.size)")
                 }
             }
-            let now = Self.now()
-            try db.execute(
-                sql: """
-                    INSERT INTO versions (model_id, version, bundle_digest, license_id, license_name, license_link, published_by, created_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    modelID, new.version, new.bundleDigest.description, new.license.id, new.license.name, new.license.link,
-                    new.publishedBy, now,
-                ])
-            let versionID = db.lastInsertedRowID
+            var row = VersionRow(
+                id: nil, modelId: modelID, version: new.version, bundleDigest: new.bundleDigest.description, licenseId: new.license.id,
+                licenseName: new.license.name, licenseLink: new.license.link, publishedBy: new.publishedBy, createdAt: Self.now(),
+                scanVerdict: nil, status: API.VersionStatus.State.active.rawValue)
+            row = try row.insertAndFetch(db)
+            let versionID = try row.storedID()
             for (position, file) in new.files.enumerated() {
-                try db.execute(
-                    sql: "INSERT INTO files (version_id, path, size, digest, position) VALUES (?, ?, ?, ?, ?)",
-                    arguments: [versionID, file.path, Int64(file.size), file.digest.description, position])
+                try FileRow(versionId: versionID, path: file.path, size: Int64(file.size), digest: file.digest.description, position: position)
+                    .insert(db)
             }
             let publisher = new.publisherSignature ?? SignatureRecord(status: .unsigned, keyName: nil, keyHint: nil, bundle: nil)
             for (kind, signature) in [(API.SignatureInfo.Kind.publisher, publisher), (.registry, new.registrySignature)] {
-                try db.execute(
-                    sql: "INSERT INTO signatures (version_id, kind, status, key_name, key_hint, bundle) VALUES (?, ?, ?, ?, ?, ?)",
-                    arguments: [
-                        versionID, kind.rawValue, signature.status.rawValue, signature.keyName, signature.keyHint, signature.bundle.map { Data($0) },
-                    ])
+                try SignatureRow(
+                    versionId: versionID, kind: kind.rawValue, status: signature.status.rawValue, keyName: signature.keyName,
+                    keyHint: signature.keyHint, bundle: signature.bundle.map { Data($0) }
+                ).insert(db)
             }
-            let provenance = new.provenance
-            try db.execute(
-                sql: """
-                    INSERT INTO provenance (version_id, source_uri, source_revision, pipeline_run, base_models, datasets, annotations)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    versionID, provenance.source?.uri, provenance.source?.revision, provenance.pipelineRun,
-                    try Self.json(provenance.baseModels), try Self.json(provenance.datasets), try Self.json(provenance.annotations),
-                ])
+            try ProvenanceRow(versionId: versionID, new.provenance).insert(db)
             let detail =
                 "bundle \(new.bundleDigest), \(new.files.count) files, publisher signature \(publisher.status.rawValue)"
                 + (publisher.keyName.map { " by \($0)" } ?? "")
@@ -91,7 +75,6 @@ extension RegistryDatabase {
                 try Self.insertEvent(
                     db, NewEvent(type: .scan, actor: "registry", model: new.model.description, version: new.version, detail: Self.summary(of: scan)))
             }
-            let row = try Self.versionRow(db, modelID: modelID, selector: .version(new.version))!
             return .created(try Self.detail(db, model: new.model, row: row, includeEvents: false))
         }
     }
@@ -113,7 +96,7 @@ extension RegistryDatabase {
     package func versionDetails(_ model: ModelName) async throws(CustodyError) -> [API.VersionDetail] {
         try await read { db in
             guard let modelID = try Self.modelID(db, model, create: false) else { return [] }
-            return try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM versions WHERE model_id = ? ORDER BY id"), arguments: [modelID])
+            return try VersionRow.fetchAll(db.cachedStatement(sql: "SELECT * FROM versions WHERE model_id = ? ORDER BY id"), arguments: [modelID])
                 .map { row in try Self.detail(db, model: model, row: row, includeEvents: false) }
         }
     }
@@ -133,24 +116,17 @@ extension RegistryDatabase {
 
     package func model(_ name: ModelName) async throws(CustodyError) -> API.ModelDetail? {
         try await read { db in
-            guard
-                let row = try Row.fetchOne(
-                    db, sql: "SELECT id, created_at FROM models WHERE namespace = ? AND name = ?", arguments: [name.namespace, name.name])
+            guard let model = try ModelRow.filter(Column("namespace") == name.namespace && Column("name") == name.name).fetchOne(db)
             else { return nil }
-            let id: Int64 = row["id"]
-            let versions = try Row.fetchAll(
+            let versions = try VersionSummaryRow.fetchAll(
                 db,
                 sql: """
-                    SELECT v.version, v.bundle_digest, v.created_at, COUNT(f.path) AS file_count, COALESCE(SUM(f.size), 0) AS total
+                    SELECT v.version, v.bundle_digest, v.created_at, COUNT(f.path) AS file_count, COALESCE(SUM(f.size), 0) AS total_size
                     FROM versions v LEFT JOIN files f ON f.version_id = v.id WHERE v.model_id = ? GROUP BY v.id ORDER BY v.id
                     """,
-                arguments: [id]
-            ).map { row in
-                API.VersionSummary(
-                    version: row["version"], bundleDigest: try ContentDigest(parsing: row["bundle_digest"]), createdAt: row["created_at"],
-                    fileCount: row["file_count"], totalSize: UInt64(row["total"] as Int64))
-            }
-            return API.ModelDetail(model: name.description, createdAt: row["created_at"], versions: versions)
+                arguments: [model.id]
+            ).map { try $0.summary() }
+            return API.ModelDetail(model: name.description, createdAt: model.createdAt, versions: versions)
         }
     }
 
@@ -200,60 +176,39 @@ extension RegistryDatabase {
         return db.lastInsertedRowID
     }
 
-    static func versionRow(_ db: Database, modelID: Int64, selector: ModelReference.Selector) throws -> Row? {
+    static func versionRow(_ db: Database, modelID: Int64, selector: ModelReference.Selector) throws -> VersionRow? {
         switch selector {
         case .version(let version):
-            try Row.fetchOne(db, sql: "SELECT * FROM versions WHERE model_id = ? AND version = ?", arguments: [modelID, version])
+            try VersionRow.fetchOne(db, sql: "SELECT * FROM versions WHERE model_id = ? AND version = ?", arguments: [modelID, version])
         case .digest(let digest):
-            try Row.fetchOne(
+            try VersionRow.fetchOne(
                 db, sql: "SELECT * FROM versions WHERE model_id = ? AND bundle_digest = ? ORDER BY id LIMIT 1",
                 arguments: [modelID, digest.description])
         }
     }
 
-    static func detail(_ db: Database, model: ModelName, row: Row, includeEvents: Bool) throws -> API.VersionDetail {
-        let versionID: Int64 = row["id"]
-        let version: String = row["version"]
+    static func detail(_ db: Database, model: ModelName, row: VersionRow, includeEvents: Bool) throws -> API.VersionDetail {
+        let versionID = try row.storedID()
         // Cached statements: the gate loads many versions at once, and compiling the same SQL each time dominated.
-        let files = try Row.fetchAll(
-            db.cachedStatement(sql: "SELECT path, size, digest FROM files WHERE version_id = ? ORDER BY position"), arguments: [versionID]
-        ).map { file in
-            API.FileEntry(path: file["path"], size: UInt64(file["size"] as Int64), digest: try ContentDigest(parsing: file["digest"]))
-        }
-        let signatures = try Row.fetchAll(
-            db.cachedStatement(sql: "SELECT kind, status, key_name, key_hint FROM signatures WHERE version_id = ? ORDER BY kind"),
-            arguments: [versionID]
-        ).map { signature in
-            let (kind, status): (String, String) = (signature["kind"], signature["status"])
-            guard let kind = API.SignatureInfo.Kind(rawValue: kind), let status = API.SignatureInfo.Status(rawValue: status) else {
-                throw CustodyError(.io, "version \(versionID) has a signature of unknown kind or status '\(kind)' / '\(status)'")
-            }
-            return API.SignatureInfo(kind: kind, status: status, keyName: signature["key_name"], keyHint: signature["key_hint"])
-        }
-        var provenance = API.Provenance()
-        if let prov = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM provenance WHERE version_id = ?"), arguments: [versionID]) {
-            let uri: String? = prov["source_uri"]
-            let revision: String? = prov["source_revision"]
-            provenance = API.Provenance(
-                source: uri == nil && revision == nil ? nil : API.Source(uri: uri, revision: revision),
-                baseModels: try decode(prov["base_models"]), datasets: try decode(prov["datasets"]),
-                pipelineRun: prov["pipeline_run"], annotations: try decode(prov["annotations"]))
-        }
+        let files = try FileRow.fetchAll(
+            db.cachedStatement(sql: "SELECT * FROM files WHERE version_id = ? ORDER BY position"), arguments: [versionID]
+        ).map { try $0.entry() }
+        let signatures = try SignatureRow.fetchAll(
+            db.cachedStatement(sql: "SELECT * FROM signatures WHERE version_id = ? ORDER BY kind"), arguments: [versionID]
+        ).map { try $0.info() }
+        let provenance =
+            try ProvenanceRow.fetchOne(db.cachedStatement(sql: "SELECT * FROM provenance WHERE version_id = ?"), arguments: [versionID])?
+            .provenance() ?? API.Provenance()
         var events: [API.Event]?
         if includeEvents {
-            events = try Row.fetchAll(
-                db, sql: "SELECT * FROM events WHERE model = ? AND version = ? ORDER BY id", arguments: [model.description, version]
-            ).map(Self.event)
+            events = try EventRow.fetchAll(
+                db, sql: "SELECT * FROM events WHERE model = ? AND version = ? ORDER BY id", arguments: [model.description, row.version]
+            ).map(\.event)
         }
         return API.VersionDetail(
-            model: model.description, version: version, bundleDigest: try ContentDigest(parsing: row["bundle_digest"]),
-            createdAt: row["created_at"], publishedBy: row["published_by"], files: files,
-            license: API.License(id: row["license_id"], name: row["license_name"], link: row["license_link"]),
-            provenance: provenance, signatures: signatures, scan: try scan(db, versionID: versionID),
-            status: API.VersionStatus(
-                state: API.VersionStatus.State(rawValue: row["status"] ?? "active") ?? .active, reason: row["status_reason"],
-                by: row["status_by"], at: row["status_at"]),
-            events: events)
+            model: model.description, version: row.version, bundleDigest: try row.digest(), createdAt: row.createdAt,
+            publishedBy: row.publishedBy, files: files, license: row.license, provenance: provenance, signatures: signatures,
+            scan: try scan(db, versionID: versionID), status: try row.storedStatus(), events: events)
     }
 
     static func insertScan(_ db: Database, _ scan: BundleReport, versionID: Int64) throws {
@@ -287,12 +242,6 @@ extension RegistryDatabase {
             db.cachedStatement(sql: "SELECT report FROM scan_results WHERE version_id = ? ORDER BY rowid"), arguments: [versionID])
         guard !rows.isEmpty else { return nil }
         return BundleReport(files: try rows.map { try decode($0) })
-    }
-
-    static func event(_ row: Row) -> API.Event {
-        API.Event(
-            id: row["id"], at: row["at"], type: row["type"], actor: row["actor"], model: row["model"], version: row["version"],
-            detail: row["detail"], environment: row["environment"], client: row["client"], count: row["count"])
     }
 
     static func json(_ value: some Encodable) throws -> String {

@@ -154,4 +154,41 @@ import Testing
         #expect(try await database.token(secret: created.secret)?.revokedAt != nil)
         #expect(try await database.tokens().count == 1)
     }
+
+    /// A stored status, signature kind or role this build does not know is refused, never read as another value: an
+    /// unknown status read as `active` would let a version through the gate.
+    @Test func unknownStoredVocabularyIsRefused() async throws {
+        let new = try await newVersion("4", content: "e")
+        _ = try await database.publishVersion(new)
+        let created = try await database.createToken(NewToken(role: .consumer, name: "x", namespaces: [], environments: [], expiresAt: nil))
+        try await database.writer.write { db in
+            try db.execute(sql: "UPDATE versions SET status = 'embargoed'")
+            try db.execute(sql: "UPDATE tokens SET role = 'owner'")
+        }
+        await #expect(throws: CustodyError.self) { try await database.version(new.model, .version("4"), includeEvents: false) }
+        await #expect(throws: CustodyError.self) { try await database.token(secret: created.secret) }
+        try await database.writer.write { db in
+            try db.execute(sql: "UPDATE versions SET status = 'active'")
+            try db.execute(sql: "UPDATE signatures SET status = 'maybe' WHERE kind = 'publisher'")
+        }
+        await #expect(throws: CustodyError.self) { try await database.version(new.model, .version("4"), includeEvents: false) }
+    }
+
+    /// Advisories are stored whole and read back as written; an update needs a later `modified`.
+    @Test func advisoriesRoundTripThroughTheirRecord() async throws {
+        let advisory = StoredAdvisory(
+            id: "CUSTODY-1", modified: "2026-01-01T00:00:00Z", withdrawn: nil, severity: "high", score: 8.1, summary: "s",
+            models: ["acme/llama"], document: Array(#"{"id":"CUSTODY-1"}"#.utf8))
+        let event = NewEvent(type: .advisoryAdded, actor: "me", detail: "CUSTODY-1")
+        #expect(try await database.saveAdvisory(advisory, event: event) == .created)
+        #expect(try await database.saveAdvisory(advisory, event: event) == .unchanged)
+        var changed = advisory
+        changed.document = Array(#"{"id":"CUSTODY-1","x":1}"#.utf8)
+        await #expect(throws: CustodyError.self) { try await database.saveAdvisory(changed, event: event) }
+        changed.modified = "2026-02-01T00:00:00Z"
+        #expect(try await database.saveAdvisory(changed, event: event) == .updated)
+        let stored = try #require(try await database.advisories().first)
+        #expect(stored.modified == changed.modified && stored.document == changed.document && stored.models == ["acme/llama"])
+        #expect(stored.score == 8.1 && stored.severity == "high")
+    }
 }
