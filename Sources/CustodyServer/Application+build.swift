@@ -22,13 +22,38 @@ package func buildRouter(_ services: RegistryServices) -> Router<RegistryContext
     router.add(middleware: AuthenticationMiddleware(services: services))
 
     router.addRoutes(OperationsController(services: services).routes)
-    router.addRoutes(BlobController(services: services).routes)
-    router.addRoutes(ModelController(services: services).routes)
-    router.addRoutes(TokenController(services: services).routes)
-    router.addRoutes(TrustController(services: services).routes)
-    router.addRoutes(GateController(services: services).routes)
-    router.addRoutes(AuditController(audit: services.audit, access: services.access).routes)
+    addModelRoutes(to: router, services)
+    addGateRoutes(to: router, services)
     return router
+}
+
+/// The `/v1` routes of blobs, models, tokens and trusted keys, each controller given only what it calls.
+private func addModelRoutes(to router: Router<RegistryContext>, _ services: RegistryServices) {
+    let (access, bodies, logger) = (services.access, services.bodies, services.logger)
+    let sender = BlobSender(uploads: services.uploads, blobs: services.blobs, metrics: services.metrics)
+    let pullGate = PullGate(pulls: services.pulls, access: access)
+    router.addRoutes(
+        BlobController(uploads: services.uploads, sender: sender, gate: pullGate, access: access, bodies: bodies, metrics: services.metrics).routes)
+    router.addRoutes(
+        ModelController(
+            catalog: services.catalog, publishing: services.publishing, gate: pullGate, sender: sender, access: access, bodies: bodies,
+            logger: logger
+        ).routes)
+    router.addRoutes(TokenController(tokens: services.tokenAdmin, access: access, bodies: bodies, logger: logger).routes)
+    router.addRoutes(TrustController(trust: services.trust, access: access, bodies: bodies, logger: logger).routes)
+}
+
+/// The `/v1` routes of the gate (verify, policies, advisories, status, admission) and of audit.
+private func addGateRoutes(to router: Router<RegistryContext>, _ services: RegistryServices) {
+    let configuration = services.configuration
+    router.addRoutes(
+        GateController(
+            gate: services.gate, curation: services.curation, policySet: services.policies, access: services.access, bodies: services.bodies,
+            metrics: services.metrics,
+            admission: AdmissionMapping(namespaces: configuration.admissionNamespaces, defaultEnvironment: configuration.admissionDefaultEnvironment),
+            reloadPolicies: { actor throws(CustodyError) in try await services.reloadPolicies(actor: actor) }
+        ).routes)
+    router.addRoutes(AuditController(audit: services.audit, access: services.access).routes)
 }
 
 /// The registry application: HTTP/1.1, or HTTPS when the configuration names a certificate and key.

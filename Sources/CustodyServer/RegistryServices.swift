@@ -25,6 +25,10 @@ package final class RegistryServices: Sendable {
     var audit: Audit { Audit(gate: gate, catalog: database, log: database, signer: log, policies: policies) }
     /// What the security team records: advisories and version status.
     var curation: Curation { Curation(gate: gate, catalog: database, records: database, log: database, changes: changes) }
+    /// What is in the registry: models, versions, the registry's signatures.
+    var catalog: Catalog { Catalog(catalog: database, gate: gate) }
+    /// Creates, lists and revokes tokens.
+    var tokenAdmin: Tokens { Tokens(records: database, cache: tokens) }
     /// Turns publish requests into signed, recorded versions.
     let publishing: PublishService
     let metrics = RegistryMetrics()

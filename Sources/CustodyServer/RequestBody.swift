@@ -5,12 +5,13 @@ import Foundation
 import Hummingbird
 import NIOCore
 
-extension RegistryServices {
-    /// The whole body of a JSON request, read under the one limit every JSON endpoint shares
-    /// (`limits.maxRequestSize`). A `Content-Length` over the limit is refused before a byte is read; a body that
-    /// grows past it while streaming is refused when it does. Both answer 413 naming the limit.
-    func jsonBody(_ request: Request) async throws -> ByteBuffer {
-        let limit = configuration.maxRequestSize
+/// JSON request bodies, read under the one limit every JSON endpoint shares (`limits.maxRequestSize`).
+struct JSONBodies: Sendable {
+    let limit: Int
+
+    /// The whole body. A `Content-Length` over the limit is refused before a byte is read; a body that grows past it
+    /// while streaming is refused when it does. Both answer 413 naming the limit.
+    func collect(_ request: Request) async throws -> ByteBuffer {
         if let declared = request.headers[.contentLength].flatMap({ UInt64($0) }), declared > UInt64(limit) {
             throw ProblemResponse.bodyTooLarge(limit: limit, declared: declared)
         }
@@ -20,12 +21,10 @@ extension RegistryServices {
             throw ProblemResponse.bodyTooLarge(limit: limit, declared: nil)
         }
     }
-}
 
-extension RegistryServices {
-    /// A JSON body decoded as `T`, read under the JSON limit; 400 naming `what` when it is not of that shape.
-    func jsonBody<T: Decodable>(_ request: Request, as type: T.Type, what: String) async throws -> T {
-        let bytes = try await jsonBody(request)
+    /// The body decoded as `T`; 400 naming `what` when it is not of that shape.
+    func decode<T: Decodable>(_ request: Request, as type: T.Type, what: String) async throws -> T {
+        let bytes = try await collect(request)
         do {
             return try JSONDecoder().decode(T.self, from: Data(bytes.readableBytesView))
         } catch {
@@ -34,9 +33,21 @@ extension RegistryServices {
     }
 }
 
+extension RegistryServices {
+    var bodies: JSONBodies { JSONBodies(limit: configuration.maxRequestSize) }
+
+    /// ``JSONBodies/collect(_:)``.
+    func jsonBody(_ request: Request) async throws -> ByteBuffer { try await bodies.collect(request) }
+
+    /// ``JSONBodies/decode(_:as:what:)``.
+    func jsonBody<T: Decodable>(_ request: Request, as type: T.Type, what: String) async throws -> T {
+        try await bodies.decode(request, as: type, what: what)
+    }
+}
+
 /// Refuses, before routing, any request other than a blob upload whose declared body is over
 /// `limits.maxRequestSize`: every endpoint, including those that read no body, answers such a request 413 without
-/// reading it. Bodies without a declared length are bounded where they are read (``RegistryServices/jsonBody(_:)``).
+/// reading it. Bodies without a declared length are bounded where they are read (``JSONBodies/collect(_:)``).
 struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
     let limit: Int
 

@@ -181,7 +181,7 @@ import Testing
         let directory = root + "/uploads"
         let held = UploadID(resuming: ContentDigest.of(Array("held".utf8)))
         for name in [held.rawValue + ".partial", "x.upload", "README"] {
-            FileManager.default.createFile(atPath: directory + "/" + name, contents: Data(count: 100))
+            #expect(FileManager.default.createFile(atPath: directory + "/" + name, contents: Data(count: 100)))
         }
         let now = Mutex(Date())
         let janitor = UploadJanitor(blobs: blobs, expiry: .seconds(3600), logger: Logger(label: "test"), now: { now.withLock { $0 } })

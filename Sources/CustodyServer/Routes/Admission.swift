@@ -7,6 +7,14 @@ import NIOCore
 import Prometheus
 
 /// Kubernetes admission (formats.md §8) and the Gatekeeper external-data provider: both ask the same evaluator.
+/// Which deployment environment decides an admission review from a Kubernetes namespace (`admission` in custody.yaml).
+struct AdmissionMapping: Sendable {
+    let namespaces: [String: String]
+    let defaultEnvironment: String?
+
+    func environment(forNamespace namespace: String) -> String? { namespaces[namespace] ?? defaultEnvironment }
+}
+
 extension GateController {
     /// Annotations naming models: `custody.dev/model` and `custody.dev/model.<anything>`, each holding one or more
     /// references separated by commas or whitespace.
@@ -36,8 +44,8 @@ extension GateController {
     }
 
     func admission(_ request: Request, _ context: RegistryContext) async throws -> Response {
-        try await services.authorize(request, context, roles: [.gate])
-        let bytes = try await services.jsonBody(request)
+        try await access.authorize(request, context, roles: [.gate])
+        let bytes = try await bodies.collect(request)
         guard let review = try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView)) as? [String: Any],
             let body = review["request"] as? [String: Any], let uid = body["uid"] as? String
         else { throw ProblemResponse(.badRequest, "not an AdmissionReview: a JSON object with request.uid is required") }
@@ -65,8 +73,7 @@ extension GateController {
         on references: [String], namespace: String, actor: String, client: String?
     ) async throws -> (allowed: Bool, messages: [String], warnings: [String]) {
         guard !references.isEmpty else { return (true, [], []) }
-        let configuration = services.configuration
-        guard let environment = configuration.admissionNamespaces[namespace] ?? configuration.admissionDefaultEnvironment else {
+        guard let environment = admission.environment(forNamespace: namespace) else {
             return (false, ["namespace \(namespace) is not mapped to a deployment environment (admission.namespaces in custody.yaml)"], [])
         }
         var (allowed, messages, warnings) = (true, [String](), [String]())
@@ -75,7 +82,7 @@ extension GateController {
                 let reference = try ModelReference(parsing: text)
                 let decision = try await gate.decide(reference.model, reference.selector, environment: environment)
                 try await gate.record(decision, type: .admission, actor: actor, client: client)
-                services.metrics.decisions(allowed: decision.allowed).increment()
+                metrics.decisions(allowed: decision.allowed).increment()
                 if !decision.allowed {
                     allowed = false
                     let rollback = decision.rollback.map { "; rollback target \(decision.model)@\($0.version)" } ?? ""
@@ -98,11 +105,11 @@ extension GateController {
     /// Gatekeeper external data: `?environment=ENV`, keys are model references; each item's value is the decision
     /// summary, its error set when the key cannot be decided.
     func gatekeeper(_ request: Request, _ context: RegistryContext) async throws -> Response {
-        try await services.authorize(request, context, roles: [.gate])
+        try await access.authorize(request, context, roles: [.gate])
         guard let environment = request.uri.queryParameters["environment"].map(String.init) else {
             throw ProblemResponse(.badRequest, "name the environment: POST /v1/gatekeeper?environment=ENV")
         }
-        let bytes = try await services.jsonBody(request)
+        let bytes = try await bodies.collect(request)
         guard let ask = try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView)) as? [String: Any],
             let body = ask["request"] as? [String: Any], let keys = body["keys"] as? [String]
         else { throw ProblemResponse(.badRequest, "not a Gatekeeper ProviderRequest: request.keys is required") }

@@ -17,7 +17,12 @@ import Prometheus
 /// answers how much arrived (`Upload-Offset`), and the client resumes from there.
 struct BlobController {
     static let uploadOffset = HTTPField.Name("Upload-Offset")!
-    let services: RegistryServices
+    let uploads: Uploads
+    let sender: BlobSender
+    let gate: PullGate
+    let access: Access
+    let bodies: JSONBodies
+    let metrics: RegistryMetrics
 
     var routes: RouteCollection<RegistryContext> {
         let routes = RouteCollection(context: RegistryContext.self)
@@ -32,8 +37,8 @@ struct BlobController {
     /// Which of the listed blobs the registry lacks: one request instead of a HEAD per file, for bundles of many
     /// small files.
     func missing(_ request: Request, _ context: RegistryContext) async throws -> Response {
-        try await services.authorize(request, context, roles: [.publisher])
-        let body = try await services.jsonBody(request)
+        try await access.authorize(request, context, roles: [.publisher])
+        let body = try await bodies.collect(request)
         let query: API.BlobQuery
         do {
             query = try JSONDecoder().decode(API.BlobQuery.self, from: Data(body.readableBytesView))
@@ -53,26 +58,72 @@ struct BlobController {
     }
 
     func head(_ request: Request, _ context: RegistryContext) async throws -> Response {
-        try await services.authorize(request, context, roles: [.publisher, .consumer, .auditor])
+        try await access.authorize(request, context, roles: [.publisher, .consumer, .auditor])
         let digest = try digest(context)
         guard let size = try await storedSize(digest) else { return Response(status: .notFound) }
         return Response(status: .ok, headers: [.contentLength: String(size), .eTag: "\"\(digest)\"", .acceptRanges: "bytes"])
     }
 
     private func storedSize(_ digest: ContentDigest) async throws -> UInt64? {
-        try await services.uploads.storedSize(digest)
+        try await uploads.storedSize(digest)
     }
 
     func download(_ request: Request, _ context: RegistryContext) async throws -> Response {
-        try await services.authorize(request, context, roles: [.publisher, .consumer, .auditor, .security])
+        try await access.authorize(request, context, roles: [.publisher, .consumer, .auditor, .security])
         let digest = try digest(context)
-        try await services.gateBlob(digest, request: request, context: context)
-        return try await serve(digest, request, context)
+        try await gate.mayFetch(digest, request: request, context: context)
+        return try await sender.serve(digest, request, context)
     }
+
+    func uploadStatus(_ request: Request, _ context: RegistryContext) async throws -> Response {
+        try await access.authorize(request, context, roles: [.publisher])
+        let digest = try digest(context)
+        guard let offset = try await uploads.offset(of: digest) else {
+            return Response(status: .ok, headers: [Self.uploadOffset: "0", .location: "/v1/blobs/\(digest)"])
+        }
+        return Response(status: .ok, headers: [Self.uploadOffset: String(offset)])
+    }
+
+    func upload(_ request: Request, _ context: RegistryContext) async throws -> Response {
+        try await access.authorize(request, context, roles: [.publisher])
+        let digest = try digest(context)
+        var offset: UInt64 = 0
+        if let header = request.headers[Self.uploadOffset] {
+            guard let value = UInt64(header) else { throw ProblemResponse(.badRequest, "Upload-Offset '\(header)' is not a byte count") }
+            offset = value
+        }
+        let declared = request.headers[.contentLength].flatMap { UInt64($0) }
+        let outcome: Uploads.Outcome
+        do {
+            outcome = try await uploads.receive(
+                digest, from: offset, declaredLength: declared, body: request.body.map { $0.readableBytesView })
+        } catch {
+            throw await problem(error, resuming: digest)
+        }
+        guard case .created = outcome else { return Response(status: .ok, headers: [.location: "/v1/blobs/\(digest)"]) }
+        metrics.blobUploads.increment()
+        return Response(status: .created, headers: [.location: "/v1/blobs/\(digest)"])
+    }
+
+    /// A resume from the wrong offset answers 416 with where the upload stands, so that the client resumes there.
+    private func problem(_ error: CustodyError, resuming digest: ContentDigest) async -> any Error {
+        guard error.code == .outOfOrder else { return error }
+        var problem = ProblemResponse(.rangeNotSatisfiable, error.message)
+        problem.headers[Self.uploadOffset] = String((try? await uploads.offset(of: digest)) ?? 0)
+        return problem
+    }
+}
+
+/// Sends blobs, for every route that answers with one: the whole blob or the byte range asked for, from a file, bytes
+/// or a redirect, as the blob store hands it out.
+struct BlobSender: Sendable {
+    let uploads: Uploads
+    let blobs: any BlobStore
+    let metrics: RegistryMetrics
 
     /// Sends a stored blob, or the byte range the request asks for.
     func serve(_ digest: ContentDigest, _ request: Request, _ context: RegistryContext) async throws -> Response {
-        guard let size = try await storedSize(digest) else {
+        guard let size = try await uploads.storedSize(digest) else {
             throw ProblemResponse(.notFound, "blob \(digest) is not in the registry")
         }
         var headers: HTTPFields = [.contentType: "application/octet-stream", .eTag: "\"\(digest)\"", .acceptRanges: "bytes"]
@@ -81,8 +132,8 @@ struct BlobController {
         if status == .partialContent, let range { headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound)/\(size)" }
         let length = range.map { $0.upperBound - $0.lowerBound + 1 } ?? 0
         headers[.contentLength] = String(length)
-        services.metrics.bytesOut.increment(by: Int64(length))
-        switch try await services.blobs.body(of: digest, range: range) {
+        metrics.bytesOut.increment(by: Int64(length))
+        switch try await blobs.body(of: digest, range: range) {
         case .file(_, nil), .bytes([]):
             return Response(status: status, headers: headers, body: .init())
         case .file(let path, let range?):
@@ -106,44 +157,6 @@ struct BlobController {
             throw problem
         }
         return requested
-    }
-
-    func uploadStatus(_ request: Request, _ context: RegistryContext) async throws -> Response {
-        try await services.authorize(request, context, roles: [.publisher])
-        let digest = try digest(context)
-        guard let offset = try await services.uploads.offset(of: digest) else {
-            return Response(status: .ok, headers: [Self.uploadOffset: "0", .location: "/v1/blobs/\(digest)"])
-        }
-        return Response(status: .ok, headers: [Self.uploadOffset: String(offset)])
-    }
-
-    func upload(_ request: Request, _ context: RegistryContext) async throws -> Response {
-        try await services.authorize(request, context, roles: [.publisher])
-        let digest = try digest(context)
-        var offset: UInt64 = 0
-        if let header = request.headers[Self.uploadOffset] {
-            guard let value = UInt64(header) else { throw ProblemResponse(.badRequest, "Upload-Offset '\(header)' is not a byte count") }
-            offset = value
-        }
-        let declared = request.headers[.contentLength].flatMap { UInt64($0) }
-        let outcome: Uploads.Outcome
-        do {
-            outcome = try await services.uploads.receive(
-                digest, from: offset, declaredLength: declared, body: request.body.map { $0.readableBytesView })
-        } catch {
-            throw await problem(error, resuming: digest)
-        }
-        guard case .created = outcome else { return Response(status: .ok, headers: [.location: "/v1/blobs/\(digest)"]) }
-        services.metrics.blobUploads.increment()
-        return Response(status: .created, headers: [.location: "/v1/blobs/\(digest)"])
-    }
-
-    /// A resume from the wrong offset answers 416 with where the upload stands, so that the client resumes there.
-    private func problem(_ error: CustodyError, resuming digest: ContentDigest) async -> any Error {
-        guard error.code == .outOfOrder else { return error }
-        var problem = ProblemResponse(.rangeNotSatisfiable, error.message)
-        problem.headers[Self.uploadOffset] = String((try? await services.uploads.offset(of: digest)) ?? 0)
-        return problem
     }
 }
 

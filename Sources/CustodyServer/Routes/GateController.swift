@@ -11,8 +11,16 @@ import Prometheus
 
 /// The deployment gate: verify, policies, advisories, version status, Kubernetes admission and Gatekeeper.
 struct GateController {
-    let services: RegistryServices
-    var gate: GateService { services.gate }
+    let gate: GateService
+    let curation: Curation
+    let policySet: PolicySet
+    let access: Access
+    let bodies: JSONBodies
+    let metrics: RegistryMetrics
+    /// Kubernetes namespaces → environments for admission reviews.
+    let admission: AdmissionMapping
+    /// Re-reads the policies and trusted keys (the composition root's reload, also run on SIGHUP).
+    let reloadPolicies: @Sendable (_ actor: String) async throws(CustodyError) -> [String: String]
 
     var routes: RouteCollection<RegistryContext> {
         let routes = RouteCollection(context: RegistryContext.self)
@@ -56,19 +64,19 @@ struct GateController {
     // MARK: verify and policies
 
     func verify(_ request: Request, _ context: RegistryContext) async throws -> Response {
-        try await services.authorize(request, context, roles: Self.everyone)
-        let ask = try await services.jsonBody(request, as: API.VerifyRequest.self, what: "verify request")
+        try await access.authorize(request, context, roles: Self.everyone)
+        let ask = try await bodies.decode(request, as: API.VerifyRequest.self, what: "verify request")
         let (model, selector) = try Self.reference(model: ask.model, version: ask.version, digest: ask.digest)
         let now = Date.now
         let ruling = try await gate.ruling(model, selector, environment: ask.environment, now: now)
         try await gate.record(ruling, type: .decision, actor: context.actor, client: context.clientAddress)
-        services.metrics.decisions(allowed: ruling.decision.allowed).increment()
+        metrics.decisions(allowed: ruling.decision.allowed).increment()
         return .json(ruling.body(at: RFC3339.string(now)))
     }
 
     func policies(_ request: Request, _ context: RegistryContext) async throws -> Response {
-        try await services.authorize(request, context, roles: Self.everyone)
-        let snapshot = services.policies.snapshot
+        try await access.authorize(request, context, roles: Self.everyone)
+        let snapshot = policySet.snapshot
         let list = snapshot.policies.sorted { $0.key < $1.key }.map {
             ["environment": $0.key, "digest": $0.value.digest, "description": $0.value.description ?? ""]
         }
@@ -76,17 +84,17 @@ struct GateController {
     }
 
     func policy(_ request: Request, _ context: RegistryContext) async throws -> Response {
-        try await services.authorize(request, context, roles: Self.everyone)
+        try await access.authorize(request, context, roles: Self.everyone)
         let environment = try context.parameters.require("environment")
-        guard let policy = services.policies.snapshot.policies[environment] else {
+        guard let policy = policySet.snapshot.policies[environment] else {
             throw ProblemResponse(.notFound, "environment \(environment) has no policy")
         }
         return try .json(["environment": environment, "digest": policy.digest, "source": policy.source, "policy": policy.yaml])
     }
 
     func reload(_ request: Request, _ context: RegistryContext) async throws -> Response {
-        try await services.authorize(request, context, roles: [])
-        let digests = try await services.reloadPolicies(actor: context.actor)
+        try await access.authorize(request, context, roles: [])
+        let digests = try await reloadPolicies(context.actor)
         return try .json(["policies": digests])
     }
 
@@ -100,9 +108,9 @@ struct GateController {
 
     /// Evaluates a draft policy (or the deployed one) without recording a decision.
     func test(_ request: Request, _ context: RegistryContext) async throws -> Response {
-        try await services.authorize(request, context, roles: [.security, .publisher, .auditor, .gate])
+        try await access.authorize(request, context, roles: [.security, .publisher, .auditor, .gate])
         let environment = try context.parameters.require("environment")
-        let ask = try await services.jsonBody(request, as: TestRequest.self, what: "policy test request")
+        let ask = try await bodies.decode(request, as: TestRequest.self, what: "policy test request")
         let (model, selector) = try Self.reference(model: ask.model, version: ask.version, digest: ask.digest)
         var draft: Policy?
         if let yaml = ask.policy {
@@ -115,23 +123,21 @@ struct GateController {
 
     // MARK: advisories and version status
 
-    var curation: Curation { services.curation }
-
     func addAdvisory(_ request: Request, _ context: RegistryContext) async throws -> Response {
-        try await services.authorize(request, context, roles: [.security])
-        let document = Array(try await services.jsonBody(request).readableBytesView)
+        try await access.authorize(request, context, roles: [.security])
+        let document = Array(try await bodies.collect(request).readableBytesView)
         let added = try await curation.add(osv: document, actor: context.actor)
         return try .json(added, status: added.created ? .created : .ok)
     }
 
     func listAdvisories(_ request: Request, _ context: RegistryContext) async throws -> Response {
-        try await services.authorize(request, context, roles: Self.everyone)
+        try await access.authorize(request, context, roles: Self.everyone)
         return try .json(["advisories": try await curation.advisories()])
     }
 
     /// `{"osv": <the document as recorded>, "exposure": …}`.
     func showAdvisory(_ request: Request, _ context: RegistryContext) async throws -> Response {
-        try await services.authorize(request, context, roles: [.security, .auditor, .gate])
+        try await access.authorize(request, context, roles: [.security, .auditor, .gate])
         let id = try context.parameters.require("id")
         let advisory = try await curation.advisory(id: id)
         let osv = try JSONSerialization.jsonObject(with: Data(advisory.document))
@@ -141,15 +147,15 @@ struct GateController {
     }
 
     func withdrawAdvisory(_ request: Request, _ context: RegistryContext) async throws -> Response {
-        try await services.authorize(request, context, roles: [.security])
+        try await access.authorize(request, context, roles: [.security])
         let id = try context.parameters.require("id")
         return try .json(try await curation.withdraw(id: id, actor: context.actor))
     }
 
     func setStatus(_ request: Request, _ context: RegistryContext) async throws -> Response {
-        try await services.authorize(request, context, roles: [.security])
+        try await access.authorize(request, context, roles: [.security])
         let (model, version) = (try context.modelName(), try context.versionTag())
-        let ask = try await services.jsonBody(request, as: API.StatusRequest.self, what: "status request")
+        let ask = try await bodies.decode(request, as: API.StatusRequest.self, what: "status request")
         return try .json(try await curation.setStatus(model, version: version, to: ask, actor: context.actor))
     }
 }
