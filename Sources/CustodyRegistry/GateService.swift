@@ -390,8 +390,12 @@ package final class GateService: Sendable {
     }
 
     /// Records a decision as an event: `decision` (verify), `admission`, `pull`, `pull.denied`.
-    package func record(_ decision: API.Decision, type: EventKind, actor: String, client: String?) async throws(CustodyError) {
-        try await record(decision, detail: Ruling.eventDetail(decision), type: type, actor: actor, client: client)
+    /// `via`, when given, is appended to the event's detail (the front door and its client's user agent).
+    package func record(
+        _ decision: API.Decision, type: EventKind, actor: String, client: String?, via: String? = nil
+    ) async throws(CustodyError) {
+        let detail = Ruling.eventDetail(decision) + (via.map { "; \($0)" } ?? "")
+        try await record(decision, detail: detail, type: type, actor: actor, client: client)
     }
 
     package func record(_ ruling: Ruling, type: EventKind, actor: String, client: String?) async throws(CustodyError) {

@@ -24,6 +24,7 @@ package func buildRouter(_ services: RegistryServices) -> Router<RegistryContext
     router.addRoutes(OperationsController(services: services).routes)
     addModelRoutes(to: router, services)
     addGateRoutes(to: router, services)
+    addHubRoutes(to: router, services)
     return router
 }
 
@@ -104,4 +105,14 @@ package func buildApplication(
 /// first; the jobs then finish in reverse order (see ``RegistryServices/jobs``).
 package func runRegistry(_ services: RegistryServices, onRunning: @escaping @Sendable (Int) async -> Void) async throws {
     try await buildApplication(services, jobs: services.jobs, onRunning: onRunning).runService()
+}
+
+/// The Hugging Face Hub–compatible routes (`/api/…`, `/{ns}/{name}/resolve/…`), over the same use cases.
+private func addHubRoutes(to router: Router<RegistryContext>, _ services: RegistryServices) {
+    let sender = BlobSender(uploads: services.uploads, blobs: services.blobs, metrics: services.metrics)
+    router.addRoutes(
+        HubController(
+            hub: HubRepository(catalog: services.catalog, pulls: services.pulls), sessions: services.pullSessions, sender: sender,
+            access: services.access, bodies: services.bodies, scheme: services.configuration.tlsCertificate == nil ? "http" : "https"
+        ).routes)
 }

@@ -2,6 +2,7 @@ package import CustodyCore
 import CustodyRegistry
 import CustodyStorage
 import Foundation
+import HTTPTypes
 package import Hummingbird
 import Logging
 import NIOCore
@@ -43,6 +44,7 @@ package struct ProblemResponse: HTTPResponseError {
     }
 
     package func response(from request: Request, context: some RequestContext) throws -> Response {
+        if HubHeaders.isHubPath(request.uri.path) { return try hubResponse(from: request, context: context) }
         let problem = API.Problem(status: status.code, title: status.reasonPhrase, detail: detail, decisions: decisions)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -50,6 +52,19 @@ package struct ProblemResponse: HTTPResponseError {
         fields[.contentType] = "application/problem+json"
         if status == .unauthorized { fields[.wwwAuthenticate] = #"Bearer realm="custody""# }
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(problem))))
+    }
+}
+
+extension ProblemResponse {
+    /// The refusal in the Hub's format, for its clients: a refused token is "Invalid credentials in Authorization
+    /// header", which huggingface_hub reports as such rather than as a missing repository.
+    func hubResponse(from request: Request, context: some RequestContext) throws -> Response {
+        var error = HubError(status, code: nil, detail)
+        error.headers = headers
+        if status == .unauthorized, request.headers[.authorization] != nil {
+            error.headerMessage = "Invalid credentials in Authorization header"
+        }
+        return try error.response(from: request, context: context)
     }
 }
 
@@ -61,6 +76,8 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let problem as ProblemResponse {
             throw problem
+        } catch let error as HubError {
+            throw error
         } catch let error as CustodyError {
             if error.code == .io || error.code == .remote {
                 context.logger.error("request failed", metadata: ["error": "\(error.message)", "path": "\(request.uri.path)"])

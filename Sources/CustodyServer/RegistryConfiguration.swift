@@ -48,6 +48,9 @@ package struct RegistryConfiguration: Sendable {
     package var logOrigin: String = "custody.localhost/log"
     /// Identical gate decisions within this long of a recorded one are counted into one event; zero records each.
     package var decisionRepeatWindow: Duration = .seconds(1)
+    /// Downloads of one version by one token from one address with less than this between them are one pull (a Hub
+    /// client fetches a snapshot file by file): the first is recorded.
+    package var pullSessionWindow: Duration = .seconds(300)
 
     /// One policy file per environment: `policies/ENV.yaml`.
     package var policiesDirectory: String { home + "/policies" }
@@ -134,6 +137,9 @@ package struct RegistryConfiguration: Sendable {
         if let window = document.audit?.repeatWindow {
             decisionRepeatWindow = try Self.duration(window, source: "\(source): audit.repeatWindow")
         }
+        if let session = document.audit?.pullSession {
+            pullSessionWindow = try Self.period(session, source: "\(source): audit.pullSession", zero: true)
+        }
         if let environment = document.admission?.defaultEnvironment { admissionDefaultEnvironment = environment }
     }
 
@@ -174,6 +180,7 @@ package struct RegistryConfiguration: Sendable {
         struct Audit: Decodable {
             var origin: String?
             var repeatWindow: String?
+            var pullSession: String?
         }
         var audit: Audit?
         var listen: String?

@@ -36,6 +36,8 @@ package final class RegistryServices: Sendable {
     let changes: any ChangeFeed
     /// Receives blobs: limits, free space, resumable upload objects.
     let uploads: Uploads
+    /// Hub downloads that belong to one pull (a snapshot is fetched file by file).
+    let pullSessions: PullSessions
     /// Failed authentications per client address.
     let authFailures: FailureLimiter
     /// Open connections, for the connection cap and `/metrics`.
@@ -69,6 +71,7 @@ package final class RegistryServices: Sendable {
         self.trust = trust
         self.gate = gate
         self.tokens = TokenCache(records: database)
+        self.pullSessions = PullSessions(window: configuration.pullSessionWindow)
         self.authFailures = FailureLimiter(
             burst: configuration.authFailureBurst, window: configuration.authFailureWindow, delay: configuration.authFailureDelay)
         self.configuration = configuration

@@ -2,6 +2,7 @@ import CustodyCore
 import CustodyRegistry
 import CustodyStorage
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 
@@ -9,6 +10,13 @@ extension Response {
     /// A JSON answer with sorted keys, as every endpoint writes them.
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
         json(ByteBuffer(bytes: try encoder().encode(value)), status: status)
+    }
+
+    /// A JSON answer with further headers.
+    static func json(_ value: some Encodable, headers: HTTPFields, status: HTTPResponse.Status = .ok) throws -> Response {
+        var response = json(ByteBuffer(bytes: try encoder().encode(value)), status: status)
+        for field in headers { response.headers[field.name] = field.value }
+        return response
     }
 
     /// A JSON answer already encoded.

@@ -58,6 +58,16 @@ package enum Tools {
         }
     }
 
+    /// A venv with Hugging Face clients (`.venv-hf`: huggingface_hub 2.4.0 and transformers 5.24.0; `.venv-hf036`:
+    /// huggingface_hub 0.36.2), made by `scripts/bootstrap --interop`.
+    package static func hubVenv(_ name: String) throws -> String {
+        let venv = packageRoot + "/" + name
+        try #require(
+            FileManager.default.isExecutableFile(atPath: venv + "/bin/python"),
+            "no \(venv): run `scripts/bootstrap --interop` (make test does)")
+        return venv
+    }
+
     package static func custody(_ arguments: String...) throws -> ProcessResult {
         try run(try custody, arguments)
     }

@@ -122,11 +122,13 @@ struct BlobSender: Sendable {
     let metrics: RegistryMetrics
 
     /// Sends a stored blob, or the byte range the request asks for.
-    func serve(_ digest: ContentDigest, _ request: Request, _ context: RegistryContext) async throws -> Response {
+    /// `extra` headers are added to the answer (and may replace the `ETag`).
+    func serve(_ digest: ContentDigest, _ request: Request, _ context: RegistryContext, extra: HTTPFields = [:]) async throws -> Response {
         guard let size = try await uploads.storedSize(digest) else {
             throw ProblemResponse(.notFound, "blob \(digest) is not in the registry")
         }
         var headers: HTTPFields = [.contentType: "application/octet-stream", .eTag: "\"\(digest)\"", .acceptRanges: "bytes"]
+        for field in extra { headers[field.name] = field.value }
         let range = try Self.range(request, size: size)
         let status: HTTPResponse.Status = request.headers[.range] == nil ? .ok : .partialContent
         if status == .partialContent, let range { headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound)/\(size)" }
@@ -145,6 +147,19 @@ struct BlobSender: Sendable {
         case .redirect(let location):
             return Response(status: .temporaryRedirect, headers: [.location: location])
         }
+    }
+
+    /// Sends `bytes` held in memory (a signature, a document) as a blob would be: whole, or the range asked for.
+    func serve(bytes: [UInt8], _ request: Request, extra: HTTPFields = [:]) throws -> Response {
+        var headers: HTTPFields = [.contentType: "application/octet-stream", .acceptRanges: "bytes"]
+        for field in extra { headers[field.name] = field.value }
+        let range = try Self.range(request, size: UInt64(bytes.count))
+        let status: HTTPResponse.Status = request.headers[.range] == nil ? .ok : .partialContent
+        if status == .partialContent, let range { headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound)/\(bytes.count)" }
+        let slice = range.map { Array(bytes[Int($0.lowerBound)...Int($0.upperBound)]) } ?? []
+        headers[.contentLength] = String(slice.count)
+        metrics.bytesOut.increment(by: Int64(slice.count))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: slice)))
     }
 
     /// The bytes a request asks for: its `Range` (one range; 416 naming the size when it is outside), or all of them
