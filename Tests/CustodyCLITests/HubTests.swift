@@ -105,3 +105,163 @@ import Testing
         #expect(local == expected)
     }
 }
+
+extension HubTests {
+    /// Runs Hub downloads listed as JSON (`[["download", repo, file, revision?], ["info", repo, revision?]]`) and answers
+    /// each with its result or the client's exception (type and message).
+    static let actions = """
+        import json, sys
+        from huggingface_hub import HfApi, hf_hub_download, snapshot_download
+        out = []
+        for action in json.loads(sys.argv[1]):
+            try:
+                if action[0] == "download":
+                    out.append({"ok": hf_hub_download(action[1], action[2], revision=action[3])})
+                elif action[0] == "snapshot":
+                    out.append({"ok": snapshot_download(action[1], revision=action[2])})
+                else:
+                    out.append({"ok": HfApi().model_info(action[1], revision=action[2]).sha})
+            except Exception as error:
+                out.append({"error": type(error).__name__, "message": str(error)})
+        print(json.dumps({"results": out}))
+        """
+
+    static func hub(_ actions: [[Any?]], _ environment: [String: String]) throws -> [[String: Any]] {
+        let encoded = String(decoding: try JSONSerialization.data(withJSONObject: actions.map { $0.map { $0 ?? NSNull() } }), as: UTF8.self)
+        let out = try python(try Tools.hubVenv(".venv-hf"), Self.actions, [encoded], environment)
+        return try #require(out["results"] as? [[String: Any]])
+    }
+
+    static func commit(_ published: ProcessResult) throws -> String {
+        let detail = try #require(try JSONSerialization.jsonObject(with: Data(published.stdout.utf8)) as? [String: Any])
+        let digest = try #require((detail["version"] as? [String: Any])?["bundleDigest"] as? String, "\(published.stderr)")
+        return String(digest.dropFirst("sha256:".count).prefix(40))
+    }
+
+    /// The gate decides Hub downloads as it decides `custody pull`: a denied licence is `GatedRepoError` with the
+    /// policy's reasons; `main` is the newest version production allows; after a yank or a high advisory a host that
+    /// had the files cached fails at `main` and at the tag; a snapshot is one pull event, and exposure reports name
+    /// the token and environment.
+    @Test func theGateDecidesHubDownloads() throws {
+        let (registry, key) = try GateTests.registry()
+        let source = ["--source", "https://huggingface.co/acme/base", "--license", "apache-2.0", "--json"]
+        func publish(_ name: String, _ version: String, salt: String, signed: Bool = true, extra: [String] = source) throws -> String {
+            let model = try GateTests.model(registry, name.replacingOccurrences(of: "/", with: "-"), salt: salt)
+            let result = try registry.custody(
+                ["publish", model, "--name", name, "--version", version] + (signed ? ["--sign-key", key] : []) + extra)
+            try #require(result.status == 0, "\(result.stderr)")
+            return try Self.commit(result)
+        }
+        _ = try publish("acme/nc", "1", salt: "nc", extra: ["--source", "https://x", "--license", "cc-by-nc-4.0", "--json"])
+        let tiny1 = try publish("acme/tiny", "1", salt: "t1")
+        let tiny2 = try publish("acme/tiny", "2", salt: "t2")
+        _ = try publish("acme/tiny", "3", salt: "t3", signed: false)
+        let solo = try publish("acme/solo", "1", salt: "s1")
+        let consumer = try registry.token("--role", "consumer", "--env", "production", "--name", "inference-host")
+        let environment = Self.environment(registry, token: consumer, home: registry.scratch.path + "/hf-warm")
+
+        let first = try Self.hub(
+            [
+                ["download", "acme/nc", "config.json", nil], ["info", "acme/tiny", nil], ["snapshot", "acme/tiny", nil],
+                ["download", "acme/tiny", "config.json", "2"], ["download", "acme/solo", "config.json", nil],
+                ["download", "acme/solo", "config.json", "1"],
+            ], environment)
+        #expect(first[0]["error"] as? String == "GatedRepoError", "\(first[0])")
+        #expect((first[0]["message"] as? String)?.contains("licence class research (cc-by-nc-4.0) is not allowed in production") == true)
+        #expect(first[1]["ok"] as? String == tiny2, "main is the newest version production allows (3 is unsigned)")
+        #expect(first[2...].allSatisfy { $0["ok"] != nil }, "\(first)")
+        let skipped = try registry.http("GET", "/api/models/acme/tiny", token: consumer)
+        #expect(skipped.headers["X-HF-Warning"]?.contains("acme/tiny@3 may not be pulled") == true, "\(skipped.headers)")
+
+        // A snapshot of every file and a second download within the pull session are one pull.
+        let pulls = try GateTests.decision(
+            try registry.custody("audit", "log", "--model", "acme/tiny", "--version", "2", "--type", "pull", "--json"))
+        let events = try #require(pulls["events"] as? [[String: Any]])
+        #expect(events.count == 1, "\(events)")
+        #expect(events.first?["environment"] as? String == "production")
+        #expect((events.first?["detail"] as? String)?.contains("via the Hugging Face API, user agent") == true, "\(events)")
+
+        #expect(try registry.custody("status", "yank", "acme/tiny@2", "--reason", "bad merge").status == 0)
+        let advisory = registry.scratch.path + "/advisory.json"
+        try Data(
+            """
+            {"id": "x_CUSTODY-2026-0700", "modified": "2026-11-29T10:00:00Z", "summary": "poisoned",
+             "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:H"}],
+             "affected": [{"package": {"ecosystem": "Custody", "name": "acme/solo"}, "versions": ["1"]}]}
+            """.utf8
+        ).write(to: URL(fileURLWithPath: advisory))
+        let added = try registry.custody("advisory", "add", advisory, "--json")
+        #expect(added.status == 0, "\(added.stderr)")
+
+        // The same host, its cache warm: revoked revisions fail, even where the files are cached.
+        let after = try Self.hub(
+            [
+                ["download", "acme/tiny", "config.json", "2"], ["info", "acme/tiny", nil], ["download", "acme/solo", "config.json", nil],
+                ["download", "acme/solo", "config.json", "1"], ["download", "acme/tiny", "config.json", nil],
+            ], environment)
+        #expect(after[0]["error"] as? String == "RevisionNotFoundError", "\(after[0])")
+        #expect(after[1]["ok"] as? String == tiny1, "main falls back to the newest allowed version")
+        #expect(after[2]["error"] as? String == "RevisionNotFoundError", "\(after[2])")
+        #expect(after[3]["error"] as? String == "RevisionNotFoundError", "\(after[3])")
+        #expect(after[4]["ok"] != nil)
+        _ = solo
+
+        let exposure = try GateTests.decision(try registry.custody("audit", "exposure", "x_CUSTODY-2026-0700", "--json"))
+        let uses = try #require(((exposure["versions"] as? [[String: Any]])?.first?["uses"] as? [[String: Any]]))
+        #expect(uses.contains { $0["type"] as? String == "pull" && $0["environment"] as? String == "production" }, "\(uses)")
+        #expect((exposure["tokens"] as? [String])?.contains { $0.contains("inference-host") } == true, "\(exposure)")
+    }
+}
+
+extension HubTests {
+    /// Bad input gets the Hub's own error codes (which the clients turn into their exceptions), and nothing leaks.
+    @Test func badInputGetsTheHubsErrorCodes() throws {
+        let (registry, key) = try GateTests.registry()
+        let model = try GateTests.model(registry, "tiny", salt: "b1")
+        let published = try registry.custody(
+            "publish", model, "--name", "acme/tiny", "--version", "1", "--sign-key", key, "--source", "https://x", "--license", "mit", "--json")
+        let commit = try Self.commit(published)
+        let admin = registry.adminToken
+        func code(_ response: (status: Int, headers: [String: String], body: String)) -> String? { response.headers["X-Error-Code"] }
+
+        let noRepo = try registry.http("GET", "/api/models/acme/nope", token: admin)
+        #expect(noRepo.status == 404 && code(noRepo) == "RepoNotFound", "\(noRepo)")
+        #expect(noRepo.body.contains("\"error\""), "the Hub's error body: \(noRepo.body)")
+        let noRevision = try registry.http("GET", "/api/models/acme/tiny/revision/nope", token: admin)
+        #expect(noRevision.status == 404 && code(noRevision) == "RevisionNotFound", "\(noRevision)")
+        let noFile = try registry.http("HEAD", "/acme/tiny/resolve/main/nope.bin", token: admin)
+        #expect(noFile.status == 404 && code(noFile) == "EntryNotFound" && noFile.headers["X-Repo-Commit"] == commit, "\(noFile)")
+        let noFolder = try registry.http("GET", "/api/models/acme/tiny/tree/main/nope", token: admin)
+        #expect(noFolder.status == 404 && code(noFolder) == "EntryNotFound", "\(noFolder)")
+        for traversal in [
+            "/acme/tiny/resolve/main/..%2F..%2Fetc%2Fpasswd", "/acme/tiny/resolve/main/a/../../config.json", "/acme/tiny/resolve/main/%00",
+        ] {
+            let refused = try registry.http("GET", traversal, token: admin)
+            #expect(refused.status == 400, "\(traversal): \(refused)")
+        }
+
+        // Repository ids match whatever their case; the answer names the model as published.
+        let mixed = try registry.http("GET", "/api/models/ACME/Tiny", token: admin)
+        #expect(mixed.status == 200 && mixed.body.contains("\"id\":\"acme/tiny\"") && mixed.body.contains("\"sha\":\"\(commit)\""), "\(mixed)")
+        // The metadata a client needs, and ranges.
+        let head = try registry.http("HEAD", "/acme/tiny/resolve/\(commit)/config.json", token: admin)
+        #expect(head.status == 200 && head.headers["X-Repo-Commit"] == commit && head.headers["X-Linked-Size"] == "23", "\(head)")
+        #expect(head.headers.keys.allSatisfy { !$0.lowercased().contains("xet") }, "never a Xet header: \(head.headers)")
+        let range = try registry.http("GET", "/acme/tiny/resolve/main/config.json", token: admin, headers: ["Range": "bytes=2-9999"])
+        #expect(range.status == 206 && range.headers["Content-Range"] == "bytes 2-22/23" && range.body == #"model_type": "llama"}"#, "\(range)")
+
+        // No token, a revoked one, and Xet.
+        let anonymous = try registry.http("GET", "/api/models/acme/tiny")
+        #expect(anonymous.status == 401 && anonymous.headers["X-Error-Message"] != nil, "\(anonymous)")
+        let revoked = try registry.token("--role", "consumer", "--env", "production", "--name", "gone")
+        let list = try registry.http("GET", "/v1/tokens", token: admin)
+        let tokens = try JSONSerialization.jsonObject(with: Data(list.body.utf8)) as? [String: [[String: Any]]]
+        let id = try #require(tokens?["tokens"]?.first { $0["name"] as? String == "gone" }?["id"] as? String)
+        #expect(try registry.http("DELETE", "/v1/tokens/\(id)", token: admin).status == 204)
+        let refusedToken = try registry.http("GET", "/api/models/acme/tiny", token: revoked)
+        #expect(
+            refusedToken.status == 401 && refusedToken.headers["X-Error-Message"] == "Invalid credentials in Authorization header", "\(refusedToken)")
+        let xet = try registry.http("GET", "/api/models/acme/tiny/xet-write-token/main", token: admin)
+        #expect(xet.status == 501 && xet.headers["X-Error-Message"]?.contains("HF_HUB_DISABLE_XET=1") == true, "\(xet)")
+    }
+}
