@@ -261,6 +261,14 @@ extension HubTests {
         let refusedToken = try registry.http("GET", "/api/models/acme/tiny", token: revoked)
         #expect(
             refusedToken.status == 401 && refusedToken.headers["X-Error-Message"] == "Invalid credentials in Authorization header", "\(refusedToken)")
+        // `custody hf-env` prints the lines an inference host needs, with a consumer token for the environment.
+        let lines = try registry.custody("hf-env", "--env", "production")
+        #expect(lines.status == 0, "\(lines.stderr)")
+        #expect(lines.stdout.contains("export HF_ENDPOINT=\(registry.url)\n") && lines.stdout.contains("export HF_HUB_DISABLE_XET=1"))
+        let secret = try #require(lines.stdout.firstMatch(of: /export HF_TOKEN=(cst_[A-Za-z0-9_-]+)/).map { String($0.1) })
+        let whoami = try registry.http("GET", "/api/whoami-v2", token: secret)
+        #expect(whoami.status == 200 && whoami.body.contains("\"name\":\"hf-production\"") && whoami.body.contains("\"role\":\"read\""))
+        #expect(whoami.body.contains("\"orgs\":[]"), "hf auth whoami needs orgs: \(whoami.body)")
         let xet = try registry.http("GET", "/api/models/acme/tiny/xet-write-token/main", token: admin)
         #expect(xet.status == 501 && xet.headers["X-Error-Message"]?.contains("HF_HUB_DISABLE_XET=1") == true, "\(xet)")
     }
