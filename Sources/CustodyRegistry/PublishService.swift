@@ -50,11 +50,7 @@ package struct PublishService: Sendable {
             }
         }
         let files = request.files.sorted { ResourceOrder.precedes($0.path, $1.path) }
-        let resources = files.map { Resource(name: $0.path, algorithm: "sha256", digest: $0.digest) }
-        let manifest = ModelManifest(
-            modelName: model.name,
-            serialization: SerializationParameters(method: .files, allowSymlinks: false, ignorePaths: Self.ignoredPaths),
-            resources: resources)
+        let manifest = Self.manifest(of: files, model: model)
 
         var license = request.license ?? API.License()
         var provenance = request.provenance ?? API.Provenance()
@@ -103,6 +99,15 @@ package struct PublishService: Sendable {
             try await changes.announce(.published(model))
         }
         return outcome
+    }
+
+    /// The OMS manifest of a version's files (in model_signing's order); its root digest is the bundle digest.
+    package static func manifest(of files: [API.FileEntry], model: ModelName) -> ModelManifest {
+        let sorted = files.sorted { ResourceOrder.precedes($0.path, $1.path) }
+        return ModelManifest(
+            modelName: model.name,
+            serialization: SerializationParameters(method: .files, allowSymlinks: false, ignorePaths: ignoredPaths),
+            resources: sorted.map { Resource(name: $0.path, algorithm: "sha256", digest: $0.digest) })
     }
 
     /// The publisher's bundle must be signed by a trusted key and cover exactly these files.
