@@ -105,7 +105,7 @@ package struct HubRepository: Sendable {
         return revoked ? .revisionNotFound(denied.message) : .gated(denied.message)
     }
 
-    static func normalize(_ revision: String) -> String {
+    package static func normalize(_ revision: String) -> String {
         for prefix in ["refs/heads/", "refs/tags/"] where revision.hasPrefix(prefix) { return String(revision.dropFirst(prefix.count)) }
         return revision
     }

@@ -95,6 +95,47 @@ package struct Uploads: Sendable {
         return .created(size: placed.size)
     }
 
+    /// Receives one part of a multipart upload of `digest`, `size` bytes in all: the part's bytes start at `offset`
+    /// and must follow what is staged (in order; a repeat or a gap is `outOfOrder`). The part that completes the
+    /// blob commits it, digest checked; a blob whose bytes are not its digest is not kept. Returns the bytes staged
+    /// so far (`size` once the blob is stored).
+    package func receivePart<Body: AsyncSequence & Sendable>(
+        _ digest: ContentDigest, size: UInt64, from offset: UInt64, declaredLength declared: UInt64?, body: Body
+    ) async throws(CustodyError) -> UInt64 where Body.Element: ContiguousBytes & Sendable {
+        if try await storedSize(digest) != nil { return size }
+        guard size <= maxBlobSize else { throw CustodyError(.tooLarge, "a \(size)-byte blob is over the registry's \(maxBlobSize)-byte limit") }
+        if let declared {
+            guard offset + declared <= size else { throw CustodyError(.invalidArgument, "the part ends past the blob's \(size) bytes") }
+            try disk.admit(declared, for: "a \(declared)-byte part")
+        }
+        let upload = try await blobs.upload(UploadID(resuming: digest), resumingAt: offset)
+        let received: UInt64
+        do throws(ReceiveFailure) {
+            received = try await write(body, to: upload, from: offset, declared: declared)
+        } catch let failure {
+            counted(failure.received)
+            if case .refused(let error) = failure.reason {
+                await upload.abort()
+                throw error
+            }
+            await upload.suspend()
+            throw CustodyError(.io, "the part's body failed after \(offset + failure.received) bytes; send the part again")
+        }
+        counted(received)
+        let total = offset + received
+        guard total >= size else {
+            await upload.suspend()
+            return total
+        }
+        guard total == size else {
+            await upload.abort()
+            throw CustodyError(.invalidArgument, "the parts hold \(total) bytes, not the blob's \(size); nothing was kept")
+        }
+        let placed = try await upload.commit(expecting: digest)
+        try await index.recordBlob(digest, size: placed.size)
+        return placed.size
+    }
+
     /// The resumable upload of `digest`; when another request is writing it, a fresh one of its own that cannot be
     /// resumed (a resume of a held upload is a conflict).
     private func open(_ digest: ContentDigest, at offset: UInt64) async throws(CustodyError) -> (any BlobUpload, resumable: Bool) {

@@ -110,9 +110,17 @@ package func runRegistry(_ services: RegistryServices, onRunning: @escaping @Sen
 /// The Hugging Face Hub–compatible routes (`/api/…`, `/{ns}/{name}/resolve/…`), over the same use cases.
 private func addHubRoutes(to router: Router<RegistryContext>, _ services: RegistryServices) {
     let sender = BlobSender(uploads: services.uploads, blobs: services.blobs, metrics: services.metrics)
+    let hub = HubRepository(catalog: services.catalog, pulls: services.pulls)
+    let scheme = services.configuration.tlsCertificate == nil ? "http" : "https"
     router.addRoutes(
         HubController(
-            hub: HubRepository(catalog: services.catalog, pulls: services.pulls), sessions: services.pullSessions, sender: sender,
-            access: services.access, bodies: services.bodies, scheme: services.configuration.tlsCertificate == nil ? "http" : "https"
+            hub: hub, sessions: services.pullSessions, sender: sender,
+            access: services.access, bodies: services.bodies, scheme: scheme
+        ).routes)
+    router.addRoutes(
+        HubUploadController(
+            hub: hub, publishing: services.publishing, uploads: services.uploads, capabilities: services.uploadCapabilities,
+            policies: services.policies, access: services.access, bodies: services.bodies, scheme: scheme, logger: services.logger,
+            partSize: services.configuration.hubPartSize
         ).routes)
 }

@@ -45,7 +45,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
 
 extension AuthenticationMiddleware {
     static func isDataPlane(_ path: String) -> Bool {
-        path.hasPrefix("/v1/blobs/") || path.hasPrefix("/v1/uploads/")
+        path.hasPrefix("/v1/blobs/") || path.hasPrefix("/v1/uploads/") || path.hasPrefix("/api/custody/lfs/")
     }
 
     static func recordsItsOwnEvent(_ path: String) -> Bool {

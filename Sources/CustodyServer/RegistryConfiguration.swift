@@ -51,6 +51,8 @@ package struct RegistryConfiguration: Sendable {
     /// Downloads of one version by one token from one address with less than this between them are one pull (a Hub
     /// client fetches a snapshot file by file): the first is recorded.
     package var pullSessionWindow: Duration = .seconds(300)
+    /// The part size of multipart LFS uploads through the Hub API (`huggingface.partSize`).
+    package var hubPartSize: UInt64 = 64 << 20
 
     /// One policy file per environment: `policies/ENV.yaml`.
     package var policiesDirectory: String { home + "/policies" }
@@ -137,6 +139,12 @@ package struct RegistryConfiguration: Sendable {
         if let window = document.audit?.repeatWindow {
             decisionRepeatWindow = try Self.duration(window, source: "\(source): audit.repeatWindow")
         }
+        if let part = document.huggingface?.partSize {
+            hubPartSize = try ByteSize.parse(part, source: "\(source): huggingface.partSize")
+            guard hubPartSize >= 1 << 20 else {
+                throw CustodyError(.invalidArgument, "\(source): huggingface.partSize '\(part)' is under the 1 MiB a part needs at least")
+            }
+        }
         if let session = document.audit?.pullSession {
             pullSessionWindow = try Self.period(session, source: "\(source): audit.pullSession", zero: true)
         }
@@ -183,6 +191,10 @@ package struct RegistryConfiguration: Sendable {
             var pullSession: String?
         }
         var audit: Audit?
+        struct HuggingFace: Decodable {
+            var partSize: String?
+        }
+        var huggingface: HuggingFace?
         var listen: String?
         var data: String?
         var limits: Limits?

@@ -38,6 +38,8 @@ package final class RegistryServices: Sendable {
     let uploads: Uploads
     /// Hub downloads that belong to one pull (a snapshot is fetched file by file).
     let pullSessions: PullSessions
+    /// Signs the upload URLs the Hub's LFS batch API hands out (their uploads carry no credentials).
+    let uploadCapabilities = UploadCapability()
     /// Failed authentications per client address.
     let authFailures: FailureLimiter
     /// Open connections, for the connection cap and `/metrics`.

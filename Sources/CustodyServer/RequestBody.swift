@@ -53,7 +53,7 @@ struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if let declared = request.headers[.contentLength].flatMap({ UInt64($0) }), declared > UInt64(limit),
-            !(request.method == .put && request.uri.path.hasPrefix("/v1/blobs/"))
+            !(request.method == .put && (request.uri.path.hasPrefix("/v1/blobs/") || request.uri.path.hasPrefix("/api/custody/lfs/")))
         {
             throw ProblemResponse.bodyTooLarge(limit: limit, declared: declared)
         }

@@ -273,3 +273,70 @@ extension HubTests {
         #expect(xet.status == 501 && xet.headers["X-Error-Message"]?.contains("HF_HUB_DISABLE_XET=1") == true, "\(xet)")
     }
 }
+
+extension HubTests {
+    static let upload = """
+        import json, sys
+        from huggingface_hub import HfApi
+        api = HfApi()
+        repo, folder = sys.argv[1], sys.argv[2]
+        out = {}
+        api.create_repo(repo, exist_ok=True)
+        api.create_repo(repo, exist_ok=True)
+        try:
+            out["oid"] = api.upload_folder(repo_id=repo, folder_path=folder, commit_message="ci").oid
+        except Exception as error:
+            out["error"] = type(error).__name__
+            out["message"] = str(error)
+        print(json.dumps(out))
+        """
+
+    /// `upload_folder` and `hf upload` create versions through the publish path: scanned, registry-signed, pullable
+    /// and verifiable; a card whose licence cannot be classified is refused at validate-yaml with the message shown;
+    /// a second commit makes a version holding both commits' files.
+    @Test func uploadsBecomeVersions() throws {
+        let registry = try RegistryProcess()
+        let venv = try Tools.hubVenv(".venv-hf")
+        let publisher = try registry.token("--role", "publisher", "--namespace", "acme", "--name", "ci")
+        let environment = Self.environment(registry, token: publisher, home: registry.scratch.path + "/hf-up")
+        let folder = registry.scratch.path + "/bundle"
+        try registry.scratch.write("bundle/README.md", "---\nlicense: apache-2.0\nbase_model: acme/base\n---\n# Tiny\n")
+        try registry.scratch.write("bundle/config.json", #"{"model_type": "llama"}"#)
+        try registry.scratch.write("bundle/model.safetensors", String(decoding: safetensors([("w", "F32", [2], 8)]), as: UTF8.self))
+        let first = try Self.python(venv, Self.upload, ["acme/up", folder], environment)
+        let oid = try #require(first["oid"] as? String, "\(first)")
+        let shown = try registry.custody("show", "acme/up", "--json")
+        #expect(shown.status == 0, "\(shown.stderr)")
+        let detail = try GateTests.decision(shown)
+        let versions = try #require(detail["versions"] as? [[String: Any]])
+        let tag = try #require(versions.first?["version"] as? String)
+        #expect(tag == "hf-" + oid.prefix(12), "\(versions)")
+        let version = try GateTests.decision(try registry.custody("show", "acme/up@\(tag)", "--json"))
+        #expect((version["license"] as? [String: Any])?["id"] as? String == "apache-2.0", "the model card was read")
+        #expect(((version["scan"] as? [String: Any])?["verdict"]) as? String == "clean")
+        #expect((version["signatures"] as? [[String: Any]])?.contains { $0["kind"] as? String == "registry" } == true)
+        let pulled = registry.scratch.path + "/pulled"
+        let pull = try registry.custody("pull", "acme/up@\(tag)", "--output", pulled, "--registry-key", registry.registryPublicKey)
+        #expect(pull.status == 0, "\(pull.stderr)")
+        let checked = try Tools.modelSigning(
+            "verify", "key", pulled, "--signature", pulled + "/model.sig", "--public_key", registry.registryPublicKey)
+        #expect(checked.status == 0, "\(checked.stderr)")
+
+        // A second commit on top of the first: `hf upload` of one more file.
+        try registry.scratch.write("extra/tokenizer.json", "{}")
+        let second = try run(
+            venv + "/bin/hf", ["upload", "acme/up", registry.scratch.path + "/extra", ".", "--commit-message", "tok"], environment: environment)
+        #expect(second.status == 0, "\(second.stderr)")
+        let after = try GateTests.decision(try registry.custody("show", "acme/up", "--json"))
+        let newest = try #require((after["versions"] as? [[String: Any]])?.last?["version"] as? String)
+        let files = try GateTests.decision(try registry.custody("show", "acme/up@\(newest)", "--json"))["files"] as? [[String: Any]]
+        #expect(Set(files?.compactMap { $0["path"] as? String } ?? []) == ["README.md", "config.json", "model.safetensors", "tokenizer.json"])
+
+        // A card with a licence nobody can classify is refused before anything is committed.
+        try registry.scratch.write("odd/README.md", "---\nlicense: my-own-licence\n---\n")
+        try registry.scratch.write("odd/config.json", "{}")
+        let odd = try Self.python(venv, Self.upload, ["acme/odd", registry.scratch.path + "/odd"], environment)
+        #expect(odd["error"] as? String == "ValueError" && (odd["message"] as? String)?.contains("my-own-licence") == true, "\(odd)")
+        #expect(try registry.custody("show", "acme/odd").status != 0, "nothing was committed")
+    }
+}

@@ -62,6 +62,6 @@ enum HubHeaders {
     static func isHubPath(_ path: String) -> Bool {
         if path.hasPrefix("/api/") { return true }
         let parts = path.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false)
-        return parts.count == 4 && parts[0].isEmpty && parts[3].hasPrefix("resolve/")
+        return parts.count == 4 && parts[0].isEmpty && (parts[3].hasPrefix("resolve/") || parts[3].hasPrefix("info/lfs/"))
     }
 }
