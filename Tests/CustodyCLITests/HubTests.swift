@@ -1,3 +1,4 @@
+import CustodyCore
 import CustodyTestSupport
 import Foundation
 import Testing
@@ -338,5 +339,56 @@ extension HubTests {
         let odd = try Self.python(venv, Self.upload, ["acme/odd", registry.scratch.path + "/odd"], environment)
         #expect(odd["error"] as? String == "ValueError" && (odd["message"] as? String)?.contains("my-own-licence") == true, "\(odd)")
         #expect(try registry.custody("show", "acme/odd").status != 0, "nothing was committed")
+    }
+}
+
+extension HubTests {
+    /// Multipart LFS uploads: huggingface_hub uploads a file larger than a part in parts (1 MiB here) and it is stored
+    /// whole; parts out of order, a missing part and bytes that are not the digest are refused, and nothing is stored.
+    @Test func multipartUploads() throws {
+        let scratch = try Scratch()
+        try scratch.write("Registry/custody.yaml", "huggingface:\n  partSize: 1MiB\n")
+        let registry = try RegistryProcess(scratch: scratch)
+        let publisher = try registry.token("--role", "publisher", "--namespace", "acme", "--name", "ci")
+        let environment = Self.environment(registry, token: publisher, home: registry.scratch.path + "/hf-up")
+        let weights = pseudoRandomBytes(3 * (1 << 20) + 12345, seed: 7)
+        try registry.scratch.write("big/README.md", "---\nlicense: mit\n---\n")
+        try registry.scratch.write("big/weights.bin", weights)
+        let uploaded = try Self.python(try Tools.hubVenv(".venv-hf"), Self.upload, ["acme/big", registry.scratch.path + "/big"], environment)
+        #expect(uploaded["oid"] != nil, "\(uploaded)")
+        let digest = ContentDigest.of(weights).hex
+        #expect(try registry.http("HEAD", "/v1/blobs/sha256:\(digest)", token: publisher).status == 200, "stored whole")
+
+        // By hand: a batch answer with four part URLs, then the parts sent wrong.
+        let other = pseudoRandomBytes(3 * (1 << 20) + 1, seed: 8)
+        let oid = ContentDigest.of(other).hex
+        let batch = try registry.http(
+            "POST", "/acme/big.git/info/lfs/objects/batch", token: publisher, headers: ["Content-Type": "application/vnd.git-lfs+json"],
+            body: Data(#"{"operation":"upload","transfers":["basic","multipart"],"objects":[{"oid":"\#(oid)","size":\#(other.count)}]}"#.utf8))
+        let answer = try #require(try JSONSerialization.jsonObject(with: Data(batch.body.utf8)) as? [String: Any], "\(batch)")
+        let object = try #require((answer["objects"] as? [[String: Any]])?.first)
+        let upload = try #require((object["actions"] as? [String: Any])?["upload"] as? [String: Any])
+        let header = try #require(upload["header"] as? [String: String], "\(upload)")
+        #expect(header["chunk_size"] == String(1 << 20) && header["4"] != nil && header["5"] == nil, "\(header)")
+        func path(_ url: String) -> String { String(url.dropFirst(registry.url.count)) }
+        func part(_ number: Int, _ bytes: [UInt8]) throws -> Int {
+            let start = (number - 1) << 20
+            let slice = Array(bytes[start..<min(bytes.count, start + (1 << 20))])
+            return try registry.http("PUT", path(header[String(number)]!), body: Data(slice)).status
+        }
+        #expect(try part(1, other) == 200)
+        #expect(try part(3, other) == 416, "a part after a gap is out of order")
+        #expect(try part(2, other) == 200)
+        let early = try registry.http(
+            "POST", path(upload["href"] as! String),
+            body: Data(#"{"oid":"\#(oid)","parts":[{"partNumber":1,"etag":"x"},{"partNumber":2,"etag":"x"},{"partNumber":3,"etag":"x"}]}"#.utf8))
+        #expect(early.status == 400, "a completion that misses a part: \(early)")
+        var wrong = other
+        wrong[wrong.count - 1] ^= 0xFF
+        #expect(try part(3, wrong) == 200)
+        #expect(try part(4, wrong) == 400, "the last part commits, and the bytes are not the digest")
+        #expect(try registry.http("HEAD", "/v1/blobs/sha256:\(oid)", token: publisher).status == 404, "nothing stored")
+        let tampered = try registry.http("PUT", path(header["1"]!).replacingOccurrences(of: "/1", with: "/9"), body: Data([1]))
+        #expect(tampered.status == 400)
     }
 }
