@@ -28,6 +28,7 @@ bench: release
 	bench/audit.sh
 	bench/flood.sh
 	bench/connections.sh
+	bench/huggingface.sh
 
 clean:
 	rm -rf .build

@@ -52,7 +52,7 @@ package struct RegistryConfiguration: Sendable {
     /// client fetches a snapshot file by file): the first is recorded.
     package var pullSessionWindow: Duration = .seconds(300)
     /// The part size of multipart LFS uploads through the Hub API (`huggingface.partSize`).
-    package var hubPartSize: UInt64 = 64 << 20
+    package var hubPartSize: UInt64 = 1 << 30
 
     /// One policy file per environment: `policies/ENV.yaml`.
     package var policiesDirectory: String { home + "/policies" }

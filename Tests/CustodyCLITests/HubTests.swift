@@ -282,9 +282,9 @@ extension HubTests {
         api = HfApi()
         repo, folder = sys.argv[1], sys.argv[2]
         out = {}
-        api.create_repo(repo, exist_ok=True)
-        api.create_repo(repo, exist_ok=True)
         try:
+            api.create_repo(repo, exist_ok=True)
+            api.create_repo(repo, exist_ok=True)
             out["oid"] = api.upload_folder(repo_id=repo, folder_path=folder, commit_message="ci").oid
         except Exception as error:
             out["error"] = type(error).__name__
@@ -333,6 +333,12 @@ extension HubTests {
         let files = try GateTests.decision(try registry.custody("show", "acme/up@\(newest)", "--json"))["files"] as? [[String: Any]]
         #expect(Set(files?.compactMap { $0["path"] as? String } ?? []) == ["README.md", "config.json", "model.safetensors", "tokenizer.json"])
 
+        // A token of another role may not upload: the client shows the refusal.
+        let consumer = try registry.token("--role", "consumer", "--env", "production", "--name", "host")
+        let refused = try Self.python(
+            venv, Self.upload, ["acme/up", folder], Self.environment(registry, token: consumer, home: registry.scratch.path + "/hf-c"))
+        #expect(refused["error"] as? String == "HfHubHTTPError" && (refused["message"] as? String)?.contains("403") == true, "\(refused)")
+
         // A card with a licence nobody can classify is refused before anything is committed.
         try registry.scratch.write("odd/README.md", "---\nlicense: my-own-licence\n---\n")
         try registry.scratch.write("odd/config.json", "{}")
@@ -343,8 +349,8 @@ extension HubTests {
 }
 
 extension HubTests {
-    /// Multipart LFS uploads: huggingface_hub uploads a file larger than a part in parts (1 MiB here) and it is stored
-    /// whole; parts out of order, a missing part and bytes that are not the digest are refused, and nothing is stored.
+    /// Multipart LFS uploads: huggingface_hub (0.36.2 here, which also offers Xet in the batch and is answered LFS)
+    /// uploads a file larger than a part in parts (1 MiB here) and it is stored whole; parts out of order, a missing part and bytes that are not the digest are refused, and nothing is stored.
     @Test func multipartUploads() throws {
         let scratch = try Scratch()
         try scratch.write("Registry/custody.yaml", "huggingface:\n  partSize: 1MiB\n")
@@ -354,7 +360,7 @@ extension HubTests {
         let weights = pseudoRandomBytes(3 * (1 << 20) + 12345, seed: 7)
         try registry.scratch.write("big/README.md", "---\nlicense: mit\n---\n")
         try registry.scratch.write("big/weights.bin", weights)
-        let uploaded = try Self.python(try Tools.hubVenv(".venv-hf"), Self.upload, ["acme/big", registry.scratch.path + "/big"], environment)
+        let uploaded = try Self.python(try Tools.hubVenv(".venv-hf036"), Self.upload, ["acme/big", registry.scratch.path + "/big"], environment)
         #expect(uploaded["oid"] != nil, "\(uploaded)")
         let digest = ContentDigest.of(weights).hex
         #expect(try registry.http("HEAD", "/v1/blobs/sha256:\(digest)", token: publisher).status == 200, "stored whole")

@@ -259,6 +259,9 @@ struct HubUploadController {
         let model = try repository(context)
         try await access.authorize(request, context, roles: [.publisher], namespace: model.namespace)
         let revision = HubController.decoded(try context.parameters.require("rev"))
+        if request.uri.queryParameters["create_pr"] != nil {
+            throw HubError(.badRequest, code: nil, "pull requests are not served: commit to main or to a version tag")
+        }
         let lines = try HubCommit.parse(String(buffer: try await bodies.collect(request)))
         var files = try await parentFiles(model, lines.parentCommit, context)
         try await lines.apply(to: &files, uploads: uploads)
