@@ -17,11 +17,15 @@ package struct PublishService: Sendable {
     package let registryKey: PrivateSigningKey
     package let metrics: RegistryMetrics
     package let changes: any ChangeFeed
+    /// A scan verdict at or above which a publish is refused outright (`scan.refuse`); nil stores every verdict and
+    /// leaves the decision to the policies.
+    package let refusing: Verdict?
 
     package init(
         blobs: any BlobStore, catalog: any ModelCatalog, gate: GateService, policies: PolicySet, trust: TrustStore,
-        registryKey: PrivateSigningKey, metrics: RegistryMetrics, changes: any ChangeFeed
+        registryKey: PrivateSigningKey, metrics: RegistryMetrics, changes: any ChangeFeed, refusing: Verdict? = nil
     ) {
+        self.refusing = refusing
         self.blobs = blobs
         self.catalog = catalog
         self.gate = gate
@@ -58,6 +62,7 @@ package struct PublishService: Sendable {
             try await applyModelCard(card, license: &license, provenance: &provenance)
         }
         let scan = try await scan(files)
+        try refuseIfConfigured(scan)
         try applyExtractedMetadata(scan, license: &license, provenance: &provenance)
         for base in provenance.baseModels {
             guard !base.isEmpty else { throw CustodyError(.invalidArgument, "a base model reference is empty") }
@@ -162,6 +167,20 @@ package struct PublishService: Sendable {
         }
         metrics.scans(report.verdict).increment()
         return report
+    }
+
+    /// With `scan.refuse` set, a bundle whose verdict reaches it is refused before anything is recorded, naming the
+    /// files and what was found in them.
+    private func refuseIfConfigured(_ scan: BundleReport) throws(CustodyError) {
+        guard let refusing, scan.verdict >= refusing else { return }
+        let named = scan.files.filter { $0.verdict >= refusing }.prefix(5).map { file in
+            let subjects = Set(file.findings.filter { $0.verdict >= refusing }.map(\.subject)).sorted().prefix(3)
+            return "\(file.path) (\(subjects.joined(separator: ", ")))"
+        }
+        throw CustodyError(
+            .invalidModel,
+            "the scan found the bundle \(scan.verdict.rawValue): \(named.joined(separator: "; ")); this registry refuses \(refusing.rawValue) bundles at publish (scan.refuse)"
+        )
     }
 
     /// Fills the licence and base models left empty from what weight files declare about themselves (GGUF

@@ -51,6 +51,8 @@ package struct RegistryConfiguration: Sendable {
     /// Downloads of one version by one token from one address with less than this between them are one pull (a Hub
     /// client fetches a snapshot file by file): the first is recorded.
     package var pullSessionWindow: Duration = .seconds(300)
+    /// A scan verdict at or above which every publish is refused (`scan.refuse`); nil leaves it to the policies.
+    package var scanRefuse: Verdict?
     /// The part size of multipart LFS uploads through the Hub API (`huggingface.partSize`).
     package var hubPartSize: UInt64 = 1 << 30
 
@@ -139,6 +141,12 @@ package struct RegistryConfiguration: Sendable {
         if let window = document.audit?.repeatWindow {
             decisionRepeatWindow = try Self.duration(window, source: "\(source): audit.repeatWindow")
         }
+        if let refuse = document.scan?.refuse {
+            guard let verdict = Verdict(rawValue: refuse), verdict != .clean else {
+                throw CustodyError(.invalidArgument, "\(source): scan.refuse '\(refuse)' must be suspicious, unscannable or dangerous")
+            }
+            scanRefuse = verdict
+        }
         if let part = document.huggingface?.partSize {
             hubPartSize = try ByteSize.parse(part, source: "\(source): huggingface.partSize")
             guard hubPartSize >= 1 << 20 else {
@@ -195,6 +203,10 @@ package struct RegistryConfiguration: Sendable {
             var partSize: String?
         }
         var huggingface: HuggingFace?
+        struct Scan: Decodable {
+            var refuse: String?
+        }
+        var scan: Scan?
         var listen: String?
         var data: String?
         var limits: Limits?

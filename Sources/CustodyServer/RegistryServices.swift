@@ -86,7 +86,7 @@ package final class RegistryServices: Sendable {
         self.registryKey = registryKey
         self.publishing = PublishService(
             blobs: blobs, catalog: database, gate: gate, policies: policies, trust: trust, registryKey: registryKey, metrics: metrics,
-            changes: changes)
+            changes: changes, refusing: configuration.scanRefuse)
         self.logger = logger
     }
 

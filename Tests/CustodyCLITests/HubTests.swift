@@ -353,7 +353,7 @@ extension HubTests {
     /// uploads a file larger than a part in parts (1 MiB here) and it is stored whole; parts out of order, a missing part and bytes that are not the digest are refused, and nothing is stored.
     @Test func multipartUploads() throws {
         let scratch = try Scratch()
-        try scratch.write("Registry/custody.yaml", "huggingface:\n  partSize: 1MiB\n")
+        try scratch.write("Registry/custody.yaml", "huggingface:\n  partSize: 1MiB\nscan:\n  refuse: dangerous\n")
         let registry = try RegistryProcess(scratch: scratch)
         let publisher = try registry.token("--role", "publisher", "--namespace", "acme", "--name", "ci")
         let environment = Self.environment(registry, token: publisher, home: registry.scratch.path + "/hf-up")
@@ -396,5 +396,13 @@ extension HubTests {
         #expect(try registry.http("HEAD", "/v1/blobs/sha256:\(oid)", token: publisher).status == 404, "nothing stored")
         let tampered = try registry.http("PUT", path(header["1"]!).replacingOccurrences(of: "/1", with: "/9"), body: Data([1]))
         #expect(tampered.status == 400)
+
+        // With scan.refuse: dangerous, a commit of a pickle that runs os.system is refused, and the client says why.
+        try registry.scratch.write("evil/README.md", "---\nlicense: mit\n---\n")
+        try registry.scratch.write("evil/pytorch_model.bin", osSystemPickle())
+        let evil = try Self.python(try Tools.hubVenv(".venv-hf"), Self.upload, ["acme/evil", registry.scratch.path + "/evil"], environment)
+        #expect((evil["message"] as? String)?.contains("refuses dangerous bundles at publish (scan.refuse)") == true, "\(evil)")
+        #expect((evil["message"] as? String)?.contains("pytorch_model.bin (os.system)") == true, "\(evil)")
+        #expect(try registry.custody("show", "acme/evil").status != 0, "nothing was published")
     }
 }
