@@ -394,6 +394,11 @@ extension HubTests {
         #expect(try part(3, wrong) == 200)
         #expect(try part(4, wrong) == 400, "the last part commits, and the bytes are not the digest")
         #expect(try registry.http("HEAD", "/v1/blobs/sha256:\(oid)", token: publisher).status == 404, "nothing stored")
+        // A namespace the publisher may not write: refused per object in the batch answer.
+        let elsewhere = try registry.http(
+            "POST", "/other/big.git/info/lfs/objects/batch", token: publisher, headers: ["Content-Type": "application/vnd.git-lfs+json"],
+            body: Data(#"{"operation":"upload","transfers":["basic"],"objects":[{"oid":"\#(oid)","size":1}]}"#.utf8))
+        #expect(elsewhere.status == 200 && elsewhere.body.contains(#""code":403"#) && elsewhere.body.contains("namespace 'other'"), "\(elsewhere)")
         let tampered = try registry.http("PUT", path(header["1"]!).replacingOccurrences(of: "/1", with: "/9"), body: Data([1]))
         #expect(tampered.status == 400)
 

@@ -129,8 +129,15 @@ struct HubUploadController {
     /// URL carrying its own capability and a verify URL otherwise, or a per-object error the client prints.
     func batch(_ request: Request, _ context: RegistryContext) async throws -> Response {
         let model = try repository(context, suffix: ".git")
-        try await access.authorize(request, context, roles: [.publisher], namespace: model.namespace)
+        try await access.authorize(request, context, roles: [.publisher])
         let ask = try await bodies.decode(request, as: BatchRequest.self, what: "LFS batch request")
+        // A namespace the token may not write is refused per object, where the client prints it (and recorded).
+        do throws(CustodyError) { try Authorizer.require(context.token, .publish(into: model.namespace)) } catch {
+            let refusal = await access.deny(.forbidden, error.message, request: request, context: context)
+            let objects = ask.objects.map { ["oid": $0.oid, "size": $0.size, "error": ["code": 403, "message": refusal.detail]] as [String: Any] }
+            let body = try JSONSerialization.data(withJSONObject: ["transfer": "basic", "objects": objects], options: [.sortedKeys])
+            return Response(status: .ok, headers: [.contentType: Self.lfsJSON], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        }
         guard ask.operation == "upload" else { throw HubError(.badRequest, code: nil, "this registry takes LFS uploads only") }
         let multipart = ask.transfers?.contains("multipart") ?? false
         var objects: [[String: Any]] = []
