@@ -38,6 +38,12 @@ package struct Catalog: Sendable {
         try await catalog.versionDetails(name)
     }
 
+    /// A model's versions in publish order (oldest first) with their bundle digests, read without their records;
+    /// nil for a model not in the registry.
+    package func versionOrder(_ name: ModelName) async throws(CustodyError) -> [(version: String, digest: ContentDigest)]? {
+        try await catalog.versionOrder(name)
+    }
+
     /// ``version(_:_:events:)`` with how each base model its provenance names resolves in this registry now.
     package func versionResolvingBases(
         _ name: ModelName, _ selector: ModelReference.Selector, events: Bool

@@ -60,39 +60,56 @@ package struct HubRepository: Sendable {
     /// `refs/heads/main`), which is the newest version the token's environments allow (for a token without
     /// environments: the newest active version).
     package func resolve(_ model: ModelName, revision: String, token: TokenRecord?) async throws -> Resolved {
-        let versions = try await catalog.versions(model)
-        guard !versions.isEmpty else { throw Refusal.repositoryNotFound("Repository \(model) is not in this registry") }
+        // The versions' tags and digests only: a Hub client resolves once per file it fetches, and only the version
+        // it gets needs its record.
+        guard let order = try await catalog.versionOrder(model), !order.isEmpty else {
+            throw Refusal.repositoryNotFound("Repository \(model) is not in this registry")
+        }
         let revision = Self.normalize(revision)
-        if revision == "main" { return try await resolveMain(model, versions, token: token) }
-        let named = Self.isCommit(revision) ? versions.last { Self.commit(of: $0.bundleDigest) == revision } : nil
-        guard let version = named ?? versions.last(where: { $0.version == revision }) else {
+        if revision == "main" { return try await resolveMain(model, order, token: token) }
+        let named = Self.isCommit(revision) ? order.last { Self.commit(of: $0.digest) == revision } : nil
+        guard let tag = (named ?? order.last(where: { $0.version == revision }))?.version else {
             throw Refusal.revisionNotFound("Revision \(revision) of \(model) is not in this registry (a version tag, a commit id or main)")
         }
-        let outcome = try await pulls.decide(model, version: version.version, token: token)
-        if case .denied(let denied) = outcome { throw Denial(refusal: Self.refusal(denied), denied: denied, version: version.version) }
-        return Resolved(model: model, version: version, commit: Self.commit(of: version.bundleDigest), outcome: outcome, skipped: [])
+        let outcome = try await pulls.decide(model, version: tag, token: token)
+        if case .denied(let denied) = outcome { throw Denial(refusal: Self.refusal(denied), denied: denied, version: tag) }
+        return try await resolved(model, tag, outcome, skipped: [])
     }
 
-    private func resolveMain(_ model: ModelName, _ versions: [API.VersionDetail], token: TokenRecord?) async throws -> Resolved {
+    private func resolveMain(
+        _ model: ModelName, _ order: [(version: String, digest: ContentDigest)], token: TokenRecord?
+    ) async throws -> Resolved {
         var skipped: [String] = []
         var gated: Denial?
-        for version in versions.reversed() {
-            let outcome = try await pulls.decide(model, version: version.version, token: token)
+        for (tag, _) in order.reversed() {
+            let outcome = try await pulls.decide(model, version: tag, token: token)
             switch outcome {
-            case .granted(.ungated) where (version.status?.state ?? .active) != .active:
-                skipped.append("\(version.version) is \(version.status?.state.rawValue ?? "inactive")")
+            case .granted(.ungated):
+                // Nothing decides for this token: the newest version that is not yanked or quarantined.
+                let found = try await resolved(model, tag, outcome, skipped: skipped)
+                let state = found.version.status?.state ?? .active
+                guard state == .active else {
+                    skipped.append("\(tag) is \(state.rawValue)")
+                    continue
+                }
+                return found
             case .granted:
-                return Resolved(model: model, version: version, commit: Self.commit(of: version.bundleDigest), outcome: outcome, skipped: skipped)
+                return try await resolved(model, tag, outcome, skipped: skipped)
             case .denied(let denied):
                 skipped.append(denied.message)
                 if case .gated = Self.refusal(denied), gated == nil {
-                    gated = Denial(refusal: Self.refusal(denied), denied: denied, version: version.version)
+                    gated = Denial(refusal: Self.refusal(denied), denied: denied, version: tag)
                 }
             }
         }
         if let gated { throw gated }
         throw Refusal.revisionNotFound(
             "No version of \(model) may be used now: " + (skipped.isEmpty ? "none is active" : skipped.joined(separator: " | ")))
+    }
+
+    private func resolved(_ model: ModelName, _ tag: String, _ outcome: Pulls.Outcome, skipped: [String]) async throws -> Resolved {
+        let version = try await catalog.version(model, .version(tag))
+        return Resolved(model: model, version: version, commit: Self.commit(of: version.bundleDigest), outcome: outcome, skipped: skipped)
     }
 
     /// A denial that revokes the version (it is yanked, quarantined or blocked by an advisory) hides the revision;

@@ -88,11 +88,12 @@ struct HubController {
     func refs(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await access.authorize(request, context, roles: Self.readers)
         let model = try repository(context)
-        let versions = try await hub.catalog.versions(model)
-        guard !versions.isEmpty else { throw HubError(.repositoryNotFound("Repository \(model) is not in this registry")) }
+        guard let versions = try await hub.catalog.versionOrder(model), !versions.isEmpty else {
+            throw HubError(.repositoryNotFound("Repository \(model) is not in this registry"))
+        }
         let main = try? await hub.resolve(model, revision: "main", token: context.token)
         let tags = versions.reversed().map {
-            HubDocuments.Refs.Ref(name: $0.version, ref: "refs/tags/\($0.version)", targetCommit: HubRepository.commit(of: $0.bundleDigest))
+            HubDocuments.Refs.Ref(name: $0.version, ref: "refs/tags/\($0.version)", targetCommit: HubRepository.commit(of: $0.digest))
         }
         let branches = main.map { [HubDocuments.Refs.Ref(name: "main", ref: "refs/heads/main", targetCommit: $0.commit)] } ?? []
         let prs = request.uri.queryParameters["include_prs"] != nil ? [HubDocuments.Refs.Ref]() : nil

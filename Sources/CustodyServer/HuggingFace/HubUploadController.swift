@@ -58,7 +58,7 @@ struct HubUploadController {
         }
         try await access.authorize(request, context, roles: [.publisher], namespace: model.namespace)
         let url = "\(base(request))/\(model)"
-        if try await !hub.catalog.versions(model).isEmpty {
+        if try await !(hub.catalog.versionOrder(model) ?? []).isEmpty {
             return try .json(["url": url, "name": model.description, "error": "You already created this model repo"], status: .conflict)
         }
         return try .json(["url": url, "name": model.description])
@@ -293,7 +293,7 @@ struct HubUploadController {
     }
 
     private func parentFiles(_ model: ModelName, _ parent: String?, _ context: RegistryContext) async throws -> [String: API.FileEntry] {
-        guard try await !hub.catalog.versions(model).isEmpty else {
+        guard try await !(hub.catalog.versionOrder(model) ?? []).isEmpty else {
             if let parent { throw HubError(.revisionNotFound("parent commit \(parent) is not in \(model)")) }
             return [:]
         }
