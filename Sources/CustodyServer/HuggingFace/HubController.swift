@@ -134,14 +134,24 @@ struct HubController {
 // MARK: - Parsing and resolution
 
 extension HubController {
-    /// The repository id from the path, matched case-insensitively: Custody's model names are lowercase.
-    func repository(_ context: RegistryContext) throws -> ModelName {
-        let namespace = Self.decoded(try context.parameters.require("ns")).lowercased()
-        let name = Self.decoded(try context.parameters.require("name")).lowercased()
+    /// The repository id from the path (`:ns/:name`, the name without `suffix`, as in `acme/up.git`), matched
+    /// case-insensitively: Custody's model names are lowercase.
+    static func repository(_ context: RegistryContext, suffix: String = "") throws -> ModelName {
+        let namespace = decoded(try context.parameters.require("ns")).lowercased()
+        var name = decoded(try context.parameters.require("name")).lowercased()
+        if !suffix.isEmpty {
+            guard name.hasSuffix(suffix) else { throw HubError(.notFound, code: nil, "no such route") }
+            name.removeLast(suffix.count)
+        }
         do throws(CustodyError) { return try ModelName(namespace: namespace, name: name) } catch {
             throw HubError(.repositoryNotFound("'\(namespace)/\(name)' is not a repository id of this registry: \(error.message)"))
         }
     }
+
+    func repository(_ context: RegistryContext) throws -> ModelName { try Self.repository(context) }
+
+    /// The registry's address as the client reached it, for the absolute URLs the Hub's clients follow.
+    static func base(_ request: Request, scheme: String) -> String { "\(scheme)://\(request.head.authority ?? "127.0.0.1")" }
 
     func revision(_ context: RegistryContext) throws -> String {
         Self.decoded(try context.parameters.require("rev"))
@@ -210,10 +220,9 @@ extension HubController {
     }
 
     func nextPage(_ request: Request, cursor: Int) -> String {
-        let host = request.head.authority ?? "127.0.0.1"
         var query = request.uri.queryParameters.filter { $0.key != "cursor" }.map { "\($0.key)=\($0.value)" }
         query.append("cursor=\(cursor)")
-        return "\(scheme)://\(host)\(request.uri.path)?\(query.joined(separator: "&"))"
+        return "\(Self.base(request, scheme: scheme))\(request.uri.path)?\(query.joined(separator: "&"))"
     }
 }
 

@@ -307,19 +307,11 @@ struct HubUploadController {
 
     // MARK: - Helpers
 
-    func repository(_ context: RegistryContext, name: String = "name", suffix: String = "") throws -> ModelName {
-        let namespace = HubController.decoded(try context.parameters.require("ns")).lowercased()
-        var repo = HubController.decoded(try context.parameters.require(name)).lowercased()
-        if !suffix.isEmpty {
-            guard repo.hasSuffix(suffix) else { throw HubError(.notFound, code: nil, "no such route") }
-            repo.removeLast(suffix.count)
-        }
-        do throws(CustodyError) { return try ModelName(namespace: namespace, name: repo) } catch {
-            throw HubError(.repositoryNotFound("'\(namespace)/\(repo)' is not a repository id of this registry: \(error.message)"))
-        }
+    func repository(_ context: RegistryContext, suffix: String = "") throws -> ModelName {
+        try HubController.repository(context, suffix: suffix)
     }
 
-    func base(_ request: Request) -> String { "\(scheme)://\(request.head.authority ?? "127.0.0.1")" }
+    func base(_ request: Request) -> String { HubController.base(request, scheme: scheme) }
 }
 
 /// A commit's NDJSON body: a header, then files inline (base64), LFS files by sha256, and deletions.
