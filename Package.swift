@@ -86,6 +86,7 @@ let package = Package(
         .target(
             name: "CustodyRegistry",
             dependencies: [
+                "CustodyArchive",
                 "CustodyCore",
                 "CustodyPolicy",
                 "CustodyScan",

@@ -158,9 +158,11 @@ package struct Audit: Sendable {
             tokens: Set(uses.compactMap(\.use.actor)).sorted())
     }
 
-    /// The version as a CycloneDX 1.6 AI-BOM, pretty-printed JSON with sorted keys.
-    package func bom(_ model: ModelName, version: String) async throws -> [UInt8] {
-        let detail = try await existing(model, version)
+    /// The version as a CycloneDX 1.6 AI-BOM, pretty-printed JSON with sorted keys. `asPublished` leaves out what
+    /// changes after publish (status, advisories), for a document that must stay the same (an OCI referrer).
+    package func bom(_ model: ModelName, version: String, asPublished: Bool = false) async throws -> [UInt8] {
+        var detail = try await existing(model, version)
+        if asPublished { detail.status = nil }
         guard let order = try await gate.order(model) else { throw CustodyError(.notFound, "\(model)@\(version) is not in the registry") }
         let licence = try await gate.effectiveLicence(detail, licences: policies.snapshot.licences, depth: 0)
         var bases: [(reference: String, inRegistry: Bool, digest: ContentDigest?)] = []
@@ -174,7 +176,7 @@ package struct Audit: Sendable {
             }
         }
         let versions = order.map(\.version)
-        let advisories = try await gate.advisories().filter {
+        let advisories = asPublished ? [] : try await gate.advisories().filter {
             $0.affects(model: model.description, version: version, digest: detail.bundleDigest.description, order: versions)
         }
         let document = AIBOM.document(detail: detail, licence: licence, bases: bases, advisories: advisories)

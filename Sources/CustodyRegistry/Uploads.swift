@@ -136,6 +136,80 @@ package struct Uploads: Sendable {
         return placed.size
     }
 
+    // MARK: Upload sessions (OCI): bytes arrive under an upload id, the digest is named at the end.
+
+    /// Starts an upload session: an empty staged upload under a fresh id.
+    package func startSession() async throws(CustodyError) -> UploadID {
+        let id = UploadID.random()
+        let upload = try await blobs.upload(id, resumingAt: 0)
+        await upload.suspend()
+        return id
+    }
+
+    /// How many bytes the session holds, or nil when there is no such session.
+    package func sessionSize(_ id: UploadID) async -> UInt64? {
+        await blobs.stagedSize(of: id)
+    }
+
+    /// Appends a chunk that starts at `offset` (nil: wherever the session stands) to a session: a chunk that does not
+    /// start where the staged bytes end is ``CustodyError/Code/outOfOrder`` and changes nothing. Returns the bytes
+    /// staged after it. A body that fails keeps what arrived, so that the client can go on from there.
+    package func appendChunk<Body: AsyncSequence & Sendable>(
+        _ id: UploadID, at offset: UInt64?, declaredLength declared: UInt64?, body: Body
+    ) async throws(CustodyError) -> UInt64 where Body.Element: ContiguousBytes & Sendable {
+        guard let staged = await blobs.stagedSize(of: id) else { throw CustodyError(.notFound, "upload \(id) is not in progress") }
+        if let offset, offset != staged {
+            throw CustodyError(.outOfOrder, "the upload holds \(staged) bytes; a chunk starting at \(offset) is out of order")
+        }
+        if let declared {
+            guard staged + declared <= maxBlobSize else {
+                throw CustodyError(.tooLarge, "a \(staged + declared)-byte blob is over the registry's \(maxBlobSize)-byte limit")
+            }
+            try disk.admit(declared, for: "a \(declared)-byte chunk")
+        }
+        let upload = try await blobs.upload(id, resumingAt: staged)
+        do throws(ReceiveFailure) {
+            let received = try await write(body, to: upload, from: staged, declared: declared)
+            counted(received)
+            await upload.suspend()
+            return staged + received
+        } catch let failure {
+            counted(failure.received)
+            if case .refused(let error) = failure.reason {
+                await upload.abort()
+                throw error
+            }
+            await upload.suspend()
+            throw CustodyError(.io, "the chunk's body failed after \(staged + failure.received) bytes")
+        }
+    }
+
+    /// Ends a session with an optional last chunk and places the blob under `digest`; bytes that are not that digest
+    /// are not kept (and the session ends).
+    package func finishSession<Body: AsyncSequence & Sendable>(
+        _ id: UploadID, expecting digest: ContentDigest, declaredLength declared: UInt64?, body: Body
+    ) async throws(CustodyError) -> UInt64 where Body.Element: ContiguousBytes & Sendable {
+        let staged = try await appendChunk(id, at: nil, declaredLength: declared, body: body)
+        let upload = try await blobs.upload(id, resumingAt: staged)
+        let placed = try await upload.commit(expecting: digest)
+        try await index.recordBlob(digest, size: placed.size)
+        return placed.size
+    }
+
+    /// Ends a session and discards what it holds; false when there was none.
+    package func cancelSession(_ id: UploadID) async throws(CustodyError) -> Bool {
+        guard let staged = await blobs.stagedSize(of: id) else { return false }
+        await (try await blobs.upload(id, resumingAt: staged)).abort()
+        return true
+    }
+
+    /// Stores a small document held in memory (a generated manifest's config or attachment) as a blob.
+    package func store(_ bytes: [UInt8]) async throws(CustodyError) -> ContentDigest {
+        let digest = ContentDigest.of(bytes)
+        _ = try await receive(digest, from: 0, declaredLength: UInt64(bytes.count), body: OneChunk(bytes: bytes))
+        return digest
+    }
+
     /// The resumable upload of `digest`; when another request is writing it, a fresh one of its own that cannot be
     /// resumed (a resume of a held upload is a conflict).
     private func open(_ digest: ContentDigest, at offset: UInt64) async throws(CustodyError) -> (any BlobUpload, resumable: Bool) {
@@ -238,4 +312,22 @@ package struct UploadJanitor: Sendable {
             try? await Task.sleep(for: period)
         }
     }
+}
+
+/// A body of one chunk held in memory.
+package struct OneChunk: AsyncSequence, Sendable {
+    package typealias Element = [UInt8]
+    let bytes: [UInt8]
+
+    package init(bytes: [UInt8]) { self.bytes = bytes }
+
+    package struct AsyncIterator: AsyncIteratorProtocol {
+        var bytes: [UInt8]?
+        package mutating func next() async -> [UInt8]? {
+            defer { bytes = nil }
+            return bytes
+        }
+    }
+
+    package func makeAsyncIterator() -> AsyncIterator { AsyncIterator(bytes: bytes.isEmpty ? nil : bytes) }
 }

@@ -17,6 +17,7 @@ package func buildRouter(_ services: RegistryServices) -> Router<RegistryContext
     let router = Router(context: RegistryContext.self)
     router.add(middleware: MetricsMiddleware(metrics: services.metrics))
     router.add(middleware: LogRequestsMiddleware(.debug))
+    router.add(middleware: OCIMiddleware(scheme: services.configuration.tlsCertificate == nil ? "http" : "https"))
     router.add(middleware: ProblemMiddleware())
     router.add(middleware: BodyLimitMiddleware(limit: services.configuration.maxRequestSize))
     router.add(middleware: AuthenticationMiddleware(services: services))
@@ -25,6 +26,12 @@ package func buildRouter(_ services: RegistryServices) -> Router<RegistryContext
     addModelRoutes(to: router, services)
     addGateRoutes(to: router, services)
     addHubRoutes(to: router, services)
+    router.addRoutes(
+        OCIController(
+            artifacts: services.ociArtifacts, pulls: services.pulls, owners: services.ociUploads,
+            sender: BlobSender(uploads: services.uploads, blobs: services.blobs, metrics: services.metrics), access: services.access,
+            metrics: services.metrics
+        ).routes)
     return router
 }
 

@@ -16,10 +16,11 @@ struct AuthenticationMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let header = request.headers[.authorization] else { return try await next(request, context) }
         var context = context
-        guard header.hasPrefix("Bearer "), header.count > 7 else {
-            throw await services.deny(.unauthorized, "the Authorization header must be 'Bearer <token>'", request: request, context: context)
+        guard let secret = Self.secret(header, path: request.uri.path) else {
+            let accepted = OCIHeaders.isOCIPath(request.uri.path) ? "'Bearer <token>' or 'Basic <user:token>'" : "'Bearer <token>'"
+            throw await services.deny(.unauthorized, "the Authorization header must be \(accepted)", request: request, context: context)
         }
-        guard let token = try await services.tokens.token(secret: String(header.dropFirst(7))) else {
+        guard let token = try await services.tokens.token(secret: secret) else {
             throw await services.deny(.unauthorized, "unknown token", request: request, context: context)
         }
         context.token = token
@@ -44,8 +45,21 @@ struct AuthenticationMiddleware: RouterMiddleware {
 }
 
 extension AuthenticationMiddleware {
+    /// The token secret of an `Authorization` header: `Bearer <token>`, or on the OCI API also `Basic` with the token
+    /// as the password (any user name), as `skopeo --creds x:<token>` and `docker login` send it.
+    static func secret(_ header: String, path: String) -> String? {
+        if header.hasPrefix("Bearer "), header.count > 7 { return String(header.dropFirst(7)) }
+        guard OCIHeaders.isOCIPath(path), header.hasPrefix("Basic "),
+            let decoded = Data(base64Encoded: String(header.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
+            let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":")
+        else { return nil }
+        let password = String(text[text.index(after: colon)...])
+        return password.isEmpty ? nil : password
+    }
+
     static func isDataPlane(_ path: String) -> Bool {
         path.hasPrefix("/v1/blobs/") || path.hasPrefix("/v1/uploads/") || path.hasPrefix("/api/custody/lfs/")
+            || (path.hasPrefix("/v2/") && path.contains("/blobs/"))
     }
 
     static func recordsItsOwnEvent(_ path: String) -> Bool {

@@ -19,6 +19,8 @@ package struct ProblemResponse: HTTPResponseError {
     package var headers: HTTPFields = [:]
     /// Gate decisions behind a refusal, carried in the body.
     package var decisions: [API.Decision]?
+    /// How the client reached the registry, for the absolute URLs some protocols' errors carry.
+    package var scheme = "http"
 
     package init(_ status: HTTPResponse.Status, _ detail: String) {
         self.status = status
@@ -45,6 +47,7 @@ package struct ProblemResponse: HTTPResponseError {
 
     package func response(from request: Request, context: some RequestContext) throws -> Response {
         if HubHeaders.isHubPath(request.uri.path) { return try hubResponse(from: request, context: context) }
+        if OCIHeaders.isOCIPath(request.uri.path) { return try ociResponse(from: request, context: context, scheme: scheme) }
         let problem = API.Problem(status: status.code, title: status.reasonPhrase, detail: detail, decisions: decisions)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -78,6 +81,10 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             throw problem
         } catch let error as HubError {
             throw error
+        } catch let error as OCIError {
+            throw error
+        } catch let refusal as OCIArtifacts.Refusal {
+            throw OCIError(refusal)
         } catch let error as CustodyError {
             if error.code == .io || error.code == .remote {
                 context.logger.error("request failed", metadata: ["error": "\(error.message)", "path": "\(request.uri.path)"])

@@ -55,6 +55,10 @@ package struct RegistryConfiguration: Sendable {
     package var scanRefuse: Verdict?
     /// The part size of multipart LFS uploads through the Hub API (`huggingface.partSize`).
     package var hubPartSize: UInt64 = 1 << 30
+    /// Namespaces where the OCI API also stores manifests that are not models (`oci.plainNamespaces`).
+    package var ociPlainNamespaces: Set<String> = []
+    /// The largest manifest the OCI API accepts (`oci.maxManifestSize`; at least the spec's 4 MiB).
+    package var ociMaxManifestSize: Int = 4 << 20
 
     /// One policy file per environment: `policies/ENV.yaml`.
     package var policiesDirectory: String { home + "/policies" }
@@ -153,6 +157,16 @@ package struct RegistryConfiguration: Sendable {
                 throw CustodyError(.invalidArgument, "\(source): huggingface.partSize '\(part)' is under the 1 MiB a part needs at least")
             }
         }
+        if let oci = document.oci {
+            if let namespaces = oci.plainNamespaces { ociPlainNamespaces = Set(namespaces) }
+            if let size = oci.maxManifestSize {
+                let bytes = try ByteSize.parse(size, source: "\(source): oci.maxManifestSize")
+                guard bytes >= 4 << 20, bytes <= 64 << 20 else {
+                    throw CustodyError(.invalidArgument, "\(source): oci.maxManifestSize '\(size)' must be from 4 MiB (the spec's minimum) to 64 MiB")
+                }
+                ociMaxManifestSize = Int(bytes)
+            }
+        }
         if let session = document.audit?.pullSession {
             pullSessionWindow = try Self.period(session, source: "\(source): audit.pullSession", zero: true)
         }
@@ -203,6 +217,11 @@ package struct RegistryConfiguration: Sendable {
             var partSize: String?
         }
         var huggingface: HuggingFace?
+        struct OCI: Decodable {
+            var plainNamespaces: [String]?
+            var maxManifestSize: String?
+        }
+        var oci: OCI?
         struct Scan: Decodable {
             var refuse: String?
         }

@@ -40,6 +40,15 @@ package final class RegistryServices: Sendable {
     let pullSessions: PullSessions
     /// Signs the upload URLs the Hub's LFS batch API hands out (their uploads carry no credentials).
     let uploadCapabilities = UploadCapability()
+    /// Which token started each OCI upload session.
+    let ociUploads = OCIUploadOwners()
+    /// Model versions as OCI artifacts, and pushed artifacts as versions.
+    var ociArtifacts: OCIArtifacts {
+        OCIArtifacts(
+            records: database, catalog: catalog, uploads: uploads, publishing: publishing, audit: audit,
+            plainNamespaces: configuration.ociPlainNamespaces, maxManifestSize: configuration.ociMaxManifestSize,
+            spool: configuration.dataDirectory + "/tmp")
+    }
     /// Failed authentications per client address.
     let authFailures: FailureLimiter
     /// Open connections, for the connection cap and `/metrics`.

@@ -53,7 +53,9 @@ struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if let declared = request.headers[.contentLength].flatMap({ UInt64($0) }), declared > UInt64(limit),
-            !(request.method == .put && (request.uri.path.hasPrefix("/v1/blobs/") || request.uri.path.hasPrefix("/api/custody/lfs/")))
+            !(request.method == .put && (request.uri.path.hasPrefix("/v1/blobs/") || request.uri.path.hasPrefix("/api/custody/lfs/"))),
+            // The OCI API's uploads are blob bodies; its manifests have their own limit.
+            !OCIHeaders.isOCIPath(request.uri.path)
         {
             throw ProblemResponse.bodyTooLarge(limit: limit, declared: declared)
         }

@@ -79,4 +79,4 @@ package protocol EventLog: Sendable {
 }
 
 /// Everything the registry keeps besides blobs: one backend implements every role.
-package typealias MetadataStore = ModelCatalog & TokenRecords & AdvisoryRecords & EventLog & BlobIndex
+package typealias MetadataStore = ModelCatalog & TokenRecords & AdvisoryRecords & EventLog & BlobIndex & OCIRecords

@@ -65,8 +65,19 @@ extension RegistryDatabase {
                     """,
                 arguments: [digest.description]
             ).map { [$0["model"], $0["version"]] }
+                // Blobs only OCI manifests hold (configs, archive layers, attached documents) belong to their versions too.
+                + Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT DISTINCT m.repository AS model, m.version AS version FROM oci_references r
+                        JOIN oci_manifests m ON m.repository = r.repository AND m.digest = r.manifest
+                        WHERE r.digest = ? AND m.version IS NOT NULL ORDER BY m.rowid DESC
+                        """,
+                    arguments: [digest.description]
+                ).map { [$0["model"], $0["version"]] }
         }
-        return rows.map { ($0[0], $0[1]) }
+        var seen = Set<[String]>()
+        return rows.filter { seen.insert($0).inserted }.map { ($0[0], $0[1]) }
     }
 
     package func versions(withBundleDigests digests: [String]) async throws(CustodyError) -> [(model: String, version: String)] {

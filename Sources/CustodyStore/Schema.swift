@@ -235,6 +235,41 @@ extension RegistryDatabase {
                         BEGIN SELECT RAISE(ABORT, 'the log head is kept'); END;
                     """)
         }
+        migrator.registerMigration("v9: OCI manifests") { db in
+            // Manifests are kept as their exact bytes (their digest); a model version's is either pushed or generated.
+            // References record the blobs (and, for an index, manifests) each one names: blob access and mounts ask them.
+            try db.execute(
+                sql: """
+                    CREATE TABLE oci_manifests (
+                        repository TEXT NOT NULL,
+                        digest TEXT NOT NULL,
+                        media_type TEXT NOT NULL,
+                        artifact_type TEXT,
+                        subject TEXT,
+                        kind TEXT NOT NULL CHECK (kind IN ('model', 'attachment', 'referrer', 'artifact')),
+                        version TEXT,
+                        annotations TEXT NOT NULL,
+                        bytes BLOB NOT NULL,
+                        created_at TEXT NOT NULL,
+                        PRIMARY KEY (repository, digest)
+                    );
+                    CREATE INDEX oci_manifests_by_version ON oci_manifests(repository, version, kind);
+                    CREATE INDEX oci_manifests_by_subject ON oci_manifests(repository, subject) WHERE subject IS NOT NULL;
+                    CREATE TABLE oci_references (
+                        repository TEXT NOT NULL,
+                        manifest TEXT NOT NULL,
+                        digest TEXT NOT NULL,
+                        PRIMARY KEY (repository, manifest, digest)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX oci_references_by_digest ON oci_references(digest);
+                    CREATE TABLE oci_tags (
+                        repository TEXT NOT NULL,
+                        tag TEXT NOT NULL,
+                        digest TEXT NOT NULL,
+                        PRIMARY KEY (repository, tag)
+                    ) WITHOUT ROWID;
+                    """)
+        }
         return migrator
     }
 }
