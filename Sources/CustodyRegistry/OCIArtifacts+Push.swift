@@ -90,7 +90,7 @@ extension OCIArtifacts {
     /// A version's tag names its model manifest only: a plain artifact or referrer cannot take it.
     private func refuseVersionTag(_ tag: String?, _ model: ModelName) async throws {
         guard let tag, try await catalog.versionOrder(model)?.contains(where: { $0.version == tag }) == true else { return }
-        throw Refusal(.denied, "\(model):\(tag) is a version of the model; versions are immutable, push under another tag", detail: tag)
+        throw Refusal(.manifestInvalid, "\(model):\(tag) is a version of the model; versions are immutable, push under another tag", detail: tag)
     }
 
     // MARK: Models
@@ -131,7 +131,8 @@ extension OCIArtifacts {
             }
         } catch {
             switch error.code {
-            case .conflict: throw Refusal(.denied, error.message, detail: version)
+            // Not DENIED: clients read a 403 as a request for other credentials and drop the message.
+            case .conflict: throw Refusal(.manifestInvalid, error.message, detail: version)
             case .invalidArgument, .invalidModel, .verificationFailed, .malformedSignature:
                 throw Refusal(.manifestInvalid, ([error.message] + error.details).joined(separator: "; "))
             default: throw error

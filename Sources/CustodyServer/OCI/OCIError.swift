@@ -103,7 +103,7 @@ struct OCIMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch var problem as ProblemResponse {
             problem.scheme = scheme
             throw problem
-        } catch var error as OCIError where error.status == .unauthorized {
+        } catch var error as OCIError where error.status == .unauthorized && error.headers[.wwwAuthenticate] == nil {
             error.headers[.wwwAuthenticate] = OCIHeaders.challenge(request, scheme: scheme)
             throw error
         }

@@ -22,6 +22,11 @@ struct OCIRoute: Equatable {
 
     struct NotARoute: Error {}
 
+    init(name: String, endpoint: Endpoint) {
+        self.name = name
+        self.endpoint = endpoint
+    }
+
     init(path: String) throws(NotARoute) {
         guard path.hasPrefix("/v2/") else { throw NotARoute() }
         let rest = String(path.dropFirst(4))
