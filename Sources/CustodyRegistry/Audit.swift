@@ -176,9 +176,12 @@ package struct Audit: Sendable {
             }
         }
         let versions = order.map(\.version)
-        let advisories = asPublished ? [] : try await gate.advisories().filter {
-            $0.affects(model: model.description, version: version, digest: detail.bundleDigest.description, order: versions)
-        }
+        let advisories =
+            asPublished
+            ? []
+            : try await gate.advisories().filter {
+                $0.affects(model: model.description, version: version, digest: detail.bundleDigest.description, order: versions)
+            }
         let document = AIBOM.document(detail: detail, licence: licence, bases: bases, advisories: advisories)
         return Array(try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted]))
     }

@@ -76,7 +76,8 @@ extension OCIArtifacts {
                 throw Refusal(.manifestBlobUnknown, "blob \(digest) that the manifest names is not in the registry", detail: digest.description)
             }
             guard size == descriptor.size else {
-                throw Refusal(.manifestInvalid, "blob \(digest) is \(size) bytes, not the \(descriptor.size) the manifest declares", detail: digest.description)
+                throw Refusal(
+                    .manifestInvalid, "blob \(digest) is \(size) bytes, not the \(descriptor.size) the manifest declares", detail: digest.description)
             }
         }
         for descriptor in manifest.manifests ?? [] {
@@ -147,7 +148,9 @@ extension OCIArtifacts {
 
     /// Licence, provenance and version from the artifact's config (ModelPack `descriptor`, the Kitfile's `package`
     /// and `model`).
-    private func configFacts(_ manifest: OCIManifest, kind: ModelArtifactKind) async throws -> (
+    private func configFacts(
+        _ manifest: OCIManifest, kind: ModelArtifactKind
+    ) async throws -> (
         license: API.License?, provenance: API.Provenance?, version: String?
     ) {
         guard let config = manifest.config else { return (nil, nil, nil) }

@@ -122,7 +122,8 @@ import Testing
                 #expect(response.status == .notFound)
             }
             // Monolithic, then a blob by digest with its headers; a malformed digest; a consumer may not push.
-            try await client.execute(uri: "/v2/acme/m/blobs/uploads/?digest=\(digest)", method: .post, headers: auth, body: ByteBuffer(bytes: bytes)) {
+            try await client.execute(uri: "/v2/acme/m/blobs/uploads/?digest=\(digest)", method: .post, headers: auth, body: ByteBuffer(bytes: bytes))
+            {
                 response in
                 #expect(response.status == .created && response.headers[OCIHeaders.contentDigest] == digest.description)
             }
@@ -196,7 +197,8 @@ import Testing
                 #expect(response.status == .badRequest && Self.error(response).code == "MANIFEST_INVALID")
             }
             try await client.execute(
-                uri: "/v2/images/base/manifests/2", method: .put, headers: auth + [.contentType: "application/vnd.oci.image.index.v1+json"], body: image
+                uri: "/v2/images/base/manifests/2", method: .put, headers: auth + [.contentType: "application/vnd.oci.image.index.v1+json"],
+                body: image
             ) { response in
                 #expect(response.status == .badRequest && Self.error(response).code == "MANIFEST_INVALID")
             }

@@ -14,7 +14,8 @@ package final class DistributionProcess: @unchecked Sendable {
 
     package init(scratch: Scratch) throws {
         let executable = "/usr/bin/docker-registry"
-        try #require(FileManager.default.isExecutableFile(atPath: executable), "no docker-registry: run `scripts/bootstrap --interop` (make test does)")
+        try #require(
+            FileManager.default.isExecutableFile(atPath: executable), "no docker-registry: run `scripts/bootstrap --interop` (make test does)")
         directory = scratch.path + "/distribution"
         try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
         let configuration = """

@@ -1,0 +1,159 @@
+import CustodyCore
+import CustodyTestSupport
+import Foundation
+import Testing
+
+/// The OCI front door end to end: a real daemon driven by the real clients (Debian's skopeo 1.9.3, oras-py 0.2.43
+/// in `.venv-oras`), beside CNCF distribution 2.8.2 (Debian's docker-registry) for a differential run.
+@Suite(.serialized) struct OCITests {
+    static var oras: String { get throws { try Tools.hubVenv(".venv-oras") + "/bin/python" } }
+
+    /// Runs scripts/oci-flows.py against `address`; its output is one JSON document.
+    static func flows(_ address: String, work: String, credentials: [String] = []) throws -> [String: Any] {
+        let result = try run(try oras, [Tools.packageRoot + "/scripts/oci-flows.py", address, work] + credentials)
+        try #require(result.status == 0, "the flows failed against \(address): \(result.stderr)")
+        return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+    }
+
+    static func address(_ registry: RegistryProcess) -> String { String(registry.url.dropFirst("http://".count)) }
+
+    /// A JSON value as canonical text (sorted keys), for comparing answers.
+    static func canonical(_ value: Any?) -> String {
+        guard let value, let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed]) else {
+            return "missing"
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// The same skopeo and oras-py flows against Custody and against distribution 2.8.2: the same answers where the
+    /// spec requires them (statuses, digests, headers, error codes), and the differences docs/oci.md lists.
+    @Test func theSameFlowsAnswerAsDistributionDoes() throws {
+        let registry = try RegistryProcess()
+        let distribution = try DistributionProcess(scratch: registry.scratch)
+        let custody = try Self.flows(
+            Self.address(registry), work: registry.scratch.path + "/flows-custody", credentials: ["ci", registry.adminToken])
+        let reference = try Self.flows(distribution.address, work: registry.scratch.path + "/flows-distribution")
+
+        let same = [
+            "push_monolithic", "push_chunked", "tags", "pulled", "pull_identical", "inspect_raw", "list_tags", "copy_to_layout",
+            "copy_from_layout", "copy_digest", "head_manifest", "head_blob", "range",
+        ]
+        for key in same {
+            #expect(
+                Self.canonical(custody[key]) == Self.canonical(reference[key]),
+                "\(key): custody \(Self.canonical(custody[key])), distribution \(Self.canonical(reference[key]))")
+        }
+        #expect(custody["pull_identical"] as? Bool == true)
+        let pushed = try #require((custody["push_monolithic"] as? [String: Any])?["digest"] as? String)
+        #expect(custody["copy_digest"] as? String == pushed, "a copy through an oci: layout keeps the manifest's bytes")
+        let errors = try #require(custody["errors"] as? [String: [Any]])
+        let expected = try #require(reference["errors"] as? [String: [Any]])
+        for key in ["manifest_unknown", "blob_unknown", "manifest_blob_unknown", "manifest_invalid", "digest_invalid"] {
+            #expect(Self.canonical(errors[key]) == Self.canonical(expected[key]), "\(key)")
+        }
+        // Where distribution 2.8.2 departs from the spec and Custody does not (docs/oci.md).
+        let referrers = try #require(custody["referrers"] as? [String: Any])
+        #expect(referrers["status"] as? Int == 200 && referrers["type"] as? String == "application/vnd.oci.image.index.v1+json")
+        #expect(
+            referrers["artifactTypes"] as? [String]
+                == ["application/vnd.custody.scan.report.v1+json", "application/vnd.cyclonedx+json", "application/vnd.dev.sigstore.bundle.v0.3+json"])
+        #expect((reference["referrers"] as? [String: Any])?["status"] as? Int == 404, "distribution has no referrers API")
+        #expect(errors["chunk_repeated"]?.first as? Int == 416)
+        #expect(expected["chunk_repeated"]?.first as? Int != 416)
+        #expect(Self.canonical(errors["name_invalid"]) == #"[400,"NAME_INVALID"]"#)
+        #expect((custody["tags_n0"] as? [Any])?.last as? [String] == [], "n=0 is an empty page")
+
+        // What the pushes made here: versions, scanned and registry-signed, that `custody pull` verifies.
+        let shown = try registry.custody("show", "acme/tiny@v1", "--json")
+        let detail = try #require(try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any], "\(shown.stderr)")
+        #expect((detail["license"] as? [String: Any])?["id"] as? String == "Apache-2.0")
+        #expect(((detail["provenance"] as? [String: Any])?["source"] as? [String: Any])?["revision"] as? String == "4f2c1e0")
+        #expect(
+            ((detail["signatures"] as? [[String: Any]]) ?? []).contains {
+                $0["kind"] as? String == "registry" && $0["status"] as? String == "verified"
+            })
+        #expect(detail["scan"] != nil)
+        for reference in ["acme/tiny@v1", "acme/chunked@v1", "acme/copy@v1"] {
+            let output = registry.scratch.path + "/pulled-" + reference.replacingOccurrences(of: "/", with: "-")
+            let pulled = try registry.custody(["pull", reference, "--output", output, "--registry-key", registry.registryPublicKey, "--quiet"])
+            #expect(pulled.status == 0, "\(reference): \(pulled.stderr)")
+            let files = try tree(output).keys.sorted()
+            #expect(files == ["config.json", "model.safetensors", "model.sig"], "\(reference): \(files)")
+            let signed = try Tools.modelSigning(
+                "verify", "key", output, "--signature", output + "/model.sig", "--public_key", registry.registryPublicKey)
+            #expect(signed.status == 0, "model_signing verifies \(reference): \(signed.stderr)")
+        }
+    }
+}
+
+extension OCITests {
+    /// The gate decides OCI pulls as it decides `custody pull`: a production consumer's skopeo and oras-py pulls of a
+    /// version production denies fail with the policy's reasons, its blobs are refused by digest, an allowed version
+    /// pulls byte-identical, and both are in the exposure reports with the token and environment.
+    @Test func theGateDecidesOCIPulls() throws {
+        let (registry, key) = try GateTests.registry()
+        let allowed = try GateTests.model(registry, "ok", salt: "ok")
+        let denied = try GateTests.model(registry, "nc", salt: "nc")
+        for (model, name, license) in [(allowed, "acme/ok", "apache-2.0"), (denied, "acme/nc", "cc-by-nc-4.0")] {
+            let published = try registry.custody(
+                ["publish", model, "--name", name, "--version", "1", "--sign-key", key, "--source", "https://x/\(name)", "--license", license])
+            try #require(published.status == 0, "\(published.stderr)")
+        }
+        let consumer = try registry.token("--role", "consumer", "--env", "production", "--name", "kserve")
+        let host = Self.address(registry)
+        let layout = registry.scratch.path + "/layout"
+        func skopeo(_ arguments: [String]) throws -> ProcessResult {
+            try run("/usr/bin/skopeo", arguments, environment: ProcessInfo.processInfo.environment)
+        }
+        let refused = try skopeo([
+            "copy", "--src-tls-verify=false", "--src-creds", "ci:\(consumer)", "docker://\(host)/acme/nc:1", "oci:\(layout):nc",
+        ])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("denied: acme/nc@1 may not be pulled"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("licence class research (cc-by-nc-4.0) is not allowed in production"), "\(refused.stderr)")
+        let copied = try skopeo(["copy", "--src-tls-verify=false", "--src-creds", "ci:\(consumer)", "docker://\(host)/acme/ok:1", "oci:\(layout):ok"])
+        #expect(copied.status == 0, "\(copied.stderr)")
+
+        // oras-py: the allowed version byte for byte; the denied one refused with the reasons, and its weights by digest.
+        let script = """
+            import hashlib, json, os, sys, requests, oras.client
+            host, token = sys.argv[1], sys.argv[2]
+            os.environ["DOCKER_CONFIG"] = sys.argv[3]
+            c = oras.client.OrasClient(hostname=host, insecure=True, auth_backend="basic")
+            c.auth.set_basic_auth("kserve", token)
+            out = {"files": sorted(os.path.basename(p) for p in c.pull(target=f"{host}/acme/ok:1", outdir=sys.argv[3] + "/ok"))}
+            admin = (sys.argv[4], sys.argv[5])
+            manifest = requests.get(f"http://{host}/v2/acme/nc/manifests/1", auth=admin,
+                                    headers={"Accept": "application/vnd.oci.image.manifest.v1+json"}).json()
+            weights = [l["digest"] for l in manifest["layers"] if l["annotations"]["org.cncf.model.filepath"] == "model.safetensors"][0]
+            blob = requests.get(f"http://{host}/v2/acme/nc/blobs/{weights}", auth=("kserve", token))
+            out["blob"] = [blob.status_code, blob.json()["errors"][0]["code"]]
+            pulled = requests.get(f"http://{host}/v2/acme/nc/manifests/1", auth=("kserve", token))
+            out["manifest"] = [pulled.status_code, pulled.json()["errors"][0]["code"], pulled.json()["errors"][0]["message"]]
+            print(json.dumps(out))
+            """
+        let result = try run(try Self.oras, ["-c", script, host, consumer, registry.scratch.path + "/oras", "admin", registry.adminToken])
+        try #require(result.status == 0, "\(result.stderr)")
+        let out = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(out["files"] as? [String] == ["config.json", "model.safetensors"])
+        var expected = try tree(allowed)
+        #expect(try tree(registry.scratch.path + "/oras/ok") == expected, "the allowed version, byte-identical")
+        expected.removeAll()
+        #expect(Self.canonical(out["blob"]) == #"[403,"DENIED"]"#, "no fetching denied weights by digest")
+        let manifest = try #require(out["manifest"] as? [Any])
+        #expect(manifest.first as? Int == 403 && manifest[1] as? String == "DENIED")
+        #expect((manifest.last as? String)?.contains("licence class research") == true)
+
+        // Every OCI pull is a pull event: in the exposure report with its token and environment.
+        for (reference, type) in [("acme/ok@1", "pull"), ("acme/nc@1", "pull.denied")] {
+            let exposure = try registry.custody("audit", "exposure", reference)
+            #expect(exposure.status == 0, "\(exposure.stderr)")
+            let line = exposure.stdout.split(separator: "\n").first { $0.contains(type + " ") && $0.contains("(kserve)") }
+            #expect(line?.contains("production") == true, "\(reference): \(exposure.stdout)")
+        }
+        let events = try GateTests.decision(try registry.custody("audit", "log", "--model", "acme/ok", "--type", "pull", "--json"))
+        let details = ((events["events"] as? [[String: Any]]) ?? []).compactMap { $0["detail"] as? String }
+        #expect(details.contains { $0.contains("via the OCI API, user agent 'skopeo/") }, "\(details)")
+        #expect(details.contains { $0.contains("via the OCI API, user agent 'python-requests/") }, "\(details)")
+    }
+}
