@@ -157,3 +157,99 @@ extension OCITests {
         #expect(details.contains { $0.contains("via the OCI API, user agent 'python-requests/") }, "\(details)")
     }
 }
+
+extension OCITests {
+    /// A KitOps ModelKit (Kitfile config, tar layers, one gzipped) pushed with oras-py becomes a version of the files
+    /// its layers hold, with the Kitfile's licence; its referrers hold the registry's signature (the same bytes as
+    /// the `model.sig` that `custody pull` writes, which model_signing accepts), scan report and AI-BOM. A layer that
+    /// escapes its folder is refused and leaves no version.
+    @Test func aModelKitBecomesAVersionWithItsReferrers() throws {
+        let registry = try RegistryProcess()
+        let model = try GateTests.model(registry, "kit", salt: "kit")
+        let script = """
+            import gzip, hashlib, io, json, os, sys, tarfile, requests, oras.client
+            host, token, model, work = sys.argv[1:5]
+            os.environ["DOCKER_CONFIG"] = work
+            os.makedirs(work, exist_ok=True)
+            os.chdir(work)
+            c = oras.client.OrasClient(hostname=host, insecure=True)
+            c.auth.set_basic_auth("ci", token)
+            def tar(name, entries, compress=False):
+                buffer = io.BytesIO()
+                with tarfile.open(fileobj=buffer, mode="w") as archive:
+                    for path, data in entries:
+                        info = tarfile.TarInfo(path); info.size = len(data); info.mtime = 0
+                        archive.addfile(info, io.BytesIO(data))
+                data = gzip.compress(buffer.getvalue(), mtime=0) if compress else buffer.getvalue()
+                open(name, "wb").write(data)
+                return name
+            def desc(path, media_type):
+                data = open(path, "rb").read()
+                return {"mediaType": media_type, "digest": "sha256:" + hashlib.sha256(data).hexdigest(), "size": len(data)}
+            def push(repository, layers):
+                ref = c.get_container(f"{host}/{repository}")
+                kitfile = {"manifestVersion": "1.0.0", "package": {"name": "kit", "version": "1.0.0", "license": "Apache-2.0"},
+                           "model": {"name": "kit", "path": "model", "format": "safetensors"}, "docs": [{"path": "README.md"}]}
+                json.dump(kitfile, open("kitfile.json", "w"))
+                config = desc("kitfile.json", "application/vnd.kitops.modelkit.config.v1+json")
+                for path, layer in layers + [("kitfile.json", config)]:
+                    assert c.upload_blob(path, ref, layer).status_code in (200, 201)
+                manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": config,
+                            "layers": [layer for _, layer in layers]}
+                response = requests.put(f"http://{host}/v2/{repository.replace(':', '/manifests/')}", data=json.dumps(manifest),
+                                        auth=("ci", token), headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+                return response
+            files = [(f"model/{name}", open(os.path.join(model, name), "rb").read()) for name in sorted(os.listdir(model))]
+            layers = [("model.tar", desc(tar("model.tar", files), "application/vnd.kitops.modelkit.model.v1.tar")),
+                      ("docs.tar.gz", desc(tar("docs.tar.gz", [("README.md", b"# kit\\n")], compress=True),
+                                           "application/vnd.kitops.modelkit.docs.v1.tar+gzip"))]
+            out = {}
+            pushed = push("acme/kit:1.0.0", layers)
+            out["push"] = [pushed.status_code, pushed.headers.get("Docker-Content-Digest")]
+            digest = pushed.headers.get("Docker-Content-Digest")
+            referrers = requests.get(f"http://{host}/v2/acme/kit/referrers/{digest}", auth=("ci", token)).json()["manifests"]
+            out["referrers"] = sorted(r["artifactType"] for r in referrers)
+            filtered = requests.get(f"http://{host}/v2/acme/kit/referrers/{digest}?artifactType=application/vnd.dev.sigstore.bundle.v0.3%2Bjson",
+                                    auth=("ci", token))
+            out["filtered"] = [filtered.headers.get("OCI-Filters-Applied"), len(filtered.json()["manifests"])]
+            signature = [r for r in referrers if r["artifactType"] == "application/vnd.dev.sigstore.bundle.v0.3+json"][0]
+            attached = requests.get(f"http://{host}/v2/acme/kit/manifests/{signature['digest']}", auth=("ci", token)).json()
+            out["subject"] = attached["subject"]["digest"]
+            layer = attached["layers"][0]
+            open("model.sig", "wb").write(requests.get(f"http://{host}/v2/acme/kit/blobs/{layer['digest']}", auth=("ci", token)).content)
+            evil = [("evil.tar", desc(tar("evil.tar", [("../escape.bin", b"x")]), "application/vnd.kitops.modelkit.model.v1.tar"))]
+            refused = push("acme/evil:1", evil)
+            out["evil"] = [refused.status_code, refused.json()["errors"][0]["code"], refused.json()["errors"][0]["message"]]
+            print(json.dumps(out))
+            """
+        let work = registry.scratch.path + "/kit"
+        let result = try run(try Self.oras, ["-c", script, Self.address(registry), registry.adminToken, model, work])
+        try #require(result.status == 0, "\(result.stderr)")
+        let out = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let push = try #require(out["push"] as? [Any])
+        #expect(push.first as? Int == 201, "\(out)")
+        #expect(out["subject"] as? String == push.last as? String)
+        #expect(
+            out["referrers"] as? [String]
+                == ["application/vnd.custody.scan.report.v1+json", "application/vnd.cyclonedx+json", "application/vnd.dev.sigstore.bundle.v0.3+json"])
+        #expect(Self.canonical(out["filtered"]) == #"["artifactType",1]"#)
+        let evil = try #require(out["evil"] as? [Any])
+        #expect(evil.first as? Int == 400 && evil[1] as? String == "MANIFEST_INVALID", "\(evil)")
+        #expect((evil.last as? String)?.contains("escape.bin") == true, "the refusal names the entry: \(evil)")
+        #expect(try registry.custody("show", "acme/evil@1").status != 0, "a refused push leaves no version")
+
+        let shown = try registry.custody("show", "acme/kit@1.0.0", "--json")
+        let detail = try #require(try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any], "\(shown.stderr)")
+        #expect((detail["license"] as? [String: Any])?["id"] as? String == "Apache-2.0", "the Kitfile's licence")
+        let output = registry.scratch.path + "/kit-pulled"
+        let pulled = try registry.custody(["pull", "acme/kit@1.0.0", "--output", output, "--registry-key", registry.registryPublicKey, "--quiet"])
+        #expect(pulled.status == 0, "\(pulled.stderr)")
+        var files = try tree(output)
+        #expect(files["model.sig"] == (try Data(contentsOf: URL(fileURLWithPath: work + "/model.sig"))), "the referrer is the registry's model.sig")
+        files.removeValue(forKey: "model.sig")
+        let expected = try tree(model).reduce(into: ["README.md": Data("# kit\n".utf8)]) { $0["model/" + $1.key] = $1.value }
+        #expect(files == expected, "the files the layers held, byte-identical")
+        let signed = try Tools.modelSigning("verify", "key", output, "--signature", output + "/model.sig", "--public_key", registry.registryPublicKey)
+        #expect(signed.status == 0, "model_signing verifies the ModelKit's version: \(signed.stderr)")
+    }
+}
