@@ -16,6 +16,8 @@ extension OCIArtifacts {
         package let subject: ContentDigest?
         /// The version it created or matched, for a model.
         package let version: String?
+        /// Something the client should hear about although the push succeeded (a `Warning` header).
+        package var warning: String?
     }
 
     /// Stores a pushed manifest under `reference` (a tag or its digest). A model artifact (ModelPack, KitOps, Docker
@@ -47,10 +49,15 @@ extension OCIArtifacts {
         if let subject = manifest.subject {
             let subjectDigest = try Self.digest(subject.digest, code: .manifestInvalid)
             try await refuseVersionTag(tag, model)
-            let version = try await records.ociManifest(repository: repository, digest: subjectDigest)?.version
+            let subjectRecord = try await records.ociManifest(repository: repository, digest: subjectDigest)
+            let version = subjectRecord?.version
             let record = try Self.record(bytes, repository: repository, kind: .referrer, version: version, parsed: manifest)
+            var warning: String?
+            if subjectRecord?.kind == .model, let version, Self.isSignature(manifest) {
+                warning = try await attachSignature(manifest, to: model, version: version, actor: actor)
+            }
             try await records.saveOCIManifests([record], tag: tag)
-            return Pushed(digest: digest, subject: subjectDigest, version: version)
+            return Pushed(digest: digest, subject: subjectDigest, version: version, warning: warning)
         }
         if let kind = ModelArtifactKind(manifest) {
             return try await publish(bytes, manifest, kind: kind, to: model, tag: tag, actor: actor)
@@ -65,6 +72,30 @@ extension OCIArtifacts {
         let record = try Self.record(bytes, repository: repository, kind: .artifact, version: nil, parsed: manifest)
         try await records.saveOCIManifests([record], tag: tag)
         return Pushed(digest: digest, subject: nil, version: nil)
+    }
+
+    /// A referrer that carries an OMS signature (a Sigstore bundle), as model_signing writes it.
+    static func isSignature(_ manifest: OCIManifest) -> Bool {
+        manifest.artifactType == OCIMediaType.sigstoreBundle
+            || (manifest.layers?.count == 1 && manifest.layers?.first?.mediaType == OCIMediaType.sigstoreBundle)
+    }
+
+    /// A publisher's OMS signature pushed as a referrer of a version's manifest counts as the version's publisher
+    /// signature when a trusted key made it over exactly the version's files; otherwise it is kept as a referrer only,
+    /// and the answer says why it did not count.
+    private func attachSignature(_ manifest: OCIManifest, to model: ModelName, version: String, actor: String) async throws -> String? {
+        guard let layer = manifest.layers?.first, layer.size <= 1 << 20 else { return "the signature referrer has no layer of at most 1 MiB" }
+        let digest = try Self.digest(layer.digest, code: .manifestInvalid)
+        let detail = try await catalog.version(model, .version(version))
+        do throws(CustodyError) {
+            let bundle = try await uploads.blobs.withLocalFiles([digest]) { paths throws(CustodyError) in
+                try PosixFile.contents(of: paths[0], limit: 1 << 20)
+            }
+            let attached = try await publishing.attachPublisherSignature(bundle, to: detail, actor: actor)
+            return attached ? nil : "\(model)@\(version) has a publisher signature already; this one is kept as a referrer only"
+        } catch {
+            return "the signature does not count as \(model)@\(version)'s publisher signature: \(error.message)"
+        }
     }
 
     /// Every blob a manifest names must be stored with the size it declares; an index's manifests must be in the

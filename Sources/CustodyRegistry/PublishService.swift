@@ -89,7 +89,10 @@ package struct PublishService: Sendable {
         }
         var publisher: SignatureRecord?
         if let encoded = request.signature {
-            publisher = try await verifyPublisherSignature(encoded, files: files, trusted: try await trust.keys())
+            guard let bytes = Data(base64Encoded: encoded) else {
+                throw CustodyError(.invalidArgument, "the publisher signature is not base64")
+            }
+            publisher = try await verifyPublisherSignature(Array(bytes), files: files, trusted: try await trust.keys())
         }
         let registryBundle = try ModelSigning().sign(manifest, with: registryKey)
         let registry = SignatureRecord(
@@ -115,14 +118,24 @@ package struct PublishService: Sendable {
             resources: sorted.map { Resource(name: $0.path, algorithm: "sha256", digest: $0.digest) })
     }
 
+    /// Attaches a publisher's OMS bundle to a version published unsigned (pushed as an OCI referrer): it counts
+    /// only when a trusted key signed it over exactly the version's files. Returns false when the version has a
+    /// publisher signature already; the gate's kept decisions about the version are dropped.
+    package func attachPublisherSignature(
+        _ bundle: [UInt8], to version: API.VersionDetail, actor: String
+    ) async throws(CustodyError) -> Bool {
+        let model = try ModelName(parsing: version.model)
+        let signature = try await verifyPublisherSignature(bundle, files: version.files, trusted: try await trust.keys())
+        guard try await catalog.attachPublisherSignature(model, version: version.version, signature, actor: actor) else { return false }
+        try await changes.announce(.status(model, version: version.version))
+        return true
+    }
+
     /// The publisher's bundle must be signed by a trusted key and cover exactly these files.
     private func verifyPublisherSignature(
-        _ encoded: String, files: [API.FileEntry], trusted: [TrustStore.TrustedKey]
+        _ bytes: [UInt8], files: [API.FileEntry], trusted: [TrustStore.TrustedKey]
     ) async throws(CustodyError) -> SignatureRecord {
-        guard let bytes = Data(base64Encoded: encoded) else {
-            throw CustodyError(.invalidArgument, "the publisher signature is not base64")
-        }
-        let bundle = try SigstoreBundle(decoding: Array(bytes), source: "publisher signature")
+        let bundle = try SigstoreBundle(decoding: bytes, source: "publisher signature")
         let candidates = trusted.filter { bundle.keyHint == nil || $0.key.hint == bundle.keyHint }
         guard !candidates.isEmpty else {
             throw CustodyError(
@@ -156,7 +169,7 @@ package struct PublishService: Sendable {
             throw CustodyError(
                 .verificationFailed, "the publisher signature does not cover these files (\(diff.summary))", details: diff.lines)
         }
-        return SignatureRecord(status: .verified, keyName: trusted.name, keyHint: trusted.key.hint, bundle: Array(bytes))
+        return SignatureRecord(status: .verified, keyName: trusted.name, keyHint: trusted.key.hint, bundle: bytes)
     }
 
     /// Scans every file from the blob store: formats, validity, code that loading would run. A dangerous file does

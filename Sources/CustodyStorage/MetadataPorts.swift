@@ -23,6 +23,11 @@ package protocol ModelCatalog: Sendable {
     func models() async throws(CustodyError) -> [String]
     /// Sets a version's status and records the change as its event; false when there is no such version.
     func setStatus(_ model: ModelName, version: String, _ status: API.VersionStatus) async throws(CustodyError) -> Bool
+    /// Records a publisher signature for a version published without one, with its event, in one transaction;
+    /// false when the version has a publisher signature already (or there is no such version).
+    func attachPublisherSignature(
+        _ model: ModelName, version: String, _ signature: SignatureRecord, actor: String?
+    ) async throws(CustodyError) -> Bool
     /// Every version of a model, oldest first, as (version, bundle digest); nil when there is no such model.
     func versionOrder(_ model: ModelName) async throws(CustodyError) -> [(version: String, digest: ContentDigest)]?
     /// The versions (model, version) holding a blob.

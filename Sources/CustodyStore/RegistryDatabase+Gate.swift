@@ -39,6 +39,32 @@ extension RegistryDatabase {
         }
     }
 
+    package func attachPublisherSignature(
+        _ model: ModelName, version: String, _ signature: SignatureRecord, actor: String?
+    ) async throws(CustodyError) -> Bool {
+        try await write { db in
+            guard let modelID = try Self.modelID(db, model, create: false),
+                let row = try Self.versionRow(db, modelID: modelID, selector: .version(version))
+            else { return false }
+            try db.execute(
+                sql: """
+                    UPDATE signatures SET status = ?, key_name = ?, key_hint = ?, bundle = ?
+                    WHERE version_id = ? AND kind = 'publisher' AND status = 'unsigned'
+                    """,
+                arguments: [
+                    signature.status.rawValue, signature.keyName, signature.keyHint, signature.bundle.map { Data($0) }, try row.storedID(),
+                ])
+            guard db.changesCount > 0 else { return false }
+            try Self.insertEvent(
+                db,
+                NewEvent(
+                    type: .signatureAttached, actor: actor, model: model.description, version: version,
+                    detail: "publisher signature \(signature.status.rawValue)" + (signature.keyName.map { " by \($0)" } ?? "")
+                        + " attached as an OCI referrer"))
+            return true
+        }
+    }
+
     package func versionOrder(_ model: ModelName) async throws(CustodyError) -> [(version: String, digest: ContentDigest)]? {
         let rows: [[String]]? = try await read { db in
             guard let modelID = try Self.modelID(db, model, create: false) else { return nil }

@@ -253,3 +253,70 @@ extension OCITests {
         #expect(signed.status == 0, "model_signing verifies the ModelKit's version: \(signed.stderr)")
     }
 }
+
+extension OCITests {
+    /// A publisher's OMS signature pushed as a referrer of a version's manifest counts as its publisher signature
+    /// when a trusted key made it: production, which denied the unsigned version, then allows it. A signature by an
+    /// untrusted key is kept as a referrer only, and the push's `Warning` says why.
+    @Test func aSignaturePushedAsAReferrerCountsWhenItsKeyIsTrusted() throws {
+        let (registry, key) = try GateTests.registry()
+        let model = try GateTests.model(registry, "late", salt: "late")
+        let published = try registry.custody(
+            ["publish", model, "--name", "acme/late", "--version", "1", "--source", "https://x/late", "--license", "apache-2.0"])
+        try #require(published.status == 0, "\(published.stderr)")
+        let stranger = registry.scratch.path + "/stranger"
+        try #require(try Tools.custody("keys", "generate", "--out", stranger).status == 0)
+        for (name, signer) in [("trusted", key), ("untrusted", stranger + ".key")] {
+            let signed = try Tools.custody("sign", model, "--key", signer, "--signature", registry.scratch.path + "/\(name).sig")
+            try #require(signed.status == 0, "\(signed.stderr)")
+        }
+        let consumer = try registry.token("--role", "consumer", "--env", "production", "--name", "host")
+        let script = """
+            import hashlib, json, os, sys, requests
+            host, admin, consumer, work = sys.argv[1:5]
+            auth = ("ci", admin)
+            subject = requests.head(f"http://{host}/v2/acme/late/manifests/1", auth=auth)
+            out = {"before": requests.get(f"http://{host}/v2/acme/late/manifests/1", auth=("h", consumer)).status_code}
+            def push(name):
+                data = open(f"{work}/{name}.sig", "rb").read()
+                digest = "sha256:" + hashlib.sha256(data).hexdigest()
+                requests.post(f"http://{host}/v2/acme/late/blobs/uploads/?digest={digest}", data=data, auth=auth).raise_for_status()
+                requests.post(f"http://{host}/v2/acme/late/blobs/uploads/?digest=sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+                              data=b"{}", auth=auth).raise_for_status()
+                manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                            "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+                            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "size": 2,
+                                       "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"},
+                            "layers": [{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json", "digest": digest, "size": len(data)}],
+                            "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                                        "digest": subject.headers["Docker-Content-Digest"], "size": int(subject.headers["Content-Length"])}}
+                body = json.dumps(manifest).encode()
+                r = requests.put(f"http://{host}/v2/acme/late/manifests/sha256:{hashlib.sha256(body).hexdigest()}", data=body, auth=auth,
+                                 headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+                return [r.status_code, r.headers.get("OCI-Subject") == subject.headers["Docker-Content-Digest"], r.headers.get("Warning")]
+            out["untrusted"] = push("untrusted")
+            out["between"] = requests.get(f"http://{host}/v2/acme/late/manifests/1", auth=("h", consumer)).status_code
+            out["trusted"] = push("trusted")
+            out["after"] = requests.get(f"http://{host}/v2/acme/late/manifests/1", auth=("h", consumer)).status_code
+            out["referrers"] = len(requests.get(f"http://{host}/v2/acme/late/referrers/{subject.headers['Docker-Content-Digest']}", auth=auth)
+                                   .json()["manifests"])
+            print(json.dumps(out))
+            """
+        let result = try run(try Self.oras, ["-c", script, Self.address(registry), registry.adminToken, consumer, registry.scratch.path])
+        try #require(result.status == 0, "\(result.stderr)")
+        let out = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(out["before"] as? Int == 403, "production needs a trusted publisher signature")
+        let untrusted = try #require(out["untrusted"] as? [Any])
+        #expect(untrusted.first as? Int == 201 && untrusted[1] as? Bool == true)
+        #expect((untrusted.last as? String)?.contains("does not count as acme/late@1's publisher signature") == true, "\(untrusted)")
+        #expect(out["between"] as? Int == 403)
+        let trusted = try #require(out["trusted"] as? [Any])
+        #expect(trusted.first as? Int == 201 && trusted.last is NSNull, "\(trusted)")
+        #expect(out["after"] as? Int == 200, "the attached signature counts")
+        #expect(out["referrers"] as? Int == 5, "three of the registry's and the two pushed")
+        let shown = try registry.custody("show", "acme/late@1")
+        #expect(shown.stdout.contains("publisher: verified (pipeline)"), "\(shown.stdout)")
+        let log = try registry.custody("audit", "log", "--model", "acme/late", "--type", "signature.attach")
+        #expect(log.stdout.contains("attached as an OCI referrer"), "\(log.stdout)")
+    }
+}

@@ -25,6 +25,8 @@ public enum EventKind: String, Codable, CaseIterable, Sendable {
     case tokenUsed = "token.use"
     /// A request refused for its credentials or its rate.
     case requestDenied = "request.denied"
+    /// A publisher's signature attached to a version after it was published (an OCI referrer).
+    case signatureAttached = "signature.attach"
 
     /// The event of a status change to `state`.
     public init(statusChangeTo state: API.VersionStatus.State) {

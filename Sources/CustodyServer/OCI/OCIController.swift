@@ -151,6 +151,9 @@ struct OCIController {
             .location: "/v2/\(model)/manifests/\(pushed.digest)", OCIHeaders.contentDigest: pushed.digest.description, .contentLength: "0",
         ]
         if let subject = pushed.subject { headers[OCIHeaders.subject] = subject.description }
+        if let warning = pushed.warning {
+            headers[OCIHeaders.warning] = "299 - \"\(HubHeaders.safe(warning).replacingOccurrences(of: "\"", with: "'"))\""
+        }
         return Response(status: .created, headers: headers)
     }
 
