@@ -59,6 +59,7 @@ private func addGateRoutes(to router: Router<RegistryContext>, _ services: Regis
             gate: services.gate, curation: services.curation, policySet: services.policies, access: services.access, bodies: services.bodies,
             metrics: services.metrics,
             admission: AdmissionMapping(namespaces: configuration.admissionNamespaces, defaultEnvironment: configuration.admissionDefaultEnvironment),
+            images: OCIImageReferences(hosts: configuration.ociHosts, artifacts: services.ociArtifacts),
             reloadPolicies: { actor throws(CustodyError) in try await services.reloadPolicies(actor: actor) }
         ).routes)
     router.addRoutes(AuditController(audit: services.audit, access: services.access).routes)

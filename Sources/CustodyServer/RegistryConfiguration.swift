@@ -59,6 +59,9 @@ package struct RegistryConfiguration: Sendable {
     package var ociPlainNamespaces: Set<String> = []
     /// The largest manifest the OCI API accepts (`oci.maxManifestSize`; at least the spec's 4 MiB).
     package var ociMaxManifestSize: Int = 4 << 20
+    /// The `host[:port]` names clients reach the OCI API by (`oci.hosts`): image references with these hosts are
+    /// this registry's, for admission; any other registry's are refused.
+    package var ociHosts: Set<String> = []
 
     /// One policy file per environment: `policies/ENV.yaml`.
     package var policiesDirectory: String { home + "/policies" }
@@ -159,6 +162,7 @@ package struct RegistryConfiguration: Sendable {
         }
         if let oci = document.oci {
             if let namespaces = oci.plainNamespaces { ociPlainNamespaces = Set(namespaces) }
+            if let hosts = oci.hosts { ociHosts = Set(hosts.map { $0.lowercased() }) }
             if let size = oci.maxManifestSize {
                 let bytes = try ByteSize.parse(size, source: "\(source): oci.maxManifestSize")
                 guard bytes >= 4 << 20, bytes <= 64 << 20 else {
@@ -219,6 +223,7 @@ package struct RegistryConfiguration: Sendable {
         var huggingface: HuggingFace?
         struct OCI: Decodable {
             var plainNamespaces: [String]?
+            var hosts: [String]?
             var maxManifestSize: String?
         }
         var oci: OCI?

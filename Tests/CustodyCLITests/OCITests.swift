@@ -320,3 +320,67 @@ extension OCITests {
         #expect(log.stdout.contains("attached as an OCI referrer"), "\(log.stdout)")
     }
 }
+
+extension OCITests {
+    /// Admission and Gatekeeper decide image references of this registry (`oci.hosts`) as they decide model
+    /// references: a pod that mounts a model car (a container or an image volume) is admitted or denied by the same
+    /// decision, by tag or by manifest digest; a reference to another registry is refused, never guessed.
+    @Test func admissionDecidesModelCarImages() throws {
+        let scratch = try Scratch()
+        let home = scratch.path + "/Registry"
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Tools.packageRoot + "/Registry/policies", toPath: home + "/policies")
+        try Data("admission:\n  namespaces:\n    inference-prod: production\noci:\n  hosts: [\"custody.internal:5000\"]\n".utf8)
+            .write(to: URL(fileURLWithPath: home + "/custody.yaml"))
+        let key = scratch.path + "/pipeline"
+        try #require(try Tools.custody("keys", "generate", "--out", key).status == 0)
+        try FileManager.default.createDirectory(atPath: scratch.path + "/Keys/trusted", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: key + ".pub", toPath: scratch.path + "/Keys/trusted/pipeline.pub")
+        let registry = try RegistryProcess(scratch: scratch)
+        let model = try GateTests.model(registry, "car", salt: "car")
+        for (name, license) in [("acme/ok", "apache-2.0"), ("acme/nc", "cc-by-nc-4.0")] {
+            let published = try registry.custody(
+                ["publish", model, "--name", name, "--version", "1", "--sign-key", key + ".key", "--source", "https://x", "--license", license])
+            try #require(published.status == 0, "\(published.stderr)")
+        }
+        let manifest = try registry.http("HEAD", "/v2/acme/nc/manifests/1", token: registry.adminToken)
+        let digest = try #require(manifest.headers["Docker-Content-Digest"])
+        let gate = try registry.token("--role", "gate", "--name", "apiserver")
+
+        func review(_ spec: [String: Any]) throws -> [String: Any] {
+            let object: [String: Any] = [
+                "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                "request": [
+                    "uid": "u", "namespace": "inference-prod", "operation": "CREATE",
+                    "object": ["apiVersion": "v1", "kind": "Pod", "metadata": ["name": "llm-0"], "spec": spec],
+                ],
+            ]
+            let response = try registry.http(
+                "POST", "/v1/admission", token: gate, headers: ["Content-Type": "application/json"],
+                body: try JSONSerialization.data(withJSONObject: object))
+            let answer = try #require(try JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: Any])
+            return try #require(answer["response"] as? [String: Any])
+        }
+        let server = ["name": "server", "image": "vllm/vllm-openai:v0.6.0"]
+        let allowed = try review(["containers": [server, ["name": "model", "image": "custody.internal:5000/acme/ok:1"]]])
+        #expect(allowed["allowed"] as? Bool == true, "\(allowed)")
+        let denied = try review([
+            "containers": [server], "volumes": [["name": "weights", "image": ["reference": "custody.internal:5000/acme/nc@\(digest)"]]],
+        ])
+        #expect(denied["allowed"] as? Bool == false)
+        let message = try #require((denied["status"] as? [String: Any])?["message"] as? String)
+        #expect(message.contains("acme/nc@\(digest) is denied in production: licence: licence class research"), "\(message)")
+        let unrelated = try review(["containers": [server, ["name": "sidecar", "image": "other.io/acme/nc:1"]]])
+        #expect(unrelated["allowed"] as? Bool == true, "images of other registries are not models of this one: \(unrelated)")
+
+        let body = Data(
+            #"{"apiVersion":"externaldata.gatekeeper.sh/v1beta1","kind":"ProviderRequest","request":{"keys":["custody.internal:5000/acme/ok:1","other.io/acme/ok:1","custody.internal:5000/acme/nc:2@\#(digest)"]}}"#
+                .utf8)
+        let response = try registry.http("POST", "/v1/gatekeeper?environment=production", token: gate, body: body)
+        let answer = try #require(try JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: Any])
+        let items = try #require((answer["response"] as? [String: Any])?["items"] as? [[String: Any]])
+        #expect((items[0]["value"] as? [String: Any])?["allowed"] as? Bool == true, "\(items)")
+        #expect((items[1]["error"] as? String)?.contains("names the registry other.io, not this one") == true, "\(items)")
+        #expect((items[2]["error"] as? String)?.contains("not of the tag 2") == true, "\(items)")
+    }
+}

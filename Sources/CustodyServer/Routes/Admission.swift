@@ -43,6 +43,30 @@ extension GateController {
         return references
     }
 
+    /// The images of a pod (or a workload's pod template) that this registry serves: model cars mounted as containers,
+    /// init containers or image volumes (`spec.volumes[].image.reference`), as KServe does for `storageUri: oci://…`.
+    static func imageReferences(in object: [String: Any], hosts: Set<String>) -> [String] {
+        var specs: [[String: Any]] = []
+        if let spec = object["spec"] as? [String: Any] {
+            specs.append(spec)
+            if let template = spec["template"] as? [String: Any], let inner = template["spec"] as? [String: Any] { specs.append(inner) }
+        }
+        var images: [String] = []
+        for spec in specs {
+            for key in ["initContainers", "containers", "ephemeralContainers"] {
+                for container in spec[key] as? [[String: Any]] ?? [] { if let image = container["image"] as? String { images.append(image) } }
+            }
+            for volume in spec["volumes"] as? [[String: Any]] ?? [] {
+                if let image = (volume["image"] as? [String: Any])?["reference"] as? String { images.append(image) }
+            }
+        }
+        var seen = Set<String>()
+        return images.filter { image in
+            guard let host = OCIImageReferences.host(of: image), hosts.contains(host.lowercased()) else { return false }
+            return seen.insert(image).inserted
+        }
+    }
+
     func admission(_ request: Request, _ context: RegistryContext) async throws -> Response {
         try await access.authorize(request, context, roles: [.gate])
         let bytes = try await bodies.collect(request)
@@ -52,7 +76,8 @@ extension GateController {
         let apiVersion = review["apiVersion"] as? String ?? "admission.k8s.io/v1"
         let namespace = body["namespace"] as? String ?? ""
         let object = body["object"] as? [String: Any] ?? [:]
-        let references = Self.modelReferences(in: object)
+        let annotated = Self.modelReferences(in: object)
+        let references = annotated + Self.imageReferences(in: object, hosts: images.hosts).filter { !annotated.contains($0) }
         let user = ((body["userInfo"] as? [String: Any])?["username"] as? String).map { " for \($0)" } ?? ""
 
         let (allowed, messages, warnings) = try await verdict(
@@ -79,7 +104,7 @@ extension GateController {
         var (allowed, messages, warnings) = (true, [String](), [String]())
         for text in references {
             do throws(CustodyError) {
-                let reference = try ModelReference(parsing: text)
+                let reference = try await images.reference(text)
                 let decision = try await gate.decide(reference.model, reference.selector, environment: environment)
                 try await gate.record(decision, type: .admission, actor: actor, client: client)
                 metrics.decisions(allowed: decision.allowed).increment()
@@ -116,7 +141,7 @@ extension GateController {
         var items: [[String: Any]] = []
         for key in keys {
             do throws(CustodyError) {
-                let reference = try ModelReference(parsing: key)
+                let reference = try await images.reference(key)
                 let decision = try await gate.decide(reference.model, reference.selector, environment: environment)
                 try await gate.record(decision, type: .admission, actor: context.actor + " (gatekeeper)", client: context.clientAddress)
                 var value: [String: Any] = ["allowed": decision.allowed, "policyDigest": decision.policy.digest]

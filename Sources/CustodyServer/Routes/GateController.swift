@@ -19,6 +19,8 @@ struct GateController {
     let metrics: RegistryMetrics
     /// Kubernetes namespaces → environments for admission reviews.
     let admission: AdmissionMapping
+    /// Image references of this registry (model cars), resolved to model references.
+    let images: OCIImageReferences
     /// Re-reads the policies and trusted keys (the composition root's reload, also run on SIGHUP).
     let reloadPolicies: @Sendable (_ actor: String) async throws(CustodyError) -> [String: String]
 
