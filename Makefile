@@ -29,6 +29,7 @@ bench: release
 	bench/flood.sh
 	bench/connections.sh
 	bench/huggingface.sh
+	bench/oci.sh
 
 clean:
 	rm -rf .build

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# The OCI front door over loopback against CNCF distribution 2.8.2 (Debian's docker-registry), side by side in one run:
+#   a) push: skopeo 1.9.3 copies an 8-layer ModelPack artifact (8 x 512 MiB safetensors files, 4 GiB) from an oci:
+#      layout into an empty registry (a fresh home / storage directory each run, so no blob is already there).
+#      Custody hashes while it writes, then scans, signs and records the version; distribution stores the blobs;
+#   b) pull: skopeo copies it back into an empty oci: layout. Custody checks the gate and serves what it verified at
+#      publish; distribution serves its files.
+#
+#   bench/oci.sh                         (RUNS=3 by default; BENCH_DIR as in bench/sign.sh)
+#   LAYERS=8 LAYER_MIB=512 bench/oci.sh  (the artifact's shape)
+#
+# Needs the release binary (make release), skopeo and docker-registry (scripts/bootstrap --interop). Every server
+# listens on 127.0.0.1; both keep their data on the same disk.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+runs=${RUNS:-3}
+data=${BENCH_DIR:-.build/bench-data}
+custody=${CUSTODY_BIN:-"$(swift build -c release --product custody --show-bin-path)/custody"}
+[ -x "$custody" ] || { echo "build first: make release" >&2; exit 2; }
+for tool in skopeo docker-registry; do
+  command -v "$tool" >/dev/null || { echo "no $tool: run scripts/bootstrap --interop" >&2; exit 2; }
+done
+
+exec python3 - "$custody" "$data" "$runs" <<'PY'
+import hashlib, json, os, re, shutil, signal, statistics, subprocess, sys, tempfile, time
+
+custody, data, runs = sys.argv[1], os.path.abspath(sys.argv[2]), int(sys.argv[3])
+MiB = 1 << 20
+layers, layer_mib = int(os.environ.get("LAYERS", "8")), int(os.environ.get("LAYER_MIB", "512"))
+layout = f"{data}/oci-modelpack-{layers}x{layer_mib}"
+work = tempfile.mkdtemp(prefix="custody-bench-oci-", dir=data)
+
+def put_blob(data_bytes=None, path=None, media_type=None, annotations=None):
+    if path is None:
+        digest = hashlib.sha256(data_bytes).hexdigest()
+        with open(f"{layout}/blobs/sha256/{digest}", "wb") as f:
+            f.write(data_bytes)
+        size = len(data_bytes)
+    else:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            while chunk := f.read(8 * MiB):
+                h.update(chunk)
+        digest, size = h.hexdigest(), os.path.getsize(path)
+        os.replace(path, f"{layout}/blobs/sha256/{digest}")
+    descriptor = {"mediaType": media_type, "digest": f"sha256:{digest}", "size": size}
+    if annotations:
+        descriptor["annotations"] = annotations
+    return descriptor
+
+# The artifact, written once into BENCH_DIR: valid safetensors files (a header, then the tensor's bytes).
+if not os.path.exists(f"{layout}/index.json"):
+    shutil.rmtree(layout, ignore_errors=True)
+    os.makedirs(f"{layout}/blobs/sha256")
+    block = os.urandom(MiB)
+    descriptors = []
+    for i in range(layers):
+        name = f"model-{i+1:05}-of-{layers:05}.safetensors"
+        payload = layer_mib * MiB - 4096
+        header = json.dumps({"w": {"dtype": "U8", "shape": [payload], "data_offsets": [0, payload]}}).encode()
+        header += b" " * (4096 - 8 - len(header))
+        tmp = f"{layout}/{name}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(len(header).to_bytes(8, "little") + header)
+            f.write(i.to_bytes(8, "little"))
+            for _ in range(layer_mib):
+                f.write(block)
+            f.truncate(layer_mib * MiB)
+        descriptors.append(put_blob(path=tmp, media_type="application/vnd.cncf.model.weight.v1.raw",
+                                    annotations={"org.cncf.model.filepath": name, "org.opencontainers.image.title": name}))
+    config = json.dumps({"descriptor": {"name": "bench", "licenses": ["Apache-2.0"]}, "config": {"format": "safetensors"},
+                         "modelfs": {"type": "layers", "diffIds": [d["digest"] for d in descriptors]}}, sort_keys=True).encode()
+    cfg = put_blob(config, media_type="application/vnd.cncf.model.config.v1+json")
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "artifactType": "application/vnd.cncf.model.manifest.v1+json", "config": cfg, "layers": descriptors},
+                          sort_keys=True).encode()
+    m = put_blob(manifest, media_type="application/vnd.oci.image.manifest.v1+json",
+                 annotations={"org.opencontainers.image.ref.name": "v1"})
+    with open(f"{layout}/index.json", "w") as f:
+        json.dump({"schemaVersion": 2, "manifests": [m]}, f)
+    with open(f"{layout}/oci-layout", "w") as f:
+        f.write('{"imageLayoutVersion": "1.0.0"}')
+total = sum(os.path.getsize(f"{layout}/blobs/sha256/{n}") for n in os.listdir(f"{layout}/blobs/sha256"))
+for n in os.listdir(f"{layout}/blobs/sha256"):
+    subprocess.run(["cat", f"{layout}/blobs/sha256/{n}"], stdout=subprocess.DEVNULL, check=True)
+
+def wait_for(path, pattern, proc):
+    for _ in range(2000):
+        with open(path) as f:
+            found = re.search(pattern, f.read())
+        if found:
+            return found
+        if proc.poll() is not None:
+            sys.exit(f"the server exited: {open(path).read()[-2000:]}")
+        time.sleep(0.05)
+    sys.exit("the server did not start")
+
+def start_custody(home):
+    out = f"{home}.out"
+    open(out, "w").close()
+    proc = subprocess.Popen([custody, "serve", "--home", f"{home}/Registry", "--keys", f"{home}/Keys", "--listen", "127.0.0.1:0"],
+                            stdout=open(out, "w"), stderr=subprocess.DEVNULL)
+    address = wait_for(out, r"listening on http://(127\.0\.0\.1:\d+)", proc).group(1)
+    token = re.search(r"hash is stored\): (cst_\S+)", open(out).read()).group(1)
+    return proc, address, ["ci:" + token]
+
+def start_distribution(home):
+    os.makedirs(home)
+    with open(f"{home}/config.yml", "w") as f:
+        f.write(f"version: 0.1\nlog: {{level: warn}}\nstorage: {{filesystem: {{rootdirectory: {home}/data}}}}\n"
+                "http: {addr: 127.0.0.1:0, secret: bench}\n")
+    log = f"{home}.log"
+    open(log, "w").close()
+    # The address is logged at info level: start it so, quietly otherwise.
+    with open(f"{home}/config.yml") as f:
+        text = f.read().replace("level: warn", "level: info")
+    with open(f"{home}/config.yml", "w") as f:
+        f.write(text)
+    proc = subprocess.Popen(["docker-registry", "serve", f"{home}/config.yml"], stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    address = wait_for(log, r"listening on (127\.0\.0\.1:\d+)", proc).group(1)
+    return proc, address, []
+
+def skopeo(source, destination, creds, side):
+    command = ["skopeo", "copy", "--quiet", f"--{side}-tls-verify=false"] + ([f"--{side}-creds", creds[0]] if creds else [])
+    begin = time.perf_counter()
+    subprocess.run(command + [source, destination], check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - begin
+
+results = {"custody": {"push": [], "pull": []}, "distribution": {"push": [], "pull": []}}
+for run in range(runs):
+    for name, start in (("custody", start_custody), ("distribution", start_distribution)):
+        home = f"{work}/{name}-{run}"
+        proc, address, creds = start(home)
+        subprocess.run(["sync"], check=True)
+        results[name]["push"].append(skopeo(f"oci:{layout}:v1", f"docker://{address}/acme/bench:v1", creds, "dest"))
+        target = f"{work}/pulled-{name}-{run}"
+        subprocess.run(["sync"], check=True)
+        results[name]["pull"].append(skopeo(f"docker://{address}/acme/bench:v1", f"oci:{target}:v1", creds, "src"))
+        shutil.rmtree(target)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait()
+        shutil.rmtree(home)
+shutil.rmtree(work)
+
+def row(label, samples):
+    m = statistics.median(samples)
+    print(f"  {label:44} {m:7.2f} s  {total/m/1e9:5.2f} GB/s   runs: {', '.join(f'{s:.2f}' for s in samples)}")
+    return m
+
+print(f"artifact: {layers} layers x {layer_mib} MiB + config, {total/1e9:.2f} GB, in the page cache; {runs} runs each, medians\n")
+print("a) skopeo copy oci: layout -> empty registry")
+cp = row("custody (hash, scan, sign, record)", results["custody"]["push"])
+dp = row("distribution 2.8.2", results["distribution"]["push"])
+print("b) skopeo copy registry -> empty oci: layout")
+cl = row("custody (gate, verified blobs)", results["custody"]["pull"])
+dl = row("distribution 2.8.2", results["distribution"]["pull"])
+print("\ngoals:")
+print(f"  [{'met' if dp / cp >= 2 else 'MISSED'}] a) push {dp / cp:.2f} x as fast as distribution (>= 2)")
+print(f"  [{'met' if dl / cl >= 1 else 'MISSED'}] b) pull {dl / cl:.2f} x as fast as distribution (>= 1)")
+PY
