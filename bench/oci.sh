@@ -5,6 +5,10 @@
 #      Custody hashes while it writes, then scans, signs and records the version; distribution stores the blobs;
 #   b) pull: skopeo copies it back into an empty oci: layout. Custody checks the gate and serves what it verified at
 #      publish; distribution serves its files.
+#   c) skopeo's own ceiling: the same copy from one oci: layout into another, no registry (skopeo hashes what it reads
+#      in one thread: this bounds a) and b) whatever the server);
+#   d) the servers without skopeo: curl uploads the 8 layer blobs, 4 at a time (POST a session, PUT the body with
+#      ?digest=), then downloads them, 4 at a time, to /dev/null.
 #
 #   bench/oci.sh                         (RUNS=3 by default; BENCH_DIR as in bench/sign.sh)
 #   LAYERS=8 LAYER_MIB=512 bench/oci.sh  (the artifact's shape)
@@ -29,6 +33,7 @@ custody, data, runs = sys.argv[1], os.path.abspath(sys.argv[2]), int(sys.argv[3]
 MiB = 1 << 20
 layers, layer_mib = int(os.environ.get("LAYERS", "8")), int(os.environ.get("LAYER_MIB", "512"))
 layout = f"{data}/oci-modelpack-{layers}x{layer_mib}"
+os.makedirs(data, exist_ok=True)
 work = tempfile.mkdtemp(prefix="custody-bench-oci-", dir=data)
 
 def put_blob(data_bytes=None, path=None, media_type=None, annotations=None):
@@ -127,7 +132,32 @@ def skopeo(source, destination, creds, side):
     subprocess.run(command + [source, destination], check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - begin
 
-results = {"custody": {"push": [], "pull": []}, "distribution": {"push": [], "pull": []}}
+blobs = json.load(open(f"{layout}/blobs/sha256/" + json.load(open(f"{layout}/index.json"))["manifests"][0]["digest"][7:]))["layers"]
+
+def curl_push(address, creds):
+    auth = ["-u", creds[0]] if creds else []
+    lines = []
+    for layer in blobs:
+        out = subprocess.run(["curl", "-sf", "-o", "/dev/null", "-D", "-", "-X", "POST"] + auth + [f"http://{address}/v2/acme/raw/blobs/uploads/"],
+                             check=True, capture_output=True, text=True).stdout
+        location = re.search(r"(?im)^location: (\S+)", out).group(1)
+        location = location if location.startswith("http") else f"http://{address}{location}"
+        separator = "&" if "?" in location else "?"
+        lines.append(f"{layout}/blobs/sha256/{layer['digest'][7:]} {location}{separator}digest={layer['digest']}")
+    script = "curl -sf -o /dev/null -X PUT -H 'Content-Type: application/octet-stream' " + " ".join(auth) + ' -T "$0" "$1"'
+    begin = time.perf_counter()
+    subprocess.run(["xargs", "-P", "4", "-n", "2", "sh", "-c", script], input="\n".join(lines).encode(), check=True)
+    return time.perf_counter() - begin
+
+def curl_pull(address, creds):
+    auth = ["-u", creds[0]] if creds else []
+    urls = "\n".join(f"http://{address}/v2/acme/raw/blobs/{layer['digest']}" for layer in blobs).encode()
+    begin = time.perf_counter()
+    subprocess.run(["xargs", "-P", "4", "-n", "1", "curl", "-sf", "-o", "/dev/null"] + auth, input=urls, check=True)
+    return time.perf_counter() - begin
+
+results = {name: {"push": [], "pull": [], "curl push": [], "curl pull": []} for name in ("custody", "distribution")}
+ceiling = []
 for run in range(runs):
     for name, start in (("custody", start_custody), ("distribution", start_distribution)):
         home = f"{work}/{name}-{run}"
@@ -138,9 +168,18 @@ for run in range(runs):
         subprocess.run(["sync"], check=True)
         results[name]["pull"].append(skopeo(f"docker://{address}/acme/bench:v1", f"oci:{target}:v1", creds, "src"))
         shutil.rmtree(target)
+        subprocess.run(["sync"], check=True)
+        results[name]["curl push"].append(curl_push(address, creds))
+        results[name]["curl pull"].append(curl_pull(address, creds))
         proc.send_signal(signal.SIGTERM)
         proc.wait()
         shutil.rmtree(home)
+    target = f"{work}/local-{run}"
+    subprocess.run(["sync"], check=True)
+    begin = time.perf_counter()
+    subprocess.run(["skopeo", "copy", "--quiet", f"oci:{layout}:v1", f"oci:{target}:v1"], check=True, stdout=subprocess.DEVNULL)
+    ceiling.append(time.perf_counter() - begin)
+    shutil.rmtree(target)
 shutil.rmtree(work)
 
 def row(label, samples):
@@ -155,7 +194,16 @@ dp = row("distribution 2.8.2", results["distribution"]["push"])
 print("b) skopeo copy registry -> empty oci: layout")
 cl = row("custody (gate, verified blobs)", results["custody"]["pull"])
 dl = row("distribution 2.8.2", results["distribution"]["pull"])
+print("c) skopeo copy oci: layout -> oci: layout, no registry (the client's ceiling)")
+sc = row("skopeo alone", ceiling)
+print("d) curl, the 8 layer blobs 4 at a time: upload into the registry, then download to /dev/null")
+ccp = row("custody upload (hashed, fsynced before 201)", results["custody"]["curl push"])
+dcp = row("distribution 2.8.2 upload", results["distribution"]["curl push"])
+ccl = row("custody download", results["custody"]["curl pull"])
+dcl = row("distribution 2.8.2 download", results["distribution"]["curl pull"])
 print("\ngoals:")
 print(f"  [{'met' if dp / cp >= 2 else 'MISSED'}] a) push {dp / cp:.2f} x as fast as distribution (>= 2)")
 print(f"  [{'met' if dl / cl >= 1 else 'MISSED'}] b) pull {dl / cl:.2f} x as fast as distribution (>= 1)")
+print(f"  [info] skopeo alone takes {sc:.2f} s: a) at {sc / cp:.2f} x and b) at {sc / cl:.2f} x the client's ceiling (custody)")
+print(f"  [info] d) upload {dcp / ccp:.2f} x, download {dcl / ccl:.2f} x as fast as distribution without skopeo")
 PY

@@ -151,7 +151,7 @@ extension OCIArtifacts {
         let facts = try await configFacts(manifest, kind: kind)
         var files: [API.FileEntry] = []
         for (position, layer) in (manifest.layers ?? []).enumerated() {
-            files += try await self.files(of: layer, position: position)
+            files += try await self.files(of: layer, position: position, taken: Set(files.map(\.path)))
         }
         let version = tag ?? facts.version.flatMap { (try? VersionTag.validate($0)) == nil ? nil : $0 } ?? "oci-\(digest.hex.prefix(12))"
         let request = API.PublishRequest(version: version, files: files, license: facts.license, provenance: facts.provenance, signature: nil)
@@ -235,10 +235,11 @@ extension OCIArtifacts {
 
     /// The files a layer holds: a raw layer is one file (its path in `org.cncf.model.filepath` or the title); an
     /// archive layer (`…tar`, `…tar+gzip`, `…tar+zstd`) is unpacked under the archive rules, each file stored as a blob.
-    private func files(of layer: OCIDescriptor, position: Int) async throws -> [API.FileEntry] {
+    private func files(of layer: OCIDescriptor, position: Int, taken: Set<String>) async throws -> [API.FileEntry] {
         let digest = try Self.digest(layer.digest, code: .manifestInvalid)
         if Self.isArchive(layer.mediaType) { return try await unpack(digest) }
-        guard let path = layer.annotations?[OCIMediaType.filePath] ?? layer.annotations?[OCIMediaType.title] else {
+        let named = layer.annotations?[OCIMediaType.filePath] ?? layer.annotations?[OCIMediaType.title]
+        guard let path = named ?? Self.dockerFileName(layer.mediaType, taken: taken) else {
             throw Refusal(
                 .manifestInvalid,
                 "layer \(position) (\(digest)) names no file path: annotate it with org.cncf.model.filepath or org.opencontainers.image.title",
@@ -248,6 +249,20 @@ extension OCIArtifacts {
             throw Refusal(.manifestInvalid, "layer \(position): \(error.message)", detail: path)
         }
         return [API.FileEntry(path: path, size: layer.size, digest: digest)]
+    }
+
+    /// Docker Model Runner's v0.1 layers carry no path: they are named by what they are (`model.gguf`, `LICENSE`, …);
+    /// a second layer of a kind gets a number.
+    static func dockerFileName(_ mediaType: String, taken: Set<String>) -> String? {
+        let names = [
+            "gguf.v3": "model.gguf", "safetensors": "model.safetensors", "license": "LICENSE", "mmproj": "model.mmproj",
+            "chat.template.jinja": "template.jinja", "dduf": "model.dduf",
+        ]
+        let prefix = "application/vnd.docker.ai."
+        guard mediaType.hasPrefix(prefix), let name = names[String(mediaType.dropFirst(prefix.count))] else { return nil }
+        guard taken.contains(name) else { return name }
+        let (stem, dot) = name.firstIndex(of: ".").map { (String(name[..<$0]), String(name[$0...])) } ?? (name, "")
+        return (2...).lazy.map { "\(stem)-\($0)\(dot)" }.first { !taken.contains($0) }
     }
 
     static func isArchive(_ mediaType: String) -> Bool {

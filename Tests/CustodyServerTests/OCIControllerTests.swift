@@ -214,6 +214,16 @@ import Testing
                 let body = try #require(try JSONSerialization.jsonObject(with: Data(Array(buffer: response.body))) as? [String: Any])
                 #expect(body["tags"] as? [String] == ["1"], "nothing of the refused pushes was stored")
             }
+            // A mount from a repository that holds the blob is 201; from one that does not, a session to upload it (202).
+            let layerDigest = ContentDigest.of(layer)
+            try await client.execute(uri: "/v2/images/copy/blobs/uploads/?mount=\(layerDigest)&from=images/base", method: .post, headers: auth) {
+                response in
+                #expect(response.status == .created && response.headers[.location] == "/v2/images/copy/blobs/\(layerDigest)")
+            }
+            try await client.execute(uri: "/v2/images/copy/blobs/uploads/?mount=\(layerDigest)&from=acme/m", method: .post, headers: auth) {
+                response in
+                #expect(response.status == .accepted && response.headers[.location]?.hasPrefix("/v2/images/copy/blobs/uploads/") == true)
+            }
             try await client.execute(uri: "/v2/images/base/manifests/1", method: .delete, headers: auth) { response in
                 #expect(response.status == .accepted)
             }

@@ -63,7 +63,22 @@ final class OCIUploadOwners: Sendable {
 
     private let owners = Mutex<[String: Owner]>([:])
 
-    func start(_ id: UploadID, _ owner: Owner) { owners.withLock { $0[id.rawValue] = owner } }
+    /// Sessions not finished or cancelled are forgotten with their staged bytes (``UploadJanitor``): at most this
+    /// many are kept, the oldest forgotten first.
+    static let limit = 100_000
+    private let order = Mutex<[String]>([])
+
+    func start(_ id: UploadID, _ owner: Owner) {
+        owners.withLock { $0[id.rawValue] = owner }
+        let dropped: [String] = order.withLock { order in
+            order.append(id.rawValue)
+            guard order.count > Self.limit else { return [] }
+            let excess = Array(order.prefix(order.count - Self.limit))
+            order.removeFirst(excess.count)
+            return excess
+        }
+        owners.withLock { owners in for id in dropped { owners.removeValue(forKey: id) } }
+    }
     func owner(of id: String) -> Owner? { owners.withLock { $0[id] } }
     func end(_ id: UploadID) { _ = owners.withLock { $0.removeValue(forKey: id.rawValue) } }
 }
