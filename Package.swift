@@ -84,6 +84,13 @@ let package = Package(
             swiftSettings: upcomingFeatures
         ),
         .target(
+            name: "CustodyS3",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto")
+            ],
+            swiftSettings: upcomingFeatures
+        ),
+        .target(
             name: "CustodyRegistry",
             dependencies: [
                 "CustodyArchive",
@@ -197,6 +204,11 @@ let package = Package(
         .testTarget(
             name: "CustodyStoreTests",
             dependencies: ["CustodyStore", "CustodyStorage", "CustodyCore", "CustodyTestSupport"],
+            swiftSettings: upcomingFeatures
+        ),
+        .testTarget(
+            name: "CustodyS3Tests",
+            dependencies: ["CustodyS3", "CustodyTestSupport", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: upcomingFeatures
         ),
         .testTarget(
