@@ -86,7 +86,10 @@ let package = Package(
         .target(
             name: "CustodyS3",
             dependencies: [
-                .product(name: "Crypto", package: "swift-crypto")
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: upcomingFeatures
         ),
@@ -208,7 +211,11 @@ let package = Package(
         ),
         .testTarget(
             name: "CustodyS3Tests",
-            dependencies: ["CustodyS3", "CustodyTestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "CustodyS3", "CustodyTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: upcomingFeatures
         ),
         .testTarget(
