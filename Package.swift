@@ -86,6 +86,7 @@ let package = Package(
         .target(
             name: "CustodyS3",
             dependencies: [
+                "CustodyCore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -212,7 +213,7 @@ let package = Package(
         .testTarget(
             name: "CustodyS3Tests",
             dependencies: [
-                "CustodyS3", "CustodyTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+                "CustodyS3", "CustodyCore", "CustodyTestSupport", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],

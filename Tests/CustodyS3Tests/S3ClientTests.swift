@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import CustodyCore
 import CustodyTestSupport
 import Foundation
 import NIOCore
@@ -97,5 +98,53 @@ import Testing
         #expect(location.key("blobs/sha256/ab") == "registry/a/blobs/sha256/ab")
         #expect(throws: S3Error.self) { try S3Location(parsing: "s3://models") }
         #expect(throws: S3Error.self) { try S3Location(parsing: "http://models?endpoint=http://x") }
+    }
+}
+
+extension S3ClientTests {
+    /// Blobs stream into their final key as parts while hashed; only the right digest completes them, two writers of
+    /// one blob end with one object, and a wrong digest leaves neither an object nor an upload.
+    @Test func blobsAreWrittenUnderTheirDigestOnlyWhenTheyAreIt() async throws {
+        let scratch = try Scratch()
+        let server = try SeaweedProcess(scratch: scratch)
+        let (client, _) = try await Self.client(server, prefix: "registry")
+        let bytes = pseudoRandomBytes(13 << 20, seed: 7)
+        let digest = ContentDigest.of(bytes)
+        let key = "blobs/sha256/" + digest.hex
+
+        // Two writers of the same blob, interleaved: both succeed, one object.
+        let first = S3BlobWriter(client: client, name: key, partSize: 5 << 20)
+        let second = S3BlobWriter(client: client, name: key, partSize: 5 << 20)
+        for start in stride(from: 0, to: bytes.count, by: 1 << 20) {
+            let chunk = Array(bytes[start..<min(start + (1 << 20), bytes.count)])
+            try await first.append(chunk)
+            try await second.append(chunk)
+        }
+        #expect(await first.multipartUploadID != nil, "parts went out while the bytes arrived")
+        #expect(try await client.size(of: key) == nil, "nothing is visible before completion")
+        let one = try await first.complete(expecting: digest)
+        let two = try await second.complete(expecting: digest)
+        #expect(one.digest == digest && one.size == UInt64(bytes.count) && one.written == .created)
+        #expect(two.written == .alreadyThere)
+        #expect(try await client.get(key, range: 0...99) == Array(bytes[0..<100]))
+        #expect(try await client.multipartUploads(under: "blobs/").isEmpty, "the loser's upload was aborted")
+
+        // The wrong digest: aborted, nothing kept.
+        let wrong = S3BlobWriter(client: client, name: "blobs/sha256/" + String(repeating: "0", count: 64), partSize: 5 << 20)
+        try await wrong.append(Array(bytes[0..<(6 << 20)]))
+        await #expect {
+            _ = try await wrong.complete(expecting: ContentDigest.of([1, 2, 3]))
+        } throws: { error in
+            (error as? S3Error)?.code == "BadDigest"
+        }
+        #expect(try await client.multipartUploads(under: "blobs/").isEmpty)
+        #expect(try await client.list(under: "blobs/").map(\.name) == [key])
+
+        // A small blob is one conditional put.
+        let small = Array("tiny".utf8)
+        let writer = S3BlobWriter(client: client, name: "blobs/sha256/" + ContentDigest.of(small).hex)
+        try await writer.append(small)
+        #expect(try await writer.complete(expecting: ContentDigest.of(small)).written == .created)
+        #expect(await writer.multipartUploadID == nil)
     }
 }

@@ -1,0 +1,94 @@
+import Crypto
+package import CustodyCore
+
+/// Writes one blob into S3 under its final key while hashing it: bytes are sent as parts of a multipart upload as they
+/// arrive (nothing is staged on local disk), and the upload is completed — with `If-None-Match: *`, so that two
+/// daemons writing the same blob end with one object — only when the bytes are the expected digest; otherwise it is
+/// aborted and nothing becomes visible. A blob smaller than one part is one conditional `PutObject`.
+package actor S3BlobWriter {
+    package let client: S3Client
+    package let name: String
+    package let partSize: Int
+    private var hasher = SHA256()
+    private var buffer: [UInt8] = []
+    private var uploadID: String?
+    private var etags: [String] = []
+    private var written: UInt64 = 0
+    private var ended = false
+
+    /// `partSize` is at least 5 MiB (S3's smallest part but the last); 8 MiB by default, so that 10,000 parts hold
+    /// 78 GiB; larger blobs need larger parts.
+    package init(client: S3Client, name: String, partSize: Int = 8 << 20) {
+        self.client = client
+        self.name = name
+        self.partSize = max(partSize, 5 << 20)
+    }
+
+    /// The multipart upload's id once the first part went out (for the janitor's records).
+    package var multipartUploadID: String? { uploadID }
+    package var received: UInt64 { written }
+
+    /// Hashes and buffers `bytes`, sending every full part.
+    package func append(_ bytes: [UInt8]) async throws(S3Error) {
+        guard !ended else { throw S3Error(status: 0, code: "UploadEnded", message: "the upload of \(name) has ended") }
+        hasher.update(data: bytes)
+        written += UInt64(bytes.count)
+        buffer += bytes
+        while buffer.count >= partSize {
+            let part = Array(buffer.prefix(partSize))
+            buffer.removeFirst(partSize)
+            try await send(part)
+        }
+    }
+
+    /// Completes the upload when the bytes hash to `expected` (any digest when nil): `.created`, or `.alreadyThere`
+    /// when another writer stored the key first (the same bytes, since the key is their digest). A mismatch aborts the
+    /// upload and throws, naming both digests.
+    package func complete(
+        expecting expected: ContentDigest?
+    ) async throws(S3Error) -> (digest: ContentDigest, size: UInt64, written: S3Client.Written) {
+        guard !ended else { throw S3Error(status: 0, code: "UploadEnded", message: "the upload of \(name) has ended") }
+        ended = true
+        let digest: ContentDigest
+        do throws(CustodyError) { digest = try ContentDigest(bytes: Array(hasher.finalize())) } catch {
+            throw S3Error(status: 0, code: "Digest", message: error.message)
+        }
+        if let expected, expected != digest {
+            await abortQuietly()
+            throw S3Error(
+                status: 0, code: "BadDigest", message: "the uploaded bytes hash to \(digest), not \(expected); nothing was kept")
+        }
+        do throws(S3Error) {
+            guard let uploadID else {
+                return (digest, written, try await client.put(name, buffer))
+            }
+            if !buffer.isEmpty || etags.isEmpty {
+                etags.append(try await client.uploadPart(name, uploadID: uploadID, number: etags.count + 1, buffer))
+            }
+            buffer = []
+            let outcome = try await client.completeMultipartUpload(name, uploadID: uploadID, parts: etags)
+            if outcome == .alreadyThere { try? await client.abortMultipartUpload(name, uploadID: uploadID) }
+            return (digest, written, outcome)
+        } catch {
+            await abortQuietly()
+            throw error
+        }
+    }
+
+    /// Stops and discards what was sent.
+    package func abort() async {
+        ended = true
+        await abortQuietly()
+    }
+
+    private func send(_ part: [UInt8]) async throws(S3Error) {
+        if uploadID == nil { uploadID = try await client.createMultipartUpload(name) }
+        etags.append(try await client.uploadPart(name, uploadID: uploadID!, number: etags.count + 1, part))
+    }
+
+    private func abortQuietly() async {
+        buffer = []
+        guard let uploadID else { return }
+        try? await client.abortMultipartUpload(name, uploadID: uploadID)
+    }
+}
