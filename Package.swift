@@ -87,6 +87,7 @@ let package = Package(
             name: "CustodyS3",
             dependencies: [
                 "CustodyCore",
+                "CustodyStorage",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -213,7 +214,8 @@ let package = Package(
         .testTarget(
             name: "CustodyS3Tests",
             dependencies: [
-                "CustodyS3", "CustodyCore", "CustodyTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+                "CustodyS3", "CustodyCore", "CustodyRegistry", "CustodyStorage", "CustodyTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],

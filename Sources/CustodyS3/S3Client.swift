@@ -1,5 +1,6 @@
 package import AsyncHTTPClient
 import Crypto
+package import CustodyCore
 package import Foundation
 import FoundationXML
 package import NIOCore
@@ -100,6 +101,48 @@ package final class S3Client: Sendable {
         let response = try await send("GET", name, headers: range.map { [("Range", "bytes=\($0.lowerBound)-\($0.upperBound)")] } ?? [])
         try Self.check(response, expecting: range == nil ? [200] : [206])
         return response.body
+    }
+
+    /// Streams the whole object into `file` (created 0600, replaced), hashing it; returns its digest and size.
+    /// Nothing is left at `file` when the read fails.
+    package func download(_ name: String, to file: String) async throws(S3Error) -> (digest: ContentDigest, size: UInt64) {
+        let path = "/\(location.bucket)/\(location.key(name))"
+        let signed = signer.sign(SigV4.Request(method: "GET", path: path, headers: [("Host", host)]), at: now())
+        var request = HTTPClientRequest(url: location.endpoint + SigV4.encode(path, keepingSlash: true))
+        for (header, value) in signed.headers { request.headers.add(name: header, value: value) }
+        let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw S3Error(status: 0, code: "LocalFile", message: "\(file): cannot create (errno \(errno))") }
+        var hasher = SHA256()
+        var size: UInt64 = 0
+        do {
+            defer { close(fd) }
+            let response = try await http.execute(request, timeout: .hours(1))
+            guard response.status.code == 200 else {
+                let body = try await response.body.collect(upTo: 1 << 20)
+                try Self.check(
+                    Answer(status: Int(response.status.code), headers: response.headers, body: Array(body.readableBytesView)), expecting: [200])
+                throw S3Error(status: Int(response.status.code), code: "Unexpected", message: "GET \(path)")
+            }
+            for try await buffer in response.body {
+                try buffer.withUnsafeReadableBytes { bytes throws(S3Error) in
+                    hasher.update(bufferPointer: bytes)
+                    var done = 0
+                    while done < bytes.count {
+                        let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(size) + off_t(done))
+                        guard n > 0 else { throw S3Error(status: 0, code: "LocalFile", message: "\(file): write failed (errno \(errno))") }
+                        done += n
+                    }
+                }
+                size += UInt64(buffer.readableBytes)
+            }
+        } catch {
+            unlink(file)
+            if let error = error as? S3Error { throw error }
+            throw S3Error(status: 0, code: "Unreachable", message: "GET \(location.endpoint)\(path) failed: \(error)")
+        }
+        do throws(CustodyError) { return (try ContentDigest(bytes: Array(hasher.finalize())), size) } catch {
+            throw S3Error(status: 0, code: "Digest", message: error.message)
+        }
     }
 
     /// Deletes the object (idempotent).
@@ -283,3 +326,9 @@ final class XMLValues: NSObject, XMLParserDelegate {
         text = ""
     }
 }
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif

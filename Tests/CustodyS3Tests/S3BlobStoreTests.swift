@@ -1,0 +1,95 @@
+import AsyncHTTPClient
+import CustodyCore
+import CustodyRegistry
+import CustodyStorage
+import CustodyTestSupport
+import Foundation
+import Testing
+
+@testable import CustodyS3
+
+/// The S3 blob store behind the upload use case, on SeaweedFS: uploads of a known digest stream to their key and
+/// resume in process, sessions spool until their digest is known, reads are verified copies, a wrong digest or a
+/// tampered object is never served, and the janitor aborts multipart uploads nobody holds.
+@Suite(.serialized) struct S3BlobStoreTests {
+    struct Body: AsyncSequence, Sendable {
+        let chunks: [[UInt8]]
+        var failAfter: Int?
+        struct Dropped: Error {}
+        struct AsyncIterator: AsyncIteratorProtocol {
+            var chunks: [[UInt8]]
+            var failAfter: Int?
+            mutating func next() async throws -> [UInt8]? {
+                if failAfter == 0 { throw Dropped() }
+                failAfter = failAfter.map { $0 - 1 }
+                return chunks.isEmpty ? nil : chunks.removeFirst()
+            }
+        }
+        func makeAsyncIterator() -> AsyncIterator { AsyncIterator(chunks: chunks, failAfter: failAfter) }
+    }
+
+    final class Index: BlobIndex, @unchecked Sendable {
+        var sizes: [ContentDigest: UInt64] = [:]
+        func blobSize(_ digest: ContentDigest) async throws(CustodyError) -> UInt64? { sizes[digest] }
+        func recordBlob(_ digest: ContentDigest, size: UInt64) async throws(CustodyError) { sizes[digest] = size }
+    }
+
+    @Test func uploadsReadsAndTheJanitor() async throws {
+        let scratch = try Scratch()
+        let server = try SeaweedProcess(scratch: scratch)
+        let (client, _) = try await S3ClientTests.client(server, prefix: "registry")
+        let store = try S3BlobStore(client: client, cache: scratch.path + "/cache", partSize: 5 << 20)
+        let uploads = Uploads(
+            blobs: store, index: Index(), disk: DiskSpace(path: "/", floor: FreeSpace(bytes: 0, percent: nil), probe: { _ in nil }),
+            maxBlobSize: 1 << 30)
+        let bytes = pseudoRandomBytes(12 << 20, seed: 3)
+        let digest = ContentDigest.of(bytes)
+        let chunks = stride(from: 0, to: bytes.count, by: 1 << 20).map { Array(bytes[$0..<min($0 + (1 << 20), bytes.count)]) }
+
+        // A dropped body resumes in this process where it stopped; the blob appears only when complete.
+        await #expect(throws: CustodyError.self) {
+            _ = try await uploads.receive(digest, from: 0, declaredLength: UInt64(bytes.count), body: Body(chunks: chunks, failAfter: 7))
+        }
+        #expect(try await uploads.offset(of: digest) == 7 << 20)
+        #expect(try await store.size(of: digest) == nil)
+        let resumed = try await uploads.receive(
+            digest, from: 7 << 20, declaredLength: UInt64(bytes.count - (7 << 20)), body: Body(chunks: Array(chunks[7...])))
+        #expect(resumed == .created(size: UInt64(bytes.count)))
+        #expect(try await store.size(of: digest) == UInt64(bytes.count))
+        guard case .file(let path, _) = try await store.body(of: digest, range: 0...9) else {
+            Issue.record("not a local file")
+            return
+        }
+        #expect(FileManager.default.contents(atPath: path) == Data(bytes), "the verified local copy")
+
+        // The wrong bytes for a digest: refused, nothing visible, no multipart upload left.
+        let other = ContentDigest.of([9, 9, 9])
+        await #expect(throws: CustodyError.self) {
+            _ = try await uploads.receive(other, from: 0, declaredLength: UInt64(bytes.count), body: Body(chunks: chunks))
+        }
+        #expect(try await store.size(of: other) == nil)
+        #expect(try await client.multipartUploads(under: "blobs/").isEmpty)
+
+        // A session (digest named at the end), spooled then placed.
+        let small = Array("a model card".utf8)
+        let session = try await uploads.startSession()
+        _ = try await uploads.appendChunk(session, at: 0, declaredLength: 4, body: Body(chunks: [Array(small[0..<4])]))
+        #expect(
+            try await uploads.finishSession(
+                session, expecting: ContentDigest.of(small), declaredLength: nil, body: Body(chunks: [Array(small[4...])])) == 12)
+        #expect(try await client.get("blobs/sha256/" + ContentDigest.of(small).hex) == small)
+        #expect(try await store.withLocalFiles([ContentDigest.of(small)]) { paths in FileManager.default.contents(atPath: paths[0]) } == Data(small))
+
+        // An object whose bytes are not its digest is never served.
+        let forged = ContentDigest.of(Array("the real bytes".utf8))
+        _ = try await client.put("blobs/sha256/" + forged.hex, Array("tampered".utf8))
+        await #expect(throws: CustodyError.self) { _ = try await store.body(of: forged, range: nil) }
+
+        // A multipart upload nobody holds (a daemon killed mid-upload) is aborted by the janitor once past the cutoff.
+        let orphan = try await client.createMultipartUpload("blobs/sha256/" + String(repeating: "1", count: 64))
+        #expect(try await client.multipartUploads(under: "blobs/").contains { $0.uploadID == orphan })
+        _ = await store.expireUploads(untouchedSince: Date().addingTimeInterval(3600))
+        #expect(try await client.multipartUploads(under: "blobs/").isEmpty)
+        #expect(await store.unavailability() == nil)
+    }
+}
