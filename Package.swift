@@ -119,6 +119,8 @@ let package = Package(
                 "CustodyStorage",
                 "CustodyStore",
                 "CustodyRegistry",
+                "CustodyS3",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),

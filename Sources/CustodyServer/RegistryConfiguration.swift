@@ -1,5 +1,6 @@
 package import CustodyCore
 package import CustodyRegistry
+package import CustodyS3
 import CustodyStorage
 import Foundation
 import Yams
@@ -62,6 +63,23 @@ package struct RegistryConfiguration: Sendable {
     /// The `host[:port]` names clients reach the OCI API by (`oci.hosts`): image references with these hosts are
     /// this registry's, for admission; any other registry's are refused.
     package var ociHosts: Set<String> = []
+    /// Where blobs live (`storage.blobs`): the data directory, or an S3-compatible bucket.
+    package var blobStorage: BlobStorage = .filesystem
+    /// The S3 credentials (`storage.credentialsFile`, or the environment); never logged.
+    package var s3Credentials: S3Credentials?
+    /// The most the local copies of S3 blobs may hold (`storage.cacheLimit`).
+    package var s3CacheLimit: UInt64 = 64 << 30
+
+    package enum BlobStorage: Sendable, Equatable {
+        case filesystem
+        case s3(S3Location)
+    }
+
+    /// S3 credentials, which print as their access key only.
+    package struct S3Credentials: Sendable, CustomStringConvertible {
+        package var signing: SigV4.Credentials
+        package var description: String { "access key \(signing.accessKey)" }
+    }
 
     /// One policy file per environment: `policies/ENV.yaml`.
     package var policiesDirectory: String { home + "/policies" }
@@ -171,6 +189,23 @@ package struct RegistryConfiguration: Sendable {
                 ociMaxManifestSize = Int(bytes)
             }
         }
+        if let storage = document.storage {
+            if let metadata = storage.metadata, metadata != "sqlite" {
+                throw CustodyError(
+                    .invalidArgument, "\(source): storage.metadata '\(metadata)' is not supported by this build: only sqlite (the default)")
+            }
+            if let blobs = storage.blobs {
+                if blobs == "filesystem" {
+                    blobStorage = .filesystem
+                } else {
+                    do throws(S3Error) { blobStorage = .s3(try S3Location(parsing: blobs)) } catch {
+                        throw CustodyError(.invalidArgument, "\(source): storage.blobs: \(error.message) (or filesystem, the default)")
+                    }
+                }
+            }
+            if let file = storage.credentialsFile { s3Credentials = try Self.credentials(fromFile: file, source: source) }
+            if let limit = storage.cacheLimit { s3CacheLimit = try ByteSize.parse(limit, source: "\(source): storage.cacheLimit") }
+        }
         if let session = document.audit?.pullSession {
             pullSessionWindow = try Self.period(session, source: "\(source): audit.pullSession", zero: true)
         }
@@ -184,6 +219,38 @@ package struct RegistryConfiguration: Sendable {
         if let cert = environment["CUSTODY_TLS_CERT"] { tlsCertificate = cert }
         if let key = environment["CUSTODY_TLS_KEY"] { tlsKey = key }
         if let level = environment["CUSTODY_LOG_LEVEL"] { logLevel = level }
+        // S3 credentials: Custody's own variables, else the AWS ones; a credentials file takes precedence over both.
+        if s3Credentials == nil {
+            let key = environment["CUSTODY_S3_ACCESS_KEY_ID"] ?? environment["AWS_ACCESS_KEY_ID"]
+            let secret = environment["CUSTODY_S3_SECRET_ACCESS_KEY"] ?? environment["AWS_SECRET_ACCESS_KEY"]
+            if let key, let secret, !key.isEmpty, !secret.isEmpty {
+                s3Credentials = S3Credentials(
+                    signing: .init(
+                        accessKey: key, secretKey: secret, sessionToken: environment["CUSTODY_S3_SESSION_TOKEN"] ?? environment["AWS_SESSION_TOKEN"]))
+            }
+        }
+        if case .s3(let location) = blobStorage, s3Credentials == nil {
+            throw CustodyError(
+                .invalidArgument,
+                "storage.blobs is s3://\(location.bucket) but no credentials were given: set storage.credentialsFile, or CUSTODY_S3_ACCESS_KEY_ID and CUSTODY_S3_SECRET_ACCESS_KEY"
+            )
+        }
+    }
+
+    /// A YAML file of `accessKeyId`, `secretAccessKey` and optionally `sessionToken` (keep it 0600).
+    static func credentials(fromFile path: String, source: String) throws(CustodyError) -> S3Credentials {
+        struct File: Decodable {
+            var accessKeyId: String
+            var secretAccessKey: String
+            var sessionToken: String?
+        }
+        let bytes = try PosixFile.contents(of: path, limit: 64 << 10)
+        do {
+            let file = try YAMLDecoder().decode(File.self, from: Data(bytes))
+            return S3Credentials(signing: .init(accessKey: file.accessKeyId, secretKey: file.secretAccessKey, sessionToken: file.sessionToken))
+        } catch {
+            throw CustodyError(.invalidArgument, "\(source): storage.credentialsFile \(path) needs accessKeyId and secretAccessKey")
+        }
     }
 
     struct FileDocument: Decodable {
@@ -227,6 +294,13 @@ package struct RegistryConfiguration: Sendable {
             var maxManifestSize: String?
         }
         var oci: OCI?
+        struct Storage: Decodable {
+            var metadata: String?
+            var blobs: String?
+            var credentialsFile: String?
+            var cacheLimit: String?
+        }
+        var storage: Storage?
         struct Scan: Decodable {
             var refuse: String?
         }

@@ -1,7 +1,9 @@
+import AsyncHTTPClient
 import Crypto
 package import CustodyCore
 import CustodyPolicy
 package import CustodyRegistry
+import CustodyS3
 package import CustodyStorage
 package import CustodyStore
 import Foundation
@@ -122,7 +124,17 @@ package final class RegistryServices: Sendable {
             throw CustodyError(.io, "cannot create \(data) or \(configuration.keys): \(error.localizedDescription)")
         }
         let database = try RegistryDatabase(path: configuration.databasePath)
-        let blobs = try FileSystemBlobStore(root: data)
+        let blobs: any BlobStore
+        switch configuration.blobStorage {
+        case .filesystem:
+            blobs = try FileSystemBlobStore(root: data)
+        case .s3(let location):
+            guard let credentials = configuration.s3Credentials else { throw CustodyError(.invalidArgument, "S3 storage needs credentials") }
+            let client = S3Client(location: location, credentials: credentials.signing, http: HTTPClient.shared)
+            blobs = try S3BlobStore(client: client, cache: data + "/s3-cache", cacheLimit: configuration.s3CacheLimit)
+            logger.notice(
+                "blobs in S3", metadata: ["bucket": "\(location.bucket)", "prefix": "\(location.prefix)", "endpoint": "\(location.endpoint)"])
+        }
         let registryKey = try loadOrCreateRegistryKey(in: configuration.keys, logger: logger)
         let logKey = try CheckpointSigner.loadOrCreateKey(in: configuration.keys, origin: configuration.logOrigin, logger: logger)
         // A policy that does not load stops the start: a gate must not run without the rules it was given.

@@ -17,7 +17,11 @@ package final class RegistryProcess: @unchecked Sendable {
     package private(set) var adminToken = ""
     private var startCount = 0
 
-    package init(scratch: Scratch? = nil, extraArguments: [String] = []) throws {
+    /// Added to the daemon's environment (credentials of a backend, say).
+    package let environment: [String: String]
+
+    package init(scratch: Scratch? = nil, extraArguments: [String] = [], environment: [String: String] = [:]) throws {
+        self.environment = environment
         self.scratch = try scratch ?? Scratch()
         home = self.scratch.path + "/Registry"
         keys = self.scratch.path + "/Keys"
@@ -41,6 +45,7 @@ package final class RegistryProcess: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: try Tools.custody)
         process.arguments = ["serve", "--home", home, "--keys", keys, "--listen", "127.0.0.1:0"] + extraArguments
         process.standardInput = FileHandle.nullDevice
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
         try process.run()
