@@ -120,6 +120,15 @@ struct Access: Sendable {
     }
 }
 
+extension Request {
+    /// How a pull through a front door is described in its event: `via <door>, user agent '<agent>'` (printable
+    /// ASCII, at most 200 characters of the agent).
+    func via(_ door: String) -> String {
+        let agent = headers[.userAgent].map { HubHeaders.safe(String($0.prefix(200))) } ?? "none"
+        return "via \(door), user agent '\(agent)'"
+    }
+}
+
 extension RegistryServices {
     var access: Access { Access(recorder: gate.recorder, authFailures: authFailures, logger: logger) }
 

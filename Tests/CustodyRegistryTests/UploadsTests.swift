@@ -17,22 +17,7 @@ import Testing
             maxBlobSize: limit)
     }
 
-    /// A body in chunks that fails after `failAfter` chunks, as a dropped connection does.
-    struct Body: AsyncSequence, Sendable {
-        let chunks: [[UInt8]]
-        var failAfter: Int? = nil
-        struct Dropped: Error {}
-        struct AsyncIterator: AsyncIteratorProtocol {
-            var chunks: [[UInt8]]
-            var failAfter: Int?
-            mutating func next() async throws -> [UInt8]? {
-                if failAfter == 0 { throw Dropped() }
-                failAfter = failAfter.map { $0 - 1 }
-                return chunks.isEmpty ? nil : chunks.removeFirst()
-            }
-        }
-        func makeAsyncIterator() -> AsyncIterator { AsyncIterator(chunks: chunks, failAfter: failAfter) }
-    }
+    typealias Body = ChunkedBody
 
     func chunks(from start: Int = 0) -> [[UInt8]] {
         stride(from: start, to: content.count, by: 10_000).map { Array(content[$0..<min($0 + 10_000, content.count)]) }

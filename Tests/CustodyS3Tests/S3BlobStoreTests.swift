@@ -12,21 +12,7 @@ import Testing
 /// resume in process, sessions spool until their digest is known, reads are verified copies, a wrong digest or a
 /// tampered object is never served, and the janitor aborts multipart uploads nobody holds.
 @Suite(.serialized) struct S3BlobStoreTests {
-    struct Body: AsyncSequence, Sendable {
-        let chunks: [[UInt8]]
-        var failAfter: Int?
-        struct Dropped: Error {}
-        struct AsyncIterator: AsyncIteratorProtocol {
-            var chunks: [[UInt8]]
-            var failAfter: Int?
-            mutating func next() async throws -> [UInt8]? {
-                if failAfter == 0 { throw Dropped() }
-                failAfter = failAfter.map { $0 - 1 }
-                return chunks.isEmpty ? nil : chunks.removeFirst()
-            }
-        }
-        func makeAsyncIterator() -> AsyncIterator { AsyncIterator(chunks: chunks, failAfter: failAfter) }
-    }
+    typealias Body = ChunkedBody
 
     final class Index: BlobIndex, @unchecked Sendable {
         var sizes: [ContentDigest: UInt64] = [:]

@@ -213,3 +213,27 @@ package func gguf(metadata: [(String, String)], tensors: [(String, [UInt64])], a
     }
     return out
 }
+
+/// A request body in chunks that fails after `failAfter` chunks, as a dropped connection does.
+package struct ChunkedBody: AsyncSequence, Sendable {
+    package let chunks: [[UInt8]]
+    package var failAfter: Int?
+    package struct Dropped: Error {}
+
+    package init(chunks: [[UInt8]], failAfter: Int? = nil) {
+        self.chunks = chunks
+        self.failAfter = failAfter
+    }
+
+    package struct AsyncIterator: AsyncIteratorProtocol {
+        var chunks: [[UInt8]]
+        var failAfter: Int?
+        package mutating func next() async throws -> [UInt8]? {
+            if failAfter == 0 { throw Dropped() }
+            failAfter = failAfter.map { $0 - 1 }
+            return chunks.isEmpty ? nil : chunks.removeFirst()
+        }
+    }
+
+    package func makeAsyncIterator() -> AsyncIterator { AsyncIterator(chunks: chunks, failAfter: failAfter) }
+}

@@ -202,10 +202,7 @@ extension HubController {
             client: context.clientAddress, via: via(request))
     }
 
-    func via(_ request: Request) -> String {
-        let agent = request.headers[.userAgent].map { HubHeaders.safe(String($0.prefix(200))) } ?? "none"
-        return "via the Hugging Face API, user agent '\(agent)'"
-    }
+    func via(_ request: Request) -> String { request.via("the Hugging Face API") }
 
     func files(of resolved: HubRepository.Resolved) async throws -> [HubDocuments.File] {
         let signature = try? await hub.catalog.registrySignature(resolved.model, version: resolved.version.version)

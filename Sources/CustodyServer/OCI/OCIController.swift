@@ -392,10 +392,7 @@ struct OCIController {
 
     // MARK: - Support
 
-    func via(_ request: Request) -> String {
-        let agent = request.headers[.userAgent].map { HubHeaders.safe(String($0.prefix(200))) } ?? "none"
-        return "via the OCI API, user agent '\(agent)'"
-    }
+    func via(_ request: Request) -> String { request.via("the OCI API") }
 
     static func decisions(_ decisions: [API.Decision]) throws -> Any {
         let encoder = JSONEncoder()
