@@ -242,7 +242,8 @@ let package = Package(
         .testTarget(
             name: "CustodyCLITests",
             dependencies: [
-                "custody", "CustodyCore", "CustodyTestSupport",
+                "custody", "CustodyCore", "CustodyS3", "CustodyTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: upcomingFeatures

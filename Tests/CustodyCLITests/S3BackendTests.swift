@@ -1,4 +1,6 @@
+import AsyncHTTPClient
 import CustodyCore
+import CustodyS3
 import CustodyTestSupport
 import Foundation
 import Testing
@@ -62,5 +64,63 @@ import Testing
         let bad = try run(
             try Tools.custody, ["serve", "--home", home, "--keys", scratch.path + "/Keys", "--listen", "127.0.0.1:0"], environment: environment)
         #expect(bad.status != 0 && bad.stderr.contains("needs ?endpoint="), "\(bad.stderr)")
+    }
+}
+
+extension S3BackendTests {
+    /// A daemon killed with -9 while a blob streams into S3 leaves no visible object (the multipart upload is not
+    /// completed), the restarted daemon takes the blob again from the start, and the abandoned multipart upload is
+    /// what the janitor aborts (past `limits.uploadExpiry`; its sweep is tested with an explicit cutoff in
+    /// S3BlobStoreTests).
+    @Test func aDaemonKilledMidUploadLeavesNoBlob() async throws {
+        let scratch = try Scratch()
+        let server = try SeaweedProcess(scratch: scratch)
+        let home = scratch.path + "/Registry"
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        try Data("storage:\n  blobs: s3://\(server.bucket)/registry?endpoint=\(server.endpoint)&region=us-east-1\n".utf8)
+            .write(to: URL(fileURLWithPath: home + "/custody.yaml"))
+        let registry = try RegistryProcess(
+            scratch: scratch, environment: ["CUSTODY_S3_ACCESS_KEY_ID": server.accessKey, "CUSTODY_S3_SECRET_ACCESS_KEY": server.secretKey])
+        let bytes = pseudoRandomBytes(48 << 20, seed: 11)
+        let digest = ContentDigest.of(bytes)
+        let file = scratch.path + "/big.bin"
+        try Data(bytes).write(to: URL(fileURLWithPath: file))
+        let client = S3Client(
+            location: S3Location(endpoint: server.endpoint, bucket: server.bucket, prefix: "registry"),
+            credentials: .init(accessKey: server.accessKey, secretKey: server.secretKey), http: HTTPClient.shared)
+
+        // A slow upload (curl at 4 MB/s): once its first part is in the bucket, the daemon dies.
+        let curl = Process()
+        curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        curl.arguments = [
+            "-s", "-o", "/dev/null", "--limit-rate", "4M", "-X", "PUT", "-H", "Authorization: Bearer \(registry.adminToken)", "-T", file,
+            "\(registry.url)/v1/blobs/\(digest)",
+        ]
+        curl.standardOutput = FileHandle.nullDevice
+        curl.standardError = FileHandle.nullDevice
+        try curl.run()
+        var orphan: String?
+        while orphan == nil, curl.isRunning {
+            orphan = try await client.multipartUploads(under: "blobs/").first { $0.name == "blobs/sha256/" + digest.hex }?.uploadID
+            if orphan == nil { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        try #require(orphan != nil, "the upload streamed into a multipart upload under its final key")
+        registry.stop(signal: SIGKILL)
+        curl.waitUntilExit()
+        #expect(try await client.size(of: "blobs/sha256/" + digest.hex) == nil, "nothing visible: the upload was never completed")
+
+        // Restarted, the daemon has no record of that upload: the blob is taken again from the start.
+        try registry.start()
+        let status = try registry.http("HEAD", "/v1/uploads/\(digest)", token: registry.adminToken)
+        #expect(status.headers["Upload-Offset"] == "0" || status.status == 404, "\(status)")
+        let again = try run(
+            "/usr/bin/curl",
+            [
+                "-sf", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT", "-H", "Authorization: Bearer \(registry.adminToken)", "-T", file,
+                "\(registry.url)/v1/blobs/\(digest)",
+            ])
+        #expect(again.stdout == "201", "\(again.stdout) \(again.stderr)")
+        #expect(try await client.size(of: "blobs/sha256/" + digest.hex) == UInt64(bytes.count))
+        #expect(try await client.multipartUploads(under: "blobs/").contains { $0.uploadID == orphan }, "the abandoned upload waits for the janitor")
     }
 }
