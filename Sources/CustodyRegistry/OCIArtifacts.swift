@@ -49,6 +49,7 @@ package struct OCIArtifacts: Sendable {
             case unauthorized = "UNAUTHORIZED"
             case denied = "DENIED"
             case unsupported = "UNSUPPORTED"
+            case tooManyRequests = "TOOMANYREQUESTS"
         }
 
         package let code: Code

@@ -233,6 +233,26 @@ import Testing
         }
     }
 
+    @Test func failedAuthenticationsPastTheBudgetAreTooManyRequests() async throws {
+        let (services, _, root) = try await HardeningTests.services {
+            $0.authFailureBurst = 2
+            $0.authFailureDelay = .zero
+        }
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try await Application(router: buildRouter(services)).test(.router) { client in
+            for attempt in 1...3 {
+                try await client.execute(uri: "/v2/acme/m/tags/list", method: .get, headers: Self.basic("cst_wrong")) { response in
+                    if attempt < 3 {
+                        #expect(response.status == .unauthorized && Self.error(response).code == "UNAUTHORIZED")
+                    } else {
+                        #expect(response.status == .tooManyRequests && Self.error(response).code == "TOOMANYREQUESTS")
+                        #expect(response.headers[.retryAfter] != nil)
+                    }
+                }
+            }
+        }
+    }
+
     @Test func pathsSplitAtTheLastEndpoint() throws {
         #expect(try OCIRoute(path: "/v2/acme/m/manifests/v1") == OCIRoute(name: "acme/m", endpoint: .manifest("v1")))
         #expect(try OCIRoute(path: "/v2/a/b/c/blobs/sha256:ab") == OCIRoute(name: "a/b/c", endpoint: .blob("sha256:ab")))

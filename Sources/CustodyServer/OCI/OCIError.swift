@@ -27,6 +27,7 @@ struct OCIError: HTTPResponseError {
             case .unauthorized: .unauthorized
             case .denied: .forbidden
             case .sizeInvalid: .contentTooLarge
+            case .tooManyRequests: .tooManyRequests
             case .unsupported, .blobUploadInvalid, .digestInvalid, .manifestBlobUnknown, .manifestInvalid, .nameInvalid: .badRequest
             }
         self.init(status, refusal.code, refusal.message, detail: refusal.detail)
@@ -79,10 +80,10 @@ extension ProblemResponse {
             case 404: .nameUnknown
             case 413: .sizeInvalid
             case 416: .blobUploadInvalid
+            case 429: .tooManyRequests
             default: .unsupported
             }
         var error = OCIError(status, code, detail)
-        if status.code == 429 { error = OCIError(status, .denied, detail) }
         error.headers = headers
         if status == .unauthorized { error.headers[.wwwAuthenticate] = OCIHeaders.challenge(request, scheme: scheme) }
         return try error.response(from: request, context: context)
