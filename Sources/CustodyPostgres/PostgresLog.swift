@@ -1,0 +1,207 @@
+package import CustodyCore
+package import CustodyStorage
+package import Foundation
+package import Logging
+package import NIOCore
+package import PostgresNIO
+
+/// The transparency log on PostgreSQL, shared by every daemon of a registry: events in log order, each a leaf of the
+/// Merkle tree, appended with the completed subtrees in the events' own transaction.
+///
+/// Leaf indexes come from one `log_head` row, advanced with `UPDATE … RETURNING` in the appending transaction: its row
+/// lock orders every appender of every daemon, and a rolled-back append returns its indexes with it (a sequence
+/// would leave a hole). A batch of events takes one lock and one commit.
+package final class PostgresLog: Sendable {
+    package let client: PostgresClient
+    let logger: Logger
+
+    package init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    /// Creates the log's tables when they are missing (idempotent; every daemon may run it at start).
+    package func migrate() async throws(CustodyError) {
+        let statements: [PostgresQuery] = [
+            """
+            CREATE TABLE IF NOT EXISTS events (
+                id BIGINT PRIMARY KEY,
+                leaf_index BIGINT NOT NULL UNIQUE,
+                at TEXT NOT NULL,
+                type TEXT NOT NULL,
+                actor TEXT,
+                model TEXT,
+                version TEXT,
+                detail TEXT,
+                environment TEXT,
+                client TEXT,
+                count BIGINT NOT NULL DEFAULT 1 CHECK (count >= 1)
+            )
+            """,
+            "CREATE INDEX IF NOT EXISTS events_by_model_id ON events (model, id)",
+            "CREATE INDEX IF NOT EXISTS events_by_type_id ON events (type, id)",
+            "CREATE TABLE IF NOT EXISTS log_tree (position BIGINT PRIMARY KEY, hash BYTEA NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS log_head (only_row SMALLINT PRIMARY KEY CHECK (only_row = 1), size BIGINT NOT NULL CHECK (size >= 0))",
+            "INSERT INTO log_head (only_row, size) VALUES (1, 0) ON CONFLICT DO NOTHING",
+            "CREATE TABLE IF NOT EXISTS checkpoints (size BIGINT PRIMARY KEY, root BYTEA NOT NULL, note TEXT NOT NULL, created_at TEXT NOT NULL)",
+        ]
+        try await run("migrate the log") { client, logger in
+            // Two daemons starting at once must not race on CREATE: a transaction-scoped advisory lock orders them.
+            try await client.withTransaction(logger: logger) { connection in
+                try await connection.query("SELECT pg_advisory_xact_lock(7263)", logger: logger)
+                for statement in statements { try await connection.query(statement, logger: logger) }
+            }
+        }
+    }
+
+    // MARK: Appending
+
+    /// Appends `events` in order in one transaction: their leaf indexes are the head's size onwards, under its lock.
+    package func append(_ events: [NewEvent]) async throws(CustodyError) {
+        guard !events.isEmpty else { return }
+        let count = Int64(events.count)
+        let at = RFC3339.string(.now)
+        try await run("append \(events.count) events") { client, logger in
+            try await client.withTransaction(logger: logger) { connection in
+                let head = try await connection.query(
+                    "UPDATE log_head SET size = size + \(count) WHERE only_row = 1 RETURNING size - \(count)", logger: logger)
+                var first: Int64?
+                for try await (value) in head.decode(Int64.self) { first = value }
+                guard let first else { throw CustodyError(.io, "the log has no head row") }
+                for (offset, event) in events.enumerated() {
+                    let index = first + Int64(offset)
+                    try await connection.query(
+                        """
+                        INSERT INTO events (id, leaf_index, at, type, actor, model, version, detail, environment, client, count)
+                        VALUES (\(index + 1), \(index), \(at), \(event.type.rawValue), \(event.actor), \(event.model), \(event.version),
+                                \(event.detail), \(event.environment), \(event.client), \(event.count))
+                        """, logger: logger)
+                    let leaf = EventLeaf.V1(
+                        id: index + 1, at: at, type: event.type.rawValue, actor: event.actor, model: event.model, version: event.version,
+                        detail: event.detail, environment: event.environment, client: event.client, count: event.count)
+                    try await Self.appendLeaf(connection, index: UInt64(index), leaf.leafHash, logger: logger)
+                }
+            }
+        }
+    }
+
+    /// Stores the leaf and the subtrees it completes (read back under the same transaction).
+    static func appendLeaf(_ connection: PostgresConnection, index leafIndex: UInt64, _ leafHash: [UInt8], logger: Logger) async throws {
+        var hash = leafHash
+        var level = 0
+        var index = leafIndex
+        func position(_ level: Int, _ index: UInt64) -> Int64 { Int64(Merkle.storagePosition(level: level, index: index)) }
+        try await connection.query("INSERT INTO log_tree (position, hash) VALUES (\(position(0, index)), \(ByteBuffer(bytes: hash)))", logger: logger)
+        while index & 1 == 1 {
+            let rows = try await connection.query("SELECT hash FROM log_tree WHERE position = \(position(level, index - 1))", logger: logger)
+            var left: ByteBuffer?
+            for try await value in rows.decode(ByteBuffer.self) { left = value }
+            guard let left else { throw CustodyError(.io, "the log is missing node (\(level), \(index - 1)): it cannot be extended") }
+            hash = Merkle.nodeHash(Array(left.readableBytesView), hash)
+            level += 1
+            index >>= 1
+            try await connection.query(
+                "INSERT INTO log_tree (position, hash) VALUES (\(position(level, index)), \(ByteBuffer(bytes: hash)))", logger: logger)
+        }
+    }
+
+    // MARK: Reading
+
+    package func logSize() async throws(CustodyError) -> UInt64 {
+        try await run("read the log size") { client, logger in
+            var size: Int64 = 0
+            for try await value in try await client.query("SELECT size FROM log_head WHERE only_row = 1", logger: logger).decode(Int64.self) {
+                size = value
+            }
+            return UInt64(size)
+        }
+    }
+
+    package func logRoot(size: UInt64) async throws(CustodyError) -> [UInt8] {
+        try await withNodes { source in try Merkle.root(size: size, source) }
+    }
+
+    package func inclusionProof(index: UInt64, size: UInt64) async throws(CustodyError) -> (leaf: [UInt8], proof: [[UInt8]]) {
+        try await withNodes { source in (try source.node(level: 0, index: index), try Merkle.inclusionProof(index: index, size: size, source)) }
+    }
+
+    package func consistencyProof(from: UInt64, to: UInt64) async throws(CustodyError) -> [[UInt8]] {
+        try await withNodes { source in try Merkle.consistencyProof(from: from, to: to, source) }
+    }
+
+    /// The events in log order from `index` on (at most `limit`), as their leaves: for audits and tests.
+    package func leaves(from index: UInt64, limit: Int) async throws(CustodyError) -> [EventLeaf.V1] {
+        try await run("read events") { client, logger in
+            let rows = try await client.query(
+                """
+                SELECT id, at, type, actor, model, version, detail, environment, client, count FROM events
+                WHERE leaf_index >= \(Int64(index)) ORDER BY leaf_index LIMIT \(limit)
+                """, logger: logger)
+            var out: [EventLeaf.V1] = []
+            for try await (id, at, type, actor, model, version, detail, environment, client, count) in rows.decode(
+                (Int64, String, String, String?, String?, String?, String?, String?, String?, Int64).self)
+            {
+                out.append(
+                    EventLeaf.V1(
+                        id: id, at: at, type: type, actor: actor, model: model, version: version, detail: detail, environment: environment,
+                        client: client, count: count))
+            }
+            return out
+        }
+    }
+
+    /// Runs a Merkle computation over stored nodes: the nodes it asks for are fetched and it runs again, until it
+    /// has what it needs (O(log n) nodes for a root or a proof).
+    private func withNodes<T: Sendable>(_ compute: @Sendable (NodeCache) throws -> T) async throws(CustodyError) -> T {
+        var cache = NodeCache(nodes: [:])
+        while true {
+            do {
+                return try compute(cache)
+            } catch let missing as NodeCache.Missing {
+                let position = missing.position
+                let hash: ByteBuffer? = try await run("read a log node") { client, logger in
+                    var found: ByteBuffer?
+                    for try await value in try await client.query("SELECT hash FROM log_tree WHERE position = \(position)", logger: logger)
+                        .decode(ByteBuffer.self)
+                    {
+                        found = value
+                    }
+                    return found
+                }
+                guard let hash else { throw CustodyError(.io, "the log has no node at position \(position)") }
+                cache.nodes[position] = Array(hash.readableBytesView)
+            } catch let error as CustodyError {
+                throw error
+            } catch {
+                throw CustodyError(.io, "the log: \(error)")
+            }
+        }
+    }
+
+    struct NodeCache: MerkleNodeSource, Sendable {
+        struct Missing: Error { let position: Int64 }
+        var nodes: [Int64: [UInt8]]
+
+        func node(level: Int, index: UInt64) throws -> [UInt8] {
+            let position = Int64(Merkle.storagePosition(level: level, index: index))
+            guard let hash = nodes[position] else { throw Missing(position: position) }
+            return hash
+        }
+    }
+
+    /// Runs database work, turning its failures into ``CustodyError``s that name what failed (never a password).
+    private func run<T: Sendable>(
+        _ what: String, _ body: @Sendable (PostgresClient, Logger) async throws -> T
+    ) async throws(CustodyError) -> T {
+        do {
+            return try await body(client, logger)
+        } catch let error as CustodyError {
+            throw error
+        } catch let error as PostgresTransactionError {
+            if let custody = error.closureError as? CustodyError { throw custody }
+            throw CustodyError(.io, "PostgreSQL: cannot \(what): \(String(reflecting: error.closureError ?? error.commitError ?? error))")
+        } catch {
+            throw CustodyError(.io, "PostgreSQL: cannot \(what): \(String(reflecting: error))")
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import CustodyCore
+import CustodyStorage
+import CustodyTestSupport
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+
+@testable import CustodyPostgres
+
+/// One transparency log on PostgreSQL appended by two daemons at once (two clients, as two processes hold them):
+/// dense leaf indexes, every event once, and the root and proofs the same as an in-memory tree of the same leaves.
+@Suite(.serialized) struct PostgresLogTests {
+    static func client(_ server: PostgresProcess) -> PostgresClient {
+        PostgresClient(
+            configuration: .init(
+                host: "127.0.0.1", port: server.port, username: server.user, password: server.password, database: server.database, tls: .disable))
+    }
+
+    struct Leaves: MerkleNodeSource {
+        let hashes: [[UInt8]]
+        func node(level: Int, index: UInt64) throws -> [UInt8] {
+            var layer = hashes
+            for _ in 0..<level {
+                layer = stride(from: 0, to: layer.count - 1, by: 2).map { Merkle.nodeHash(layer[$0], layer[$0 + 1]) }
+            }
+            return layer[Int(index)]
+        }
+    }
+
+    @Test func twoAppendersShareOneDenseLog() async throws {
+        let server = try PostgresProcess()
+        let logger = Logger(label: "test")
+        let (a, b) = (Self.client(server), Self.client(server))
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await a.run() }
+            group.addTask { await b.run() }
+            let logA = PostgresLog(client: a, logger: logger)
+            let logB = PostgresLog(client: b, logger: logger)
+            // Both daemons migrate at start, at once.
+            async let migratedA: Void = logA.migrate()
+            async let migratedB: Void = logB.migrate()
+            _ = try await (migratedA, migratedB)
+
+            // 1,000 events: A appends one at a time, B in batches of 10, concurrently.
+            async let fromA: Void = {
+                for i in 0..<500 { try await logA.append([NewEvent(type: .pull, actor: "daemon-a", detail: "a\(i)")]) }
+            }()
+            async let fromB: Void = {
+                for batch in 0..<50 {
+                    try await logB.append((0..<10).map { NewEvent(type: .decision, actor: "daemon-b", detail: "b\(batch * 10 + $0)") })
+                }
+            }()
+            _ = try await (fromA, fromB)
+
+            #expect(try await logA.logSize() == 1000)
+            #expect(try await logB.logSize() == 1000)
+            let leaves = try await logB.leaves(from: 0, limit: 2000)
+            #expect(leaves.map(\.id) == Array(1...1000), "dense: no gap, no repeat")
+            #expect(Set(leaves.compactMap(\.detail)).count == 1000, "every event once")
+            let aOrder = leaves.filter { $0.actor == "daemon-a" }.compactMap(\.detail)
+            #expect(aOrder == (0..<500).map { "a\($0)" }, "each appender's events in its order")
+
+            // The stored tree is the tree of these leaves: root, inclusion and consistency proofs agree.
+            let memory = Leaves(hashes: leaves.map(\.leafHash))
+            let root = try await logA.logRoot(size: 1000)
+            #expect(root == (try Merkle.root(size: 1000, memory)))
+            for index: UInt64 in [0, 1, 499, 777, 999] {
+                let (leaf, proof) = try await logB.inclusionProof(index: index, size: 1000)
+                #expect(leaf == leaves[Int(index)].leafHash)
+                #expect(Merkle.verifyInclusion(leafHash: leaf, index: index, size: 1000, proof: proof, root: root))
+            }
+            let half = try await logA.logRoot(size: 500)
+            #expect(half == (try Merkle.root(size: 500, Leaves(hashes: Array(memory.hashes.prefix(500))))))
+            let consistency = try await logA.consistencyProof(from: 500, to: 1000)
+            #expect(Merkle.verifyConsistency(from: 500, to: 1000, proof: consistency, firstRoot: half, secondRoot: root))
+            group.cancelAll()
+        }
+    }
+}

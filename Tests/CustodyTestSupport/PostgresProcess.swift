@@ -1,0 +1,92 @@
+package import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// PostgreSQL 15 from Debian on a loopback port of its own, its cluster in a scratch directory (as the `postgres`
+/// user when the tests run as root: initdb refuses root), with a `custody` role and database. Stopped and removed
+/// when released.
+package final class PostgresProcess: @unchecked Sendable {
+    package let directory: String
+    package private(set) var port = 0
+    package let user = "custody"
+    package let password = "custody"
+    package let database = "custody"
+    static let bin = "/usr/lib/postgresql/15/bin"
+    private var server: Process?
+
+    package init() throws {
+        try #require(
+            FileManager.default.isExecutableFile(atPath: Self.bin + "/initdb"), "no PostgreSQL 15: run `scripts/bootstrap --interop` (make test does)"
+        )
+        directory = "/tmp/custody-pg-" + UUID().uuidString.lowercased()
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        if getuid() == 0 { _ = try run("/bin/chown", ["postgres:", directory]) }
+        let initdb = try Self.asPostgres(
+            "\(Self.bin)/initdb -D \(directory)/data -U postgres --auth-local=trust --auth-host=scram-sha-256 --no-sync -E UTF8 --locale=C.UTF-8")
+        try #require(initdb.status == 0, "initdb failed: \(initdb.stderr)")
+        // The server is a child of this process (pg_ctl's daemonised server would outlive Foundation's wait on it).
+        var attempt = 0
+        while true {
+            attempt += 1
+            let port = Int.random(in: 20_000...60_000)
+            let log = directory + "/log-\(attempt)"
+            FileManager.default.createFile(atPath: log, contents: nil)
+            if getuid() == 0 { _ = try run("/bin/chown", ["postgres:", log]) }
+            let server = Process()
+            server.executableURL = URL(fileURLWithPath: getuid() == 0 ? "/usr/bin/setpriv" : Self.bin + "/postgres")
+            let arguments = [
+                "-D", directory + "/data", "-c", "listen_addresses=127.0.0.1", "-p", String(port), "-k", directory, "-c", "fsync=off",
+            ]
+            server.arguments =
+                getuid() == 0 ? ["--reuid=postgres", "--regid=postgres", "--init-groups", Self.bin + "/postgres"] + arguments : arguments
+            server.standardInput = FileHandle.nullDevice
+            server.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+            server.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+            try server.run()
+            // No deadline: it accepts connections once it runs, or exits and says why.
+            var ready = false
+            while server.isRunning {
+                let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+                if text.contains("ready to accept connections") {
+                    ready = true
+                    break
+                }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            if ready {
+                self.port = port
+                self.server = server
+                break
+            }
+            guard attempt < 5 else {
+                Issue.record("PostgreSQL did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+                throw CancellationError()
+            }
+        }
+        let made = try run(
+            "/usr/bin/psql",
+            [
+                "-h", directory, "-p", String(port), "-U", "postgres", "-qc", "CREATE ROLE custody LOGIN PASSWORD 'custody'", "-c",
+                "CREATE DATABASE custody OWNER custody",
+            ])
+        try #require(made.status == 0, "cannot create the custody database: \(made.stderr)")
+    }
+
+    static func asPostgres(_ command: String) throws -> ProcessResult {
+        getuid() == 0
+            ? try run("/usr/bin/setpriv", ["--reuid=postgres", "--regid=postgres", "--init-groups", "/bin/sh", "-c", command])
+            : try run("/bin/sh", ["-c", command])
+    }
+
+    deinit {
+        // SIGINT: a fast shutdown.
+        if let server, server.isRunning {
+            kill(server.processIdentifier, SIGINT)
+            server.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
