@@ -78,7 +78,17 @@ package final class GateService: Sendable {
         case .status(let model, let version): versionChanged(model, version: version)
         case .advisories: try await advisoriesChanged()
         case .trust: trustChanged()
+        case .unknown: try await everythingChanged()
         }
+    }
+
+    /// Forgets everything kept (announcements were missed): orders, records, advisories.
+    package func everythingChanged() async throws(CustodyError) {
+        caches.withLock {
+            $0.orders.removeAll()
+            $0.details.removeAll()
+        }
+        try await advisoriesChanged()
     }
 
     package func modelChanged(_ model: ModelName) {

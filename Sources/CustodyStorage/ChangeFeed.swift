@@ -12,6 +12,36 @@ package enum RegistryChange: Sendable, Hashable {
     case advisories
     /// The trusted publisher keys.
     case trust
+    /// Announcements may have been missed (a feed that reconnected): anything may have changed.
+    case unknown
+
+    /// The change as one line of text, for a feed that carries it between processes.
+    package var encoded: String {
+        switch self {
+        case .published(let model): "published \(model)"
+        case .status(let model, let version): "status \(model)@\(version)"
+        case .advisories: "advisories"
+        case .trust: "trust"
+        case .unknown: "unknown"
+        }
+    }
+
+    /// Reads ``encoded``; text it does not know is ``unknown`` (a newer daemon's change is still a change).
+    package init(encoded text: String) {
+        let parts = text.split(separator: " ", maxSplits: 1).map(String.init)
+        switch (parts.first, parts.count > 1 ? parts[1] : nil) {
+        case ("published", let name?): self = (try? ModelName(parsing: name)).map { .published($0) } ?? .unknown
+        case ("status", let reference?):
+            if let at = reference.lastIndex(of: "@"), let model = try? ModelName(parsing: String(reference[..<at])) {
+                self = .status(model, version: String(reference[reference.index(after: at)...]))
+            } else {
+                self = .unknown
+            }
+        case ("advisories", nil): self = .advisories
+        case ("trust", nil): self = .trust
+        default: self = .unknown
+        }
+    }
 }
 
 /// Where writers announce changes and caches hear of them: every cache invalidation goes through it, so that a
