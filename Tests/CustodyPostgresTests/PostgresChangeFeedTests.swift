@@ -67,3 +67,38 @@ import Testing
         #expect(RegistryChange(encoded: "status acme/x") == .unknown)
     }
 }
+
+/// The checkpoint signer's lease: one daemon at a time, renewed by its holder, taken over when the holder stops.
+@Suite(.serialized) struct PostgresLeaseTests {
+    final class Clock: @unchecked Sendable {
+        var seconds: Double = 1_000_000
+        var now: Date { Date(timeIntervalSince1970: seconds) }
+    }
+
+    @Test func oneHolderAtATimeAndTakeoverAfterExpiry() async throws {
+        let server = try PostgresProcess()
+        let logger = Logger(label: "test")
+        let client = PostgresLogTests.client(server)
+        let clock = Clock()
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await client.run() }
+            let a = PostgresLease(client: client, name: "checkpoints", holder: "daemon-a", duration: .seconds(10), logger: logger) { clock.now }
+            let b = PostgresLease(client: client, name: "checkpoints", holder: "daemon-b", duration: .seconds(10), logger: logger) { clock.now }
+            try await a.migrate()
+            try await b.migrate()
+            #expect(try await a.acquire())
+            clock.seconds += 5
+            #expect(try await !b.acquire(), "held by A")
+            clock.seconds += 3
+            #expect(try await a.acquire(), "A renews")
+            clock.seconds += 7
+            #expect(try await !b.acquire(), "A's renewal runs to t+18")
+            clock.seconds += 4  // A was killed and stopped renewing: its lease ran out at t+18.
+            #expect(try await b.acquire(), "signing moves to B")
+            #expect(try await !a.acquire(), "A, back, finds B holding it")
+            try await b.release()
+            #expect(try await a.acquire(), "released: A takes it at once")
+            group.cancelAll()
+        }
+    }
+}
