@@ -101,6 +101,7 @@ let package = Package(
             dependencies: [
                 "CustodyCore",
                 "CustodyStorage",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

@@ -59,29 +59,35 @@ package final class PostgresLog: Sendable {
     /// Appends `events` in order in one transaction: their leaf indexes are the head's size onwards, under its lock.
     package func append(_ events: [NewEvent]) async throws(CustodyError) {
         guard !events.isEmpty else { return }
-        let count = Int64(events.count)
-        let at = RFC3339.string(.now)
         try await run("append \(events.count) events") { client, logger in
             try await client.withTransaction(logger: logger) { connection in
-                let head = try await connection.query(
-                    "UPDATE log_head SET size = size + \(count) WHERE only_row = 1 RETURNING size - \(count)", logger: logger)
-                var first: Int64?
-                for try await (value) in head.decode(Int64.self) { first = value }
-                guard let first else { throw CustodyError(.io, "the log has no head row") }
-                for (offset, event) in events.enumerated() {
-                    let index = first + Int64(offset)
-                    try await connection.query(
-                        """
-                        INSERT INTO events (id, leaf_index, at, type, actor, model, version, detail, environment, client, count)
-                        VALUES (\(index + 1), \(index), \(at), \(event.type.rawValue), \(event.actor), \(event.model), \(event.version),
-                                \(event.detail), \(event.environment), \(event.client), \(event.count))
-                        """, logger: logger)
-                    let leaf = EventLeaf.V1(
-                        id: index + 1, at: at, type: event.type.rawValue, actor: event.actor, model: event.model, version: event.version,
-                        detail: event.detail, environment: event.environment, client: event.client, count: event.count)
-                    try await Self.appendLeaf(connection, index: UInt64(index), leaf.leafHash, logger: logger)
-                }
+                try await Self.insert(events, on: connection, logger: logger)
             }
+        }
+    }
+
+    /// Appends `events` inside the caller's transaction (a write and the event that records it commit together).
+    package static func insert(_ events: [NewEvent], on connection: PostgresConnection, logger: Logger) async throws {
+        guard !events.isEmpty else { return }
+        let count = Int64(events.count)
+        let at = RFC3339.string(.now)
+        let head = try await connection.query(
+            "UPDATE log_head SET size = size + \(count) WHERE only_row = 1 RETURNING size - \(count)", logger: logger)
+        var first: Int64?
+        for try await (value) in head.decode(Int64.self) { first = value }
+        guard let first else { throw CustodyError(.io, "the log has no head row") }
+        for (offset, event) in events.enumerated() {
+            let index = first + Int64(offset)
+            try await connection.query(
+                """
+                INSERT INTO events (id, leaf_index, at, type, actor, model, version, detail, environment, client, count)
+                VALUES (\(index + 1), \(index), \(at), \(event.type.rawValue), \(event.actor), \(event.model), \(event.version),
+                        \(event.detail), \(event.environment), \(event.client), \(event.count))
+                """, logger: logger)
+            let leaf = EventLeaf.V1(
+                id: index + 1, at: at, type: event.type.rawValue, actor: event.actor, model: event.model, version: event.version,
+                detail: event.detail, environment: event.environment, client: event.client, count: event.count)
+            try await appendLeaf(connection, index: UInt64(index), leaf.leafHash, logger: logger)
         }
     }
 
@@ -190,7 +196,7 @@ package final class PostgresLog: Sendable {
     }
 
     /// Runs database work, turning its failures into ``CustodyError``s that name what failed (never a password).
-    private func run<T: Sendable>(
+    func run<T: Sendable>(
         _ what: String, _ body: @Sendable (PostgresClient, Logger) async throws -> T
     ) async throws(CustodyError) -> T {
         do {

@@ -78,3 +78,41 @@ import Testing
         }
     }
 }
+
+/// The first metadata roles on PostgreSQL: tokens (secrets only as hashes, each change with its event in one
+/// transaction) and the blob index, shared by two daemons.
+@Suite(.serialized) struct PostgresMetadataTests {
+    @Test func tokensAndBlobsAreSharedByEveryDaemon() async throws {
+        let server = try PostgresProcess()
+        let logger = Logger(label: "test")
+        let (a, b) = (PostgresLogTests.client(server), PostgresLogTests.client(server))
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await a.run() }
+            group.addTask { await b.run() }
+            let (one, two) = (PostgresMetadata(client: a, logger: logger), PostgresMetadata(client: b, logger: logger))
+            try await one.migrate()
+            try await two.migrate()
+            let created = try await one.createToken(
+                NewToken(role: .consumer, name: "host", namespaces: [], environments: ["production"], expiresAt: nil))
+            #expect(created.secret.hasPrefix("cst_"))
+            let found = try #require(try await two.token(secret: created.secret), "made on A, found on B")
+            #expect(found.role == .consumer && found.environments == ["production"] && found.revokedAt == nil)
+            #expect(try await two.token(secret: "cst_other") == nil)
+            #expect(try await two.tokens().map(\.id) == [created.token.id])
+            #expect(try await two.revokeToken(id: created.token.id))
+            #expect(try await !one.revokeToken(id: created.token.id), "revoked once")
+            #expect(try await one.token(secret: created.secret)?.revokedAt != nil)
+            #expect(try await one.tokenCount() == 1)
+            let leaves = try await one.log.leaves(from: 0, limit: 10)
+            #expect(leaves.map(\.type) == ["token.create", "token.revoke"], "each change with its event")
+            #expect(leaves.allSatisfy { !($0.detail ?? "").contains(created.secret) }, "never the secret")
+
+            let digest = ContentDigest.of([1, 2, 3])
+            #expect(try await two.blobSize(digest) == nil)
+            try await one.recordBlob(digest, size: 3)
+            try await two.recordBlob(digest, size: 3)
+            #expect(try await two.blobSize(digest) == 3)
+            group.cancelAll()
+        }
+    }
+}

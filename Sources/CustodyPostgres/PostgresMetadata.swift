@@ -1,0 +1,179 @@
+import Crypto
+package import CustodyCore
+package import CustodyStorage
+import Foundation
+package import Logging
+package import PostgresNIO
+
+/// The registry's metadata on PostgreSQL, role by role as ``MetadataStore`` declares them; each write and the event
+/// that records it commit in one transaction, with the log's leaf indexes assigned under its head row lock
+/// (``PostgresLog``). Implemented so far: the blob index and the token records.
+package final class PostgresMetadata: BlobIndex, TokenRecords, Sendable {
+    package let client: PostgresClient
+    package let log: PostgresLog
+    let logger: Logger
+
+    package init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+        log = PostgresLog(client: client, logger: logger)
+    }
+
+    /// Creates the tables when they are missing (every daemon may run it at start).
+    package func migrate() async throws(CustodyError) {
+        try await log.migrate()
+        let statements: [PostgresQuery] = [
+            "CREATE TABLE IF NOT EXISTS blobs (digest TEXT PRIMARY KEY, size BIGINT NOT NULL CHECK (size >= 0), created_at TEXT NOT NULL)",
+            """
+            CREATE TABLE IF NOT EXISTS tokens (
+                id TEXT PRIMARY KEY, name TEXT, secret_hash TEXT NOT NULL UNIQUE, role TEXT NOT NULL, namespaces TEXT NOT NULL,
+                environments TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT, revoked_at TEXT
+            )
+            """,
+        ]
+        try await log.run("migrate the metadata") { client, logger in
+            try await client.withTransaction(logger: logger) { connection in
+                try await connection.query("SELECT pg_advisory_xact_lock(7266)", logger: logger)
+                for statement in statements { try await connection.query(statement, logger: logger) }
+            }
+        }
+    }
+
+    // MARK: BlobIndex
+
+    package func blobSize(_ digest: ContentDigest) async throws(CustodyError) -> UInt64? {
+        let key = digest.description
+        return try await log.run("read a blob") { client, logger in
+            var size: Int64?
+            for try await value in try await client.query("SELECT size FROM blobs WHERE digest = \(key)", logger: logger).decode(Int64.self) {
+                size = value
+            }
+            return size.map { UInt64($0) }
+        }
+    }
+
+    package func recordBlob(_ digest: ContentDigest, size: UInt64) async throws(CustodyError) {
+        let (key, size, now) = (digest.description, Int64(size), RFC3339.string(.now))
+        try await log.run("record a blob") { client, logger in
+            try await client.query(
+                "INSERT INTO blobs (digest, size, created_at) VALUES (\(key), \(size), \(now)) ON CONFLICT DO NOTHING", logger: logger)
+        }
+    }
+
+    // MARK: TokenRecords
+
+    package func createToken(_ request: NewToken) async throws(CustodyError) -> API.TokenCreated {
+        let secret = "cst_" + Self.randomURLSafe(byteCount: 32)
+        let id = Self.randomBytes(6).map { String(format: "%02x", $0) }.joined()
+        let hash = Self.secretHash(secret)
+        let now = RFC3339.string(.now)
+        let namespaces = try Self.json(request.namespaces)
+        let environments = try Self.json(request.environments)
+        let scope = request.namespaces.isEmpty ? "" : " namespaces \(request.namespaces.joined(separator: ","))"
+        let envs = request.environments.isEmpty ? "" : " environments \(request.environments.joined(separator: ","))"
+        let event = NewEvent(type: .tokenCreated, actor: nil, detail: "token \(id) role \(request.role.rawValue)\(scope)\(envs)")
+        let (name, role, expires) = (request.name, request.role.rawValue, request.expiresAt)
+        try await log.run("create a token") { client, logger in
+            try await client.withTransaction(logger: logger) { connection in
+                try await connection.query(
+                    """
+                    INSERT INTO tokens (id, name, secret_hash, role, namespaces, environments, created_at, expires_at, revoked_at)
+                    VALUES (\(id), \(name), \(hash), \(role), \(namespaces), \(environments), \(now), \(expires), NULL)
+                    """, logger: logger)
+                try await PostgresLog.insert([event], on: connection, logger: logger)
+            }
+        }
+        let info = API.TokenInfo(
+            id: id, name: request.name, role: request.role, namespaces: request.namespaces, environments: request.environments, createdAt: now,
+            expiresAt: request.expiresAt, revokedAt: nil)
+        return API.TokenCreated(token: info, secret: secret)
+    }
+
+    package func token(secret: String) async throws(CustodyError) -> TokenRecord? {
+        let hash = Self.secretHash(secret)
+        return try await rows("WHERE secret_hash = \(hash)").first.map { $0.record }
+    }
+
+    package func tokens() async throws(CustodyError) -> [API.TokenInfo] {
+        try await rows("ORDER BY created_at, id").map(\.info)
+    }
+
+    package func revokeToken(id: String) async throws(CustodyError) -> Bool {
+        let now = RFC3339.string(.now)
+        return try await log.run("revoke a token") { client, logger in
+            try await client.withTransaction(logger: logger) { connection in
+                let rows = try await connection.query(
+                    "UPDATE tokens SET revoked_at = \(now) WHERE id = \(id) AND revoked_at IS NULL RETURNING id", logger: logger)
+                var changed = false
+                for try await _ in rows.decode(String.self) { changed = true }
+                if changed {
+                    try await PostgresLog.insert([NewEvent(type: .tokenRevoked, actor: nil, detail: "token \(id)")], on: connection, logger: logger)
+                }
+                return changed
+            }
+        }
+    }
+
+    package func tokenCount() async throws(CustodyError) -> Int {
+        try await log.run("count tokens") { client, logger in
+            var count: Int64 = 0
+            for try await value in try await client.query("SELECT COUNT(*) FROM tokens", logger: logger).decode(Int64.self) { count = value }
+            return Int(count)
+        }
+    }
+
+    struct TokenRow {
+        let record: TokenRecord
+        let info: API.TokenInfo
+    }
+
+    /// Token rows after `clause` (a WHERE or ORDER BY with its binds); a stored role this build does not know is refused.
+    private func rows(_ clause: PostgresQuery) async throws(CustodyError) -> [TokenRow] {
+        var query: PostgresQuery = "SELECT id, name, role, namespaces, environments, created_at, expires_at, revoked_at FROM tokens "
+        query.sql += clause.sql
+        query.binds = clause.binds
+        let statement = query
+        return try await log.run("read tokens") { client, logger in
+            var out: [TokenRow] = []
+            let rows = try await client.query(statement, logger: logger)
+            for try await (id, name, role, namespaces, environments, created, expires, revoked) in rows.decode(
+                (String, String?, String, String, String, String, String?, String?).self)
+            {
+                guard let role = Role(rawValue: role) else { throw CustodyError(.io, "token \(id) has an unknown role '\(role)'") }
+                let scopes: [String] = try JSONDecoder().decode([String].self, from: Data(namespaces.utf8))
+                let envs: [String] = try JSONDecoder().decode([String].self, from: Data(environments.utf8))
+                out.append(
+                    TokenRow(
+                        record: TokenRecord(
+                            id: id, name: name, role: role, namespaces: scopes, environments: envs, expiresAt: expires, revokedAt: revoked),
+                        info: API.TokenInfo(
+                            id: id, name: name, role: role, namespaces: scopes, environments: envs, createdAt: created, expiresAt: expires,
+                            revokedAt: revoked)))
+            }
+            return out
+        }
+    }
+
+    // MARK: Support
+
+    /// A token secret's stored form: its SHA-256, as the SQLite store keeps it (so that a migration carries tokens over).
+    static func secretHash(_ secret: String) -> String { ContentDigest.of(Array(secret.utf8)).hex }
+
+    static func json(_ value: [String]) throws(CustodyError) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        do { return String(decoding: try encoder.encode(value), as: UTF8.self) } catch {
+            throw CustodyError(.invalidArgument, "cannot encode \(value)")
+        }
+    }
+
+    static func randomURLSafe(byteCount: Int) -> String {
+        Data(randomBytes(byteCount)).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    static func randomBytes(_ count: Int) -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+    }
+}
