@@ -7,8 +7,8 @@ package import PostgresNIO
 
 /// The registry's metadata on PostgreSQL, role by role as ``MetadataStore`` declares them; each write and the event
 /// that records it commit in one transaction, with the log's leaf indexes assigned under its head row lock
-/// (``PostgresLog``). Implemented so far: the blob index and the token records.
-package final class PostgresMetadata: BlobIndex, TokenRecords, Sendable {
+/// (``PostgresLog``). Implemented so far: the blob index, the token records and the advisory records.
+package final class PostgresMetadata: BlobIndex, TokenRecords, AdvisoryRecords, Sendable {
     package let client: PostgresClient
     package let log: PostgresLog
     let logger: Logger
@@ -28,6 +28,12 @@ package final class PostgresMetadata: BlobIndex, TokenRecords, Sendable {
             CREATE TABLE IF NOT EXISTS tokens (
                 id TEXT PRIMARY KEY, name TEXT, secret_hash TEXT NOT NULL UNIQUE, role TEXT NOT NULL, namespaces TEXT NOT NULL,
                 environments TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT, revoked_at TEXT
+            )
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS advisories (
+                id TEXT PRIMARY KEY, modified TEXT NOT NULL, withdrawn TEXT, severity TEXT NOT NULL, score DOUBLE PRECISION, summary TEXT,
+                models TEXT NOT NULL, document BYTEA NOT NULL, recorded_at TEXT NOT NULL, updated_at TEXT NOT NULL
             )
             """,
         ]
@@ -149,6 +155,64 @@ package final class PostgresMetadata: BlobIndex, TokenRecords, Sendable {
                         info: API.TokenInfo(
                             id: id, name: name, role: role, namespaces: scopes, environments: envs, createdAt: created, expiresAt: expires,
                             revokedAt: revoked)))
+            }
+            return out
+        }
+    }
+
+    // MARK: AdvisoryRecords
+
+    package func saveAdvisory(_ advisory: StoredAdvisory, event: NewEvent) async throws(CustodyError) -> AdvisoryWrite {
+        let now = RFC3339.string(.now)
+        let models = try Self.json(advisory.models)
+        let document = ByteBuffer(bytes: advisory.document)
+        return try await log.run("save advisory \(advisory.id)") { client, logger in
+            try await client.withTransaction(logger: logger) { connection in
+                // The row lock orders two daemons saving the same advisory.
+                let existing = try await connection.query(
+                    "SELECT modified, document FROM advisories WHERE id = \(advisory.id) FOR UPDATE", logger: logger)
+                var stored: (modified: String, document: ByteBuffer)?
+                for try await (modified, bytes) in existing.decode((String, ByteBuffer).self) { stored = (modified, bytes) }
+                if let stored {
+                    if Array(stored.document.readableBytesView) == advisory.document { return AdvisoryWrite.unchanged }
+                    guard let old = RFC3339.date(stored.modified), let new = RFC3339.date(advisory.modified), new > old else {
+                        throw CustodyError(
+                            .conflict,
+                            "advisory \(advisory.id) is already recorded with modified \(stored.modified); an update needs a later 'modified'")
+                    }
+                    try await connection.query(
+                        """
+                        UPDATE advisories SET modified = \(advisory.modified), withdrawn = \(advisory.withdrawn), severity = \(advisory.severity),
+                            score = \(advisory.score), summary = \(advisory.summary), models = \(models), document = \(document), updated_at = \(now)
+                        WHERE id = \(advisory.id)
+                        """, logger: logger)
+                    try await PostgresLog.insert([event], on: connection, logger: logger)
+                    return .updated
+                }
+                try await connection.query(
+                    """
+                    INSERT INTO advisories (id, modified, withdrawn, severity, score, summary, models, document, recorded_at, updated_at)
+                    VALUES (\(advisory.id), \(advisory.modified), \(advisory.withdrawn), \(advisory.severity), \(advisory.score),
+                            \(advisory.summary), \(models), \(document), \(now), \(now))
+                    """, logger: logger)
+                try await PostgresLog.insert([event], on: connection, logger: logger)
+                return .created
+            }
+        }
+    }
+
+    package func advisories() async throws(CustodyError) -> [StoredAdvisory] {
+        try await log.run("read advisories") { client, logger in
+            let rows = try await client.query(
+                "SELECT id, modified, withdrawn, severity, score, summary, models, document FROM advisories ORDER BY id", logger: logger)
+            var out: [StoredAdvisory] = []
+            for try await (id, modified, withdrawn, severity, score, summary, models, document) in rows.decode(
+                (String, String, String?, String, Double?, String?, String, ByteBuffer).self)
+            {
+                out.append(
+                    StoredAdvisory(
+                        id: id, modified: modified, withdrawn: withdrawn, severity: severity, score: score, summary: summary,
+                        models: try JSONDecoder().decode([String].self, from: Data(models.utf8)), document: Array(document.readableBytesView)))
             }
             return out
         }

@@ -79,10 +79,10 @@ import Testing
     }
 }
 
-/// The first metadata roles on PostgreSQL: tokens (secrets only as hashes, each change with its event in one
-/// transaction) and the blob index, shared by two daemons.
+/// The first metadata roles on PostgreSQL: tokens (secrets only as hashes), advisories (updated only by a later
+/// `modified`), each change with its event in one transaction, and the blob index, shared by two daemons.
 @Suite(.serialized) struct PostgresMetadataTests {
-    @Test func tokensAndBlobsAreSharedByEveryDaemon() async throws {
+    @Test func tokensAdvisoriesAndBlobsAreSharedByEveryDaemon() async throws {
         let server = try PostgresProcess()
         let logger = Logger(label: "test")
         let (a, b) = (PostgresLogTests.client(server), PostgresLogTests.client(server))
@@ -106,6 +106,23 @@ import Testing
             let leaves = try await one.log.leaves(from: 0, limit: 10)
             #expect(leaves.map(\.type) == ["token.create", "token.revoke"], "each change with its event")
             #expect(leaves.allSatisfy { !($0.detail ?? "").contains(created.secret) }, "never the secret")
+
+            // Advisories: created, unchanged, updated only by a later 'modified', each change with its event.
+            func advisory(_ modified: String, _ summary: String) -> StoredAdvisory {
+                StoredAdvisory(
+                    id: "x_CUSTODY-2026-0001", modified: modified, withdrawn: nil, severity: "high", score: 8.1, summary: summary,
+                    models: ["acme/llama"], document: Array("{\"modified\":\"\(modified)\",\"summary\":\"\(summary)\"}".utf8))
+            }
+            let event = NewEvent(type: .advisoryAdded, actor: "security", detail: "x_CUSTODY-2026-0001")
+            #expect(try await one.saveAdvisory(advisory("2026-12-01T00:00:00Z", "poisoned"), event: event) == .created)
+            #expect(try await two.saveAdvisory(advisory("2026-12-01T00:00:00Z", "poisoned"), event: event) == .unchanged)
+            #expect(try await two.saveAdvisory(advisory("2026-12-02T00:00:00Z", "poisoned weights"), event: event) == .updated)
+            await #expect(throws: CustodyError.self) {
+                _ = try await one.saveAdvisory(advisory("2026-11-30T00:00:00Z", "older"), event: event)
+            }
+            let stored = try await one.advisories()
+            #expect(stored.map(\.summary) == ["poisoned weights"] && stored.first?.score == 8.1 && stored.first?.models == ["acme/llama"])
+            #expect(try await one.log.logSize() == 4, "token create and revoke, advisory added and updated")
 
             let digest = ContentDigest.of([1, 2, 3])
             #expect(try await two.blobSize(digest) == nil)
