@@ -133,3 +133,70 @@ import Testing
         }
     }
 }
+
+/// The event log's queries on PostgreSQL as audits ask them: filters, pages, exposure counts, checkpoints, and the
+/// recorder's blocking batch append.
+@Suite(.serialized) struct PostgresEventQueryTests {
+    @Test func filtersPagesUsesAndCheckpoints() async throws {
+        let server = try PostgresProcess()
+        let logger = Logger(label: "test")
+        let client = PostgresLogTests.client(server)
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await client.run() }
+            let log = PostgresLog(client: client, logger: logger)
+            try await log.migrate()
+            try await log.recordEvent(NewEvent(type: .publish, actor: "token:ci (ci_%)", model: "acme/llama", version: "1", detail: "bundle"))
+            try await log.append([
+                NewEvent(
+                    type: .pull, actor: "token:a (host)", model: "acme/llama", version: "1", detail: "bundle", environment: "production",
+                    client: "10.0.0.1"),
+                NewEvent(
+                    type: .pull, actor: "token:a (host)", model: "acme/llama", version: "1", detail: "bundle", environment: "production",
+                    client: "10.0.0.1"),
+                NewEvent(type: .pullDenied, actor: "token:b (other)", model: "acme/llama", version: "1", detail: "denied", environment: "production"),
+                NewEvent(
+                    type: .decision, actor: "token:g (gate)", model: "acme/llama", version: "1", detail: "allowed in staging", environment: "staging"),
+                NewEvent(type: .decision, actor: "token:g (gate)", model: "acme/other", version: "1", detail: "denied", environment: "staging"),
+            ])
+            // The recorder's thread, not the task pool, waits for its batch.
+            let done = AsyncStream.makeStream(of: String?.self)
+            let thread = Thread {
+                do {
+                    try log.recordEventsBlocking([NewEvent(type: .tokenUsed, actor: "token:a (host)", detail: "GET /v1/models")])
+                    done.continuation.yield(nil)
+                } catch {
+                    done.continuation.yield("\(error)")
+                }
+            }
+            thread.start()
+            var results = done.stream.makeAsyncIterator()
+            #expect(await results.next() == .some(nil))
+
+            var filter = EventFilter()
+            filter.model = "acme/llama"
+            #expect(try await log.events(filter).count == 5)
+            filter.types = ["pull", "pull.denied"]
+            #expect(try await log.events(filter).map(\.type) == ["pull", "pull", "pull.denied"])
+            var byActor = EventFilter()
+            byActor.actor = "ci_%"
+            #expect(try await log.events(byActor).map(\.type) == ["publish"], "LIKE wildcards in the needle are literal")
+            var pages: [Int] = []
+            try await log.forEachEvent(after: 0, page: 3) { pages.append($0.count) }
+            #expect(pages == [3, 3, 1])
+
+            let uses = try await log.uses(of: [("acme/llama", "1")]).map(\.use)
+            #expect(
+                uses.map { "\($0.type) \($0.allowed) \($0.count) \($0.environment ?? "-")" } == [
+                    "pull true 2 production", "pull.denied false 1 production", "decision true 1 staging",
+                ])
+
+            #expect(try await log.latestCheckpoint() == nil)
+            let root = try await log.logRoot(size: 7)
+            try await log.recordCheckpoint(size: 7, root: root, note: "custody.localhost/log\n7\n…")
+            try await log.recordCheckpoint(size: 7, root: root, note: "again")
+            #expect(try await log.latestCheckpoint()?.size == 7)
+            #expect(try await log.latestCheckpoint()?.note == "custody.localhost/log\n7\n…")
+            group.cancelAll()
+        }
+    }
+}
