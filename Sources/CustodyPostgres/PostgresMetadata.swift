@@ -7,7 +7,7 @@ package import PostgresNIO
 
 /// The registry's metadata on PostgreSQL, role by role as ``MetadataStore`` declares them; each write and the event
 /// that records it commit in one transaction, with the log's leaf indexes assigned under its head row lock
-/// (``PostgresLog``). Implemented so far: the blob index, the token records and the advisory records.
+/// (``PostgresLog``). Implemented so far: the blob index, the token, advisory and OCI records.
 package final class PostgresMetadata: BlobIndex, TokenRecords, AdvisoryRecords, Sendable {
     package let client: PostgresClient
     package let log: PostgresLog
@@ -40,7 +40,7 @@ package final class PostgresMetadata: BlobIndex, TokenRecords, AdvisoryRecords, 
         try await log.run("migrate the metadata") { client, logger in
             try await client.withTransaction(logger: logger) { connection in
                 try await connection.query("SELECT pg_advisory_xact_lock(7266)", logger: logger)
-                for statement in statements { try await connection.query(statement, logger: logger) }
+                for statement in statements + Self.ociTables { try await connection.query(statement, logger: logger) }
             }
         }
     }

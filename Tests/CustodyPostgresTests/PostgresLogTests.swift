@@ -200,3 +200,44 @@ import Testing
         }
     }
 }
+
+/// The OCI records on PostgreSQL: exact bytes by digest, a version's manifest, referrers, plain tags, deletes that
+/// never touch a version's manifest.
+@Suite(.serialized) struct PostgresOCIRecordTests {
+    @Test func manifestsReferrersAndTags() async throws {
+        let server = try PostgresProcess()
+        let client = PostgresLogTests.client(server)
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await client.run() }
+            let store = PostgresMetadata(client: client, logger: Logger(label: "test"))
+            try await store.migrate()
+            let layer = ContentDigest.of([1])
+            func record(_ text: String, kind: OCIManifestRecord.Kind, version: String?, subject: ContentDigest? = nil) -> OCIManifestRecord {
+                let bytes = Array(text.utf8)
+                return OCIManifestRecord(
+                    repository: "acme/llama", digest: ContentDigest.of(bytes), mediaType: "application/vnd.oci.image.manifest.v1+json",
+                    artifactType: "application/vnd.cncf.model.manifest.v1+json", subject: subject, kind: kind, version: version,
+                    references: [layer], annotations: ["org.opencontainers.image.version": version ?? "-"], bytes: bytes)
+            }
+            let model = record(#"{"model":1}"#, kind: .model, version: "1.0")
+            let signature = record(#"{"sig":1}"#, kind: .attachment, version: "1.0", subject: model.digest)
+            try await store.saveOCIManifests([model, signature], tag: nil)
+            try await store.saveOCIManifests([model], tag: nil)
+            #expect(try await store.ociManifest(repository: "acme/llama", digest: model.digest) == model)
+            #expect(try await store.ociModelManifest(repository: "acme/llama", version: "1.0") == model)
+            #expect(try await store.ociReferrers(repository: "acme/llama", subject: model.digest) == [signature])
+            #expect(try await store.ociRepository("acme/llama", references: layer))
+            #expect(try await !store.ociRepository("acme/other", references: layer))
+
+            let artifact = record(#"{"plain":1}"#, kind: .artifact, version: nil)
+            try await store.saveOCIManifests([artifact], tag: "latest")
+            #expect(try await store.ociTag(repository: "acme/llama", tag: "latest") == artifact.digest)
+            #expect(try await store.ociTags(repository: "acme/llama") == ["latest"])
+            #expect(try await !store.deleteOCIManifest(repository: "acme/llama", digest: model.digest), "a version's manifest stays")
+            #expect(try await store.deleteOCIManifest(repository: "acme/llama", digest: artifact.digest))
+            #expect(try await store.ociTags(repository: "acme/llama").isEmpty, "its tags went with it")
+            #expect(try await !store.deleteOCITag(repository: "acme/llama", tag: "latest"))
+            group.cancelAll()
+        }
+    }
+}
