@@ -66,49 +66,78 @@ package final class PostgresLog: Sendable {
         }
     }
 
-    /// Appends `events` inside the caller's transaction (a write and the event that records it commit together).
+    /// Appends `events` inside the caller's transaction (a write and the event that records it commit together), in
+    /// four statements whatever the batch's size: the head's update (its lock), one read of the tree's frontier (the
+    /// roots of its complete subtrees, the only stored nodes new ones hang from), and one insert each of the events and
+    /// of the nodes computed here.
     package static func insert(_ events: [NewEvent], on connection: PostgresConnection, logger: Logger) async throws {
         guard !events.isEmpty else { return }
         let count = Int64(events.count)
         let at = RFC3339.string(.now)
         let head = try await connection.query(
             "UPDATE log_head SET size = size + \(count) WHERE only_row = 1 RETURNING size - \(count)", logger: logger)
-        var first: Int64?
-        for try await (value) in head.decode(Int64.self) { first = value }
-        guard let first else { throw CustodyError(.io, "the log has no head row") }
-        for (offset, event) in events.enumerated() {
-            let index = first + Int64(offset)
-            try await connection.query(
-                """
-                INSERT INTO events (id, leaf_index, at, type, actor, model, version, detail, environment, client, count)
-                VALUES (\(index + 1), \(index), \(at), \(event.type.rawValue), \(event.actor), \(event.model), \(event.version),
-                        \(event.detail), \(event.environment), \(event.client), \(event.count))
-                """, logger: logger)
-            let leaf = EventLeaf.V1(
-                id: index + 1, at: at, type: event.type.rawValue, actor: event.actor, model: event.model, version: event.version,
-                detail: event.detail, environment: event.environment, client: event.client, count: event.count)
-            try await appendLeaf(connection, index: UInt64(index), leaf.leafHash, logger: logger)
-        }
-    }
+        var firstIndex: Int64?
+        for try await (value) in head.decode(Int64.self) { firstIndex = value }
+        guard let firstIndex else { throw CustodyError(.io, "the log has no head row") }
+        let first = UInt64(firstIndex)
 
-    /// Stores the leaf and the subtrees it completes (read back under the same transaction).
-    static func appendLeaf(_ connection: PostgresConnection, index leafIndex: UInt64, _ leafHash: [UInt8], logger: Logger) async throws {
-        var hash = leafHash
-        var level = 0
-        var index = leafIndex
-        func position(_ level: Int, _ index: UInt64) -> Int64 { Int64(Merkle.storagePosition(level: level, index: index)) }
-        try await connection.query("INSERT INTO log_tree (position, hash) VALUES (\(position(0, index)), \(ByteBuffer(bytes: hash)))", logger: logger)
-        while index & 1 == 1 {
-            let rows = try await connection.query("SELECT hash FROM log_tree WHERE position = \(position(level, index - 1))", logger: logger)
-            var left: ByteBuffer?
-            for try await value in rows.decode(ByteBuffer.self) { left = value }
-            guard let left else { throw CustodyError(.io, "the log is missing node (\(level), \(index - 1)): it cannot be extended") }
-            hash = Merkle.nodeHash(Array(left.readableBytesView), hash)
-            level += 1
-            index >>= 1
-            try await connection.query(
-                "INSERT INTO log_tree (position, hash) VALUES (\(position(level, index)), \(ByteBuffer(bytes: hash)))", logger: logger)
+        // The frontier of a tree of `first` leaves: for each set bit at level L, the complete subtree just before.
+        var known: [UInt64: [UInt8]] = [:]
+        let frontier = (0..<64).filter { first >> UInt64($0) & 1 == 1 }.map { level in
+            Int64(Merkle.storagePosition(level: level, index: (first >> UInt64(level)) - 1))
         }
+        if !frontier.isEmpty {
+            let rows = try await connection.query("SELECT position, hash FROM log_tree WHERE position = ANY(\(frontier))", logger: logger)
+            for try await (position, hash) in rows.decode((Int64, ByteBuffer).self) { known[UInt64(position)] = Array(hash.readableBytesView) }
+            guard known.count == frontier.count else { throw CustodyError(.io, "the log is missing frontier nodes: it cannot be extended") }
+        }
+
+        var eventSQL = "INSERT INTO events (id, leaf_index, at, type, actor, model, version, detail, environment, client, count) VALUES "
+        var eventBinds = PostgresBindings()
+        var nodes: [(Int64, [UInt8])] = []
+        for (offset, event) in events.enumerated() {
+            let index = first + UInt64(offset)
+            let base = eventBinds.count
+            eventSQL += (offset == 0 ? "" : ", ") + "(" + (1...11).map { "$\(base + $0)" }.joined(separator: ", ") + ")"
+            eventBinds.append(Int64(index) + 1)
+            eventBinds.append(Int64(index))
+            eventBinds.append(at)
+            eventBinds.append(event.type.rawValue)
+            eventBinds.append(event.actor)
+            eventBinds.append(event.model)
+            eventBinds.append(event.version)
+            eventBinds.append(event.detail)
+            eventBinds.append(event.environment)
+            eventBinds.append(event.client)
+            eventBinds.append(event.count)
+            let leaf = EventLeaf.V1(
+                id: Int64(index) + 1, at: at, type: event.type.rawValue, actor: event.actor, model: event.model, version: event.version,
+                detail: event.detail, environment: event.environment, client: event.client, count: event.count)
+            // The leaf and the subtrees it completes, their left halves from the frontier or this batch.
+            var hash = leaf.leafHash
+            var level = 0
+            var node = index
+            func store(_ level: Int, _ index: UInt64, _ hash: [UInt8]) {
+                let position = Merkle.storagePosition(level: level, index: index)
+                known[position] = hash
+                nodes.append((Int64(position), hash))
+            }
+            store(0, node, hash)
+            while node & 1 == 1 {
+                guard let left = known[Merkle.storagePosition(level: level, index: node - 1)] else {
+                    throw CustodyError(.io, "the log is missing node (\(level), \(node - 1)): it cannot be extended")
+                }
+                hash = Merkle.nodeHash(left, hash)
+                level += 1
+                node >>= 1
+                store(level, node, hash)
+            }
+        }
+        try await connection.query(PostgresQuery(unsafeSQL: eventSQL, binds: eventBinds), logger: logger)
+        let positions = nodes.map(\.0)
+        let hashes = nodes.map { ByteBuffer(bytes: $0.1) }
+        try await connection.query(
+            "INSERT INTO log_tree (position, hash) SELECT * FROM UNNEST(\(positions)::BIGINT[], \(hashes)::BYTEA[])", logger: logger)
     }
 
     // MARK: Reading

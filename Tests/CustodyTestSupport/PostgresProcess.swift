@@ -17,7 +17,8 @@ package final class PostgresProcess: @unchecked Sendable {
     static let bin = "/usr/lib/postgresql/15/bin"
     private var server: Process?
 
-    package init() throws {
+    /// `fsync`: off by default (tests need no durability); on for measurements.
+    package init(fsync: Bool = false) throws {
         try #require(
             FileManager.default.isExecutableFile(atPath: Self.bin + "/initdb"), "no PostgreSQL 15: run `scripts/bootstrap --interop` (make test does)"
         )
@@ -38,7 +39,8 @@ package final class PostgresProcess: @unchecked Sendable {
             let server = Process()
             server.executableURL = URL(fileURLWithPath: getuid() == 0 ? "/usr/bin/setpriv" : Self.bin + "/postgres")
             let arguments = [
-                "-D", directory + "/data", "-c", "listen_addresses=127.0.0.1", "-p", String(port), "-k", directory, "-c", "fsync=off",
+                "-D", directory + "/data", "-c", "listen_addresses=127.0.0.1", "-p", String(port), "-k", directory, "-c",
+                "fsync=\(fsync ? "on" : "off")",
             ]
             server.arguments =
                 getuid() == 0 ? ["--reuid=postgres", "--regid=postgres", "--init-groups", Self.bin + "/postgres"] + arguments : arguments
