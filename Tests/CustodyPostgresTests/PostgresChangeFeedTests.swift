@@ -12,14 +12,10 @@ import Testing
 /// listening while changes were announced is told that anything may have changed when it listens again.
 @Suite(.serialized) struct PostgresChangeFeedTests {
     @Test func announcementsReachTheOtherDaemonAndAMissedOneIsNeverSilent() async throws {
-        let server = try PostgresProcess()
         let logger = Logger(label: "test")
-        let (a, b) = (PostgresLogTests.client(server), PostgresLogTests.client(server))
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { await a.run() }
-            group.addTask { await b.run() }
-            let feedA = PostgresChangeFeed(client: a, logger: logger)
-            let feedB = PostgresChangeFeed(client: b, logger: logger)
+        try await PostgresLogTests.withClients(2) { clients in
+            let feedA = PostgresChangeFeed(client: clients[0], logger: logger)
+            let feedB = PostgresChangeFeed(client: clients[1], logger: logger)
             try await feedA.migrate()
             try await feedB.migrate()
             let (heardByA, toA) = AsyncStream.makeStream(of: RegistryChange.self)
@@ -54,7 +50,6 @@ import Testing
             #expect(try await feedB.generation() == 5)
             again.cancel()
             await again.value
-            group.cancelAll()
         }
     }
 
@@ -76,12 +71,10 @@ import Testing
     }
 
     @Test func oneHolderAtATimeAndTakeoverAfterExpiry() async throws {
-        let server = try PostgresProcess()
         let logger = Logger(label: "test")
-        let client = PostgresLogTests.client(server)
         let clock = Clock()
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { await client.run() }
+        try await PostgresLogTests.withClients(1) { clients in
+            let client = clients[0]
             let a = PostgresLease(client: client, name: "checkpoints", holder: "daemon-a", duration: .seconds(10), logger: logger) { clock.now }
             let b = PostgresLease(client: client, name: "checkpoints", holder: "daemon-b", duration: .seconds(10), logger: logger) { clock.now }
             try await a.migrate()
@@ -98,7 +91,6 @@ import Testing
             #expect(try await !a.acquire(), "A, back, finds B holding it")
             try await b.release()
             #expect(try await a.acquire(), "released: A takes it at once")
-            group.cancelAll()
         }
     }
 }

@@ -17,6 +17,19 @@ import Testing
                 host: "127.0.0.1", port: server.port, username: server.user, password: server.password, database: server.database, tls: .disable))
     }
 
+    /// Runs `body` with `count` clients of a fresh PostgreSQL (as that many daemons hold them), their pools running;
+    /// the server stops when it returns.
+    static func withClients(_ count: Int, _ body: @Sendable ([PostgresClient]) async throws -> Void) async throws {
+        let server = try PostgresProcess()
+        let clients = (0..<count).map { _ in client(server) }
+        try await withThrowingDiscardingTaskGroup { group in
+            for client in clients { group.addTask { await client.run() } }
+            try await body(clients)
+            group.cancelAll()
+        }
+        withExtendedLifetime(server) {}
+    }
+
     struct Leaves: MerkleNodeSource {
         let hashes: [[UInt8]]
         func node(level: Int, index: UInt64) throws -> [UInt8] {
@@ -29,14 +42,10 @@ import Testing
     }
 
     @Test func twoAppendersShareOneDenseLog() async throws {
-        let server = try PostgresProcess()
         let logger = Logger(label: "test")
-        let (a, b) = (Self.client(server), Self.client(server))
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { await a.run() }
-            group.addTask { await b.run() }
-            let logA = PostgresLog(client: a, logger: logger)
-            let logB = PostgresLog(client: b, logger: logger)
+        try await Self.withClients(2) { clients in
+            let logA = PostgresLog(client: clients[0], logger: logger)
+            let logB = PostgresLog(client: clients[1], logger: logger)
             // Both daemons migrate at start, at once.
             async let migratedA: Void = logA.migrate()
             async let migratedB: Void = logB.migrate()
@@ -74,7 +83,6 @@ import Testing
             #expect(half == (try Merkle.root(size: 500, Leaves(hashes: Array(memory.hashes.prefix(500))))))
             let consistency = try await logA.consistencyProof(from: 500, to: 1000)
             #expect(Merkle.verifyConsistency(from: 500, to: 1000, proof: consistency, firstRoot: half, secondRoot: root))
-            group.cancelAll()
         }
     }
 }
@@ -83,12 +91,9 @@ import Testing
 /// `modified`), each change with its event in one transaction, and the blob index, shared by two daemons.
 @Suite(.serialized) struct PostgresMetadataTests {
     @Test func tokensAdvisoriesAndBlobsAreSharedByEveryDaemon() async throws {
-        let server = try PostgresProcess()
         let logger = Logger(label: "test")
-        let (a, b) = (PostgresLogTests.client(server), PostgresLogTests.client(server))
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { await a.run() }
-            group.addTask { await b.run() }
+        try await PostgresLogTests.withClients(2) { clients in
+            let (a, b) = (clients[0], clients[1])
             let (one, two) = (PostgresMetadata(client: a, logger: logger), PostgresMetadata(client: b, logger: logger))
             try await one.migrate()
             try await two.migrate()
@@ -129,7 +134,6 @@ import Testing
             try await one.recordBlob(digest, size: 3)
             try await two.recordBlob(digest, size: 3)
             #expect(try await two.blobSize(digest) == 3)
-            group.cancelAll()
         }
     }
 }
@@ -138,11 +142,9 @@ import Testing
 /// recorder's blocking batch append.
 @Suite(.serialized) struct PostgresEventQueryTests {
     @Test func filtersPagesUsesAndCheckpoints() async throws {
-        let server = try PostgresProcess()
         let logger = Logger(label: "test")
-        let client = PostgresLogTests.client(server)
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { await client.run() }
+        try await PostgresLogTests.withClients(1) { clients in
+            let client = clients[0]
             let log = PostgresLog(client: client, logger: logger)
             try await log.migrate()
             try await log.recordEvent(NewEvent(type: .publish, actor: "token:ci (ci_%)", model: "acme/llama", version: "1", detail: "bundle"))
@@ -196,7 +198,6 @@ import Testing
             try await log.recordCheckpoint(size: 7, root: root, note: "again")
             #expect(try await log.latestCheckpoint()?.size == 7)
             #expect(try await log.latestCheckpoint()?.note == "custody.localhost/log\n7\n…")
-            group.cancelAll()
         }
     }
 }
@@ -205,10 +206,8 @@ import Testing
 /// never touch a version's manifest.
 @Suite(.serialized) struct PostgresOCIRecordTests {
     @Test func manifestsReferrersAndTags() async throws {
-        let server = try PostgresProcess()
-        let client = PostgresLogTests.client(server)
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { await client.run() }
+        try await PostgresLogTests.withClients(1) { clients in
+            let client = clients[0]
             let store = PostgresMetadata(client: client, logger: Logger(label: "test"))
             try await store.migrate()
             let layer = ContentDigest.of([1])
@@ -237,7 +236,6 @@ import Testing
             #expect(try await store.deleteOCIManifest(repository: "acme/llama", digest: artifact.digest))
             #expect(try await store.ociTags(repository: "acme/llama").isEmpty, "its tags went with it")
             #expect(try await !store.deleteOCITag(repository: "acme/llama", tag: "latest"))
-            group.cancelAll()
         }
     }
 }
