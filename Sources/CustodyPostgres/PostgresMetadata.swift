@@ -69,9 +69,9 @@ package final class PostgresMetadata: BlobIndex, TokenRecords, AdvisoryRecords, 
     // MARK: TokenRecords
 
     package func createToken(_ request: NewToken) async throws(CustodyError) -> API.TokenCreated {
-        let secret = "cst_" + Self.randomURLSafe(byteCount: 32)
-        let id = Self.randomBytes(6).map { String(format: "%02x", $0) }.joined()
-        let hash = Self.secretHash(secret)
+        let secret = TokenSecret.generate()
+        let id = TokenSecret.id()
+        let hash = TokenSecret.hash(secret)
         let now = RFC3339.string(.now)
         let namespaces = try Self.json(request.namespaces)
         let environments = try Self.json(request.environments)
@@ -96,7 +96,7 @@ package final class PostgresMetadata: BlobIndex, TokenRecords, AdvisoryRecords, 
     }
 
     package func token(secret: String) async throws(CustodyError) -> TokenRecord? {
-        let hash = Self.secretHash(secret)
+        let hash = TokenSecret.hash(secret)
         return try await rows("WHERE secret_hash = \(hash)").first.map { $0.record }
     }
 
@@ -220,24 +220,11 @@ package final class PostgresMetadata: BlobIndex, TokenRecords, AdvisoryRecords, 
 
     // MARK: Support
 
-    /// A token secret's stored form: its SHA-256, as the SQLite store keeps it (so that a migration carries tokens over).
-    static func secretHash(_ secret: String) -> String { ContentDigest.of(Array(secret.utf8)).hex }
-
     static func json(_ value: [String]) throws(CustodyError) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         do { return String(decoding: try encoder.encode(value), as: UTF8.self) } catch {
             throw CustodyError(.invalidArgument, "cannot encode \(value)")
         }
-    }
-
-    static func randomURLSafe(byteCount: Int) -> String {
-        Data(randomBytes(byteCount)).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-    }
-
-    static func randomBytes(_ count: Int) -> [UInt8] {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
     }
 }

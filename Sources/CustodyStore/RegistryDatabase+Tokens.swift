@@ -7,9 +7,9 @@ import GRDB
 extension RegistryDatabase {
     /// Creates a token and returns its secret, which is stored only as a SHA-256 hash.
     package func createToken(_ request: NewToken) async throws(CustodyError) -> API.TokenCreated {
-        let secret = "cst_" + Self.randomURLSafe(byteCount: 32)
-        let id = Self.randomHex(byteCount: 6)
-        let hash = Self.secretHash(secret)
+        let secret = TokenSecret.generate()
+        let id = TokenSecret.id()
+        let hash = TokenSecret.hash(secret)
         let now = Self.now()
         let info = try await write { db in
             let row = TokenRow(
@@ -27,7 +27,7 @@ extension RegistryDatabase {
 
     /// The token whose secret this is, expired and revoked ones included (the caller decides what they may do).
     package func token(secret: String) async throws(CustodyError) -> TokenRecord? {
-        let hash = Self.secretHash(secret)
+        let hash = TokenSecret.hash(secret)
         return try await read { db in
             try TokenRow.filter(TokenRow.Columns.secretHash == hash).fetchOne(db)?.record()
         }
@@ -50,24 +50,6 @@ extension RegistryDatabase {
 
     package func tokenCount() async throws(CustodyError) -> Int {
         try await read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM tokens") ?? 0 }
-    }
-
-    static func secretHash(_ secret: String) -> String {
-        ContentDigest.of(Array(secret.utf8)).hex
-    }
-
-    static func randomURLSafe(byteCount: Int) -> String {
-        Data(randomBytes(byteCount)).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-    }
-
-    static func randomHex(byteCount: Int) -> String {
-        randomBytes(byteCount).map { String(format: "%02x", $0) }.joined()
-    }
-
-    private static func randomBytes(_ count: Int) -> [UInt8] {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
     }
 }
 
