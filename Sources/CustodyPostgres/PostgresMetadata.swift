@@ -7,7 +7,7 @@ package import PostgresNIO
 
 /// The registry's metadata on PostgreSQL, role by role as ``MetadataStore`` declares them; each write and the event
 /// that records it commit in one transaction, with the log's leaf indexes assigned under its head row lock
-/// (``PostgresLog``). Implemented so far: the blob index, the token, advisory and OCI records.
+/// (``PostgresLog``).
 package final class PostgresMetadata: BlobIndex, TokenRecords, AdvisoryRecords, Sendable {
     package let client: PostgresClient
     package let log: PostgresLog
@@ -40,7 +40,7 @@ package final class PostgresMetadata: BlobIndex, TokenRecords, AdvisoryRecords, 
         try await log.run("migrate the metadata") { client, logger in
             try await client.withTransaction(logger: logger) { connection in
                 try await connection.query("SELECT pg_advisory_xact_lock(7266)", logger: logger)
-                for statement in statements + Self.ociTables { try await connection.query(statement, logger: logger) }
+                for statement in statements + Self.catalogTables + Self.ociTables { try await connection.query(statement, logger: logger) }
             }
         }
     }
@@ -226,5 +226,32 @@ package final class PostgresMetadata: BlobIndex, TokenRecords, AdvisoryRecords, 
         do { return String(decoding: try encoder.encode(value), as: UTF8.self) } catch {
             throw CustodyError(.invalidArgument, "cannot encode \(value)")
         }
+    }
+}
+
+/// The event log role, answered by the shared ``PostgresLog``.
+extension PostgresMetadata: EventLog {
+    package func recordEvent(_ event: NewEvent) async throws(CustodyError) { try await log.recordEvent(event) }
+    package func recordEventsBlocking(_ events: [NewEvent]) throws(CustodyError) { try log.recordEventsBlocking(events) }
+    package func events(_ filter: EventFilter) async throws(CustodyError) -> [API.Event] { try await log.events(filter) }
+    package func forEachEvent(after id: Int64, page: Int, _ body: ([API.Event]) async throws -> Void) async throws {
+        try await log.forEachEvent(after: id, page: page, body)
+    }
+    package func uses(
+        of versions: [(model: String, version: String)]
+    ) async throws(CustodyError) -> [(model: String, version: String, use: API.Exposure.Use)] {
+        try await log.uses(of: versions)
+    }
+    package func logSize() async throws(CustodyError) -> UInt64 { try await log.logSize() }
+    package func logRoot(size: UInt64) async throws(CustodyError) -> [UInt8] { try await log.logRoot(size: size) }
+    package func inclusionProof(index: UInt64, size: UInt64) async throws(CustodyError) -> (leaf: [UInt8], proof: [[UInt8]]) {
+        try await log.inclusionProof(index: index, size: size)
+    }
+    package func consistencyProof(from: UInt64, to: UInt64) async throws(CustodyError) -> [[UInt8]] {
+        try await log.consistencyProof(from: from, to: to)
+    }
+    package func latestCheckpoint() async throws(CustodyError) -> (size: UInt64, note: String)? { try await log.latestCheckpoint() }
+    package func recordCheckpoint(size: UInt64, root: [UInt8], note: String) async throws(CustodyError) {
+        try await log.recordCheckpoint(size: size, root: root, note: note)
     }
 }

@@ -6,18 +6,23 @@ package import Logging
 
 /// Signs checkpoints of the event log: after appends, within `interval`, a C2SP signed note over the current size
 /// and root, with the Ed25519 key `Keys/log.key`.
+///
+/// Daemons that share a log take turns through `lease`: only its holder signs (renewing it every round), so that
+/// checkpoints grow one after another; when the holder stops renewing, another daemon takes over once it expires.
 package final class CheckpointSigner: Sendable {
     package let log: any EventLog
     package let key: Curve25519.Signing.PrivateKey
     package let origin: String
     package let logger: Logger
+    package let lease: (any SigningLease)?
     package static let interval = Duration.milliseconds(500)
 
-    package init(log: any EventLog, key: Curve25519.Signing.PrivateKey, origin: String, logger: Logger) {
+    package init(log: any EventLog, key: Curve25519.Signing.PrivateKey, origin: String, logger: Logger, lease: (any SigningLease)? = nil) {
         self.log = log
         self.key = key
         self.origin = origin
         self.logger = logger
+        self.lease = lease
     }
 
     /// The verifier key text (`name+keyid+base64`) that `Keys/log.pub` holds.
@@ -34,13 +39,32 @@ package final class CheckpointSigner: Sendable {
         return size
     }
 
-    /// Runs until cancelled, checkpointing the appends of each interval.
+    /// Runs until cancelled, checkpointing the appends of each interval (while holding the lease, when there is one).
     package func run() async {
+        var holding = false
         while !Task.isCancelled {
-            do { try await checkpoint() } catch {
+            do {
+                if let lease {
+                    let held = try await lease.acquire()
+                    if held != holding { logger.notice(held ? "signing log checkpoints" : "another daemon signs log checkpoints") }
+                    holding = held
+                }
+                if lease == nil || holding { try await checkpoint() }
+            } catch {
                 logger.error("cannot sign a log checkpoint", metadata: ["error": "\(error)"])
             }
             try? await Task.sleep(for: Self.interval)
+        }
+    }
+
+    /// The last round at shutdown: signs what was appended (when this daemon holds the lease) and gives the lease up.
+    package func finish() async {
+        if let lease {
+            guard (try? await lease.acquire()) == true else { return }
+            _ = try? await checkpoint()
+            try? await lease.release()
+        } else {
+            _ = try? await checkpoint()
         }
     }
 

@@ -1,4 +1,5 @@
 package import CustodyCore
+package import CustodyPostgres
 package import CustodyRegistry
 package import CustodyS3
 import CustodyStorage
@@ -65,8 +66,18 @@ package struct RegistryConfiguration: Sendable {
     package var ociHosts: Set<String> = []
     /// Where blobs live (`storage.blobs`): the data directory, or an S3-compatible bucket.
     package var blobStorage: BlobStorage = .filesystem
+    /// Where the catalog, tokens, advisories and the log live (`storage.metadata`): the embedded SQLite database, or
+    /// a PostgreSQL database that several daemons share.
+    package var metadataStorage: MetadataStorage = .sqlite
+
+    package enum MetadataStorage: Sendable, Equatable {
+        case sqlite
+        case postgres(PostgresLocation)
+    }
     /// The S3 credentials (`storage.credentialsFile`, or the environment); never logged.
     package var s3Credentials: S3Credentials?
+    /// What `storage.credentialsFile` holds, until the environment is applied over it.
+    var credentialsFile: CredentialsFile?
     /// The most the local copies of S3 blobs may hold (`storage.cacheLimit`).
     package var s3CacheLimit: UInt64 = 64 << 30
 
@@ -190,20 +201,9 @@ package struct RegistryConfiguration: Sendable {
             }
         }
         if let storage = document.storage {
-            if let metadata = storage.metadata, metadata != "sqlite" {
-                throw CustodyError(
-                    .invalidArgument, "\(source): storage.metadata '\(metadata)' is not supported by this build: only sqlite (the default)")
-            }
-            if let blobs = storage.blobs {
-                if blobs == "filesystem" {
-                    blobStorage = .filesystem
-                } else {
-                    do throws(S3Error) { blobStorage = .s3(try S3Location(parsing: blobs)) } catch {
-                        throw CustodyError(.invalidArgument, "\(source): storage.blobs: \(error.message) (or filesystem, the default)")
-                    }
-                }
-            }
-            if let file = storage.credentialsFile { s3Credentials = try Self.credentials(fromFile: file, source: source) }
+            if let metadata = storage.metadata { try setMetadata(metadata, source: "\(source): storage.metadata") }
+            if let blobs = storage.blobs { try setBlobs(blobs, source: "\(source): storage.blobs") }
+            if let file = storage.credentialsFile { credentialsFile = try Self.credentials(fromFile: file, source: source) }
             if let limit = storage.cacheLimit { s3CacheLimit = try ByteSize.parse(limit, source: "\(source): storage.cacheLimit") }
         }
         if let session = document.audit?.pullSession {
@@ -219,7 +219,18 @@ package struct RegistryConfiguration: Sendable {
         if let cert = environment["CUSTODY_TLS_CERT"] { tlsCertificate = cert }
         if let key = environment["CUSTODY_TLS_KEY"] { tlsKey = key }
         if let level = environment["CUSTODY_LOG_LEVEL"] { logLevel = level }
-        // S3 credentials: Custody's own variables, else the AWS ones; a credentials file takes precedence over both.
+        if let metadata = environment["CUSTODY_METADATA"] { try setMetadata(metadata, source: "CUSTODY_METADATA") }
+        if let blobs = environment["CUSTODY_BLOBS"] { try setBlobs(blobs, source: "CUSTODY_BLOBS") }
+        // Credentials: a credentials file first, then Custody's own variables, then the AWS and libpq ones.
+        if let file = credentialsFile, let key = file.accessKeyId, let secret = file.secretAccessKey {
+            s3Credentials = S3Credentials(signing: .init(accessKey: key, secretKey: secret, sessionToken: file.sessionToken))
+        }
+        if case .postgres(var location) = metadataStorage {
+            if let password = credentialsFile?.postgresPassword ?? environment["CUSTODY_POSTGRES_PASSWORD"] ?? environment["PGPASSWORD"] {
+                location.password = password
+            }
+            metadataStorage = .postgres(location)
+        }
         if s3Credentials == nil {
             let key = environment["CUSTODY_S3_ACCESS_KEY_ID"] ?? environment["AWS_ACCESS_KEY_ID"]
             let secret = environment["CUSTODY_S3_SECRET_ACCESS_KEY"] ?? environment["AWS_SECRET_ACCESS_KEY"]
@@ -237,19 +248,45 @@ package struct RegistryConfiguration: Sendable {
         }
     }
 
-    /// A YAML file of `accessKeyId`, `secretAccessKey` and optionally `sessionToken` (keep it 0600).
-    static func credentials(fromFile path: String, source: String) throws(CustodyError) -> S3Credentials {
-        struct File: Decodable {
-            var accessKeyId: String
-            var secretAccessKey: String
-            var sessionToken: String?
-        }
+    /// `storage.credentialsFile`: a YAML file (keep it 0600) of the S3 `accessKeyId`, `secretAccessKey` and
+    /// optionally `sessionToken`, and the PostgreSQL `postgresPassword`.
+    struct CredentialsFile: Decodable, Sendable {
+        var accessKeyId: String?
+        var secretAccessKey: String?
+        var sessionToken: String?
+        var postgresPassword: String?
+    }
+
+    static func credentials(fromFile path: String, source: String) throws(CustodyError) -> CredentialsFile {
         let bytes = try PosixFile.contents(of: path, limit: 64 << 10)
-        do {
-            let file = try YAMLDecoder().decode(File.self, from: Data(bytes))
-            return S3Credentials(signing: .init(accessKey: file.accessKeyId, secretKey: file.secretAccessKey, sessionToken: file.sessionToken))
-        } catch {
-            throw CustodyError(.invalidArgument, "\(source): storage.credentialsFile \(path) needs accessKeyId and secretAccessKey")
+        let file: CredentialsFile
+        do { file = try YAMLDecoder().decode(CredentialsFile.self, from: Data(bytes)) } catch {
+            throw CustodyError(
+                .invalidArgument, "\(source): storage.credentialsFile \(path) is not YAML of accessKeyId, secretAccessKey, postgresPassword")
+        }
+        guard (file.accessKeyId == nil) == (file.secretAccessKey == nil) else {
+            throw CustodyError(.invalidArgument, "\(source): storage.credentialsFile \(path) needs both accessKeyId and secretAccessKey")
+        }
+        return file
+    }
+
+    mutating func setMetadata(_ text: String, source: String) throws(CustodyError) {
+        if text == "sqlite" {
+            metadataStorage = .sqlite
+            return
+        }
+        do throws(CustodyError) { metadataStorage = .postgres(try PostgresLocation(parsing: text)) } catch {
+            throw CustodyError(.invalidArgument, "\(source): \(error.message) (or sqlite, the default)")
+        }
+    }
+
+    mutating func setBlobs(_ text: String, source: String) throws(CustodyError) {
+        if text == "filesystem" {
+            blobStorage = .filesystem
+            return
+        }
+        do throws(S3Error) { blobStorage = .s3(try S3Location(parsing: text)) } catch {
+            throw CustodyError(.invalidArgument, "\(source): \(error.message) (or filesystem, the default)")
         }
     }
 

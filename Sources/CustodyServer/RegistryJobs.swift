@@ -35,13 +35,16 @@ extension RegistryServices {
     /// janitor stop, the event recorder writes the repeats it still counts, the checkpoint signer signs the last
     /// checkpoint (over those events), and the WAL checkpointer stops last.
     var jobs: [any Service] {
-        let database = database
+        let backend = backend
         let log = log
         let recorder = gate.recorder
         let janitor = uploadJanitor
         return [
-            RegistryJob("WAL checkpointer", work: { await database.runCheckpoints() }),
-            RegistryJob("checkpoint signer", work: { await log.run() }, finish: { _ = try? await log.checkpoint() }),
+            // The database's own upkeep; stopped last, and for PostgreSQL the connection pool with it.
+            RegistryJob(
+                "metadata backend", work: { await backend.sqlite?.runCheckpoints() },
+                finish: { backend.close() }),
+            RegistryJob("checkpoint signer", work: { await log.run() }, finish: { await log.finish() }),
             RegistryJob("event recorder", work: { await recorder.run() }, finish: { try? await recorder.writeRepeats(all: true) }),
             RegistryJob("upload janitor", work: { await janitor.run() }),
             RegistryJob(

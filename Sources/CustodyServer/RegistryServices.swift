@@ -14,7 +14,10 @@ import Prometheus
 /// ``open(_:logger:)`` and shared by every request.
 package final class RegistryServices: Sendable {
     package let configuration: RegistryConfiguration
-    package let database: RegistryDatabase
+    /// The metadata backend (SQLite, or PostgreSQL shared with other daemons) and what comes with it.
+    package let backend: MetadataBackend
+    /// The catalog, tokens, advisories, OCI records and the log.
+    package var database: any MetadataStore { backend.store }
     package let blobs: any BlobStore
     package let registryKey: PrivateSigningKey
     /// The publisher keys trusted now (`Keys/trusted/`), live.
@@ -64,20 +67,23 @@ package final class RegistryServices: Sendable {
     let logger: Logger
 
     init(
-        configuration: RegistryConfiguration, database: RegistryDatabase, blobs: any BlobStore, registryKey: PrivateSigningKey,
+        configuration: RegistryConfiguration, backend: MetadataBackend, blobs: any BlobStore, registryKey: PrivateSigningKey,
         policies: PolicySet, logKey: Curve25519.Signing.PrivateKey, logger: Logger,
         diskProbe: @escaping @Sendable (String) -> DiskSpace.Reading? = DiskSpace.statfs
     ) {
+        let database = backend.store
         self.disk = DiskSpace(path: configuration.dataDirectory, floor: configuration.minFreeSpace, probe: diskProbe)
-        self.log = CheckpointSigner(log: database, key: logKey, origin: configuration.logOrigin, logger: logger)
+        self.log = CheckpointSigner(
+            log: database, key: logKey, origin: configuration.logOrigin, logger: logger, lease: backend.signingLease)
         self.policies = policies
         // The one writer of events outside the transactions that change what they record (a publish, a status, a token).
         let recorder = EventRecorder(log: database, repeatWindow: configuration.decisionRepeatWindow)
         let trust = TrustStore(directory: configuration.keys + "/trusted", log: database, recorder: recorder)
         let gate = GateService(catalog: database, advisories: database, recorder: recorder, policies: policies, trust: trust)
-        // Every invalidation of the gate's kept decisions comes through the change feed, but the trusted keys: they
-        // are this host's files, noticed (synchronously) while a decision is being made.
-        let changes = InProcessChangeFeed()
+        // Every invalidation of the gate's kept decisions comes through the change feed (in process, or shared by
+        // the daemons of one PostgreSQL), but the trusted keys: they are this host's files, noticed (synchronously)
+        // while a decision is being made.
+        let changes = backend.makeChangeFeed()
         changes.subscribe { change throws(CustodyError) in try await gate.apply(change) }
         self.changes = changes
         trust.onChange { gate.trustChanged() }
@@ -88,7 +94,7 @@ package final class RegistryServices: Sendable {
         self.authFailures = FailureLimiter(
             burst: configuration.authFailureBurst, window: configuration.authFailureWindow, delay: configuration.authFailureDelay)
         self.configuration = configuration
-        self.database = database
+        self.backend = backend
         self.blobs = blobs
         let metrics = self.metrics
         self.uploads = Uploads(
@@ -123,7 +129,21 @@ package final class RegistryServices: Sendable {
         } catch {
             throw CustodyError(.io, "cannot create \(data) or \(configuration.keys): \(error.localizedDescription)")
         }
-        let database = try RegistryDatabase(path: configuration.databasePath)
+        let backend = try await MetadataBackend.open(configuration, logger: logger)
+        do throws(CustodyError) {
+            return try await open(configuration, backend: backend, logger: logger, diskProbe: diskProbe)
+        } catch {
+            backend.close()
+            throw error
+        }
+    }
+
+    private static func open(
+        _ configuration: RegistryConfiguration, backend: MetadataBackend, logger: Logger,
+        diskProbe: @escaping @Sendable (String) -> DiskSpace.Reading?
+    ) async throws(CustodyError) -> (RegistryServices, adminSecret: String?) {
+        let data = configuration.dataDirectory
+        let database = backend.store
         let blobs: any BlobStore
         switch configuration.blobStorage {
         case .filesystem:
@@ -140,7 +160,7 @@ package final class RegistryServices: Sendable {
         // A policy that does not load stops the start: a gate must not run without the rules it was given.
         let policies = try PolicySet(directory: configuration.policiesDirectory, licencePath: configuration.licenceTablePath)
         let services = RegistryServices(
-            configuration: configuration, database: database, blobs: blobs, registryKey: registryKey,
+            configuration: configuration, backend: backend, blobs: blobs, registryKey: registryKey,
             policies: policies, logKey: logKey, logger: logger, diskProbe: diskProbe)
         try await services.recordLoaded(policies.snapshot, actor: "registry")
         var adminSecret: String?
@@ -152,6 +172,8 @@ package final class RegistryServices: Sendable {
         // Keys put into Keys/trusted/ while the daemon was stopped are recorded now; a key that does not load stops the
         // start, as a policy does.
         try await services.trust.reload(actor: "registry")
+        // Other daemons' changes are heard from before the gate keeps anything, so none can be missed.
+        await backend.startListening()
         try await services.gate.prime()
         return (services, adminSecret)
     }

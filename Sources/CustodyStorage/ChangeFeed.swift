@@ -68,3 +68,11 @@ package final class InProcessChangeFeed: ChangeFeed {
         subscribers.withLock { $0.append(subscriber) }
     }
 }
+
+/// A lease several daemons contend for, so that one of them at a time does a job (the checkpoint signer's).
+package protocol SigningLease: Sendable {
+    /// Takes or renews the lease; true while this daemon holds it.
+    func acquire() async throws(CustodyError) -> Bool
+    /// Gives it up, so that another daemon may take it at once.
+    func release() async throws(CustodyError)
+}

@@ -30,11 +30,7 @@ extension RegistryDatabase {
             try db.execute(
                 sql: "UPDATE versions SET status = ?, status_reason = ?, status_by = ?, status_at = ? WHERE id = ?",
                 arguments: [status.state.rawValue, status.reason, status.by, status.at ?? Self.now(), versionID])
-            try Self.insertEvent(
-                db,
-                NewEvent(
-                    type: EventKind(statusChangeTo: status.state), actor: status.by, model: model.description, version: version, detail: status.reason
-                ))
+            try Self.insertEvent(db, .statusChange(model, version: version, status))
             return true
         }
     }
@@ -55,12 +51,7 @@ extension RegistryDatabase {
                     signature.status.rawValue, signature.keyName, signature.keyHint, signature.bundle.map { Data($0) }, try row.storedID(),
                 ])
             guard db.changesCount > 0 else { return false }
-            try Self.insertEvent(
-                db,
-                NewEvent(
-                    type: .signatureAttached, actor: actor, model: model.description, version: version,
-                    detail: "publisher signature \(signature.status.rawValue)" + (signature.keyName.map { " by \($0)" } ?? "")
-                        + " attached as an OCI referrer"))
+            try Self.insertEvent(db, .signatureAttached(model, version: version, signature, actor: actor))
             return true
         }
     }

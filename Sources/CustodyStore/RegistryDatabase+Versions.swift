@@ -25,17 +25,7 @@ extension RegistryDatabase {
             let modelID = try Self.modelID(db, new.model, create: true)!
             if let existing = try Self.versionRow(db, modelID: modelID, selector: .version(new.version)) {
                 let detail = try Self.detail(db, model: new.model, row: existing, includeEvents: false)
-                guard detail.bundleDigest == new.bundleDigest else {
-                    throw CustodyError(
-                        .conflict,
-                        "\(new.model)@\(new.version) already exists with bundle digest \(detail.bundleDigest); versions are immutable, publish a new version"
-                    )
-                }
-                guard detail.license == new.license, detail.provenance == new.provenance else {
-                    throw CustodyError(
-                        .conflict,
-                        "\(new.model)@\(new.version) already exists with the same files but other licence or provenance; versions are immutable")
-                }
+                if let conflict = new.conflict(with: detail) { throw conflict }
                 return .unchanged(detail)
             }
             for file in new.files {
@@ -57,7 +47,7 @@ extension RegistryDatabase {
                 try FileRow(versionId: versionID, path: file.path, size: Int64(file.size), digest: file.digest.description, position: position)
                     .insert(db)
             }
-            let publisher = new.publisherSignature ?? SignatureRecord(status: .unsigned, keyName: nil, keyHint: nil, bundle: nil)
+            let publisher = new.publisherOrUnsigned
             for (kind, signature) in [(API.SignatureInfo.Kind.publisher, publisher), (.registry, new.registrySignature)] {
                 try SignatureRow(
                     versionId: versionID, kind: kind.rawValue, status: signature.status.rawValue, keyName: signature.keyName,
@@ -65,16 +55,8 @@ extension RegistryDatabase {
                 ).insert(db)
             }
             try ProvenanceRow(versionId: versionID, new.provenance).insert(db)
-            let detail =
-                "bundle \(new.bundleDigest), \(new.files.count) files, publisher signature \(publisher.status.rawValue)"
-                + (publisher.keyName.map { " by \($0)" } ?? "")
-            try Self.insertEvent(
-                db, NewEvent(type: .publish, actor: new.publishedBy, model: new.model.description, version: new.version, detail: detail))
-            if let scan = new.scan {
-                try Self.insertScan(db, scan, versionID: versionID)
-                try Self.insertEvent(
-                    db, NewEvent(type: .scan, actor: "registry", model: new.model.description, version: new.version, detail: Self.summary(of: scan)))
-            }
+            if let scan = new.scan { try Self.insertScan(db, scan, versionID: versionID) }
+            for event in new.events { try Self.insertEvent(db, event) }
             return .created(try Self.detail(db, model: new.model, row: row, includeEvents: false))
         }
     }
@@ -218,23 +200,6 @@ extension RegistryDatabase {
                 sql: "INSERT INTO scan_results (version_id, path, format, verdict, invalid, report) VALUES (?, ?, ?, ?, ?, ?)",
                 arguments: [versionID, file.path, file.format.rawValue, file.verdict.rawValue, file.invalid, try json(file)])
         }
-    }
-
-    /// One line for the event log: the verdict, and the files and imports that decided it.
-    static func summary(of scan: BundleReport) -> String {
-        var parts = ["verdict \(scan.verdict.rawValue)"]
-        for verdict in [Verdict.dangerous, .unscannable, .suspicious] {
-            let files = scan.files.filter { $0.verdict == verdict }
-            guard !files.isEmpty else { continue }
-            let named = files.prefix(5).map { file in
-                let subjects = Set(file.findings.filter { $0.verdict == verdict }.map(\.subject)).sorted().prefix(3)
-                return "\(file.path) (\(subjects.joined(separator: ", ")))"
-            }
-            parts.append("\(files.count) \(verdict.rawValue): \(named.joined(separator: "; "))\(files.count > 5 ? "; …" : "")")
-        }
-        let invalid = scan.invalidFiles
-        if !invalid.isEmpty { parts.append("\(invalid.count) invalid: \(invalid.prefix(5).map(\.path).joined(separator: ", "))") }
-        return parts.joined(separator: "; ")
     }
 
     static func scan(_ db: Database, versionID: Int64) throws -> BundleReport? {

@@ -18,13 +18,11 @@ struct Token: AsyncParsableCommand {
 
         @OptionGroup var remote: RemoteOptions
 
-        func database() throws(CustodyError) -> RegistryDatabase? {
+        /// Runs `body` on the home's metadata (SQLite or PostgreSQL, as its configuration says); nil without `--home`.
+        func onHome<T>(_ body: (any MetadataStore) async throws -> T) async throws -> T? {
             guard let home else { return nil }
             let configuration = try RegistryConfiguration.load(home: home, keys: "Keys", environment: ProcessInfo.processInfo.environment)
-            guard FileManager.default.fileExists(atPath: configuration.databasePath) else {
-                throw CustodyError(.notFound, "\(configuration.databasePath): no registry database (start `custody serve --home \(home)` once)")
-            }
-            return try RegistryDatabase(path: configuration.databasePath)
+            return try await MetadataBackend.withExisting(configuration, body)
         }
     }
 
@@ -55,8 +53,9 @@ struct Token: AsyncParsableCommand {
             let request = API.TokenCreateRequest(
                 role: role, name: name, namespaces: namespace, environments: env, expiresAt: try expires.map(Self.expiry))
             let created: API.TokenCreated
-            if let database = try target.database() {
-                created = try await database.createToken(try TokenRules.validate(request))
+            let validated = try TokenRules.validate(request)
+            if let local = try await target.onHome({ database in try await database.createToken(validated) }) {
+                created = local
             } else {
                 created = try await withClient(target.remote) { client in try await client.post("/v1/tokens", body: request) }
             }
@@ -90,8 +89,8 @@ struct Token: AsyncParsableCommand {
 
         func run() async throws {
             let tokens: [API.TokenInfo]
-            if let database = try target.database() {
-                tokens = try await database.tokens()
+            if let local = try await target.onHome({ database in try await database.tokens() }) {
+                tokens = local
             } else {
                 let answer: [String: [API.TokenInfo]] = try await withClient(target.remote) { client in try await client.get("/v1/tokens") }
                 tokens = answer["tokens"] ?? []
@@ -115,8 +114,8 @@ struct Token: AsyncParsableCommand {
         @OptionGroup var target: Target
 
         func run() async throws {
-            if let database = try target.database() {
-                guard try await database.revokeToken(id: id) else { throw CustodyError(.notFound, "no active token '\(id)'") }
+            if let revoked = try await target.onHome({ [id] database in try await database.revokeToken(id: id) }) {
+                guard revoked else { throw CustodyError(.notFound, "no active token '\(id)'") }
             } else {
                 try await withClient(target.remote) { client in try await client.delete("/v1/tokens/\(id)") }
             }

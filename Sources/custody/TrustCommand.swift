@@ -27,14 +27,14 @@ struct TrustCommand: AsyncParsableCommand {
 
         @OptionGroup var remote: RemoteOptions
 
-        func store() throws(CustodyError) -> TrustStore? {
+        /// Runs `body` on the home's trusted keys, their changes recorded in its log; nil without `--home`.
+        func onStore<T>(_ body: (TrustStore) async throws -> T) async throws -> T? {
             guard let home else { return nil }
             let configuration = try RegistryConfiguration.load(home: home, keys: keys, environment: ProcessInfo.processInfo.environment)
-            guard FileManager.default.fileExists(atPath: configuration.databasePath) else {
-                throw CustodyError(.notFound, "\(configuration.databasePath): no registry database (start `custody serve --home \(home)` once)")
-            }
             try? FileManager.default.createDirectory(atPath: configuration.keys + "/trusted", withIntermediateDirectories: true)
-            return TrustStore(directory: configuration.keys + "/trusted", log: try RegistryDatabase(path: configuration.databasePath))
+            return try await MetadataBackend.withExisting(configuration) { log in
+                try await body(TrustStore(directory: configuration.keys + "/trusted", log: log))
+            }
         }
 
         /// Who a change made on the home is recorded as.
@@ -56,8 +56,8 @@ struct TrustCommand: AsyncParsableCommand {
             let pem = String(decoding: try PosixFile.contents(of: file, limit: 64 << 10), as: UTF8.self)
             let name = name ?? ((file as NSString).lastPathComponent as NSString).deletingPathExtension
             let added: API.TrustedKey
-            if let store = try target.store() {
-                let key = try await store.add(name: name, pem: pem, actor: target.localActor)
+            let actor = target.localActor
+            if let key = try await target.onStore({ store in try await store.add(name: name, pem: pem, actor: actor) }) {
                 added = API.TrustedKey(name: key.name, keyHint: key.key.hint, publicKey: key.key.pemRepresentation)
             } else {
                 added = try await withClient(target.remote) { client in
@@ -78,8 +78,8 @@ struct TrustCommand: AsyncParsableCommand {
 
         func run() async throws {
             let keys: [API.TrustedKey]
-            if let store = try target.store() {
-                keys = try await store.keys().map { API.TrustedKey(name: $0.name, keyHint: $0.key.hint, publicKey: $0.key.pemRepresentation) }
+            if let local = try await target.onStore({ store in try await store.keys() }) {
+                keys = local.map { API.TrustedKey(name: $0.name, keyHint: $0.key.hint, publicKey: $0.key.pemRepresentation) }
             } else {
                 keys = try await withClient(target.remote) { client in try await client.get("/v1/trust", as: API.TrustList.self) }.keys
             }
@@ -97,9 +97,8 @@ struct TrustCommand: AsyncParsableCommand {
         @OptionGroup var target: Target
 
         func run() async throws {
-            if let store = try target.store() {
-                try await store.remove(name: name, actor: target.localActor)
-            } else {
+            let actor = target.localActor
+            if try await target.onStore({ [name] store in try await store.remove(name: name, actor: actor) }) == nil {
                 try await withClient(target.remote) { client in try await client.delete("/v1/trust/\(name)") }
             }
             print("no longer trusted: \(name)")
