@@ -18,6 +18,7 @@ test: format-check
 	scripts/bootstrap --interop
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	scripts/test-on-engines
 
 bench: release
 	scripts/bootstrap --interop

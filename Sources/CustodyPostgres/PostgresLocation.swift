@@ -1,7 +1,7 @@
 package import CustodyCore
 import Foundation
-package import PostgresNIO
 import NIOSSL
+package import PostgresNIO
 
 /// Where the metadata lives: `postgres://user@host[:port]/database[?sslmode=disable|prefer|require]`. The password
 /// comes from elsewhere (the credentials file or the environment), so that configuration files and logs never hold

@@ -218,7 +218,8 @@ extension PostgresMetadata: ModelCatalog {
                 guard let (id, text) = found else { return false }
                 var signatures: [API.SignatureInfo] = try Self.decode(text)
                 guard let index = signatures.firstIndex(where: { $0.kind == .publisher && $0.status == .unsigned }) else { return false }
-                signatures[index] = API.SignatureInfo(kind: .publisher, status: signature.status, keyName: signature.keyName, keyHint: signature.keyHint)
+                signatures[index] = API.SignatureInfo(
+                    kind: .publisher, status: signature.status, keyName: signature.keyName, keyHint: signature.keyHint)
                 let encoded = try Self.encode(signatures)
                 try await connection.query(
                     "UPDATE versions SET signatures = \(encoded), publisher_bundle = \(bundle) WHERE id = \(id)", logger: logger)
@@ -242,7 +243,7 @@ extension PostgresMetadata: ModelCatalog {
         }
         guard let rows else { return nil }
         var out: [(version: String, digest: ContentDigest)] = []
-        for case let (version?, digest?) in rows { out.append((version, try Self.digest(digest))) }
+        for case (let version?, let digest?) in rows { out.append((version, try Self.digest(digest))) }
         return out
     }
 

@@ -28,6 +28,8 @@ package final class S3BlobStore: BlobStore {
     package let partSize: Int
     private let sessions = Mutex<[UploadID: Session]>([:])
     private let downloads = Mutex<[ContentDigest: Task<Void, any Error>]>([:])
+    /// Small blobs cached since the last eviction.
+    private let added = Mutex(0)
 
     final class Session: @unchecked Sendable {
         /// One of: a writer streaming to the final key, or a local spool file.
@@ -219,8 +221,26 @@ package final class S3BlobStore: BlobStore {
         evict()
     }
 
+    /// Keeps bytes just stored (and so verified) as the cached copy of `digest`; a failure only loses the copy.
+    func keep(_ bytes: [UInt8], as digest: ContentDigest) {
+        // No fsync: a copy lost in a crash is downloaded again.
+        try? Data(bytes).write(to: URL(fileURLWithPath: cached(digest)), options: .atomic)
+        evictLater()
+    }
+
+    /// Evicts after enough was added since the last eviction (not on every small blob: eviction lists the directory).
+    func evictLater() {
+        let due = added.withLock { count in
+            count += 1
+            guard count >= 256 else { return false }
+            count = 0
+            return true
+        }
+        if due { evict() }
+    }
+
     /// Deletes the least recently used cached blobs while the cache holds more than its limit.
-    private func evict() {
+    func evict() {
         let directory = cache + "/blobs"
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
         var entries: [(path: String, size: UInt64, used: Int)] = []
@@ -279,6 +299,8 @@ final class S3Upload: BlobUpload, @unchecked Sendable {
         if let writer = session.writer {
             do throws(S3Error) {
                 let written = try await writer.complete(expecting: expected)
+                // A small blob is kept in the cache as it goes out: the scan and the first pull read it from there.
+                if let bytes = await writer.wholeBlob { store.keep(bytes, as: written.digest) }
                 return (written.digest, written.size)
             } catch {
                 if error.code == "BadDigest" { throw CustodyError(.invalidArgument, error.message) }
@@ -306,6 +328,8 @@ final class S3Upload: BlobUpload, @unchecked Sendable {
                 offset += UInt64(count)
             }
             let written = try await writer.complete(expecting: digest)
+            // The spooled copy is verified: it becomes the cached one.
+            if rename(spool, store.cached(digest)) == 0 { store.evict() }
             return (written.digest, written.size)
         } catch {
             await writer.abort()

@@ -47,7 +47,8 @@ extension NewEvent {
     package static func signatureAttached(_ model: ModelName, version: String, _ signature: SignatureRecord, actor: String?) -> NewEvent {
         NewEvent(
             type: .signatureAttached, actor: actor, model: model.description, version: version,
-            detail: "publisher signature \(signature.status.rawValue)" + (signature.keyName.map { " by \($0)" } ?? "") + " attached as an OCI referrer")
+            detail: "publisher signature \(signature.status.rawValue)" + (signature.keyName.map { " by \($0)" } ?? "")
+                + " attached as an OCI referrer")
     }
 }
 

@@ -253,7 +253,7 @@ import Testing
         #expect(try registry.custody("check", "acme/ok@1", "--env", "production").status == 0, "the old policy is still in force")
         try Data(original.replacingOccurrences(of: "signature: {}", with: "signatures: {}").utf8).write(to: URL(fileURLWithPath: production))
         registry.stop()
-        let start = try run(try Tools.custody, ["serve", "--home", registry.home, "--keys", registry.keys, "--listen", "127.0.0.1:0"])
+        let start = try registry.local(["serve", "--home", registry.home, "--keys", registry.keys, "--listen", "127.0.0.1:0"])
         #expect(start.status == 2, "the daemon refuses to start with an invalid policy")
         #expect(start.stderr.contains("production.yaml:5: checks.signatures: unknown check"), "\(start.stderr)")
     }

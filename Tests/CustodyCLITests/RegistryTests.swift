@@ -89,7 +89,7 @@ import Testing
         let pulled = try registry.custody("pull", "acme/m@1", "--output", output, "--registry-key", registry.registryPublicKey)
         #expect(pulled.status == 0, "\(pulled.stderr)")
         #expect(try registry.custody("show", "acme/m").stdout.contains("1  sha256:"))
-        #expect(try registry.integrityCheck() == "ok")
+        if registry.backend.isEmbedded { #expect(try registry.integrityCheck() == "ok") }
     }
 
     @Test func tokensAreCheckedAndDenialsRecorded() throws {
@@ -99,7 +99,7 @@ import Testing
         let consumer = try registry.token("--role", "consumer", "--env", "production")
         let expired = try registry.token("--role", "publisher", "--namespace", "acme", "--expires", "2020-01-01T00:00:00Z")
         let revoked = try registry.token("--role", "publisher", "--namespace", "acme", "--name", "old")
-        let list = try run(try Tools.custody, ["token", "list", "--home", registry.home, "--json"])
+        let list = try registry.local(["token", "list", "--home", registry.home, "--json"])
         let tokens = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
         let revokedID = try #require(tokens.first { $0["name"] as? String == "old" }?["id"] as? String)
         #expect(try registry.custody("token", "revoke", revokedID).status == 0)
@@ -129,7 +129,9 @@ import Testing
         let events = try registry.custody("show", "acme/x@1", "--json")
         #expect(events.stdout.contains("token:"), "the publish names its token")
         #expect(!events.stdout.contains(publisher), "events never hold secrets")
-        let recorded = try registry.readDatabase { db in try String.fetchAll(db, sql: "SELECT type FROM events") }
+        let log = try registry.custody("audit", "log", "--json")
+        let recorded = ((try JSONSerialization.jsonObject(with: Data(log.stdout.utf8)) as? [String: Any])?["events"] as? [[String: Any]] ?? [])
+            .compactMap { $0["type"] as? String }
         for type in ["token.create", "token.revoke", "token.use", "request.denied", "publish"] {
             #expect(recorded.contains(type), "an event of type \(type) was recorded")
         }
@@ -183,7 +185,7 @@ import Testing
         let head = try registry.http(
             "HEAD", "/v1/blobs/sha256:ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb", token: registry.adminToken)
         #expect(head.status == 404)
-        let staged = try FileManager.default.contentsOfDirectory(atPath: registry.home + "/data/uploads")
+        let staged = registry.stagedUploads()
         #expect(staged.isEmpty, "a refused upload leaves nothing staged: \(staged)")
 
         registry.stop()

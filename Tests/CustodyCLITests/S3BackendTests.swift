@@ -16,7 +16,8 @@ import Testing
         try Data("storage:\n  blobs: s3://\(server.bucket)/registry?endpoint=\(server.endpoint)&region=us-east-1\n".utf8)
             .write(to: URL(fileURLWithPath: home + "/custody.yaml"))
         let registry = try RegistryProcess(
-            scratch: scratch, environment: ["CUSTODY_S3_ACCESS_KEY_ID": server.accessKey, "CUSTODY_S3_SECRET_ACCESS_KEY": server.secretKey])
+            scratch: scratch, environment: ["CUSTODY_S3_ACCESS_KEY_ID": server.accessKey, "CUSTODY_S3_SECRET_ACCESS_KEY": server.secretKey],
+            backend: .embedded)
         let model = try makeAwkwardModel(in: scratch)
         let published = try registry.custody("publish", model, "--name", "acme/s3", "--version", "1", "--license", "apache-2.0", "--json")
         try #require(published.status == 0, "\(published.stderr)")
@@ -80,7 +81,8 @@ extension S3BackendTests {
         try Data("storage:\n  blobs: s3://\(server.bucket)/registry?endpoint=\(server.endpoint)&region=us-east-1\n".utf8)
             .write(to: URL(fileURLWithPath: home + "/custody.yaml"))
         let registry = try RegistryProcess(
-            scratch: scratch, environment: ["CUSTODY_S3_ACCESS_KEY_ID": server.accessKey, "CUSTODY_S3_SECRET_ACCESS_KEY": server.secretKey])
+            scratch: scratch, environment: ["CUSTODY_S3_ACCESS_KEY_ID": server.accessKey, "CUSTODY_S3_SECRET_ACCESS_KEY": server.secretKey],
+            backend: .embedded)
         let bytes = pseudoRandomBytes(48 << 20, seed: 11)
         let digest = ContentDigest.of(bytes)
         let file = scratch.path + "/big.bin"
@@ -89,24 +91,22 @@ extension S3BackendTests {
             location: S3Location(endpoint: server.endpoint, bucket: server.bucket, prefix: "registry"),
             credentials: .init(accessKey: server.accessKey, secretKey: server.secretKey), http: HTTPClient.shared)
 
-        // A slow upload (curl at 4 MB/s): once its first part is in the bucket, the daemon dies.
-        let curl = Process()
-        curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        curl.arguments = [
-            "-s", "-o", "/dev/null", "--limit-rate", "4M", "-X", "PUT", "-H", "Authorization: Bearer \(registry.adminToken)", "-T", file,
-            "\(registry.url)/v1/blobs/\(digest)",
-        ]
-        curl.standardOutput = FileHandle.nullDevice
-        curl.standardError = FileHandle.nullDevice
-        try curl.run()
+        // A client that sends part of the body and stalls (its connection held open): once the first part is in the
+        // bucket, the daemon dies with the upload unfinished for certain.
+        let socket = try RawHTTP.connect(port: try registry.port())
+        defer { close(socket) }
+        try RawHTTP.send(
+            socket,
+            Array(
+                "PUT /v1/blobs/\(digest) HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(registry.adminToken)\r\nContent-Length: \(bytes.count)\r\n\r\n"
+                    .utf8) + bytes[..<(24 << 20)])
         var orphan: String?
-        while orphan == nil, curl.isRunning {
+        while orphan == nil, registry.process?.isRunning == true {
             orphan = try await client.multipartUploads(under: "blobs/").first { $0.name == "blobs/sha256/" + digest.hex }?.uploadID
             if orphan == nil { try await Task.sleep(for: .milliseconds(50)) }
         }
         try #require(orphan != nil, "the upload streamed into a multipart upload under its final key")
         registry.stop(signal: SIGKILL)
-        curl.waitUntilExit()
         #expect(try await client.size(of: "blobs/sha256/" + digest.hex) == nil, "nothing visible: the upload was never completed")
 
         // Restarted, the daemon has no record of that upload: the blob is taken again from the start.

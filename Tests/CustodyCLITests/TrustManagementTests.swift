@@ -61,7 +61,7 @@ import Testing
         #expect(try registry.custody("policy", "reload").status == 0)
         #expect(try registry.custody("check", "acme/m@1", "--env", "production").status == 0, "trusted again, under its new name")
         // On the home directly, as a script would.
-        let local = try run(try Tools.custody, ["trust", "remove", "by-hand", "--home", registry.home, "--keys", registry.keys])
+        let local = try registry.local(["trust", "remove", "by-hand", "--home", registry.home, "--keys", registry.keys])
         #expect(local.status == 0, "\(local.stderr)")
         #expect(try registry.custody("check", "acme/m@1", "--env", "production").status == 1, "noticed on the next use")
 

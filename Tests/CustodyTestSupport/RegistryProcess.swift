@@ -17,11 +17,17 @@ package final class RegistryProcess: @unchecked Sendable {
     package private(set) var adminToken = ""
     private var startCount = 0
 
-    /// Added to the daemon's environment (credentials of a backend, say).
+    /// Added to the daemon's environment (credentials of a backend, say), and to the CLI's that works on its home.
     package let environment: [String: String]
+    /// The backend the daemon stores in.
+    package let backend: TestBackend
 
-    package init(scratch: Scratch? = nil, extraArguments: [String] = [], environment: [String: String] = [:]) throws {
-        self.environment = environment
+    /// A daemon on `backend` (the test run's by default); `environment` is added to what the backend needs.
+    package init(
+        scratch: Scratch? = nil, extraArguments: [String] = [], environment: [String: String] = [:], backend: TestBackend = .current
+    ) throws {
+        self.backend = backend
+        self.environment = try backend.registryEnvironment().merging(environment) { $1 }
         self.scratch = try scratch ?? Scratch()
         home = self.scratch.path + "/Registry"
         keys = self.scratch.path + "/Keys"
@@ -75,7 +81,7 @@ package final class RegistryProcess: @unchecked Sendable {
 
     /// Runs the CLI against this registry with `token` (the admin token by default).
     package func custody(_ arguments: [String], token: String? = nil, configHome: String? = nil) throws -> ProcessResult {
-        var environment = ProcessInfo.processInfo.environment
+        var environment = ProcessInfo.processInfo.environment.merging(self.environment) { $1 }
         environment["CUSTODY_REGISTRY"] = url
         environment["CUSTODY_TOKEN"] = token ?? adminToken
         environment["XDG_CONFIG_HOME"] = configHome ?? scratch.path + "/config"
@@ -88,9 +94,14 @@ package final class RegistryProcess: @unchecked Sendable {
 
     /// Creates a token directly on the home (`custody token create --home`), returning its secret.
     package func token(_ arguments: String...) throws -> String {
-        let result = try run(try Tools.custody, ["token", "create", "--home", home] + arguments)
+        let result = try local(["token", "create", "--home", home] + arguments)
         try #require(result.status == 0, "token create failed: \(result.stderr)")
         return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Runs the CLI on this registry's home directly (`--home` commands), with the backend's environment.
+    package func local(_ arguments: [String]) throws -> ProcessResult {
+        try run(try Tools.custody, arguments, environment: ProcessInfo.processInfo.environment.merging(environment) { $1 })
     }
 
     /// The daemon's loopback port.
@@ -110,6 +121,13 @@ package final class RegistryProcess: @unchecked Sendable {
         if let token { fields.append(("Authorization", "Bearer " + token)) }
         let response = try RawHTTP.exchange(port: port, method: method, path: path, headers: fields, body: body.map { Array($0) })
         return (response.status, response.headers, String(decoding: response.body, as: UTF8.self))
+    }
+
+    /// What the blob store holds staged now (uploads in progress): the file store's `data/uploads`, or the S3 store's
+    /// local spool.
+    package func stagedUploads() -> [String] {
+        let directory = home + (backend.isEmbedded ? "/data/uploads" : "/data/s3-cache/uploads")
+        return (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
     }
 
     /// `PRAGMA integrity_check` on the database file, read-only beside the running daemon.
