@@ -3,6 +3,7 @@ package import CustodyCore
 package import CustodyStorage
 package import Foundation
 package import Logging
+import Synchronization
 
 /// Signs checkpoints of the event log: after appends, within `interval`, a C2SP signed note over the current size
 /// and root, with the Ed25519 key `Keys/log.key`.
@@ -15,6 +16,8 @@ package final class CheckpointSigner: Sendable {
     package let origin: String
     package let logger: Logger
     package let lease: (any SigningLease)?
+    /// Whether this daemon held the lease at the last look.
+    private let holding = Mutex(false)
     package static let interval = Duration.milliseconds(500)
 
     package init(log: any EventLog, key: Curve25519.Signing.PrivateKey, origin: String, logger: Logger, lease: (any SigningLease)? = nil) {
@@ -28,9 +31,18 @@ package final class CheckpointSigner: Sendable {
     /// The verifier key text (`name+keyid+base64`) that `Keys/log.pub` holds.
     package var verifierKey: String { Checkpoint.verifierKey(name: origin, publicKey: Array(key.publicKey.rawRepresentation)) }
 
-    /// Signs a checkpoint when the log grew since the last one; returns the size it covers.
+    /// Signs a checkpoint when the log grew since the last one (when this daemon holds the lease, if there is one);
+    /// returns the size the latest checkpoint covers.
     @discardableResult
     package func checkpoint() async throws -> UInt64 {
+        if let lease {
+            let held = try await lease.acquire()
+            if holding.withLock({ $0 }) != held {
+                holding.withLock { $0 = held }
+                logger.notice(held ? "signing log checkpoints" : "another daemon signs log checkpoints")
+            }
+            guard held else { return try await log.latestCheckpoint()?.size ?? 0 }
+        }
         let size = try await log.logSize()
         if let latest = try await log.latestCheckpoint(), latest.size >= size { return latest.size }
         let root = try await log.logRoot(size: size)
@@ -39,33 +51,20 @@ package final class CheckpointSigner: Sendable {
         return size
     }
 
-    /// Runs until cancelled, checkpointing the appends of each interval (while holding the lease, when there is one).
+    /// Runs until cancelled, checkpointing the appends of each interval.
     package func run() async {
-        var holding = false
         while !Task.isCancelled {
-            do {
-                if let lease {
-                    let held = try await lease.acquire()
-                    if held != holding { logger.notice(held ? "signing log checkpoints" : "another daemon signs log checkpoints") }
-                    holding = held
-                }
-                if lease == nil || holding { try await checkpoint() }
-            } catch {
+            do { try await checkpoint() } catch {
                 logger.error("cannot sign a log checkpoint", metadata: ["error": "\(error)"])
             }
             try? await Task.sleep(for: Self.interval)
         }
     }
 
-    /// The last round at shutdown: signs what was appended (when this daemon holds the lease) and gives the lease up.
+    /// The last round at shutdown: signs what was appended (when this daemon may) and gives the lease up.
     package func finish() async {
-        if let lease {
-            guard (try? await lease.acquire()) == true else { return }
-            _ = try? await checkpoint()
-            try? await lease.release()
-        } else {
-            _ = try? await checkpoint()
-        }
+        _ = try? await checkpoint()
+        if holding.withLock({ $0 }) { try? await lease?.release() }
     }
 
     /// Loads `Keys/log.key` (base64 of the Ed25519 seed, mode 0600) or creates it with `Keys/log.pub`.

@@ -35,6 +35,18 @@ package final class RegistryProcess: @unchecked Sendable {
         try start(extraArguments: extraArguments)
     }
 
+    /// Another daemon of `other`'s registry (on a shared backend): the same home, keys, database and bucket, a data
+    /// directory (caches, spools) of its own; its admin token is `other`'s.
+    package init(sharing other: RegistryProcess) throws {
+        backend = other.backend
+        scratch = try Scratch()
+        home = other.home
+        keys = other.keys
+        environment = other.environment.merging(["CUSTODY_DATA": scratch.path + "/data"]) { $1 }
+        try start()
+        adminToken = other.adminToken
+    }
+
     deinit { stop(signal: SIGKILL) }
 
     package var registryPublicKey: String { keys + "/registry.pub" }
