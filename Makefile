@@ -1,7 +1,7 @@
 # Custody: `make run` starts the registry on the embedded default home, `make test` runs every test.
 SWIFT ?= swift
 
-.PHONY: run test build release bench clean format format-check
+.PHONY: run run-cluster test build release bench clean format format-check
 
 build:
 	scripts/bootstrap
@@ -13,6 +13,11 @@ release:
 
 run: release
 	scripts/serve
+
+# Two daemons on PostgreSQL and SeaweedFS (S3), all on loopback (docs/operations.md, "Scale-out").
+run-cluster: release
+	scripts/bootstrap --interop
+	scripts/run-cluster
 
 test: format-check
 	scripts/bootstrap --interop
