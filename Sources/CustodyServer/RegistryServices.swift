@@ -144,17 +144,7 @@ package final class RegistryServices: Sendable {
     ) async throws(CustodyError) -> (RegistryServices, adminSecret: String?) {
         let data = configuration.dataDirectory
         let database = backend.store
-        let blobs: any BlobStore
-        switch configuration.blobStorage {
-        case .filesystem:
-            blobs = try FileSystemBlobStore(root: data)
-        case .s3(let location):
-            guard let credentials = configuration.s3Credentials else { throw CustodyError(.invalidArgument, "S3 storage needs credentials") }
-            let client = S3Client(location: location, credentials: credentials.signing, http: HTTPClient.shared)
-            blobs = try S3BlobStore(client: client, cache: data + "/s3-cache", cacheLimit: configuration.s3CacheLimit)
-            logger.notice(
-                "blobs in S3", metadata: ["bucket": "\(location.bucket)", "prefix": "\(location.prefix)", "endpoint": "\(location.endpoint)"])
-        }
+        let blobs = try openBlobs(configuration, cache: data + "/s3-cache", logger: logger)
         let registryKey = try loadOrCreateRegistryKey(in: configuration.keys, logger: logger)
         let logKey = try CheckpointSigner.loadOrCreateKey(in: configuration.keys, origin: configuration.logOrigin, logger: logger)
         // A policy that does not load stops the start: a gate must not run without the rules it was given.
@@ -213,6 +203,20 @@ package final class RegistryServices: Sendable {
                     type: .policyLoaded, actor: actor, detail: "\(environment) \(policy.digest) from \(policy.source)", environment: environment))
         }
         return digests
+    }
+
+    /// The blob store the configuration names; an S3 store keeps its local copies under `cache`.
+    package static func openBlobs(_ configuration: RegistryConfiguration, cache: String, logger: Logger) throws(CustodyError) -> any BlobStore {
+        switch configuration.blobStorage {
+        case .filesystem:
+            return try FileSystemBlobStore(root: configuration.dataDirectory)
+        case .s3(let location):
+            guard let credentials = configuration.s3Credentials else { throw CustodyError(.invalidArgument, "S3 storage needs credentials") }
+            let client = S3Client(location: location, credentials: credentials.signing, http: HTTPClient.shared)
+            logger.notice(
+                "blobs in S3", metadata: ["bucket": "\(location.bucket)", "prefix": "\(location.prefix)", "endpoint": "\(location.endpoint)"])
+            return try S3BlobStore(client: client, cache: cache, cacheLimit: configuration.s3CacheLimit)
+        }
     }
 
     static func loadOrCreateRegistryKey(in directory: String, logger: Logger) throws(CustodyError) -> PrivateSigningKey {

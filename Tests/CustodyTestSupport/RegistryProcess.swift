@@ -37,12 +37,13 @@ package final class RegistryProcess: @unchecked Sendable {
 
     /// Another daemon of `other`'s registry (on a shared backend): the same home, keys, database and bucket, a data
     /// directory (caches, spools) of its own; its admin token is `other`'s.
-    package init(sharing other: RegistryProcess) throws {
+    /// With `environment`, the daemon runs with that instead of `other`'s (the same home on other engines).
+    package init(sharing other: RegistryProcess, environment: [String: String]? = nil) throws {
         backend = other.backend
         scratch = try Scratch()
         home = other.home
         keys = other.keys
-        environment = other.environment.merging(["CUSTODY_DATA": scratch.path + "/data"]) { $1 }
+        self.environment = (environment ?? other.environment).merging(["CUSTODY_DATA": scratch.path + "/data"]) { $1 }
         try start()
         adminToken = other.adminToken
     }
