@@ -1,3 +1,4 @@
+package import Crypto
 package import CustodyCore
 import CustodyPostgres
 package import CustodyStorage
@@ -80,6 +81,22 @@ package final class MetadataBackend: Sendable {
         let backend = try await open(configuration, logger: logger)
         defer { backend.close() }
         return try await body(backend.store)
+    }
+
+    /// `custody audit verify --database postgres://…`: the offline check of the log in a PostgreSQL database (a restored
+    /// dump), the password from `CUSTODY_POSTGRES_PASSWORD` or `PGPASSWORD`.
+    package static func auditPostgres(
+        _ url: String, environment: [String: String], key: Curve25519.Signing.PublicKey, name: String
+    ) async throws(CustodyError) -> LogVerifier.Report {
+        var location = try PostgresLocation(parsing: url)
+        if location.password == nil { location.password = environment["CUSTODY_POSTGRES_PASSWORD"] ?? environment["PGPASSWORD"] }
+        var logger = Logger(label: "custody")
+        logger.logLevel = .warning
+        let client = PostgresClient(configuration: location.clientConfiguration, backgroundLogger: logger)
+        let pool = Task { await client.run() }
+        defer { pool.cancel() }
+        try await reachable(client, location: location, logger: logger, timeout: .seconds(30))
+        return try await PostgresLog(client: client, logger: logger).audit(key: key, name: name)
     }
 
     /// Answers once PostgreSQL does; the pool keeps retrying a server that is starting, so a deadline decides.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Crypto
 import CustodyClient
 import CustodyCore
+import CustodyServer
 import CustodyStorage
 import CustodyStore
 import Foundation
@@ -194,7 +195,10 @@ struct Audit: AsyncParsableCommand {
         @Option(help: "The log's verifier key (default Keys/log.pub).")
         var logKey = "Keys/log.pub"
 
-        @Option(help: "Verify a copy of the registry database offline instead of asking the registry.")
+        @Option(
+            help:
+                "Verify a copy of the registry database offline instead of asking the registry: a SQLite file, or a postgres://user@host/database URL (a restored dump; password from CUSTODY_POSTGRES_PASSWORD or PGPASSWORD)."
+        )
         var database: String?
 
         @OptionGroup var remote: RemoteOptions
@@ -202,7 +206,10 @@ struct Audit: AsyncParsableCommand {
         func run() async throws {
             let (name, key) = try Audit.logKey(logKey)
             if let database {
-                let report = try LogAudit.verify(database: database, key: key, name: name)
+                let report =
+                    database.hasPrefix("postgres://") || database.hasPrefix("postgresql://")
+                    ? try await MetadataBackend.auditPostgres(database, environment: ProcessInfo.processInfo.environment, key: key, name: name)
+                    : try LogAudit.verify(database: database, key: key, name: name)
                 if let index = report.firstBadIndex {
                     throw CustodyError(.verificationFailed, "the log does not match the events: first bad index \(index): \(report.problem ?? "")")
                 }

@@ -74,4 +74,36 @@ struct MigrationTests {
             try moved.custody(["publish", model, "--name", "acme/m", "--version", "3", "--quiet"], token: publisher).status == 0,
             "tokens are kept")
     }
+
+    @Test func aPostgresDumpVerifiesOfflineAndTamperingIsFound() throws {
+        let registry = try RegistryProcess()
+        let model = try makeAwkwardModel(in: registry.scratch)
+        #expect(try registry.custody("publish", model, "--name", "acme/m", "--version", "1", "--quiet").status == 0)
+        #expect(try registry.custody("token", "create", "--role", "auditor", "--name", "a").status == 0)
+        registry.stop()
+        let backend = registry.backend
+        let database = try #require(TestBackend.database(of: registry.environment))
+
+        // A dump restored into another database: the log verifies offline, as a SQLite copy does.
+        let dump = registry.scratch.path + "/custody.dump"
+        let dumped = try backend.postgresTool("pg_dump", ["-Fc", "-f", dump, database])
+        try #require(dumped.status == 0, "\(dumped.stderr)")
+        let restored = try backend.createDatabase()
+        let loaded = try backend.postgresTool("pg_restore", ["-d", restored, "--no-owner", dump])
+        try #require(loaded.status == 0, "\(loaded.stderr)")
+        guard case .shared(let postgres, _, _) = backend else { return }
+        let url = "postgres://custody@\(postgres)/\(restored)?sslmode=disable"
+        let environment = ProcessInfo.processInfo.environment.merging(["CUSTODY_POSTGRES_PASSWORD": TestBackend.postgresPassword]) { $1 }
+        let logKey = registry.keys + "/log.pub"
+        let verified = try run(try Tools.custody, ["audit", "verify", "--database", url, "--log-key", logKey], environment: environment)
+        #expect(verified.status == 0, "\(verified.stderr)")
+        #expect(verified.stdout.hasPrefix("log verified offline: "), "\(verified.stdout)")
+
+        // An event rewritten in the copy: found, by its leaf index.
+        let tampered = try backend.postgresTool("psql", ["-d", restored, "-qc", "UPDATE events SET detail = 'nothing happened' WHERE id = 3"])
+        try #require(tampered.status == 0, "\(tampered.stderr)")
+        let caught = try run(try Tools.custody, ["audit", "verify", "--database", url, "--log-key", logKey], environment: environment)
+        #expect(caught.status == 1, "\(caught.stdout) \(caught.stderr)")
+        #expect(caught.stderr.contains("first bad index 2"), "\(caught.stderr)")
+    }
 }

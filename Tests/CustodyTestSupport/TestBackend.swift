@@ -38,6 +38,20 @@ package enum TestBackend: Sendable, Equatable {
         return name
     }
 
+    /// Runs a PostgreSQL client tool (`psql`, `pg_dump`, `pg_restore`) against the shared server as `custody`.
+    package func postgresTool(_ tool: String, _ arguments: [String]) throws -> ProcessResult {
+        guard case .shared(let postgres, _, _) = self else { throw CancellationError() }
+        let (host, port) = Self.split(postgres)
+        var environment = ProcessInfo.processInfo.environment
+        environment["PGPASSWORD"] = Self.postgresPassword
+        return try run("/usr/bin/" + tool, ["-h", host, "-p", port, "-U", "custody"] + arguments, environment: environment)
+    }
+
+    /// The database a registry environment names.
+    package static func database(of environment: [String: String]) -> String? {
+        environment["CUSTODY_METADATA"].flatMap { URLComponents(string: $0)?.path.split(separator: "/").first.map(String.init) }
+    }
+
     /// The environment a daemon (and `custody … --home` beside it) needs to use a new registry on this backend.
     package func registryEnvironment() throws -> [String: String] {
         guard case .shared(let postgres, let endpoint, let bucket) = self else { return [:] }
