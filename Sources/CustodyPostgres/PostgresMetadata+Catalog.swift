@@ -63,7 +63,9 @@ extension PostgresMetadata: ModelCatalog {
                 }
                 let digests = Array(Set(new.files.map(\.digest.description)))
                 var stored: [String: Int64] = [:]
-                let sizes = try await connection.query("SELECT digest, size FROM blobs WHERE digest = ANY(\(digests))", logger: logger)
+                // Shared locks on the blobs' records until the version commits: a collector cannot take them meanwhile.
+                let sizes = try await connection.query(
+                    "SELECT digest, size FROM blobs WHERE digest = ANY(\(digests)) FOR SHARE", logger: logger)
                 for try await (digest, size) in sizes.decode((String, Int64).self) { stored[digest] = size }
                 for file in new.files {
                     guard let size = stored[file.digest.description] else {

@@ -62,7 +62,62 @@ package final class PostgresMetadata: BlobIndex, TokenRecords, AdvisoryRecords, 
         let (key, size, now) = (digest.description, Int64(size), RFC3339.string(.now))
         try await log.run("record a blob") { client, logger in
             try await client.query(
-                "INSERT INTO blobs (digest, size, created_at) VALUES (\(key), \(size), \(now)) ON CONFLICT DO NOTHING", logger: logger)
+                """
+                INSERT INTO blobs (digest, size, created_at) VALUES (\(key), \(size), \(now))
+                ON CONFLICT (digest) DO UPDATE SET created_at = EXCLUDED.created_at
+                """, logger: logger)
+        }
+    }
+
+    package func touchBlob(_ digest: ContentDigest) async throws(CustodyError) {
+        let (key, now) = (digest.description, RFC3339.string(.now))
+        // Waits for a collector holding the record: after it, there is no record to touch and the upload stores anew.
+        try await log.run("touch a blob") { client, logger in
+            try await client.query("UPDATE blobs SET created_at = \(now) WHERE digest = \(key)", logger: logger)
+        }
+    }
+
+    static let unreferenced =
+        "NOT EXISTS (SELECT 1 FROM version_blobs v WHERE v.digest = b.digest) AND NOT EXISTS (SELECT 1 FROM oci_references r WHERE r.digest = b.digest)"
+
+    package func collectableBlobs(unusedSince cutoff: String, limit: Int) async throws(CustodyError) -> [(digest: ContentDigest, size: UInt64)] {
+        var query: PostgresQuery = "SELECT digest, size FROM blobs b WHERE created_at < \(cutoff) AND "
+        query.sql += Self.unreferenced + " ORDER BY created_at LIMIT \(limit)"
+        let statement = query
+        let rows: [(String, Int64)] = try await log.run("list collectable blobs") { client, logger in
+            var out: [(String, Int64)] = []
+            for try await row in try await client.query(statement, logger: logger).decode((String, Int64).self) { out.append(row) }
+            return out
+        }
+        var out: [(digest: ContentDigest, size: UInt64)] = []
+        for (text, size) in rows { out.append((try Self.digest(text), UInt64(size))) }
+        return out
+    }
+
+    package func collectBlob(
+        _ digest: ContentDigest, unusedSince cutoff: String, deleting: @escaping @Sendable () async throws(CustodyError) -> Void
+    ) async throws(CustodyError) -> Bool {
+        let key = digest.description
+        return try await log.run("collect a blob") { client, logger in
+            try await client.withTransaction(logger: logger) { connection in
+                // The record's lock first (publishes hold it shared until they commit, uploads wait to touch it); then,
+                // in a statement of its own (a snapshot taken after the lock), the references and the time.
+                var locked = false
+                for try await _ in try await connection.query("SELECT digest FROM blobs WHERE digest = \(key) FOR UPDATE", logger: logger)
+                    .decode(String.self)
+                {
+                    locked = true
+                }
+                guard locked else { return false }
+                var check: PostgresQuery = "SELECT digest FROM blobs b WHERE digest = \(key) AND created_at < \(cutoff) AND "
+                check.sql += Self.unreferenced
+                var unused = false
+                for try await _ in try await connection.query(check, logger: logger).decode(String.self) { unused = true }
+                guard unused else { return false }
+                try await deleting()
+                try await connection.query("DELETE FROM blobs WHERE digest = \(key)", logger: logger)
+                return true
+            }
         }
     }
 

@@ -90,6 +90,8 @@ package struct Uploads: Sendable {
             await upload.abort()
             throw CustodyError(.invalidArgument, "the upload ended after \(received) of \(declared) bytes; nothing was kept")
         }
+        // Touched before the bytes are placed, so that a collector deciding on this blob now keeps it or finishes first.
+        try await index.touchBlob(digest)
         let placed = try await upload.commit(expecting: digest)
         try await index.recordBlob(digest, size: placed.size)
         return .created(size: placed.size)
@@ -131,6 +133,8 @@ package struct Uploads: Sendable {
             await upload.abort()
             throw CustodyError(.invalidArgument, "the parts hold \(total) bytes, not the blob's \(size); nothing was kept")
         }
+        // Touched before the bytes are placed, so that a collector deciding on this blob now keeps it or finishes first.
+        try await index.touchBlob(digest)
         let placed = try await upload.commit(expecting: digest)
         try await index.recordBlob(digest, size: placed.size)
         return placed.size
@@ -191,6 +195,8 @@ package struct Uploads: Sendable {
     ) async throws(CustodyError) -> UInt64 where Body.Element: ContiguousBytes & Sendable {
         let staged = try await appendChunk(id, at: nil, declaredLength: declared, body: body)
         let upload = try await blobs.upload(id, resumingAt: staged)
+        // Touched before the bytes are placed, so that a collector deciding on this blob now keeps it or finishes first.
+        try await index.touchBlob(digest)
         let placed = try await upload.commit(expecting: digest)
         try await index.recordBlob(digest, size: placed.size)
         return placed.size

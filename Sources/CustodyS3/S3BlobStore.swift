@@ -114,6 +114,13 @@ package final class S3BlobStore: BlobStore {
         .file(path: try await local(digest), range: range)
     }
 
+    package func delete(_ digest: ContentDigest) async throws(CustodyError) {
+        do throws(S3Error) { try await client.delete(Self.key(digest)) } catch {
+            if error.status != 404 { throw Self.failure(error) }
+        }
+        unlink(cached(digest))
+    }
+
     package func withLocalFiles<T: Sendable>(
         _ digests: [ContentDigest], _ body: @escaping @Sendable ([String]) throws(CustodyError) -> T
     ) async throws(CustodyError) -> T {

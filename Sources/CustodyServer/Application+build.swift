@@ -63,6 +63,11 @@ private func addGateRoutes(to router: Router<RegistryContext>, _ services: Regis
             reloadPolicies: { actor throws(CustodyError) in try await services.reloadPolicies(actor: actor) }
         ).routes)
     router.addRoutes(AuditController(audit: services.audit, access: services.access).routes)
+    router.addRoutes(
+        MaintenanceController(
+            collector: BlobCollector(index: services.database, blobs: services.blobs, log: services.database),
+            grace: services.configuration.gcGrace, access: services.access, bodies: services.bodies
+        ).routes)
 }
 
 /// The registry application: HTTP/1.1, or HTTPS when the configuration names a certificate and key.

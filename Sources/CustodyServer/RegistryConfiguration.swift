@@ -29,6 +29,8 @@ package struct RegistryConfiguration: Sendable {
     package var authFailureDelay: Duration = .milliseconds(100)
     /// Staged uploads untouched for this long are deleted.
     package var uploadExpiry: Duration = .seconds(24 * 3600)
+    /// How long garbage collection keeps an unreferenced blob after it was last written (`gc.grace`).
+    package var gcGrace: Duration = .seconds(24 * 3600)
     /// The free space the data directory keeps: below it the registry is not ready, and blob uploads that would
     /// take it are refused (507), so that the database always has room to record events.
     package var minFreeSpace: FreeSpace = .default
@@ -200,6 +202,7 @@ package struct RegistryConfiguration: Sendable {
                 ociMaxManifestSize = Int(bytes)
             }
         }
+        if let grace = document.gc?.grace { gcGrace = try Self.gracePeriod(grace, source: "\(source): gc.grace") }
         if let storage = document.storage {
             if let metadata = storage.metadata { try setMetadata(metadata, source: "\(source): storage.metadata") }
             if let blobs = storage.blobs { try setBlobs(blobs, source: "\(source): storage.blobs") }
@@ -338,6 +341,10 @@ package struct RegistryConfiguration: Sendable {
             var cacheLimit: String?
         }
         var storage: Storage?
+        struct GC: Decodable {
+            var grace: String?
+        }
+        var gc: GC?
         struct Scan: Decodable {
             var refuse: String?
         }
@@ -347,6 +354,16 @@ package struct RegistryConfiguration: Sendable {
         var limits: Limits?
         var tls: TLS?
         var log: Log?
+    }
+
+    /// A garbage collection grace period: at least a second (blob records are timed to the second, and an upload's
+    /// record must be newer than the cutoff for the collector to leave it alone).
+    package static func gracePeriod(_ text: String, source: String) throws(CustodyError) -> Duration {
+        let value = try period(text, source: source, zero: true)
+        guard value >= .seconds(1) else {
+            throw CustodyError(.invalidArgument, "\(source): '\(text)' is shorter than the shortest grace period, 1s")
+        }
+        return value
     }
 
     /// `1s`, `250ms`, `0`: at most a minute, since repeats wait that long to be written.

@@ -35,6 +35,10 @@ package protocol BlobStore: Sendable {
 
     /// Why the store cannot take uploads now, or nil when it can (readiness).
     func unavailability() async -> String?
+
+    /// Deletes a stored blob (garbage collection, under ``BlobIndex/collectBlob(_:unusedSince:deleting:)``); one that
+    /// is not there is no error.
+    func delete(_ digest: ContentDigest) async throws(CustodyError)
 }
 
 /// One upload in progress: it hashes what it is given as it writes it and owns its staging state (a file, or a
@@ -96,7 +100,23 @@ package struct UploadID: Hashable, Sendable, CustomStringConvertible {
 
 /// The metadata side of blobs: which blobs the registry has accepted, and their sizes. A blob counts as stored only
 /// when it is both recorded here and present in the ``BlobStore`` with that size.
+///
+/// Garbage collection deletes blobs nothing references (no version's files, no OCI manifest) whose record was last
+/// written before a cutoff (the grace period). An upload of a blob touches its record *before* it places the bytes,
+/// and the collector re-checks references and the record's time and deletes the bytes while holding the record, so
+/// an upload or a publish racing the collector either keeps the blob or finds it gone and stores it again — never a
+/// version or record without its bytes.
 package protocol BlobIndex: Sendable {
     func blobSize(_ digest: ContentDigest) async throws(CustodyError) -> UInt64?
+    /// Records a placed blob, or refreshes the record's time when it exists.
     func recordBlob(_ digest: ContentDigest, size: UInt64) async throws(CustodyError)
+    /// Refreshes the record's time, when there is one (an upload about to place the bytes).
+    func touchBlob(_ digest: ContentDigest) async throws(CustodyError)
+    /// Blobs no version or OCI manifest references, recorded (or touched) last before `cutoff` (RFC 3339), oldest first.
+    func collectableBlobs(unusedSince cutoff: String, limit: Int) async throws(CustodyError) -> [(digest: ContentDigest, size: UInt64)]
+    /// In one transaction holding the blob's record: when it is still unreferenced and not written since `cutoff`,
+    /// runs `deleting` (which deletes the bytes) and removes the record; true when it did.
+    func collectBlob(
+        _ digest: ContentDigest, unusedSince cutoff: String, deleting: @escaping @Sendable () async throws(CustodyError) -> Void
+    ) async throws(CustodyError) -> Bool
 }

@@ -82,6 +82,11 @@ package final class FileSystemBlobStore: BlobStore {
         return .file(path: path, range: range)
     }
 
+    package func delete(_ digest: ContentDigest) async throws(CustodyError) {
+        let path = path(of: digest)
+        guard unlink(path) == 0 || errno == ENOENT else { throw .io(path, "unlink", errno: errno) }
+    }
+
     package func withLocalFiles<T: Sendable>(
         _ digests: [ContentDigest], _ body: @escaping @Sendable ([String]) throws(CustodyError) -> T
     ) async throws(CustodyError) -> T {

@@ -2,6 +2,7 @@ package import CustodyCore
 package import CustodyStorage
 import Foundation
 import GRDB
+import Synchronization
 
 extension RegistryDatabase {
     package func blobSize(_ digest: ContentDigest) async throws(CustodyError) -> UInt64? {
@@ -15,9 +16,64 @@ extension RegistryDatabase {
         let key = digest.description
         try await write { db in
             try db.execute(
-                sql: "INSERT OR IGNORE INTO blobs (digest, size, created_at) VALUES (?, ?, ?)",
+                sql:
+                    "INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT (digest) DO UPDATE SET created_at = excluded.created_at",
                 arguments: [key, Int64(size), Self.now()])
         }
+    }
+
+    package func touchBlob(_ digest: ContentDigest) async throws(CustodyError) {
+        let key = digest.description
+        try await write { db in try db.execute(sql: "UPDATE blobs SET created_at = ? WHERE digest = ?", arguments: [Self.now(), key]) }
+    }
+
+    /// Blobs no version file and no OCI manifest references.
+    static let unreferenced = """
+        NOT EXISTS (SELECT 1 FROM files f WHERE f.digest = b.digest) AND NOT EXISTS (SELECT 1 FROM oci_references r WHERE r.digest = b.digest)
+        """
+
+    package func collectableBlobs(unusedSince cutoff: String, limit: Int) async throws(CustodyError) -> [(digest: ContentDigest, size: UInt64)] {
+        let rows: [(String, Int64)] = try await read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT digest, size FROM blobs b WHERE created_at < ? AND \(Self.unreferenced) ORDER BY created_at LIMIT ?",
+                arguments: [cutoff, limit]
+            ).map { ($0["digest"], $0["size"]) }
+        }
+        var out: [(digest: ContentDigest, size: UInt64)] = []
+        for (text, size) in rows {
+            guard let digest = try? ContentDigest(parsing: text) else { throw CustodyError(.io, "a stored blob digest is malformed: \(text)") }
+            out.append((digest, UInt64(size)))
+        }
+        return out
+    }
+
+    package func collectBlob(
+        _ digest: ContentDigest, unusedSince cutoff: String, deleting: @escaping @Sendable () async throws(CustodyError) -> Void
+    ) async throws(CustodyError) -> Bool {
+        let key = digest.description
+        // The bytes go inside the write transaction: every other writer (an upload touching the record, a publish)
+        // waits for it, so none can place or reference the blob between the check and the deletion.
+        return try await write { db in
+            guard
+                try Bool.fetchOne(
+                    db, sql: "SELECT 1 FROM blobs b WHERE digest = ? AND created_at < ? AND \(Self.unreferenced)", arguments: [key, cutoff]) == true
+            else { return false }
+            try Self.waitFor(deleting)
+            try db.execute(sql: "DELETE FROM blobs WHERE digest = ?", arguments: [key])
+            return true
+        }
+    }
+
+    /// Runs async work from the database's writer queue (off the task pool), waiting for it.
+    static func waitFor(_ work: @escaping @Sendable () async throws(CustodyError) -> Void) throws {
+        let done = DispatchSemaphore(value: 0)
+        let outcome = Mutex<CustodyError?>(nil)
+        Task {
+            do throws(CustodyError) { try await work() } catch { outcome.withLock { $0 = error } }
+            done.signal()
+        }
+        done.wait()
+        if let error = outcome.withLock({ $0 }) { throw error }
     }
 
     package func publishVersion(_ new: NewVersion) async throws(CustodyError) -> PublishOutcome {

@@ -13,7 +13,7 @@ struct Custody: AsyncParsableCommand {
             """,
         subcommands: [
             Serve.self, Publish.self, Pull.self, Show.self, Inspect.self, Check.self, AdvisoryCommand.self, PolicyCommand.self, StatusCommand.self,
-            Audit.self, Token.self, TrustCommand.self, HubEnv.self, Keys.self, Sign.self, Verify.self, DigestCommand.self, Migrate.self,
+            Audit.self, Token.self, TrustCommand.self, HubEnv.self, Keys.self, Sign.self, Verify.self, DigestCommand.self, Migrate.self, GC.self,
         ]
     )
 

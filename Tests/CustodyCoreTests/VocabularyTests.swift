@@ -10,7 +10,7 @@ import Testing
                 "publish", "scan", "pull", "pull.denied", "decision", "admission", "version.yanked", "version.quarantined",
                 "version.restore", "advisory.add", "advisory.withdraw", "policy.load", "policy.reload.failed", "trust.add",
                 "trust.remove", "trust.reload.failed", "token.create", "token.revoke", "token.use", "request.denied",
-                "signature.attach",
+                "signature.attach", "blob.collect",
             ])
         #expect(EventKind.uses.map(\.rawValue) == ["pull", "pull.denied", "decision", "admission"])
         #expect(EventKind.allCases.filter(\.isRepeatable) == [.decision, .admission])

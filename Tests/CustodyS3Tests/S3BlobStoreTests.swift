@@ -18,6 +18,11 @@ import Testing
         var sizes: [ContentDigest: UInt64] = [:]
         func blobSize(_ digest: ContentDigest) async throws(CustodyError) -> UInt64? { sizes[digest] }
         func recordBlob(_ digest: ContentDigest, size: UInt64) async throws(CustodyError) { sizes[digest] = size }
+        func touchBlob(_ digest: ContentDigest) async throws(CustodyError) {}
+        func collectableBlobs(unusedSince cutoff: String, limit: Int) async throws(CustodyError) -> [(digest: ContentDigest, size: UInt64)] { [] }
+        func collectBlob(
+            _ digest: ContentDigest, unusedSince cutoff: String, deleting: @escaping @Sendable () async throws(CustodyError) -> Void
+        ) async throws(CustodyError) -> Bool { false }
     }
 
     @Test func uploadsReadsAndTheJanitor() async throws {

@@ -73,6 +73,21 @@ package final class InMemoryBlobStore: BlobStore, BlobIndex {
         state.withLock { $0.recorded[digest] = size }
     }
 
+    // The in-memory index knows no references: it is a blob store for tests, not a catalog.
+    package func touchBlob(_ digest: ContentDigest) async throws(CustodyError) {}
+
+    package func collectableBlobs(unusedSince cutoff: String, limit: Int) async throws(CustodyError) -> [(digest: ContentDigest, size: UInt64)] {
+        []
+    }
+
+    package func collectBlob(
+        _ digest: ContentDigest, unusedSince cutoff: String, deleting: @escaping @Sendable () async throws(CustodyError) -> Void
+    ) async throws(CustodyError) -> Bool { false }
+
+    package func delete(_ digest: ContentDigest) async throws(CustodyError) {
+        _ = state.withLock { $0.blobs.removeValue(forKey: digest) }
+    }
+
     final class Upload: BlobUpload {
         let id: UploadID
         let store: InMemoryBlobStore

@@ -425,6 +425,35 @@ public enum API {
         }
     }
 
+    /// The answer to `POST /v1/gc`: the blobs garbage collection deleted (or, in a dry run, would delete).
+    public struct GarbageCollection: Codable, Sendable {
+        public struct Blob: Codable, Sendable, Hashable {
+            public var digest: ContentDigest
+            public var size: UInt64
+
+            public init(digest: ContentDigest, size: UInt64) {
+                self.digest = digest
+                self.size = size
+            }
+        }
+
+        public var dryRun: Bool
+        /// How long an unreferenced blob is kept after it was last written.
+        public var grace: String
+        /// Blobs written after this time (RFC 3339) were kept whatever references them.
+        public var cutoff: String
+        public var blobs: [Blob]
+        public var bytes: UInt64
+
+        public init(dryRun: Bool, grace: String, cutoff: String, blobs: [Blob], bytes: UInt64) {
+            self.dryRun = dryRun
+            self.grace = grace
+            self.cutoff = cutoff
+            self.blobs = blobs
+            self.bytes = bytes
+        }
+    }
+
     /// The answer to `POST /v1/tokens`: the token and, once, its secret.
     public struct TokenCreated: Codable, Sendable {
         /// The token as listed from now on.

@@ -27,6 +27,8 @@ public enum EventKind: String, Codable, CaseIterable, Sendable {
     case requestDenied = "request.denied"
     /// A publisher's signature attached to a version after it was published (an OCI referrer).
     case signatureAttached = "signature.attach"
+    /// Blobs nothing referenced, deleted by garbage collection after their grace period.
+    case blobsCollected = "blob.collect"
 
     /// The event of a status change to `state`.
     public init(statusChangeTo state: API.VersionStatus.State) {
