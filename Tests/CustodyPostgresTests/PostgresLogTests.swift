@@ -87,6 +87,48 @@ import Testing
     }
 }
 
+/// The log's two ways of appending, mixed: one statement when the daemon knows the frontier at the head, the locked
+/// path after anyone else appended (another daemon, or a catalog write carrying its event in its own transaction), and
+/// batches over one statement's rows. The tree stays the tree of the leaves.
+@Suite(.serialized) struct PostgresAppendPathTests {
+    @Test func oneStatementLockedAndChunkedAppendsBuildOneTree() async throws {
+        let logger = Logger(label: "test")
+        try await PostgresLogTests.withClients(1) { clients in
+            let log = PostgresLog(client: clients[0], logger: logger)
+            try await log.migrate()
+            for i in 0..<20 { try await log.append([NewEvent(type: .pull, actor: "test", detail: "single \(i)")]) }
+            #expect(log.appendPaths == .init(oneStatement: 19, locked: 1), "the first learns the frontier; the rest go as one statement")
+
+            // A write and its event in the caller's transaction: the daemon's frontier is behind, so the next append
+            // writes nothing on its first try and takes the locked path.
+            try await clients[0].withTransaction(logger: logger) { connection in
+                try await PostgresLog.insert(
+                    [NewEvent(type: .tokenCreated, actor: "test", detail: "in a transaction")], on: connection, logger: logger)
+            }
+            try await log.append((0..<7).map { NewEvent(type: .decision, actor: "test", detail: "after \($0)") })
+            #expect(log.appendPaths == .init(oneStatement: 19, locked: 2))
+            // Over one statement's rows: several statements in one transaction.
+            let big = PostgresLog.rowsPerStatement + 333
+            try await log.append((0..<big).map { NewEvent(type: .decision, actor: "test", detail: "big \($0)") })
+            try await log.append([NewEvent(type: .pull, actor: "test", detail: "last")])
+            #expect(log.appendPaths == .init(oneStatement: 20, locked: 3))
+
+            let size = UInt64(20 + 1 + 7 + big + 1)
+            #expect(try await log.logSize() == size)
+            let leaves = try await log.leaves(from: 0, limit: Int(size) + 10)
+            #expect(leaves.map(\.id) == Array(1...Int64(size)), "dense: no gap, no repeat")
+            #expect(leaves[20].detail == "in a transaction" && leaves.last?.detail == "last")
+            let memory = PostgresLogTests.Leaves(hashes: leaves.map(\.leafHash))
+            let root = try await log.logRoot(size: size)
+            #expect(root == (try Merkle.root(size: size, memory)))
+            for index in [0, 20, 27, 28 + UInt64(big) - 1, size - 1] {
+                let (leaf, proof) = try await log.inclusionProof(index: index, size: size)
+                #expect(Merkle.verifyInclusion(leafHash: leaf, index: index, size: size, proof: proof, root: root))
+            }
+        }
+    }
+}
+
 /// The first metadata roles on PostgreSQL: tokens (secrets only as hashes), advisories (updated only by a later
 /// `modified`), each change with its event in one transaction, and the blob index, shared by two daemons.
 @Suite(.serialized) struct PostgresMetadataTests {
