@@ -12,6 +12,9 @@
 #
 #   bench/oci.sh                         (RUNS=3 by default; BENCH_DIR as in bench/sign.sh)
 #   LAYERS=8 LAYER_MIB=512 bench/oci.sh  (the artifact's shape)
+#   STORE=s3 bench/oci.sh                both registries on one SeaweedFS S3 (started here by scripts/engines on
+#                                        loopback): Custody with PostgreSQL + S3, distribution with its s3 driver, proxying
+#                                        pulls (redirect disabled, as Custody proxies and verifies by default); 4 x 512 MiB
 #
 # Needs the release binary (make release), skopeo and docker-registry (scripts/bootstrap --interop). Every server
 # listens on 127.0.0.1; both keep their data on the same disk.
@@ -25,11 +28,22 @@ custody=${CUSTODY_BIN:-"$(swift build -c release --product custody --show-bin-pa
 for tool in skopeo docker-registry; do
   command -v "$tool" >/dev/null || { echo "no $tool: run scripts/bootstrap --interop" >&2; exit 2; }
 done
+export STORE="${STORE:-files}"
+if [ "$STORE" = s3 ]; then
+  export LAYERS="${LAYERS:-4}"
+  engines="$(mktemp -d /tmp/custody-bench-engines.XXXXXX)"
+  trap 'scripts/engines stop "$engines"' EXIT
+  scripts/engines start "$engines" >/dev/null
+  # shellcheck disable=SC1091
+  source "$engines/env"
+fi
 
-exec python3 - "$custody" "$data" "$runs" <<'PY'
+# Not exec: with STORE=s3 the trap stops the engines afterwards.
+python3 - "$custody" "$data" "$runs" <<'PY'
 import hashlib, json, os, re, shutil, signal, statistics, subprocess, sys, tempfile, time
 
 custody, data, runs = sys.argv[1], os.path.abspath(sys.argv[2]), int(sys.argv[3])
+on_s3 = os.environ["STORE"] == "s3"
 MiB = 1 << 20
 layers, layer_mib = int(os.environ.get("LAYERS", "8")), int(os.environ.get("LAYER_MIB", "512"))
 layout = f"{data}/oci-modelpack-{layers}x{layer_mib}"
@@ -101,20 +115,37 @@ def wait_for(path, pattern, proc):
         time.sleep(0.05)
     sys.exit("the server did not start")
 
+def on_engines(name):
+    """A fresh PostgreSQL database and S3 prefix for one Custody run."""
+    postgres, endpoint = os.environ["CUSTODY_TEST_POSTGRES"], os.environ["CUSTODY_TEST_S3_ENDPOINT"]
+    host, port = postgres.split(":")
+    subprocess.run(["psql", "-h", host, "-p", port, "-U", "custody", "-d", "custody", "-qc", f"CREATE DATABASE {name}"],
+                   check=True, env={**os.environ, "PGPASSWORD": "custody"})
+    return {"CUSTODY_METADATA": f"postgres://custody@{postgres}/{name}?sslmode=disable", "CUSTODY_POSTGRES_PASSWORD": "custody",
+            "CUSTODY_BLOBS": f"s3://custody/{name}?endpoint={endpoint}&region=us-east-1",
+            "CUSTODY_S3_ACCESS_KEY_ID": "custody", "CUSTODY_S3_SECRET_ACCESS_KEY": "custodysecret123"}
+
 def start_custody(home):
     out = f"{home}.out"
     open(out, "w").close()
+    environment = {**os.environ, **(on_engines(os.path.basename(home).replace("-", "_")) if on_s3 else {})}
     proc = subprocess.Popen([custody, "serve", "--home", f"{home}/Registry", "--keys", f"{home}/Keys", "--listen", "127.0.0.1:0"],
-                            stdout=open(out, "w"), stderr=subprocess.DEVNULL)
+                            stdout=open(out, "w"), stderr=subprocess.DEVNULL, env=environment)
     address = wait_for(out, r"listening on http://(127\.0\.0\.1:\d+)", proc).group(1)
     token = re.search(r"hash is stored\): (cst_\S+)", open(out).read()).group(1)
     return proc, address, ["ci:" + token]
 
 def start_distribution(home):
     os.makedirs(home)
+    if on_s3:  # the configuration of ../shared/scaleout.md, a prefix of its own per run
+        storage = (f"{{s3: {{accesskey: custody, secretkey: custodysecret123, region: us-east-1, "
+                   f"regionendpoint: '{os.environ['CUSTODY_TEST_S3_ENDPOINT']}', bucket: custody, "
+                   f"rootdirectory: /{os.path.basename(home)}, secure: false, v4auth: true, chunksize: 10485760, "
+                   f"forcepathstyle: true}}, redirect: {{disable: true}}, cache: {{blobdescriptor: inmemory}}}}")
+    else:
+        storage = f"{{filesystem: {{rootdirectory: {home}/data}}}}"
     with open(f"{home}/config.yml", "w") as f:
-        f.write(f"version: 0.1\nlog: {{level: warn}}\nstorage: {{filesystem: {{rootdirectory: {home}/data}}}}\n"
-                "http: {addr: 127.0.0.1:0, secret: bench}\n")
+        f.write(f"version: 0.1\nlog: {{level: warn}}\nstorage: {storage}\nhttp: {{addr: 127.0.0.1:0, secret: bench}}\n")
     log = f"{home}.log"
     open(log, "w").close()
     # The address is logged at info level: start it so, quietly otherwise.
@@ -122,7 +153,10 @@ def start_distribution(home):
         text = f.read().replace("level: warn", "level: info")
     with open(f"{home}/config.yml", "w") as f:
         f.write(text)
-    proc = subprocess.Popen(["docker-registry", "serve", f"{home}/config.yml"], stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    # With AWS_CA_BUNDLE set, distribution's S3 driver panics at start (LoadCustomCABundleError).
+    environment = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
+    proc = subprocess.Popen(["docker-registry", "serve", f"{home}/config.yml"], stdout=open(log, "w"), stderr=subprocess.STDOUT,
+                            env=environment)
     address = wait_for(log, r"listening on (127\.0\.0\.1:\d+)", proc).group(1)
     return proc, address, []
 
@@ -187,7 +221,9 @@ def row(label, samples):
     print(f"  {label:44} {m:7.2f} s  {total/m/1e9:5.2f} GB/s   runs: {', '.join(f'{s:.2f}' for s in samples)}")
     return m
 
-print(f"artifact: {layers} layers x {layer_mib} MiB + config, {total/1e9:.2f} GB, in the page cache; {runs} runs each, medians\n")
+store = ("both on one SeaweedFS S3 (Custody: PostgreSQL + S3; distribution: s3 driver, redirect off)" if on_s3
+         else "both on the local disk")
+print(f"artifact: {layers} layers x {layer_mib} MiB + config, {total/1e9:.2f} GB, in the page cache; {store}; {runs} runs each, medians\n")
 print("a) skopeo copy oci: layout -> empty registry")
 cp = row("custody (hash, scan, sign, record)", results["custody"]["push"])
 dp = row("distribution 2.8.2", results["distribution"]["push"])
@@ -196,8 +232,8 @@ cl = row("custody (gate, verified blobs)", results["custody"]["pull"])
 dl = row("distribution 2.8.2", results["distribution"]["pull"])
 print("c) skopeo copy oci: layout -> oci: layout, no registry (the client's ceiling)")
 sc = row("skopeo alone", ceiling)
-print("d) curl, the 8 layer blobs 4 at a time: upload into the registry, then download to /dev/null")
-ccp = row("custody upload (hashed, fsynced before 201)", results["custody"]["curl push"])
+print(f"d) curl, the {layers} layer blobs 4 at a time: upload into the registry, then download to /dev/null")
+ccp = row("custody upload (hashed, " + ("multipart completed" if on_s3 else "fsynced") + " before 201)", results["custody"]["curl push"])
 dcp = row("distribution 2.8.2 upload", results["distribution"]["curl push"])
 ccl = row("custody download", results["custody"]["curl pull"])
 dcl = row("distribution 2.8.2 download", results["distribution"]["curl pull"])
