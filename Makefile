@@ -36,6 +36,7 @@ bench: release
 	bench/connections.sh
 	bench/huggingface.sh
 	bench/oci.sh
+	STORE=s3 bench/oci.sh
 	bench/cluster.sh
 
 clean:

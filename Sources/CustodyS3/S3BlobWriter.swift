@@ -4,24 +4,30 @@ package import CustodyCore
 /// Writes one blob into S3 under its final key while hashing it: bytes are sent as parts of a multipart upload as they
 /// arrive (nothing is staged on local disk), and the upload is completed — with `If-None-Match: *`, so that two
 /// daemons writing the same blob end with one object — only when the bytes are the expected digest; otherwise it is
-/// aborted and nothing becomes visible. A blob smaller than one part is one conditional `PutObject`.
+/// aborted and nothing becomes visible. A blob smaller than one part is one conditional `PutObject`. Up to
+/// `partsInFlight` parts are sent at once (S3 stores each on its own), so that one part's round trip overlaps the next
+/// parts' instead of the stream waiting for each.
 package actor S3BlobWriter {
     package let client: S3Client
     package let name: String
     package let partSize: Int
+    package let partsInFlight: Int
     private var hasher = SHA256()
     private var buffer: [UInt8] = []
     private var uploadID: String?
+    /// ETags of the parts sent and answered, in order; then the parts still in flight, in order.
     private var etags: [String] = []
+    private var inFlight: [Task<String, any Error>] = []
     private var written: UInt64 = 0
     private var ended = false
 
     /// `partSize` is at least 5 MiB (S3's smallest part but the last); 8 MiB by default, so that 10,000 parts hold
-    /// 78 GiB; larger blobs need larger parts.
-    package init(client: S3Client, name: String, partSize: Int = 8 << 20) {
+    /// 78 GiB; larger blobs need larger parts. `partsInFlight` (at least 1) bounds the memory to that many parts.
+    package init(client: S3Client, name: String, partSize: Int = 8 << 20, partsInFlight: Int = 4) {
         self.client = client
         self.name = name
         self.partSize = max(partSize, 5 << 20)
+        self.partsInFlight = max(partsInFlight, 1)
     }
 
     /// The multipart upload's id once the first part went out (for the janitor's records).
@@ -64,10 +70,9 @@ package actor S3BlobWriter {
             guard let uploadID else {
                 return (digest, written, try await client.put(name, buffer))
             }
-            if !buffer.isEmpty || etags.isEmpty {
-                etags.append(try await client.uploadPart(name, uploadID: uploadID, number: etags.count + 1, buffer))
-            }
+            if !buffer.isEmpty { try await send(buffer) }
             buffer = []
+            while !inFlight.isEmpty { try await collectOldest() }
             let outcome = try await client.completeMultipartUpload(name, uploadID: uploadID, parts: etags)
             if outcome == .alreadyThere { try? await client.abortMultipartUpload(name, uploadID: uploadID) }
             return (digest, written, outcome)
@@ -83,13 +88,31 @@ package actor S3BlobWriter {
         await abortQuietly()
     }
 
+    /// Sends `part` as the next part, after waiting for the oldest one in flight when the window is full.
     private func send(_ part: [UInt8]) async throws(S3Error) {
         if uploadID == nil { uploadID = try await client.createMultipartUpload(name) }
-        etags.append(try await client.uploadPart(name, uploadID: uploadID!, number: etags.count + 1, part))
+        while inFlight.count >= partsInFlight { try await collectOldest() }
+        let (client, name, uploadID, number) = (client, name, uploadID!, etags.count + inFlight.count + 1)
+        inFlight.append(Task { try await client.uploadPart(name, uploadID: uploadID, number: number, part) })
+    }
+
+    private func collectOldest() async throws(S3Error) {
+        let part = inFlight.removeFirst()
+        do {
+            etags.append(try await part.value)
+        } catch let error as S3Error {
+            throw error
+        } catch {
+            throw S3Error(status: 0, code: "UploadPart", message: "part \(etags.count + 1) of \(name): \(error)")
+        }
     }
 
     private func abortQuietly() async {
         buffer = []
+        // Parts still arriving after the abort could outlive it: they are stopped and waited for first.
+        for part in inFlight { part.cancel() }
+        for part in inFlight { _ = try? await part.value }
+        inFlight = []
         guard let uploadID else { return }
         try? await client.abortMultipartUpload(name, uploadID: uploadID)
     }
