@@ -91,6 +91,7 @@ package final class RegistryClient: Sendable {
             case 413: .tooLarge
             case 422: .verificationFailed
             case 507: .insufficientStorage
+            case 503: .unavailable
             case 400..<500: .invalidArgument
             default: .remote
             }

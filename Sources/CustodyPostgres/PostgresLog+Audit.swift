@@ -13,9 +13,9 @@ extension PostgresLog {
         var next: Int64 = -1
         while true {
             let after = next
-            let page: [(Int64, API.Event, [UInt8]?)] = try await run("read the log") { client, logger in
+            let page: [(Int64, API.Event, [UInt8]?)] = try await run("read the log") { connection, logger in
                 var rows: [(Int64, API.Event)] = []
-                let events = try await client.query(
+                let events = try await connection.query(
                     """
                     SELECT leaf_index, id, at, type, actor, model, version, detail, environment, client, count FROM events
                     WHERE leaf_index > \(after) ORDER BY leaf_index LIMIT 5000
@@ -34,7 +34,7 @@ extension PostgresLog {
                 let positions = rows.map { Int64(Merkle.storagePosition(level: 0, index: UInt64($0.0))) }
                 var leaves: [Int64: [UInt8]] = [:]
                 if !positions.isEmpty {
-                    let stored = try await client.query("SELECT position, hash FROM log_tree WHERE position = ANY(\(positions))", logger: logger)
+                    let stored = try await connection.query("SELECT position, hash FROM log_tree WHERE position = ANY(\(positions))", logger: logger)
                     for try await (position, hash) in stored.decode((Int64, ByteBuffer).self) { leaves[position] = Array(hash.readableBytesView) }
                 }
                 return rows.map { row in (row.0, row.1, leaves[Int64(Merkle.storagePosition(level: 0, index: UInt64(row.0)))]) }
@@ -44,9 +44,9 @@ extension PostgresLog {
             next = page.last!.0
         }
         verifier.head(Int64(try await logSize()))
-        let checkpoints: [(Int64, String)] = try await run("read the checkpoints") { client, logger in
+        let checkpoints: [(Int64, String)] = try await run("read the checkpoints") { connection, logger in
             var out: [(Int64, String)] = []
-            for try await row in try await client.query("SELECT size, note FROM checkpoints ORDER BY size", logger: logger).decode(
+            for try await row in try await connection.query("SELECT size, note FROM checkpoints ORDER BY size", logger: logger).decode(
                 (Int64, String).self)
             {
                 out.append(row)

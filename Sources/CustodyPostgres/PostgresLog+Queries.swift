@@ -55,11 +55,12 @@ extension PostgresLog: EventLog {
             WHERE \(clauses.joined(separator: " AND ")) ORDER BY id LIMIT \(max(1, min(filter.limit, 10_000)))
             """
         let query = PostgresQuery(unsafeSQL: sql, binds: binds)
-        return try await run("read events") { client, logger in
+        return try await run("read events") { connection, logger in
             var out: [API.Event] = []
-            for try await (id, at, type, actor, model, version, detail, environment, client, count) in try await client.query(query, logger: logger)
-                .decode((Int64, String, String, String?, String?, String?, String?, String?, String?, Int64).self)
-            {
+            for try await (id, at, type, actor, model, version, detail, environment, client, count) in try await connection.query(
+                query, logger: logger
+            )
+            .decode((Int64, String, String, String?, String?, String?, String?, String?, String?, Int64).self) {
                 out.append(
                     API.Event(
                         id: id, at: at, type: type, actor: actor, model: model, version: version, detail: detail, environment: environment,
@@ -95,9 +96,9 @@ extension PostgresLog: EventLog {
                 FROM events WHERE model = \(model) AND version = \(version) AND type IN (\(unescaped: kinds))
                 GROUP BY type, allowed, actor, environment, client ORDER BY MIN(id)
                 """
-            let uses: [API.Exposure.Use] = try await run("count uses") { client, logger in
+            let uses: [API.Exposure.Use] = try await run("count uses") { connection, logger in
                 var found: [API.Exposure.Use] = []
-                for try await (type, actor, environment, client, count, first, last, allowed) in try await client.query(query, logger: logger)
+                for try await (type, actor, environment, client, count, first, last, allowed) in try await connection.query(query, logger: logger)
                     .decode((String, String?, String?, String?, Int64, String, String, Bool).self)
                 {
                     found.append(
@@ -113,9 +114,9 @@ extension PostgresLog: EventLog {
     }
 
     package func latestCheckpoint() async throws(CustodyError) -> (size: UInt64, note: String)? {
-        try await run("read the latest checkpoint") { client, logger in
+        try await run("read the latest checkpoint") { connection, logger in
             var latest: (UInt64, String)?
-            for try await (size, note) in try await client.query("SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1", logger: logger)
+            for try await (size, note) in try await connection.query("SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1", logger: logger)
                 .decode((Int64, String).self)
             {
                 latest = (UInt64(size), note)
@@ -126,8 +127,8 @@ extension PostgresLog: EventLog {
 
     package func recordCheckpoint(size: UInt64, root: [UInt8], note: String) async throws(CustodyError) {
         let (size, root, now) = (Int64(size), ByteBuffer(bytes: root), RFC3339.string(.now))
-        try await run("record a checkpoint") { client, logger in
-            try await client.query(
+        try await run("record a checkpoint") { connection, logger in
+            try await connection.query(
                 "INSERT INTO checkpoints (size, root, note, created_at) VALUES (\(size), \(root), \(note), \(now)) ON CONFLICT DO NOTHING",
                 logger: logger)
         }

@@ -5,6 +5,7 @@ package import Logging
 package import NIOCore
 package import PostgresNIO
 import Synchronization
+import _ConnectionPoolModule
 
 /// The transparency log on PostgreSQL, shared by every daemon of a registry: events in log order, each a leaf of the
 /// Merkle tree, appended with the completed subtrees in the events' own transaction.
@@ -57,9 +58,9 @@ package final class PostgresLog: Sendable {
             "INSERT INTO log_head (only_row, size) VALUES (1, 0) ON CONFLICT DO NOTHING",
             "CREATE TABLE IF NOT EXISTS checkpoints (size BIGINT PRIMARY KEY, root BYTEA NOT NULL, note TEXT NOT NULL, created_at TEXT NOT NULL)",
         ]
-        try await run("migrate the log") { client, logger in
+        try await run("migrate the log") { connection, logger in
             // Two daemons starting at once must not race on CREATE: a transaction-scoped advisory lock orders them.
-            try await client.withTransaction(logger: logger) { connection in
+            try await connection.withTransaction(logger: logger) { connection in
                 try await connection.query("SELECT pg_advisory_xact_lock(7263)", logger: logger)
                 for statement in statements { try await connection.query(statement, logger: logger) }
             }
@@ -80,9 +81,9 @@ package final class PostgresLog: Sendable {
         let at = RFC3339.string(.now)
         if events.count <= Self.rowsPerStatement, let known = frontier.withLock({ $0 }) {
             let batch = try Self.batch(events, first: known.size, frontier: known.nodes, at: at)
-            let appended = try await run("append \(events.count) events") { client, logger in
+            let appended = try await run("append \(events.count) events") { connection, logger in
                 var applied = false
-                let rows = try await client.query(Self.conditionalAppend(batch, expectedSize: known.size), logger: logger)
+                let rows = try await connection.query(Self.conditionalAppend(batch, expectedSize: known.size), logger: logger)
                 for try await count in rows.decode(Int64.self) { applied = count == 1 }
                 return applied
             }
@@ -92,8 +93,8 @@ package final class PostgresLog: Sendable {
                 return
             }
         }
-        let after = try await run("append \(events.count) events") { client, logger in
-            try await client.withTransaction(logger: logger) { connection in
+        let after = try await run("append \(events.count) events") { connection, logger in
+            try await connection.withTransaction(logger: logger) { connection in
                 try await Self.insert(events, at: at, on: connection, logger: logger)
             }
         }
@@ -258,9 +259,9 @@ package final class PostgresLog: Sendable {
     // MARK: Reading
 
     package func logSize() async throws(CustodyError) -> UInt64 {
-        try await run("read the log size") { client, logger in
+        try await run("read the log size") { connection, logger in
             var size: Int64 = 0
-            for try await value in try await client.query("SELECT size FROM log_head WHERE only_row = 1", logger: logger).decode(Int64.self) {
+            for try await value in try await connection.query("SELECT size FROM log_head WHERE only_row = 1", logger: logger).decode(Int64.self) {
                 size = value
             }
             return UInt64(size)
@@ -281,8 +282,8 @@ package final class PostgresLog: Sendable {
 
     /// The events in log order from `index` on (at most `limit`), as their leaves: for audits and tests.
     package func leaves(from index: UInt64, limit: Int) async throws(CustodyError) -> [EventLeaf.V1] {
-        try await run("read events") { client, logger in
-            let rows = try await client.query(
+        try await run("read events") { connection, logger in
+            let rows = try await connection.query(
                 """
                 SELECT id, at, type, actor, model, version, detail, environment, client, count FROM events
                 WHERE leaf_index >= \(Int64(index)) ORDER BY leaf_index LIMIT \(limit)
@@ -309,9 +310,9 @@ package final class PostgresLog: Sendable {
                 return try compute(cache)
             } catch let missing as NodeCache.Missing {
                 let position = missing.position
-                let hash: ByteBuffer? = try await run("read a log node") { client, logger in
+                let hash: ByteBuffer? = try await run("read a log node") { connection, logger in
                     var found: ByteBuffer?
-                    for try await value in try await client.query("SELECT hash FROM log_tree WHERE position = \(position)", logger: logger)
+                    for try await value in try await connection.query("SELECT hash FROM log_tree WHERE position = \(position)", logger: logger)
                         .decode(ByteBuffer.self)
                     {
                         found = value
@@ -339,19 +340,85 @@ package final class PostgresLog: Sendable {
         }
     }
 
-    /// Runs database work, turning its failures into ``CustodyError``s that name what failed (never a password).
+    /// How long database work waits for a connection of the pool. While PostgreSQL is unreachable the pool keeps
+    /// trying for a minute before it fails what waits; a gate, a pull or a readiness probe must hear sooner.
+    package static let connectionWait: Duration = .seconds(5)
+
+    /// Runs database work on a connection of the pool, turning its failures into ``CustodyError``s that name what
+    /// failed (never a password): ``CustodyError/Code/unavailable`` when no connection comes within `wait` or the
+    /// database went away, so that callers answer 503 and clients retry.
     func run<T: Sendable>(
-        _ what: String, _ body: @Sendable (PostgresClient, Logger) async throws -> T
+        _ what: String, waitingAtMost wait: Duration = PostgresLog.connectionWait,
+        _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T
     ) async throws(CustodyError) -> T {
+        let (client, logger) = (client, logger)
         do {
-            return try await body(client, logger)
+            return try await Self.onConnection(of: client, waitingAtMost: wait) { connection in try await body(connection, logger) }
         } catch let error as CustodyError {
             throw error
+        } catch is NoConnection {
+            throw CustodyError(.unavailable, "PostgreSQL: cannot \(what): no database connection within \(wait); is the database up and reachable?")
         } catch let error as PostgresTransactionError {
             if let custody = error.closureError as? CustodyError { throw custody }
-            throw CustodyError(.io, "PostgreSQL: cannot \(what): \(String(reflecting: error.closureError ?? error.commitError ?? error))")
+            throw Self.failure(what, error.closureError ?? error.commitError ?? error)
         } catch {
-            throw CustodyError(.io, "PostgreSQL: cannot \(what): \(String(reflecting: error))")
+            throw Self.failure(what, error)
+        }
+    }
+
+    static func failure(_ what: String, _ error: any Error) -> CustodyError {
+        let gone: Bool =
+            switch error {
+            case let error as PSQLError:
+                [.serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown, .poolClosed].contains(error.code)
+            case let error as ConnectionPoolError: error == .connectionCreationCircuitBreakerTripped || error == .poolShutdown
+            default: false
+            }
+        if gone { return CustodyError(.unavailable, "PostgreSQL: cannot \(what): the database connection is gone; retry") }
+        return CustodyError(.io, "PostgreSQL: cannot \(what): \(String(reflecting: error))")
+    }
+
+    private struct NoConnection: Error {}
+
+    /// Whether a lease or the deadline came first.
+    private final class LeaseRace: Sendable {
+        enum State { case waiting, leased, expired }
+        let state = Mutex(State.waiting)
+    }
+
+    /// Runs `body` on a pooled connection, or throws ``NoConnection`` when none comes within `wait`. Exactly one of
+    /// the two happens: a connection leased after the deadline passed is given back unused.
+    static func onConnection<T: Sendable>(
+        of client: PostgresClient, waitingAtMost wait: Duration, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        let lease = LeaseRace()
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                try await client.withConnection { connection in
+                    let leased = lease.state.withLock { state in
+                        if state == .waiting { state = .leased }
+                        return state == .leased
+                    }
+                    guard leased else { throw NoConnection() }
+                    return try await body(connection)
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: wait)
+                let expired = lease.state.withLock { state in
+                    if state == .waiting { state = .expired }
+                    return state == .expired
+                }
+                if expired { throw NoConnection() }
+                return nil
+            }
+            while let result = try await group.next() {
+                if let result {
+                    group.cancelAll()
+                    return result
+                }
+            }
+            throw NoConnection()
         }
     }
 }

@@ -43,8 +43,8 @@ extension PostgresMetadata: ModelCatalog {
     package func publishVersion(_ new: NewVersion) async throws(CustodyError) -> PublishOutcome {
         let now = RFC3339.string(.now)
         let document = try VersionDocument(new)
-        return try await log.run("publish \(new.model)@\(new.version)") { client, logger in
-            try await client.withTransaction(logger: logger) { connection in
+        return try await log.run("publish \(new.model)@\(new.version)") { connection, logger in
+            try await connection.withTransaction(logger: logger) { connection in
                 try await connection.query(
                     """
                     INSERT INTO models (namespace, name, created_at) VALUES (\(new.model.namespace), \(new.model.name), \(now))
@@ -114,10 +114,8 @@ extension PostgresMetadata: ModelCatalog {
             case .digest(let digest):
                 "WHERE m.namespace = \(model.namespace) AND m.name = \(model.name) AND v.bundle_digest = \(digest.description) ORDER BY v.id LIMIT 1"
             }
-        let found = try await log.run("read a version of \(model)") { client, logger in
-            try await client.withConnection { connection in
-                try await Self.details(condition, model: model, on: connection, logger: logger)
-            }
+        let found = try await log.run("read a version of \(model)") { connection, logger in
+            try await Self.details(condition, model: model, on: connection, logger: logger)
         }
         guard var detail = found.first else { return nil }
         if includeEvents {
@@ -131,17 +129,15 @@ extension PostgresMetadata: ModelCatalog {
     }
 
     package func versionDetails(_ model: ModelName) async throws(CustodyError) -> [API.VersionDetail] {
-        try await log.run("read the versions of \(model)") { client, logger in
-            try await client.withConnection { connection in
-                try await Self.details(
-                    "WHERE m.namespace = \(model.namespace) AND m.name = \(model.name) ORDER BY v.id", model: model, on: connection, logger: logger)
-            }
+        try await log.run("read the versions of \(model)") { connection, logger in
+            try await Self.details(
+                "WHERE m.namespace = \(model.namespace) AND m.name = \(model.name) ORDER BY v.id", model: model, on: connection, logger: logger)
         }
     }
 
     package func registrySignature(_ model: ModelName, version: String) async throws(CustodyError) -> [UInt8]? {
-        try await log.run("read the registry signature of \(model)@\(version)") { client, logger in
-            let rows = try await client.query(
+        try await log.run("read the registry signature of \(model)@\(version)") { connection, logger in
+            let rows = try await connection.query(
                 """
                 SELECT v.registry_bundle FROM versions v JOIN models m ON m.id = v.model_id
                 WHERE m.namespace = \(model.namespace) AND m.name = \(model.name) AND v.version = \(version)
@@ -153,8 +149,8 @@ extension PostgresMetadata: ModelCatalog {
     }
 
     package func model(_ name: ModelName) async throws(CustodyError) -> API.ModelDetail? {
-        try await log.run("read model \(name)") { client, logger in
-            let rows = try await client.query(
+        try await log.run("read model \(name)") { connection, logger in
+            let rows = try await connection.query(
                 """
                 SELECT m.created_at, v.version, v.bundle_digest, v.created_at, v.file_count, v.total_size
                 FROM models m LEFT JOIN versions v ON v.model_id = m.id
@@ -176,9 +172,9 @@ extension PostgresMetadata: ModelCatalog {
     }
 
     package func models() async throws(CustodyError) -> [String] {
-        try await log.run("list models") { client, logger in
+        try await log.run("list models") { connection, logger in
             var out: [String] = []
-            let rows = try await client.query("SELECT namespace || '/' || name FROM models ORDER BY namespace, name", logger: logger)
+            let rows = try await connection.query("SELECT namespace || '/' || name FROM models ORDER BY namespace, name", logger: logger)
             for try await name in rows.decode(String.self) { out.append(name) }
             return out
         }
@@ -186,8 +182,8 @@ extension PostgresMetadata: ModelCatalog {
 
     package func setStatus(_ model: ModelName, version: String, _ status: API.VersionStatus) async throws(CustodyError) -> Bool {
         let at = status.at ?? RFC3339.string(.now)
-        return try await log.run("set the status of \(model)@\(version)") { client, logger in
-            try await client.withTransaction(logger: logger) { connection in
+        return try await log.run("set the status of \(model)@\(version)") { connection, logger in
+            try await connection.withTransaction(logger: logger) { connection in
                 let rows = try await connection.query(
                     """
                     UPDATE versions v SET status = \(status.state.rawValue), status_reason = \(status.reason), status_by = \(status.by),
@@ -208,8 +204,8 @@ extension PostgresMetadata: ModelCatalog {
         _ model: ModelName, version: String, _ signature: SignatureRecord, actor: String?
     ) async throws(CustodyError) -> Bool {
         let bundle = signature.bundle.map { ByteBuffer(bytes: $0) }
-        return try await log.run("attach a signature to \(model)@\(version)") { client, logger in
-            try await client.withTransaction(logger: logger) { connection in
+        return try await log.run("attach a signature to \(model)@\(version)") { connection, logger in
+            try await connection.withTransaction(logger: logger) { connection in
                 let rows = try await connection.query(
                     """
                     SELECT v.id, v.signatures FROM versions v JOIN models m ON m.id = v.model_id
@@ -233,8 +229,8 @@ extension PostgresMetadata: ModelCatalog {
     }
 
     package func versionOrder(_ model: ModelName) async throws(CustodyError) -> [(version: String, digest: ContentDigest)]? {
-        let rows: [(String?, String?)]? = try await log.run("read the versions of \(model)") { client, logger in
-            let rows = try await client.query(
+        let rows: [(String?, String?)]? = try await log.run("read the versions of \(model)") { connection, logger in
+            let rows = try await connection.query(
                 """
                 SELECT v.version, v.bundle_digest FROM models m LEFT JOIN versions v ON v.model_id = m.id
                 WHERE m.namespace = \(model.namespace) AND m.name = \(model.name) ORDER BY v.id
@@ -251,16 +247,16 @@ extension PostgresMetadata: ModelCatalog {
 
     package func versions(holding digest: ContentDigest) async throws(CustodyError) -> [(model: String, version: String)] {
         let key = digest.description
-        let rows: [(String, String)] = try await log.run("read the versions holding a blob") { client, logger in
+        let rows: [(String, String)] = try await log.run("read the versions holding a blob") { connection, logger in
             var out: [(String, String)] = []
-            let files = try await client.query(
+            let files = try await connection.query(
                 """
                 SELECT m.namespace || '/' || m.name, v.version FROM version_blobs b JOIN versions v ON v.id = b.version_id
                 JOIN models m ON m.id = v.model_id WHERE b.digest = \(key) ORDER BY v.id DESC
                 """, logger: logger)
             for try await row in files.decode((String, String).self) { out.append(row) }
             // Blobs only OCI manifests hold (configs, archive layers, attached documents) belong to their versions too.
-            let oci = try await client.query(
+            let oci = try await connection.query(
                 """
                 SELECT m.repository, m.version FROM oci_references r
                 JOIN oci_manifests m ON m.repository = r.repository AND m.digest = r.manifest
@@ -285,8 +281,8 @@ extension PostgresMetadata: ModelCatalog {
     package func versions(withSources uris: [String]) async throws(CustodyError) -> [(model: String, version: String, revision: String?)] {
         guard !uris.isEmpty else { return [] }
         let lowered = uris.map { $0.lowercased() }
-        return try await log.run("find versions by source") { client, logger in
-            let rows = try await client.query(
+        return try await log.run("find versions by source") { connection, logger in
+            let rows = try await connection.query(
                 """
                 SELECT m.namespace || '/' || m.name, v.version, v.source_revision FROM versions v JOIN models m ON m.id = v.model_id
                 WHERE lower(v.source_uri) = ANY(\(lowered)) ORDER BY v.id
@@ -300,9 +296,9 @@ extension PostgresMetadata: ModelCatalog {
     package func derivatives(naming names: [String]) async throws(CustodyError) -> [(model: String, version: String, baseModels: [String])] {
         let needles = names.filter { !$0.isEmpty }.map { "%" + PostgresLog.escapeLike($0) + "%" }
         guard !needles.isEmpty else { return [] }
-        let rows: [(String, String, String)] = try await log.run("find derivatives") { client, logger in
+        let rows: [(String, String, String)] = try await log.run("find derivatives") { connection, logger in
             // ILIKE: base models are compared without case, as the SQLite catalog's LIKE does for ASCII.
-            let rows = try await client.query(
+            let rows = try await connection.query(
                 """
                 SELECT m.namespace || '/' || m.name, v.version, v.base_models FROM versions v JOIN models m ON m.id = v.model_id
                 WHERE v.base_models ILIKE ANY(\(needles)) ORDER BY v.id
@@ -317,9 +313,9 @@ extension PostgresMetadata: ModelCatalog {
     // MARK: Support
 
     private func versionPairs(_ query: PostgresQuery) async throws(CustodyError) -> [(model: String, version: String)] {
-        try await log.run("find versions") { client, logger in
+        try await log.run("find versions") { connection, logger in
             var out: [(model: String, version: String)] = []
-            for try await row in try await client.query(query, logger: logger).decode((String, String).self) { out.append(row) }
+            for try await row in try await connection.query(query, logger: logger).decode((String, String).self) { out.append(row) }
             return out
         }
     }

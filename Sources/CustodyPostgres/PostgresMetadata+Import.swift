@@ -27,8 +27,8 @@ extension PostgresMetadata {
         var documents: [(StoredVersion, VersionDocument)] = []
         for version in versions { documents.append((version, try VersionDocument(version))) }
         let prepared = documents
-        return try await log.run("import a registry") { client, logger in
-            try await client.withTransaction(logger: logger) { connection in
+        return try await log.run("import a registry") { connection, logger in
+            try await connection.withTransaction(logger: logger) { connection in
                 var head: Int64 = -1
                 for try await size in try await connection.query("SELECT size FROM log_head WHERE only_row = 1 FOR UPDATE", logger: logger)
                     .decode(Int64.self)

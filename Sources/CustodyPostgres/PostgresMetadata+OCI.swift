@@ -26,8 +26,8 @@ extension PostgresMetadata: OCIRecords {
         var rows: [(OCIManifestRecord, String)] = []
         for record in records { rows.append((record, try Self.annotations(record.annotations))) }
         let prepared = rows
-        try await log.run("save OCI manifests") { client, logger in
-            try await client.withTransaction(logger: logger) { connection in
+        try await log.run("save OCI manifests") { connection, logger in
+            try await connection.withTransaction(logger: logger) { connection in
                 for (record, annotations) in prepared {
                     let inserted = try await connection.query(
                         """
@@ -68,9 +68,9 @@ extension PostgresMetadata: OCIRecords {
     }
 
     package func ociTag(repository: String, tag: String) async throws(CustodyError) -> ContentDigest? {
-        let text: String? = try await log.run("read an OCI tag") { client, logger in
+        let text: String? = try await log.run("read an OCI tag") { connection, logger in
             var found: String?
-            for try await value in try await client.query(
+            for try await value in try await connection.query(
                 "SELECT digest FROM oci_tags WHERE repository = \(repository) AND tag = \(tag)", logger: logger
             ).decode(String.self) { found = value }
             return found
@@ -80,9 +80,9 @@ extension PostgresMetadata: OCIRecords {
     }
 
     package func ociTags(repository: String) async throws(CustodyError) -> [String] {
-        try await log.run("read OCI tags") { client, logger in
+        try await log.run("read OCI tags") { connection, logger in
             var tags: [String] = []
-            for try await value in try await client.query(
+            for try await value in try await connection.query(
                 "SELECT tag FROM oci_tags WHERE repository = \(repository) ORDER BY tag COLLATE \"C\"", logger: logger
             ).decode(String.self) { tags.append(value) }
             return tags
@@ -95,8 +95,8 @@ extension PostgresMetadata: OCIRecords {
 
     package func deleteOCIManifest(repository: String, digest: ContentDigest) async throws(CustodyError) -> Bool {
         let key = digest.description
-        return try await log.run("delete an OCI manifest") { client, logger in
-            try await client.withTransaction(logger: logger) { connection in
+        return try await log.run("delete an OCI manifest") { connection, logger in
+            try await connection.withTransaction(logger: logger) { connection in
                 let deleted = try await connection.query(
                     """
                     DELETE FROM oci_manifests WHERE repository = \(repository) AND digest = \(key) AND kind IN ('referrer', 'artifact')
@@ -113,9 +113,9 @@ extension PostgresMetadata: OCIRecords {
     }
 
     package func deleteOCITag(repository: String, tag: String) async throws(CustodyError) -> Bool {
-        try await log.run("delete an OCI tag") { client, logger in
+        try await log.run("delete an OCI tag") { connection, logger in
             var found = false
-            for try await _ in try await client.query(
+            for try await _ in try await connection.query(
                 "DELETE FROM oci_tags WHERE repository = \(repository) AND tag = \(tag) RETURNING tag", logger: logger
             ).decode(String.self) { found = true }
             return found
@@ -125,9 +125,9 @@ extension PostgresMetadata: OCIRecords {
     /// Whether a manifest of `repository` references the blob. (Versions' own files are the catalog's, which is not
     /// on PostgreSQL yet.)
     package func ociRepository(_ repository: String, references digest: ContentDigest) async throws(CustodyError) -> Bool {
-        try await log.run("read OCI references") { client, logger in
+        try await log.run("read OCI references") { connection, logger in
             var found = false
-            for try await _ in try await client.query(
+            for try await _ in try await connection.query(
                 "SELECT 1::BIGINT FROM oci_references WHERE repository = \(repository) AND digest = \(digest.description) LIMIT 1", logger: logger
             ).decode(Int64.self) { found = true }
             return found
@@ -140,9 +140,9 @@ extension PostgresMetadata: OCIRecords {
         query.sql += clause.sql
         query.binds = clause.binds
         let statement = query
-        return try await log.run("read OCI manifests") { client, logger in
+        return try await log.run("read OCI manifests") { connection, logger in
             var rows: [(String, String, String, String?, String?, String, String?, String, ByteBuffer)] = []
-            for try await row in try await client.query(statement, logger: logger).decode(
+            for try await row in try await connection.query(statement, logger: logger).decode(
                 (String, String, String, String?, String?, String, String?, String, ByteBuffer).self)
             {
                 rows.append(row)
@@ -150,7 +150,7 @@ extension PostgresMetadata: OCIRecords {
             var out: [OCIManifestRecord] = []
             for (repository, digest, mediaType, artifactType, subject, kind, version, annotations, bytes) in rows {
                 var references: [ContentDigest] = []
-                for try await value in try await client.query(
+                for try await value in try await connection.query(
                     "SELECT digest FROM oci_references WHERE repository = \(repository) AND manifest = \(digest)", logger: logger
                 ).decode(String.self) { references.append(try ContentDigest(parsing: value)) }
                 guard let kind = OCIManifestRecord.Kind(rawValue: kind) else {

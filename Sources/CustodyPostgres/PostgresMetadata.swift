@@ -37,8 +37,8 @@ package final class PostgresMetadata: BlobIndex, TokenRecords, AdvisoryRecords, 
             )
             """,
         ]
-        try await log.run("migrate the metadata") { client, logger in
-            try await client.withTransaction(logger: logger) { connection in
+        try await log.run("migrate the metadata") { connection, logger in
+            try await connection.withTransaction(logger: logger) { connection in
                 try await connection.query("SELECT pg_advisory_xact_lock(7266)", logger: logger)
                 for statement in statements + Self.catalogTables + Self.ociTables { try await connection.query(statement, logger: logger) }
             }
@@ -49,9 +49,9 @@ package final class PostgresMetadata: BlobIndex, TokenRecords, AdvisoryRecords, 
 
     package func blobSize(_ digest: ContentDigest) async throws(CustodyError) -> UInt64? {
         let key = digest.description
-        return try await log.run("read a blob") { client, logger in
+        return try await log.run("read a blob") { connection, logger in
             var size: Int64?
-            for try await value in try await client.query("SELECT size FROM blobs WHERE digest = \(key)", logger: logger).decode(Int64.self) {
+            for try await value in try await connection.query("SELECT size FROM blobs WHERE digest = \(key)", logger: logger).decode(Int64.self) {
                 size = value
             }
             return size.map { UInt64($0) }
@@ -60,8 +60,8 @@ package final class PostgresMetadata: BlobIndex, TokenRecords, AdvisoryRecords, 
 
     package func recordBlob(_ digest: ContentDigest, size: UInt64) async throws(CustodyError) {
         let (key, size, now) = (digest.description, Int64(size), RFC3339.string(.now))
-        try await log.run("record a blob") { client, logger in
-            try await client.query(
+        try await log.run("record a blob") { connection, logger in
+            try await connection.query(
                 """
                 INSERT INTO blobs (digest, size, created_at) VALUES (\(key), \(size), \(now))
                 ON CONFLICT (digest) DO UPDATE SET created_at = EXCLUDED.created_at
@@ -72,8 +72,8 @@ package final class PostgresMetadata: BlobIndex, TokenRecords, AdvisoryRecords, 
     package func touchBlob(_ digest: ContentDigest) async throws(CustodyError) {
         let (key, now) = (digest.description, RFC3339.string(.now))
         // Waits for a collector holding the record: after it, there is no record to touch and the upload stores anew.
-        try await log.run("touch a blob") { client, logger in
-            try await client.query("UPDATE blobs SET created_at = \(now) WHERE digest = \(key)", logger: logger)
+        try await log.run("touch a blob") { connection, logger in
+            try await connection.query("UPDATE blobs SET created_at = \(now) WHERE digest = \(key)", logger: logger)
         }
     }
 
@@ -84,9 +84,9 @@ package final class PostgresMetadata: BlobIndex, TokenRecords, AdvisoryRecords, 
         var query: PostgresQuery = "SELECT digest, size FROM blobs b WHERE created_at < \(cutoff) AND "
         query.sql += Self.unreferenced + " ORDER BY created_at LIMIT \(limit)"
         let statement = query
-        let rows: [(String, Int64)] = try await log.run("list collectable blobs") { client, logger in
+        let rows: [(String, Int64)] = try await log.run("list collectable blobs") { connection, logger in
             var out: [(String, Int64)] = []
-            for try await row in try await client.query(statement, logger: logger).decode((String, Int64).self) { out.append(row) }
+            for try await row in try await connection.query(statement, logger: logger).decode((String, Int64).self) { out.append(row) }
             return out
         }
         var out: [(digest: ContentDigest, size: UInt64)] = []
@@ -98,8 +98,8 @@ package final class PostgresMetadata: BlobIndex, TokenRecords, AdvisoryRecords, 
         _ digest: ContentDigest, unusedSince cutoff: String, deleting: @escaping @Sendable () async throws(CustodyError) -> Void
     ) async throws(CustodyError) -> Bool {
         let key = digest.description
-        return try await log.run("collect a blob") { client, logger in
-            try await client.withTransaction(logger: logger) { connection in
+        return try await log.run("collect a blob") { connection, logger in
+            try await connection.withTransaction(logger: logger) { connection in
                 // The record's lock first (publishes hold it shared until they commit, uploads wait to touch it); then,
                 // in a statement of its own (a snapshot taken after the lock), the references and the time.
                 var locked = false
@@ -134,8 +134,8 @@ package final class PostgresMetadata: BlobIndex, TokenRecords, AdvisoryRecords, 
         let envs = request.environments.isEmpty ? "" : " environments \(request.environments.joined(separator: ","))"
         let event = NewEvent(type: .tokenCreated, actor: nil, detail: "token \(id) role \(request.role.rawValue)\(scope)\(envs)")
         let (name, role, expires) = (request.name, request.role.rawValue, request.expiresAt)
-        try await log.run("create a token") { client, logger in
-            try await client.withTransaction(logger: logger) { connection in
+        try await log.run("create a token") { connection, logger in
+            try await connection.withTransaction(logger: logger) { connection in
                 try await connection.query(
                     """
                     INSERT INTO tokens (id, name, secret_hash, role, namespaces, environments, created_at, expires_at, revoked_at)
@@ -161,8 +161,8 @@ package final class PostgresMetadata: BlobIndex, TokenRecords, AdvisoryRecords, 
 
     package func revokeToken(id: String) async throws(CustodyError) -> Bool {
         let now = RFC3339.string(.now)
-        return try await log.run("revoke a token") { client, logger in
-            try await client.withTransaction(logger: logger) { connection in
+        return try await log.run("revoke a token") { connection, logger in
+            try await connection.withTransaction(logger: logger) { connection in
                 let rows = try await connection.query(
                     "UPDATE tokens SET revoked_at = \(now) WHERE id = \(id) AND revoked_at IS NULL RETURNING id", logger: logger)
                 var changed = false
@@ -176,9 +176,9 @@ package final class PostgresMetadata: BlobIndex, TokenRecords, AdvisoryRecords, 
     }
 
     package func tokenCount() async throws(CustodyError) -> Int {
-        try await log.run("count tokens") { client, logger in
+        try await log.run("count tokens") { connection, logger in
             var count: Int64 = 0
-            for try await value in try await client.query("SELECT COUNT(*) FROM tokens", logger: logger).decode(Int64.self) { count = value }
+            for try await value in try await connection.query("SELECT COUNT(*) FROM tokens", logger: logger).decode(Int64.self) { count = value }
             return Int(count)
         }
     }
@@ -194,9 +194,9 @@ package final class PostgresMetadata: BlobIndex, TokenRecords, AdvisoryRecords, 
         query.sql += clause.sql
         query.binds = clause.binds
         let statement = query
-        return try await log.run("read tokens") { client, logger in
+        return try await log.run("read tokens") { connection, logger in
             var out: [TokenRow] = []
-            let rows = try await client.query(statement, logger: logger)
+            let rows = try await connection.query(statement, logger: logger)
             for try await (id, name, role, namespaces, environments, created, expires, revoked) in rows.decode(
                 (String, String?, String, String, String, String, String?, String?).self)
             {
@@ -221,8 +221,8 @@ package final class PostgresMetadata: BlobIndex, TokenRecords, AdvisoryRecords, 
         let now = RFC3339.string(.now)
         let models = try Self.json(advisory.models)
         let document = ByteBuffer(bytes: advisory.document)
-        return try await log.run("save advisory \(advisory.id)") { client, logger in
-            try await client.withTransaction(logger: logger) { connection in
+        return try await log.run("save advisory \(advisory.id)") { connection, logger in
+            try await connection.withTransaction(logger: logger) { connection in
                 // The row lock orders two daemons saving the same advisory.
                 let existing = try await connection.query(
                     "SELECT modified, document FROM advisories WHERE id = \(advisory.id) FOR UPDATE", logger: logger)
@@ -257,8 +257,8 @@ package final class PostgresMetadata: BlobIndex, TokenRecords, AdvisoryRecords, 
     }
 
     package func advisories() async throws(CustodyError) -> [StoredAdvisory] {
-        try await log.run("read advisories") { client, logger in
-            let rows = try await client.query(
+        try await log.run("read advisories") { connection, logger in
+            let rows = try await connection.query(
                 "SELECT id, modified, withdrawn, severity, score, summary, models, document FROM advisories ORDER BY id", logger: logger)
             var out: [StoredAdvisory] = []
             for try await (id, modified, withdrawn, severity, score, summary, models, document) in rows.decode(

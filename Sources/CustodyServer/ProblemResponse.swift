@@ -39,10 +39,12 @@ package struct ProblemResponse: HTTPResponseError {
             case .forbidden: .forbidden
             case .tooLarge: .contentTooLarge
             case .insufficientStorage: .insufficientStorage
+            case .unavailable: .serviceUnavailable
             case .io, .remote: .internalServerError
             }
         let detail = ([error.message] + error.details).joined(separator: "; ")
         self.init(status, status == .internalServerError ? "internal error" : detail)
+        if status == .serviceUnavailable { headers[.retryAfter] = "1" }
     }
 
     package func response(from request: Request, context: some RequestContext) throws -> Response {
@@ -86,7 +88,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let refusal as OCIArtifacts.Refusal {
             throw OCIError(refusal)
         } catch let error as CustodyError {
-            if error.code == .io || error.code == .remote {
+            if error.code == .io || error.code == .remote || error.code == .unavailable {
                 context.logger.error("request failed", metadata: ["error": "\(error.message)", "path": "\(request.uri.path)"])
             }
             throw ProblemResponse(error)

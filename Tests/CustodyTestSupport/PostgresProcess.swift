@@ -16,9 +16,11 @@ package final class PostgresProcess: @unchecked Sendable {
     package let database = "custody"
     static let bin = "/usr/lib/postgresql/15/bin"
     private var server: Process?
+    private let fsync: Bool
 
     /// `fsync`: off by default (tests need no durability); on for measurements.
     package init(fsync: Bool = false) throws {
+        self.fsync = fsync
         try #require(
             FileManager.default.isExecutableFile(atPath: Self.bin + "/initdb"), "no PostgreSQL 15: run `scripts/bootstrap --interop` (make test does)"
         )
@@ -28,12 +30,25 @@ package final class PostgresProcess: @unchecked Sendable {
         let initdb = try Self.asPostgres(
             "\(Self.bin)/initdb -D \(directory)/data -U postgres --auth-local=trust --auth-host=scram-sha-256 --no-sync -E UTF8 --locale=C.UTF-8")
         try #require(initdb.status == 0, "initdb failed: \(initdb.stderr)")
+        try launch()
+        let made = try run(
+            "/usr/bin/psql",
+            [
+                "-h", directory, "-p", String(port), "-U", "postgres", "-qc", "CREATE ROLE custody LOGIN PASSWORD 'custody'", "-c",
+                "CREATE DATABASE custody OWNER custody",
+            ])
+        try #require(made.status == 0, "cannot create the custody database: \(made.stderr)")
+    }
+
+    /// Starts the server: on a random port the first time, on the same port again after ``stop()`` (clients
+    /// configured with it reconnect to the same address).
+    package func launch() throws {
         // The server is a child of this process (pg_ctl's daemonised server would outlive Foundation's wait on it).
         var attempt = 0
         while true {
             attempt += 1
-            let port = Int.random(in: 20_000...60_000)
-            let log = directory + "/log-\(attempt)"
+            let port = self.port == 0 ? Int.random(in: 20_000...60_000) : self.port
+            let log = directory + "/log-\(UUID().uuidString.lowercased())"
             FileManager.default.createFile(atPath: log, contents: nil)
             if getuid() == 0 { _ = try run("/bin/chown", ["postgres:", log]) }
             let server = Process()
@@ -61,20 +76,22 @@ package final class PostgresProcess: @unchecked Sendable {
             if ready {
                 self.port = port
                 self.server = server
-                break
+                return
             }
+            // A random port may be taken; a known one is retried (the old server's socket may linger a moment).
             guard attempt < 5 else {
                 Issue.record("PostgreSQL did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
                 throw CancellationError()
             }
         }
-        let made = try run(
-            "/usr/bin/psql",
-            [
-                "-h", directory, "-p", String(port), "-U", "postgres", "-qc", "CREATE ROLE custody LOGIN PASSWORD 'custody'", "-c",
-                "CREATE DATABASE custody OWNER custody",
-            ])
-        try #require(made.status == 0, "cannot create the custody database: \(made.stderr)")
+    }
+
+    /// Stops the server (a fast shutdown: open connections are cut) and keeps its cluster for ``launch()``.
+    package func stop() {
+        guard let server, server.isRunning else { return }
+        kill(server.processIdentifier, SIGINT)
+        server.waitUntilExit()
+        self.server = nil
     }
 
     static func asPostgres(_ command: String) throws -> ProcessResult {
@@ -84,11 +101,7 @@ package final class PostgresProcess: @unchecked Sendable {
     }
 
     deinit {
-        // SIGINT: a fast shutdown.
-        if let server, server.isRunning {
-            kill(server.processIdentifier, SIGINT)
-            server.waitUntilExit()
-        }
+        stop()
         try? FileManager.default.removeItem(atPath: directory)
     }
 }

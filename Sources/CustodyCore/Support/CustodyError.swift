@@ -34,6 +34,8 @@ public struct CustodyError: Error, Hashable, Sendable, CustomStringConvertible {
         case insufficientStorage
         /// A remote registry answered with an error or could not be reached.
         case remote
+        /// A service the registry stores in (its PostgreSQL database) does not answer now: retry later.
+        case unavailable
     }
 
     /// The kind of problem.
