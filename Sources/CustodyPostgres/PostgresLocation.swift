@@ -77,4 +77,17 @@ package struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
             }
         return PostgresClient.Configuration(host: host, port: port, username: user, password: password, database: database, tls: mode)
     }
+
+    /// The same, for a connection outside the pool (``PostgresLog`` opens one when the pool has none to give).
+    package var connectionConfiguration: PostgresConnection.Configuration {
+        get throws {
+            let mode: PostgresConnection.Configuration.TLS =
+                switch tls {
+                case .disable: .disable
+                case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+                case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+                }
+            return PostgresConnection.Configuration(host: host, port: port, username: user, password: password, database: database, tls: mode)
+        }
+    }
 }

@@ -15,6 +15,9 @@ import _ConnectionPoolModule
 /// would leave a hole). A batch of events takes one lock and one commit.
 package final class PostgresLog: Sendable {
     package let client: PostgresClient
+    /// Where `client` connects: ``run(_:waitingAtMost:_:)`` opens a connection of its own there when the pool has
+    /// none to give.
+    let location: PostgresLocation
     let logger: Logger
     /// The frontier of the tree as this daemon's last append left it (see ``append(_:)``).
     private let frontier = Mutex<Frontier?>(nil)
@@ -28,8 +31,9 @@ package final class PostgresLog: Sendable {
 
     package var appendPaths: AppendPaths { appends.withLock { $0 } }
 
-    package init(client: PostgresClient, logger: Logger) {
+    package init(client: PostgresClient, location: PostgresLocation, logger: Logger) {
         self.client = client
+        self.location = location
         self.logger = logger
     }
 
@@ -340,33 +344,61 @@ package final class PostgresLog: Sendable {
         }
     }
 
-    /// How long database work waits for a connection of the pool. While PostgreSQL is unreachable the pool keeps
-    /// trying for a minute before it fails what waits; a gate, a pull or a readiness probe must hear sooner.
+    /// How long database work waits for a connection of the pool before it opens one of its own. While PostgreSQL
+    /// is unreachable the pool keeps trying for a minute before it fails what waits; a gate, a pull or a readiness
+    /// probe must hear sooner.
     package static let connectionWait: Duration = .seconds(5)
 
     /// Runs database work on a connection of the pool, turning its failures into ``CustodyError``s that name what
-    /// failed (never a password): ``CustodyError/Code/unavailable`` when no connection comes within `wait` or the
-    /// database went away, so that callers answer 503 and clients retry.
+    /// failed (never a password).
+    ///
+    /// When the pool has no connection to give within `wait`, the pool is busy or the database is down, and only
+    /// the database can tell which: the work runs on a connection opened for it, and when that fails too the answer
+    /// is ``CustodyError/Code/unavailable`` (callers answer 503 and clients retry). So the answer never depends on
+    /// how fast this machine is: a slow pool is waited for, a refused connection is reported.
     func run<T: Sendable>(
         _ what: String, waitingAtMost wait: Duration = PostgresLog.connectionWait,
         _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T
     ) async throws(CustodyError) -> T {
         let (client, logger) = (client, logger)
         do {
-            return try await Self.onConnection(of: client, waitingAtMost: wait) { connection in try await body(connection, logger) }
+            do {
+                return try await Self.onConnection(of: client, waitingAtMost: wait) { connection in try await body(connection, logger) }
+            } catch is NoConnection {
+                let connection: PostgresConnection
+                do {
+                    connection = try await PostgresConnection.connect(
+                        configuration: location.connectionConfiguration, id: Int.random(in: 1...Int.max), logger: logger)
+                } catch {
+                    let reason = (error as? PSQLError)?.serverInfo?[.message] ?? (error as? PSQLError).map { "\($0.code)" } ?? "\(error)"
+                    throw CustodyError(
+                        .unavailable,
+                        "\(database): cannot \(what): no pooled connection within \(wait) and a new one fails (\(reason)); is the database up "
+                            + "and reachable?")
+                }
+                do {
+                    let result = try await body(connection, logger)
+                    try? await connection.close()
+                    return result
+                } catch {
+                    try? await connection.close()
+                    throw error
+                }
+            }
         } catch let error as CustodyError {
             throw error
-        } catch is NoConnection {
-            throw CustodyError(.unavailable, "PostgreSQL: cannot \(what): no database connection within \(wait); is the database up and reachable?")
         } catch let error as PostgresTransactionError {
             if let custody = error.closureError as? CustodyError { throw custody }
-            throw Self.failure(what, error.closureError ?? error.commitError ?? error)
+            throw failure(what, error.closureError ?? error.commitError ?? error)
         } catch {
-            throw Self.failure(what, error)
+            throw failure(what, error)
         }
     }
 
-    static func failure(_ what: String, _ error: any Error) -> CustodyError {
+    /// The database as errors name it (never with a password).
+    var database: String { "PostgreSQL at \(location.host):\(location.port)" }
+
+    func failure(_ what: String, _ error: any Error) -> CustodyError {
         let gone: Bool =
             switch error {
             case let error as PSQLError:
@@ -374,8 +406,8 @@ package final class PostgresLog: Sendable {
             case let error as ConnectionPoolError: error == .connectionCreationCircuitBreakerTripped || error == .poolShutdown
             default: false
             }
-        if gone { return CustodyError(.unavailable, "PostgreSQL: cannot \(what): the database connection is gone; retry") }
-        return CustodyError(.io, "PostgreSQL: cannot \(what): \(String(reflecting: error))")
+        if gone { return CustodyError(.unavailable, "\(database): cannot \(what): the database connection is gone; retry") }
+        return CustodyError(.io, "\(database): cannot \(what): \(String(reflecting: error))")
     }
 
     private struct NoConnection: Error {}

@@ -13,10 +13,10 @@ package final class PostgresMetadata: BlobIndex, TokenRecords, AdvisoryRecords, 
     package let log: PostgresLog
     let logger: Logger
 
-    package init(client: PostgresClient, logger: Logger) {
+    package init(client: PostgresClient, location: PostgresLocation, logger: Logger) {
         self.client = client
         self.logger = logger
-        log = PostgresLog(client: client, logger: logger)
+        log = PostgresLog(client: client, location: location, logger: logger)
     }
 
     /// Creates the tables when they are missing (every daemon may run it at start).

@@ -51,7 +51,7 @@ package final class MetadataBackend: Sendable {
             let pool = Task { await client.run() }
             do throws(CustodyError) {
                 try await reachable(client, location: location, logger: logger, timeout: timeout)
-                let metadata = PostgresMetadata(client: client, logger: logger)
+                let metadata = PostgresMetadata(client: client, location: location, logger: logger)
                 try await metadata.migrate()
                 let feed = PostgresChangeFeed(client: client, logger: logger)
                 try await feed.migrate()
@@ -96,7 +96,7 @@ package final class MetadataBackend: Sendable {
         let pool = Task { await client.run() }
         defer { pool.cancel() }
         try await reachable(client, location: location, logger: logger, timeout: .seconds(30))
-        return try await PostgresLog(client: client, logger: logger).audit(key: key, name: name)
+        return try await PostgresLog(client: client, location: location, logger: logger).audit(key: key, name: name)
     }
 
     /// Answers once PostgreSQL does; the pool keeps retrying a server that is starting, so a deadline decides.

@@ -13,7 +13,7 @@ import Testing
 @Suite(.serialized) struct PostgresChangeFeedTests {
     @Test func announcementsReachTheOtherDaemonAndAMissedOneIsNeverSilent() async throws {
         let logger = Logger(label: "test")
-        try await PostgresLogTests.withClients(2) { clients in
+        try await PostgresLogTests.withClients(2) { clients, _ in
             let feedA = PostgresChangeFeed(client: clients[0], logger: logger)
             let feedB = PostgresChangeFeed(client: clients[1], logger: logger)
             try await feedA.migrate()
@@ -73,7 +73,7 @@ import Testing
     @Test func oneHolderAtATimeAndTakeoverAfterExpiry() async throws {
         let logger = Logger(label: "test")
         let clock = Clock()
-        try await PostgresLogTests.withClients(1) { clients in
+        try await PostgresLogTests.withClients(1) { clients, _ in
             let client = clients[0]
             let a = PostgresLease(client: client, name: "checkpoints", holder: "daemon-a", duration: .seconds(10), logger: logger) { clock.now }
             let b = PostgresLease(client: client, name: "checkpoints", holder: "daemon-b", duration: .seconds(10), logger: logger) { clock.now }

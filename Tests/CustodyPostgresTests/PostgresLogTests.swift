@@ -11,20 +11,19 @@ import Testing
 /// One transparency log on PostgreSQL appended by two daemons at once (two clients, as two processes hold them):
 /// dense leaf indexes, every event once, and the root and proofs the same as an in-memory tree of the same leaves.
 @Suite(.serialized) struct PostgresLogTests {
-    static func client(_ server: PostgresProcess) -> PostgresClient {
-        PostgresClient(
-            configuration: .init(
-                host: "127.0.0.1", port: server.port, username: server.user, password: server.password, database: server.database, tls: .disable))
+    static func location(_ server: PostgresProcess) -> PostgresLocation {
+        PostgresLocation(host: "127.0.0.1", port: server.port, user: server.user, database: server.database, tls: .disable, password: server.password)
     }
 
-    /// Runs `body` with `count` clients of a fresh PostgreSQL (as that many daemons hold them), their pools running;
-    /// the server stops when it returns.
-    static func withClients(_ count: Int, _ body: @Sendable ([PostgresClient]) async throws -> Void) async throws {
+    /// Runs `body` with `count` clients of a fresh PostgreSQL (as that many daemons hold them), their pools running,
+    /// and where they connect; the server stops when it returns.
+    static func withClients(_ count: Int, _ body: @Sendable ([PostgresClient], PostgresLocation) async throws -> Void) async throws {
         let server = try PostgresProcess()
-        let clients = (0..<count).map { _ in client(server) }
+        let location = location(server)
+        let clients = (0..<count).map { _ in PostgresClient(configuration: location.clientConfiguration) }
         try await withThrowingDiscardingTaskGroup { group in
             for client in clients { group.addTask { await client.run() } }
-            try await body(clients)
+            try await body(clients, location)
             group.cancelAll()
         }
         withExtendedLifetime(server) {}
@@ -43,9 +42,9 @@ import Testing
 
     @Test func twoAppendersShareOneDenseLog() async throws {
         let logger = Logger(label: "test")
-        try await Self.withClients(2) { clients in
-            let logA = PostgresLog(client: clients[0], logger: logger)
-            let logB = PostgresLog(client: clients[1], logger: logger)
+        try await Self.withClients(2) { clients, location in
+            let logA = PostgresLog(client: clients[0], location: location, logger: logger)
+            let logB = PostgresLog(client: clients[1], location: location, logger: logger)
             // Both daemons migrate at start, at once.
             async let migratedA: Void = logA.migrate()
             async let migratedB: Void = logB.migrate()
@@ -93,8 +92,8 @@ import Testing
 @Suite(.serialized) struct PostgresAppendPathTests {
     @Test func oneStatementLockedAndChunkedAppendsBuildOneTree() async throws {
         let logger = Logger(label: "test")
-        try await PostgresLogTests.withClients(1) { clients in
-            let log = PostgresLog(client: clients[0], logger: logger)
+        try await PostgresLogTests.withClients(1) { clients, location in
+            let log = PostgresLog(client: clients[0], location: location, logger: logger)
             try await log.migrate()
             for i in 0..<20 { try await log.append([NewEvent(type: .pull, actor: "test", detail: "single \(i)")]) }
             #expect(log.appendPaths == .init(oneStatement: 19, locked: 1), "the first learns the frontier; the rest go as one statement")
@@ -134,9 +133,11 @@ import Testing
 @Suite(.serialized) struct PostgresMetadataTests {
     @Test func tokensAdvisoriesAndBlobsAreSharedByEveryDaemon() async throws {
         let logger = Logger(label: "test")
-        try await PostgresLogTests.withClients(2) { clients in
+        try await PostgresLogTests.withClients(2) { clients, location in
             let (a, b) = (clients[0], clients[1])
-            let (one, two) = (PostgresMetadata(client: a, logger: logger), PostgresMetadata(client: b, logger: logger))
+            let (one, two) = (
+                PostgresMetadata(client: a, location: location, logger: logger), PostgresMetadata(client: b, location: location, logger: logger)
+            )
             try await one.migrate()
             try await two.migrate()
             let created = try await one.createToken(
@@ -185,9 +186,9 @@ import Testing
 @Suite(.serialized) struct PostgresEventQueryTests {
     @Test func filtersPagesUsesAndCheckpoints() async throws {
         let logger = Logger(label: "test")
-        try await PostgresLogTests.withClients(1) { clients in
+        try await PostgresLogTests.withClients(1) { clients, location in
             let client = clients[0]
-            let log = PostgresLog(client: client, logger: logger)
+            let log = PostgresLog(client: client, location: location, logger: logger)
             try await log.migrate()
             try await log.recordEvent(NewEvent(type: .publish, actor: "token:ci (ci_%)", model: "acme/llama", version: "1", detail: "bundle"))
             try await log.append([
@@ -248,9 +249,9 @@ import Testing
 /// never touch a version's manifest.
 @Suite(.serialized) struct PostgresOCIRecordTests {
     @Test func manifestsReferrersAndTags() async throws {
-        try await PostgresLogTests.withClients(1) { clients in
+        try await PostgresLogTests.withClients(1) { clients, location in
             let client = clients[0]
-            let store = PostgresMetadata(client: client, logger: Logger(label: "test"))
+            let store = PostgresMetadata(client: client, location: location, logger: Logger(label: "test"))
             try await store.migrate()
             let layer = ContentDigest.of([1])
             func record(_ text: String, kind: OCIManifestRecord.Kind, version: String?, subject: ContentDigest? = nil) -> OCIManifestRecord {
@@ -278,6 +279,57 @@ import Testing
             #expect(try await store.deleteOCIManifest(repository: "acme/llama", digest: artifact.digest))
             #expect(try await store.ociTags(repository: "acme/llama").isEmpty, "its tags went with it")
             #expect(try await !store.deleteOCITag(repository: "acme/llama", tag: "latest"))
+        }
+    }
+}
+
+/// What database work does when the pool has no connection to give: it runs on a connection of its own while the
+/// database accepts one (a busy pool is not an outage, however slow the machine), and is unavailable, naming the
+/// database, once it does not.
+@Suite(.serialized) struct PostgresConnectionWaitTests {
+    @Test func aBusyPoolIsWaitedOutAndARefusingDatabaseIsUnavailable() async throws {
+        let server = try PostgresProcess()
+        let location = PostgresLogTests.location(server)
+        var configuration = location.clientConfiguration
+        configuration.options.maximumConnections = 1
+        let client = PostgresClient(configuration: configuration)
+        let log = PostgresLog(client: client, location: location, logger: Logger(label: "test"))
+        @Sendable func backend(_ connection: PostgresConnection) async throws -> Int32 {
+            var pid: Int32 = 0
+            for try await value in try await connection.query("SELECT pg_backend_pid()", logger: Logger(label: "test")).decode(Int32.self) {
+                pid = value
+            }
+            return pid
+        }
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await client.run() }
+            try await log.migrate()
+
+            // The pool's only connection is held until `release` ends.
+            let (held, holding) = AsyncStream.makeStream(of: Int32.self)
+            let (release, releasing) = AsyncStream.makeStream(of: Void.self)
+            group.addTask {
+                try await client.withConnection { connection in
+                    holding.yield(try await backend(connection))
+                    for await _ in release {}
+                }
+            }
+            var iterator = held.makeAsyncIterator()
+            let holder = try #require(await iterator.next())
+            let other = try await log.run("ask for a backend", waitingAtMost: .milliseconds(1)) { connection, _ in try await backend(connection) }
+            #expect(other != holder && other != 0, "the work ran on a connection outside the busy pool")
+            releasing.finish()
+
+            server.stop()
+            do throws(CustodyError) {
+                _ = try await log.run("ask for a backend", waitingAtMost: .milliseconds(1)) { connection, _ in try await backend(connection) }
+                Issue.record("a stopped database answered")
+            } catch {
+                #expect(error.code == .unavailable, "\(error)")
+                #expect(error.message.contains("PostgreSQL") && error.message.contains("127.0.0.1:\(server.port)"), "\(error.message)")
+                #expect(!error.message.contains(server.password), "never the password")
+            }
+            group.cancelAll()
         }
     }
 }

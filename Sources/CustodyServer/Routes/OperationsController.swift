@@ -22,14 +22,16 @@ struct OperationsController {
         return routes
     }
 
-    /// How long readiness waits for the database: a probe needs its answer sooner than requests wait for a connection.
-    static let databaseProbeWait: Duration = .seconds(1)
-
-    /// Ready when the database answers (within ``databaseProbeWait``), uploads can be staged and the disk is above its
-    /// floor.
+    /// Ready when the database answers, uploads can be staged and the disk is above its floor. A database that
+    /// refuses connections is reported once the pool's wait for one runs out (``PostgresLog/connectionWait``); a busy
+    /// one is waited for, so that a loaded host is not taken out of rotation for being slow.
     func readiness() async -> Response {
         var problems: [String] = []
-        if !(await databaseAnswers()) { problems.append("the database does not answer within \(Self.databaseProbeWait)") }
+        do {
+            _ = try await services.database.tokenCount()
+        } catch {
+            problems.append("the database does not answer: \(error.message)")
+        }
         if let problem = await services.blobs.unavailability() { problems.append(problem) }
         if let (reading, reserve) = services.disk.reading() {
             if reading.free < reserve {
@@ -40,20 +42,6 @@ struct OperationsController {
         }
         let text = problems.isEmpty ? "ready\n" : "not ready: " + problems.joined(separator: "; ") + "\n"
         return Response(status: problems.isEmpty ? .ok : .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: text)))
-    }
-
-    func databaseAnswers() async -> Bool {
-        let database = services.database
-        return await withTaskGroup(of: Bool.self) { group in
-            group.addTask { (try? await database.tokenCount()) != nil }
-            group.addTask {
-                try? await Task.sleep(for: Self.databaseProbeWait)
-                return false
-            }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
-        }
     }
 
     func metrics() -> Response {
