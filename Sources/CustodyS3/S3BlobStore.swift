@@ -320,19 +320,32 @@ final class S3Upload: BlobUpload, @unchecked Sendable {
         if let expected, expected != digest {
             throw CustodyError(.invalidArgument, "the uploaded bytes hash to \(digest), not \(expected); nothing was kept")
         }
-        let writer = S3BlobWriter(client: store.client, name: S3BlobStore.key(digest), partSize: store.partSize)
+        // Hashed on its way into the spool (a page-cache copy of what was received): read back part by part, not
+        // hashed again.
+        let writer = S3BlobWriter(client: store.client, name: S3BlobStore.key(digest), digest: digest, partSize: store.partSize)
         let fd = open(spool, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw .io(spool, "open", errno: errno) }
         defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: store.partSize)
         var offset: UInt64 = 0
         do throws(S3Error) {
-            while true {
-                let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
-                guard count >= 0 else { throw S3Error(status: 0, code: "LocalFile", message: "\(spool): read failed (errno \(errno))") }
-                if count == 0 { break }
-                try await writer.append(Array(buffer.prefix(count)))
-                offset += UInt64(count)
+            while offset < session.received {
+                let size = Int(min(UInt64(store.partSize), session.received - offset))
+                var failed: Int32 = 0
+                let part = [UInt8](unsafeUninitializedCapacity: size) { raw, initialized in
+                    while initialized < size {
+                        let count = pread(fd, raw.baseAddress! + initialized, size - initialized, off_t(offset) + off_t(initialized))
+                        if count <= 0 {
+                            failed = count == 0 ? EIO : errno
+                            break
+                        }
+                        initialized += count
+                    }
+                }
+                guard failed == 0 else {
+                    throw S3Error(status: 0, code: "LocalFile", message: "\(spool): read failed (errno \(failed))")
+                }
+                try await writer.append(part)
+                offset += UInt64(size)
             }
             let written = try await writer.complete(expecting: digest)
             // The spooled copy is verified: it becomes the cached one.

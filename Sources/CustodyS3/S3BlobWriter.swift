@@ -12,7 +12,10 @@ package actor S3BlobWriter {
     package let name: String
     package let partSize: Int
     package let partsInFlight: Int
-    private var hasher = SHA256()
+    /// Nil when the bytes' digest was checked before they came here (``init(client:name:digest:partSize:partsInFlight:)``).
+    private var hasher: SHA256?
+    private let known: ContentDigest?
+    /// The next part, filled up to `partSize` and then sent as it is (never copied again).
     private var buffer: [UInt8] = []
     private var uploadID: String?
     /// ETags of the parts sent and answered, in order; then the parts still in flight, in order.
@@ -24,10 +27,22 @@ package actor S3BlobWriter {
     /// `partSize` is at least 5 MiB (S3's smallest part but the last); 8 MiB by default, so that 10,000 parts hold
     /// 78 GiB; larger blobs need larger parts. `partsInFlight` (at least 1) bounds the memory to that many parts.
     package init(client: S3Client, name: String, partSize: Int = 8 << 20, partsInFlight: Int = 4) {
+        self.init(client: client, name: name, known: nil, partSize: partSize, partsInFlight: partsInFlight)
+    }
+
+    /// A writer of bytes already hashed to `digest` on their way to a local file (a spooled upload session, read back
+    /// to be stored): they are not hashed a second time, and ``complete(expecting:)`` takes `digest` as theirs.
+    package init(client: S3Client, name: String, digest: ContentDigest, partSize: Int = 8 << 20, partsInFlight: Int = 4) {
+        self.init(client: client, name: name, known: digest, partSize: partSize, partsInFlight: partsInFlight)
+    }
+
+    private init(client: S3Client, name: String, known: ContentDigest?, partSize: Int, partsInFlight: Int) {
         self.client = client
         self.name = name
         self.partSize = max(partSize, 5 << 20)
         self.partsInFlight = max(partsInFlight, 1)
+        self.known = known
+        hasher = known == nil ? SHA256() : nil
     }
 
     /// The multipart upload's id once the first part went out (for the janitor's records).
@@ -39,13 +54,23 @@ package actor S3BlobWriter {
     /// Hashes and buffers `bytes`, sending every full part.
     package func append(_ bytes: [UInt8]) async throws(S3Error) {
         guard !ended else { throw S3Error(status: 0, code: "UploadEnded", message: "the upload of \(name) has ended") }
-        hasher.update(data: bytes)
+        hasher?.update(data: bytes)
         written += UInt64(bytes.count)
-        buffer += bytes
-        while buffer.count >= partSize {
-            let part = Array(buffer.prefix(partSize))
-            buffer.removeFirst(partSize)
-            try await send(part)
+        if buffer.isEmpty && bytes.count == partSize {
+            try await send(bytes)
+            return
+        }
+        var start = 0
+        while start < bytes.count {
+            if buffer.isEmpty { buffer.reserveCapacity(partSize) }
+            let taken = min(partSize - buffer.count, bytes.count - start)
+            buffer.append(contentsOf: bytes[start..<(start + taken)])
+            start += taken
+            if buffer.count == partSize {
+                let part = buffer
+                buffer = []
+                try await send(part)
+            }
         }
     }
 
@@ -58,8 +83,12 @@ package actor S3BlobWriter {
         guard !ended else { throw S3Error(status: 0, code: "UploadEnded", message: "the upload of \(name) has ended") }
         ended = true
         let digest: ContentDigest
-        do throws(CustodyError) { digest = try ContentDigest(bytes: Array(hasher.finalize())) } catch {
-            throw S3Error(status: 0, code: "Digest", message: error.message)
+        if let known {
+            digest = known
+        } else {
+            do throws(CustodyError) { digest = try ContentDigest(bytes: Array((hasher ?? SHA256()).finalize())) } catch {
+                throw S3Error(status: 0, code: "Digest", message: error.message)
+            }
         }
         if let expected, expected != digest {
             await abortQuietly()

@@ -71,6 +71,18 @@ import Testing
         #expect(try await client.get("blobs/sha256/" + ContentDigest.of(small).hex) == small)
         #expect(try await store.withLocalFiles([ContentDigest.of(small)]) { paths in FileManager.default.contents(atPath: paths[0]) } == Data(small))
 
+        // A session of several parts (two full, one short): read back from the spool part by part, stored whole.
+        let large = pseudoRandomBytes((10 << 20) + 3, seed: 5)
+        let spooled = try await uploads.startSession()
+        for (index, chunk) in stride(from: 0, to: large.count, by: 3 << 20).enumerated() {
+            let part = Array(large[chunk..<min(chunk + (3 << 20), large.count)])
+            _ = try await uploads.appendChunk(spooled, at: UInt64(index * (3 << 20)), declaredLength: UInt64(part.count), body: Body(chunks: [part]))
+        }
+        #expect(
+            try await uploads.finishSession(spooled, expecting: ContentDigest.of(large), declaredLength: nil, body: Body(chunks: [])) == 10 << 20 + 3)
+        #expect(try await client.get("blobs/sha256/" + ContentDigest.of(large).hex) == large)
+        #expect(try await client.multipartUploads(under: "blobs/").isEmpty)
+
         // An object whose bytes are not its digest is never served.
         let forged = ContentDigest.of(Array("the real bytes".utf8))
         _ = try await client.put("blobs/sha256/" + forged.hex, Array("tampered".utf8))
