@@ -28,6 +28,23 @@ extension PostgresMetadata: OCIRecords {
         let prepared = rows
         try await log.run("save OCI manifests") { connection, logger in
             try await connection.withTransaction(logger: logger) { connection in
+                // The blobs named must still be recorded, and their records are held (shared) until this commits: a
+                // collector that holds one first deletes it before this reads (and the push fails), one that comes
+                // after finds the reference (a manifest that lists other manifests names them, in the repository or
+                // in this batch).
+                var missing = Set(prepared.flatMap { $0.0.references.map(\.description) }).subtracting(prepared.map { $0.0.digest.description })
+                if !missing.isEmpty {
+                    for try await digest in try await connection.query(
+                        "SELECT digest FROM blobs WHERE digest = ANY(\(Array(missing))) FOR SHARE", logger: logger
+                    ).decode(String.self) { missing.remove(digest) }
+                }
+                if !missing.isEmpty {
+                    for try await digest in try await connection.query(
+                        "SELECT digest FROM oci_manifests WHERE repository = ANY(\(Array(Set(prepared.map { $0.0.repository })))) AND digest = ANY(\(Array(missing)))",
+                        logger: logger
+                    ).decode(String.self) { missing.remove(digest) }
+                }
+                if let gone = missing.sorted().first { throw CustodyError.collectedReference(gone) }
                 for (record, annotations) in prepared {
                     let inserted = try await connection.query(
                         """

@@ -56,7 +56,7 @@ extension OCIArtifacts {
             if subjectRecord?.kind == .model, let version, Self.isSignature(manifest) {
                 warning = try await attachSignature(manifest, to: model, version: version, actor: actor)
             }
-            try await records.saveOCIManifests([record], tag: tag)
+            try await save([record], tag: tag)
             return Pushed(digest: digest, subject: subjectDigest, version: version, warning: warning)
         }
         if let kind = ModelArtifactKind(manifest) {
@@ -70,8 +70,18 @@ extension OCIArtifacts {
         }
         try await refuseVersionTag(tag, model)
         let record = try Self.record(bytes, repository: repository, kind: .artifact, version: nil, parsed: manifest)
-        try await records.saveOCIManifests([record], tag: tag)
+        try await save([record], tag: tag)
         return Pushed(digest: digest, subject: nil, version: nil)
+    }
+
+    /// Records pushed manifests. A blob one names that the collector took since ``checkReferences(_:in:)`` saw it
+    /// (it was unused and past the grace period) is unknown, as it would have been a moment earlier: the client
+    /// pushes it again.
+    private func save(_ manifests: [OCIManifestRecord], tag: String?) async throws {
+        do throws(CustodyError) { try await records.saveOCIManifests(manifests, tag: tag) } catch {
+            guard error.code == .notFound else { throw error }
+            throw Refusal(.manifestBlobUnknown, error.message)
+        }
     }
 
     /// A referrer that carries an OMS signature (a Sigstore bundle), as model_signing writes it.
@@ -173,7 +183,7 @@ extension OCIArtifacts {
         let record = try Self.record(bytes, repository: model.description, kind: .model, version: detail.version, parsed: manifest)
         let canonical = try await records.ociModelManifest(repository: model.description, version: detail.version)
         let attachments = canonical == nil ? try await attachments(of: detail, subject: record) : []
-        try await records.saveOCIManifests([record] + attachments, tag: nil)
+        try await save([record] + attachments, tag: nil)
         return Pushed(digest: digest, subject: nil, version: detail.version)
     }
 

@@ -129,13 +129,24 @@ package struct OCIArtifacts: Sendable {
     /// version recorded at publish, so every daemon generates the same bytes.
     package func modelManifest(_ version: API.VersionDetail) async throws -> OCIManifestRecord {
         if let recorded = try await records.ociModelManifest(repository: version.model, version: version.version) { return recorded }
-        let config = ModelPack.config(of: version)
-        _ = try await uploads.store(config.bytes)
-        let bytes = ModelPack.manifest(of: version, config: config).encoded()
-        let record = try OCIArtifacts.record(
-            bytes, repository: version.model, kind: .model, version: version.version, parsed: try Self.parse(bytes))
-        try await records.saveOCIManifests([record] + (try await attachments(of: version, subject: record)), tag: nil)
-        return record
+        // The generated blobs are stored first; one already stored and unused may be collected before the records
+        // name it, and is stored again.
+        var attempt = 0
+        while true {
+            attempt += 1
+            let config = ModelPack.config(of: version)
+            _ = try await uploads.store(config.bytes)
+            let bytes = ModelPack.manifest(of: version, config: config).encoded()
+            let record = try OCIArtifacts.record(
+                bytes, repository: version.model, kind: .model, version: version.version, parsed: try Self.parse(bytes))
+            let attached = try await attachments(of: version, subject: record)
+            do throws(CustodyError) {
+                try await records.saveOCIManifests([record] + attached, tag: nil)
+                return record
+            } catch {
+                guard error.code == .notFound, attempt < 3 else { throw error }
+            }
+        }
     }
 
     /// The registry's documents about a version as referrers of its manifest: the registry's OMS signature

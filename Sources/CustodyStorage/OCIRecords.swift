@@ -50,7 +50,9 @@ package struct OCIManifestRecord: Sendable, Hashable {
 /// manifest references (so that a blob is served only to a caller allowed a manifest holding it).
 package protocol OCIRecords: Sendable {
     /// Stores manifests (and a tag for the first, when given) in one transaction; a manifest already stored under
-    /// its repository and digest is left as it is.
+    /// its repository and digest is left as it is. Every blob the manifests name must still be recorded, checked in
+    /// that transaction against the collector (``BlobIndex/collectBlob(_:unusedSince:deleting:)``): otherwise nothing
+    /// is stored and the error is ``CustodyError/collectedReference(_:)``.
     func saveOCIManifests(_ records: [OCIManifestRecord], tag: String?) async throws(CustodyError)
     func ociManifest(repository: String, digest: ContentDigest) async throws(CustodyError) -> OCIManifestRecord?
     /// The manifest of a model version (the one recorded with it), or nil when none is recorded yet.
@@ -67,4 +69,11 @@ package protocol OCIRecords: Sendable {
     func deleteOCITag(repository: String, tag: String) async throws(CustodyError) -> Bool
     /// Whether a manifest of `repository` references the blob (so that it may be mounted from there).
     func ociRepository(_ repository: String, references digest: ContentDigest) async throws(CustodyError) -> Bool
+}
+
+extension CustodyError {
+    /// A manifest names a blob that is not (or no longer: collected since it was checked) in the registry.
+    package static func collectedReference(_ digest: String) -> CustodyError {
+        CustodyError(.notFound, "blob \(digest) that the manifest names is no longer in the registry (collected as unused); push it again")
+    }
 }

@@ -54,6 +54,24 @@ extension JSONEncoder {
 extension RegistryDatabase {
     package func saveOCIManifests(_ records: [OCIManifestRecord], tag: String?) async throws(CustodyError) {
         try await write { db in
+            // In the collector's write transaction's stead: the blobs named must still be recorded (a manifest that
+            // lists other manifests names them, in the repository or in this batch).
+            var missing = Set(records.flatMap { $0.references.map(\.description) }).subtracting(records.map(\.digest.description))
+            if !missing.isEmpty {
+                let names = Array(missing)
+                let marks = names.map { _ in "?" }.joined(separator: ", ")
+                missing.subtract(
+                    try String.fetchAll(db, sql: "SELECT digest FROM blobs WHERE digest IN (\(marks))", arguments: StatementArguments(names)))
+            }
+            for record in records where !missing.isEmpty {
+                let names = Array(missing)
+                let marks = names.map { _ in "?" }.joined(separator: ", ")
+                missing.subtract(
+                    try String.fetchAll(
+                        db, sql: "SELECT digest FROM oci_manifests WHERE repository = ? AND digest IN (\(marks))",
+                        arguments: StatementArguments([record.repository] + names)))
+            }
+            if let gone = missing.sorted().first { throw CustodyError.collectedReference(gone) }
             let now = Self.now()
             for record in records {
                 let key = record.digest.description

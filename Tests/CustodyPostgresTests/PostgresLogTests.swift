@@ -263,6 +263,11 @@ import Testing
             }
             let model = record(#"{"model":1}"#, kind: .model, version: "1.0")
             let signature = record(#"{"sig":1}"#, kind: .attachment, version: "1.0", subject: model.digest)
+            await #expect(throws: CustodyError.collectedReference(layer.description), "a blob the registry does not hold") {
+                try await store.saveOCIManifests([model, signature], tag: nil)
+            }
+            #expect(try await store.ociManifest(repository: "acme/llama", digest: model.digest) == nil, "nothing stored")
+            try await store.recordBlob(layer, size: 1)
             try await store.saveOCIManifests([model, signature], tag: nil)
             try await store.saveOCIManifests([model], tag: nil)
             #expect(try await store.ociManifest(repository: "acme/llama", digest: model.digest) == model)
@@ -279,7 +284,55 @@ import Testing
             #expect(try await store.deleteOCIManifest(repository: "acme/llama", digest: artifact.digest))
             #expect(try await store.ociTags(repository: "acme/llama").isEmpty, "its tags went with it")
             #expect(try await !store.deleteOCITag(repository: "acme/llama", tag: "latest"))
+
+            // An index names manifests of the repository, not blobs.
+            let index = OCIManifestRecord(
+                repository: "acme/llama", digest: ContentDigest.of(Array("index".utf8)), mediaType: "application/vnd.oci.image.index.v1+json",
+                artifactType: nil, subject: nil, kind: .artifact, version: nil, references: [model.digest], annotations: [:],
+                bytes: Array("index".utf8))
+            try await store.saveOCIManifests([index], tag: nil)
         }
+    }
+
+    /// A plain artifact's manifest put while the collector deletes a blob it names: the collector holds the blob's
+    /// record, the save waits for it and then finds the blob gone, so nothing is stored that names missing bytes.
+    @Test func aManifestPutDuringCollectionNeverNamesAMissingBlob() async throws {
+        try await PostgresLogTests.withClients(2) { clients, location in
+            let (collector, front) = (
+                PostgresMetadata(client: clients[0], location: location, logger: Logger(label: "test")),
+                PostgresMetadata(client: clients[1], location: location, logger: Logger(label: "test"))
+            )
+            try await collector.migrate()
+            let blob = ContentDigest.of([7])
+            try await collector.recordBlob(blob, size: 1)
+            let bytes = Array(#"{"plain":2}"#.utf8)
+            let artifact = OCIManifestRecord(
+                repository: "acme/plain", digest: ContentDigest.of(bytes), mediaType: "application/vnd.oci.image.manifest.v1+json",
+                artifactType: nil, subject: nil, kind: .artifact, version: nil, references: [blob], annotations: [:], bytes: bytes)
+
+            let (deleting, started) = AsyncStream.makeStream(of: Void.self)
+            let (release, releasing) = AsyncStream.makeStream(of: Void.self)
+            async let collected = collector.collectBlob(blob, unusedSince: RFC3339.string(Date().addingTimeInterval(3600))) {
+                started.yield()
+                for await _ in release {}
+            }
+            var iterator = deleting.makeAsyncIterator()
+            _ = await iterator.next()  // the collector holds the record and is deleting the bytes
+            let saved = Task { try await front.saveOCIManifests([artifact], tag: "latest") }
+            // No deadline: the save is waiting for the collector's lock.
+            while try await Self.waitingLocks(clients[0]) == 0 { try await Task.sleep(for: .milliseconds(5)) }
+            releasing.finish()
+            #expect(try await collected, "the collector deleted the unused blob")
+            await #expect(throws: CustodyError.collectedReference(blob.description)) { try await saved.value }
+            #expect(try await front.ociManifest(repository: "acme/plain", digest: artifact.digest) == nil)
+            #expect(try await front.ociTag(repository: "acme/plain", tag: "latest") == nil)
+        }
+    }
+
+    static func waitingLocks(_ client: PostgresClient) async throws -> Int {
+        var count = 0
+        for try await value in try await client.query("SELECT count(*) FROM pg_locks WHERE NOT granted").decode(Int.self) { count = value }
+        return count
     }
 }
 

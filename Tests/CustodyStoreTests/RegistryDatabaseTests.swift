@@ -60,6 +60,26 @@ import Testing
         #expect(try await database.model(new.model) == nil, "nothing half-written")
     }
 
+    @Test func aManifestNeedsItsBlobs() async throws {
+        let layer = ContentDigest.of([4])
+        let bytes = Array(#"{"plain":1}"#.utf8)
+        let artifact = OCIManifestRecord(
+            repository: "acme/plain", digest: ContentDigest.of(bytes), mediaType: "application/vnd.oci.image.manifest.v1+json",
+            artifactType: nil, subject: nil, kind: .artifact, version: nil, references: [layer], annotations: [:], bytes: bytes)
+        await #expect(throws: CustodyError.collectedReference(layer.description)) { try await database.saveOCIManifests([artifact], tag: "v") }
+        #expect(try await database.ociManifest(repository: "acme/plain", digest: artifact.digest) == nil, "nothing half-written")
+        #expect(try await database.ociTag(repository: "acme/plain", tag: "v") == nil)
+        try await database.recordBlob(layer, size: 1)
+        try await database.saveOCIManifests([artifact], tag: "v")
+        // An index names manifests of the repository (or of its batch), not blobs.
+        let index = OCIManifestRecord(
+            repository: "acme/plain", digest: ContentDigest.of(Array("index".utf8)), mediaType: "application/vnd.oci.image.index.v1+json",
+            artifactType: nil, subject: nil, kind: .artifact, version: nil, references: [artifact.digest], annotations: [:],
+            bytes: Array("index".utf8))
+        try await database.saveOCIManifests([index], tag: nil)
+        #expect(try await database.ociManifest(repository: "acme/plain", digest: index.digest) == index)
+    }
+
     /// A database whose log was stored by (level, index) keeps the same tree when it moves to post-order positions,
     /// and events it had not logged yet become leaves.
     @Test func logStorageMigratesToPostOrder() async throws {
