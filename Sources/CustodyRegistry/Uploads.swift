@@ -189,10 +189,22 @@ package struct Uploads: Sendable {
     }
 
     /// Ends a session with an optional last chunk and places the blob under `digest`; bytes that are not that digest
-    /// are not kept (and the session ends).
+    /// are not kept (and the session ends). A session that holds nothing yet is a monolithic upload of `digest`.
     package func finishSession<Body: AsyncSequence & Sendable>(
         _ id: UploadID, expecting digest: ContentDigest, declaredLength declared: UInt64?, body: Body
     ) async throws(CustodyError) -> UInt64 where Body.Element: ContiguousBytes & Sendable {
+        // A session that holds nothing and whose bytes come with their digest (`POST`, then `PUT ?digest=` with the
+        // body, as oras and curl push): the bytes go where those of a known digest go — on S3 streamed into their
+        // key while hashed, instead of staged and then copied there.
+        if await blobs.stagedSize(of: id) == 0 {
+            _ = try await cancelSession(id)
+            switch try await receive(digest, from: 0, declaredLength: declared, body: body) {
+            case .created(let size): return size
+            case .alreadyStored:
+                guard let size = try await storedSize(digest) else { throw CustodyError(.notFound, "blob \(digest) went while it was put") }
+                return size
+            }
+        }
         let staged = try await appendChunk(id, at: nil, declaredLength: declared, body: body)
         let upload = try await blobs.upload(id, resumingAt: staged)
         // Touched before the bytes are placed, so that a collector deciding on this blob now keeps it or finishes first.
