@@ -8,7 +8,7 @@
 #   c) skopeo's own ceiling: the same copy from one oci: layout into another, no registry (skopeo hashes what it reads
 #      in one thread: this bounds a) and b) whatever the server);
 #   d) the servers without skopeo: curl uploads the 8 layer blobs, 4 at a time (POST a session, PUT the body with
-#      ?digest=), then downloads them, 4 at a time, to /dev/null.
+#      ?digest=, as oras does), into an empty registry of its own, then downloads them, 4 at a time, to /dev/null.
 #
 #   bench/oci.sh                         (RUNS=3 by default; BENCH_DIR as in bench/sign.sh)
 #   LAYERS=8 LAYER_MIB=512 bench/oci.sh  (the artifact's shape)
@@ -202,6 +202,12 @@ for run in range(runs):
         subprocess.run(["sync"], check=True)
         results[name]["pull"].append(skopeo(f"docker://{address}/acme/bench:v1", f"oci:{target}:v1", creds, "src"))
         shutil.rmtree(target)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait()
+        shutil.rmtree(home)
+        # d) on an empty registry of its own: the blobs a) stored would be found there and not sent again.
+        home = f"{work}/{name}-{run}-curl"
+        proc, address, creds = start(home)
         subprocess.run(["sync"], check=True)
         results[name]["curl push"].append(curl_push(address, creds))
         results[name]["curl pull"].append(curl_pull(address, creds))
