@@ -54,8 +54,8 @@ extension JSONEncoder {
 extension RegistryDatabase {
     package func saveOCIManifests(_ records: [OCIManifestRecord], tag: String?) async throws(CustodyError) {
         try await write { db in
-            // In the collector's write transaction's stead: the blobs named must still be recorded (a manifest that
-            // lists other manifests names them, in the repository or in this batch).
+            // In the write transaction, which the collector's excludes: the blobs named must still be recorded (a
+            // manifest that lists other manifests names them, in the repository or in this batch).
             var missing = Set(records.flatMap { $0.references.map(\.description) }).subtracting(records.map(\.digest.description))
             if !missing.isEmpty {
                 let names = Array(missing)
