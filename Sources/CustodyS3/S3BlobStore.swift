@@ -10,14 +10,21 @@ import Synchronization
     import Musl
 #endif
 
-/// Blobs in an S3-compatible bucket: `PREFIX/blobs/sha256/<hex>`, the second implementation of ``BlobStore``.
+/// Blobs in an S3-compatible bucket, the second implementation of ``BlobStore``. The key of a blob is
+/// `PREFIX/blobs/sha256/<hex>`: its bytes, or a *pointer* to them — an object whose user metadata `custody-blob` names
+/// the key that holds them (`uploads/<uuid>`) and `custody-size` their size.
 ///
 /// - **Uploads of a known digest** (`/v1`, the Hub API: upload id `sha256-<hex>`) stream as a multipart upload under
 ///   the final key while hashed (``S3BlobWriter``), completed with `If-None-Match: *` only when the digest matches.
 ///   A suspended one resumes in this process (its writer and hash state are kept); after a restart it starts again,
 ///   and the janitor aborts the multipart upload left behind.
-/// - **Upload sessions** (OCI: the digest is named at the end) are spooled to the local cache directory while hashed,
-///   then streamed into their final key when committed.
+/// - **Upload sessions** (OCI: the digest is named only at the end) stream as a multipart upload under a key of their
+///   own, `uploads/<uuid>`, while hashed, so that the store ingests the bytes while they arrive instead of after;
+///   when the digest matches, the upload is completed and the pointer put at the blob's key with `If-None-Match: *`
+///   (a blob stored first by another writer wins, and the session's copy is deleted). Nothing is copied. A marker
+///   `pending/<uuid>` (the digest) exists while a session's object is being placed or deleted, so that the janitor
+///   finds the object of a daemon that stopped in between. A session smaller than one part is one `PutObject` under
+///   the blob's key. A local copy (spool) is kept as the blob's cached copy.
 /// - **Reads** are proxied and verified: a blob is downloaded once into the local cache (hashed; one whose bytes are
 ///   not its digest is refused and not kept) and served from there. The cache is bounded (`cacheLimit`): the least
 ///   recently used blobs go first.
@@ -32,16 +39,19 @@ package final class S3BlobStore: BlobStore {
     private let added = Mutex(0)
 
     final class Session: @unchecked Sendable {
-        /// One of: a writer streaming to the final key, or a local spool file.
-        let writer: S3BlobWriter?
+        /// Streams the bytes to the blob's key, or (a session) to ``staged``.
+        let writer: S3BlobWriter
+        /// The key of a session's object (`uploads/<uuid>`); nil when the writer streams to the blob's key.
+        let staged: String?
+        /// A session's local copy, the blob's cached copy once placed.
         let spool: String?
         var received: UInt64 = 0
-        var hasher = SHA256()
         var active = false
         var touched = Date()
 
-        init(writer: S3BlobWriter?, spool: String?) {
+        init(writer: S3BlobWriter, staged: String?, spool: String?) {
             self.writer = writer
+            self.staged = staged
             self.spool = spool
         }
     }
@@ -59,6 +69,13 @@ package final class S3BlobStore: BlobStore {
     }
 
     static func key(_ digest: ContentDigest) -> String { "blobs/sha256/" + digest.hex }
+    /// The marker of a session's object while it is placed or deleted: `pending/<uuid>` for `uploads/<uuid>`.
+    static func marker(of staged: String) -> String { "pending/" + staged.dropFirst("uploads/".count) }
+    /// The object a pointer names, when `metadata` is a pointer's (only keys of session objects are followed).
+    static func pointee(_ metadata: [String: String]) -> String? {
+        guard let staged = metadata["custody-blob"], staged.hasPrefix("uploads/"), !staged.contains("..") else { return nil }
+        return staged
+    }
     func cached(_ digest: ContentDigest) -> String { cache + "/blobs/" + digest.hex }
 
     static func failure(_ error: S3Error) -> CustodyError {
@@ -68,7 +85,11 @@ package final class S3BlobStore: BlobStore {
     // MARK: BlobStore
 
     package func size(of digest: ContentDigest) async throws(CustodyError) -> UInt64? {
-        do throws(S3Error) { return try await client.size(of: Self.key(digest)) } catch { throw Self.failure(error) }
+        do throws(S3Error) {
+            guard let head = try await client.head(Self.key(digest)) else { return nil }
+            if Self.pointee(head.metadata) != nil, let size = head.metadata["custody-size"].flatMap({ UInt64($0) }) { return size }
+            return head.size
+        } catch { throw Self.failure(error) }
     }
 
     package func stagedSize(of id: UploadID) async -> UInt64? {
@@ -76,6 +97,7 @@ package final class S3BlobStore: BlobStore {
     }
 
     package func upload(_ id: UploadID, resumingAt offset: UInt64) async throws(CustodyError) -> any BlobUpload {
+        var replaced: Session?
         let session: Session = try sessions.withLock { table throws(CustodyError) in
             if let existing = table[id] {
                 guard !existing.active else { throw CustodyError(.conflict, "another upload of \(id) is in progress; retry later") }
@@ -91,14 +113,22 @@ package final class S3BlobStore: BlobStore {
             } else if offset > 0 {
                 throw CustodyError(.outOfOrder, "the registry holds 0 bytes of this upload, not \(offset); resume from 0")
             }
-            let fresh = Session(
-                writer: id.rawValue.hasPrefix("sha256-")
-                    ? S3BlobWriter(client: client, name: "blobs/sha256/" + id.rawValue.dropFirst(7), partSize: partSize) : nil,
-                spool: id.rawValue.hasPrefix("sha256-") ? nil : cache + "/uploads/" + id.rawValue)
+            let fresh: Session
+            if id.rawValue.hasPrefix("sha256-") {
+                let writer = S3BlobWriter(client: client, name: "blobs/sha256/" + id.rawValue.dropFirst(7), partSize: partSize)
+                fresh = Session(writer: writer, staged: nil, spool: nil)
+            } else {
+                let staged = "uploads/" + UUID().uuidString.lowercased()
+                fresh = Session(
+                    writer: S3BlobWriter(client: client, name: staged, partSize: partSize), staged: staged,
+                    spool: cache + "/uploads/" + id.rawValue)
+            }
             fresh.active = true
-            table[id] = fresh
+            replaced = table.updateValue(fresh, forKey: id)
             return fresh
         }
+        // Started afresh: what the upload held before is discarded.
+        await replaced?.writer.abort()
         if offset == 0, let spool = session.spool {
             let fd = open(spool, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
             guard fd >= 0 else {
@@ -115,10 +145,21 @@ package final class S3BlobStore: BlobStore {
     }
 
     package func delete(_ digest: ContentDigest) async throws(CustodyError) {
-        do throws(S3Error) { try await client.delete(Self.key(digest)) } catch {
+        unlink(cached(digest))
+        do throws(S3Error) {
+            guard let head = try await client.head(Self.key(digest)) else { return }
+            guard let staged = Self.pointee(head.metadata) else {
+                try await client.delete(Self.key(digest))
+                return
+            }
+            // The marker first, so that a stop between the two deletes leaves the object to the janitor.
+            _ = try await client.put(Self.marker(of: staged), Array(digest.hex.utf8), ifAbsent: false)
+            try await client.delete(Self.key(digest))
+            try await client.delete(staged)
+            try await client.delete(Self.marker(of: staged))
+        } catch {
             if error.status != 404 { throw Self.failure(error) }
         }
-        unlink(cached(digest))
     }
 
     package func withLocalFiles<T: Sendable>(
@@ -139,20 +180,54 @@ package final class S3BlobStore: BlobStore {
         var bytes: UInt64 = 0
         for (_, session) in expired {
             bytes += session.received
-            await session.writer?.abort()
+            await session.writer.abort()
             if let spool = session.spool { unlink(spool) }
         }
         // Multipart uploads no session of this process holds, older than the cutoff: left by a daemon that stopped.
         let live = Set(await sessionsUploadIDs())
         var count = expired.count
-        if let uploads = try? await client.multipartUploads(under: "blobs/") {
+        for prefix in ["blobs/", "uploads/"] {
+            guard let uploads = try? await client.multipartUploads(under: prefix) else { continue }
             for upload in uploads where !live.contains(upload.uploadID) {
-                guard let initiated = try? Date(upload.initiated, strategy: .iso8601), initiated < cutoff else { continue }
+                guard let initiated = Self.date(upload.initiated), initiated < cutoff else { continue }
                 try? await client.abortMultipartUpload(upload.name, uploadID: upload.uploadID)
                 count += 1
             }
         }
+        count += await sweepMarkers(olderThan: cutoff)
         return (count, bytes)
+    }
+
+    /// Markers older than `cutoff` are of a placement or a deletion that stopped half-way: the session's object goes
+    /// unless the blob's pointer names it (the placement got that far). Returns how many objects went.
+    func sweepMarkers(olderThan cutoff: Date) async -> Int {
+        guard let markers = try? await client.list(under: "pending/") else { return 0 }
+        var removed = 0
+        for marker in markers {
+            guard let modified = Self.date(marker.modified), modified < cutoff else { continue }
+            let staged = "uploads/" + marker.name.dropFirst("pending/".count)
+            do throws(S3Error) {
+                let hex = String(decoding: try await client.get(marker.name), as: UTF8.self)
+                if let digest = try? ContentDigest(hex: hex), let head = try await client.head(Self.key(digest)),
+                    Self.pointee(head.metadata) == staged
+                {
+                    try await client.delete(marker.name)
+                    continue
+                }
+                try await client.delete(staged)
+                try await client.delete(marker.name)
+                removed += 1
+            } catch {
+                continue
+            }
+        }
+        return removed
+    }
+
+    /// A time as S3 gives it (ISO 8601, with or without fractional seconds).
+    static func date(_ text: String) -> Date? {
+        if let date = try? Date(text, strategy: .iso8601) { return date }
+        return try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))
     }
 
     package func unavailability() async -> String? {
@@ -167,7 +242,7 @@ package final class S3BlobStore: BlobStore {
     // MARK: Sessions
 
     func sessionsUploadIDs() async -> [String] {
-        let writers = sessions.withLock { $0.values.compactMap(\.writer) }
+        let writers = sessions.withLock { $0.values.map(\.writer) }
         var ids: [String] = []
         for writer in writers { if let id = await writer.multipartUploadID { ids.append(id) } }
         return ids
@@ -213,8 +288,12 @@ package final class S3BlobStore: BlobStore {
     private func fetch(_ digest: ContentDigest) async throws(CustodyError) {
         let path = cached(digest)
         let partial = path + ".partial-" + UUID().uuidString
-        let got: (digest: ContentDigest, size: UInt64)
-        do throws(S3Error) { got = try await client.download(Self.key(digest), to: partial) } catch {
+        var got: (digest: ContentDigest, size: UInt64, metadata: [String: String])
+        do throws(S3Error) {
+            got = try await client.download(Self.key(digest), to: partial)
+            // A pointer: the bytes are those of the object it names.
+            if let staged = Self.pointee(got.metadata) { got = try await client.download(staged, to: partial) }
+        } catch {
             throw error.status == 404 ? CustodyError(.notFound, "blob \(digest) is not in the registry") : Self.failure(error)
         }
         guard got.digest == digest else {
@@ -266,7 +345,8 @@ package final class S3BlobStore: BlobStore {
     }
 }
 
-/// One upload into the S3 store: streamed to its final key, or spooled until its digest is known.
+/// One upload into the S3 store: streamed to the blob's key, or (a session) to an object of its own, pointed to when its
+/// digest is known.
 final class S3Upload: BlobUpload, @unchecked Sendable {
     let id: UploadID
     let session: S3BlobStore.Session
@@ -282,9 +362,7 @@ final class S3Upload: BlobUpload, @unchecked Sendable {
 
     func append(_ chunk: some ContiguousBytes & Sendable) async throws(CustodyError) {
         let bytes = chunk.withUnsafeBytes { Array($0) }
-        if let writer = session.writer {
-            do throws(S3Error) { try await writer.append(bytes) } catch { throw S3BlobStore.failure(error) }
-        } else if let spool = session.spool {
+        if let spool = session.spool {
             let fd = open(spool, O_WRONLY | O_CLOEXEC)
             guard fd >= 0 else { throw .io(spool, "open", errno: errno) }
             defer { close(fd) }
@@ -296,72 +374,73 @@ final class S3Upload: BlobUpload, @unchecked Sendable {
                 } catch { return error }
             }
             if let failure { throw failure }
-            session.hasher.update(data: bytes)
         }
+        do throws(S3Error) { try await session.writer.append(bytes) } catch { throw S3BlobStore.failure(error) }
         session.received += UInt64(bytes.count)
     }
 
     func commit(expecting expected: ContentDigest?) async throws(CustodyError) -> (digest: ContentDigest, size: UInt64) {
         defer { store.end(id) }
-        if let writer = session.writer {
+        let writer = session.writer
+        guard let staged = session.staged else {
             do throws(S3Error) {
                 let written = try await writer.complete(expecting: expected)
                 // A small blob is kept in the cache as it goes out: the scan and the first pull read it from there.
                 if let bytes = await writer.wholeBlob { store.keep(bytes, as: written.digest) }
                 return (written.digest, written.size)
             } catch {
-                if error.code == "BadDigest" { throw CustodyError(.invalidArgument, error.message) }
-                throw S3BlobStore.failure(error)
+                throw Self.failure(error)
             }
         }
-        guard let spool = session.spool else { throw CustodyError(.io, "upload \(id) has nowhere to write") }
-        defer { unlink(spool) }
-        let digest = try ContentDigest(bytes: Array(session.hasher.finalize()))
+        defer { if let spool = session.spool { unlink(spool) } }
+        let placed: (digest: ContentDigest, size: UInt64)
+        do throws(S3Error) { placed = try await place(writer, staged: staged, expecting: expected) } catch { throw Self.failure(error) }
+        // The local copy holds the bytes just verified: it becomes the cached one.
+        if let spool = session.spool, rename(spool, store.cached(placed.digest)) == 0 { store.evict() }
+        return placed
+    }
+
+    /// Places a session's bytes under their digest: one `PutObject` at the blob's key when they are smaller than a
+    /// part; otherwise the multipart upload is completed under `staged` and the blob's key made a pointer to it.
+    private func place(
+        _ writer: S3BlobWriter, staged: String, expecting expected: ContentDigest?
+    ) async throws(S3Error) -> (digest: ContentDigest, size: UInt64) {
+        guard let digest = await writer.digest else { throw S3Error(status: 0, code: "UploadEnded", message: "upload \(id) has ended") }
         if let expected, expected != digest {
-            throw CustodyError(.invalidArgument, "the uploaded bytes hash to \(digest), not \(expected); nothing was kept")
-        }
-        // Hashed on its way into the spool (a page-cache copy of what was received): read back part by part, not
-        // hashed again.
-        let writer = S3BlobWriter(client: store.client, name: S3BlobStore.key(digest), digest: digest, partSize: store.partSize)
-        let fd = open(spool, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .io(spool, "open", errno: errno) }
-        defer { close(fd) }
-        var offset: UInt64 = 0
-        do throws(S3Error) {
-            while offset < session.received {
-                let size = Int(min(UInt64(store.partSize), session.received - offset))
-                var failed: Int32 = 0
-                let part = [UInt8](unsafeUninitializedCapacity: size) { raw, initialized in
-                    while initialized < size {
-                        let count = pread(fd, raw.baseAddress! + initialized, size - initialized, off_t(offset) + off_t(initialized))
-                        if count <= 0 {
-                            failed = count == 0 ? EIO : errno
-                            break
-                        }
-                        initialized += count
-                    }
-                }
-                guard failed == 0 else {
-                    throw S3Error(status: 0, code: "LocalFile", message: "\(spool): read failed (errno \(failed))")
-                }
-                try await writer.append(part)
-                offset += UInt64(size)
-            }
-            let written = try await writer.complete(expecting: digest)
-            // The spooled copy is verified: it becomes the cached one.
-            if rename(spool, store.cached(digest)) == 0 { store.evict() }
-            return (written.digest, written.size)
-        } catch {
             await writer.abort()
-            throw S3BlobStore.failure(error)
+            throw S3Error(status: 0, code: "BadDigest", message: "the uploaded bytes hash to \(digest), not \(expected); nothing was kept")
         }
+        guard await writer.multipartUploadID != nil else {
+            let written = try await writer.complete(expecting: digest, small: { S3BlobStore.key($0) })
+            return (digest, written.size)
+        }
+        // From the marker on, a stop at any step leaves what the janitor needs: the marker names the digest, and the
+        // object goes unless the blob's key points to it. A failure below leaves the marker (the pointer may have been
+        // stored though its answer was lost), so the janitor decides.
+        let marker = S3BlobStore.marker(of: staged)
+        _ = try await store.client.put(marker, Array(digest.hex.utf8), ifAbsent: false)
+        let written = try await writer.complete(expecting: digest)
+        let pointer = try await store.client.put(
+            S3BlobStore.key(digest), Array(staged.utf8), ifAbsent: true,
+            metadata: [("custody-blob", staged), ("custody-size", String(written.size))])
+        if pointer == .alreadyThere {
+            // Stored first by another writer: this copy goes (or, if that fails, the janitor's).
+            guard (try? await store.client.delete(staged)) != nil else { return (digest, written.size) }
+        }
+        try? await store.client.delete(marker)
+        return (digest, written.size)
+    }
+
+    static func failure(_ error: S3Error) -> CustodyError {
+        if error.code == "BadDigest" { return CustodyError(.invalidArgument, error.message) }
+        return S3BlobStore.failure(error)
     }
 
     func suspend() async { store.suspend(id) }
 
     func abort() async {
         store.end(id)
-        await session.writer?.abort()
+        await session.writer.abort()
         if let spool = session.spool { unlink(spool) }
     }
 }

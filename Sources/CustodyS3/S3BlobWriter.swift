@@ -12,9 +12,7 @@ package actor S3BlobWriter {
     package let name: String
     package let partSize: Int
     package let partsInFlight: Int
-    /// Nil when the bytes' digest was checked before they came here (``init(client:name:digest:partSize:partsInFlight:)``).
-    private var hasher: SHA256?
-    private let known: ContentDigest?
+    private var hasher = SHA256()
     /// The next part, filled up to `partSize` and then sent as it is (never copied again).
     private var buffer: [UInt8] = []
     private var uploadID: String?
@@ -27,22 +25,16 @@ package actor S3BlobWriter {
     /// `partSize` is at least 5 MiB (S3's smallest part but the last); 8 MiB by default, so that 10,000 parts hold
     /// 78 GiB; larger blobs need larger parts. `partsInFlight` (at least 1) bounds the memory to that many parts.
     package init(client: S3Client, name: String, partSize: Int = 8 << 20, partsInFlight: Int = 4) {
-        self.init(client: client, name: name, known: nil, partSize: partSize, partsInFlight: partsInFlight)
-    }
-
-    /// A writer of bytes already hashed to `digest` on their way to a local file (a spooled upload session, read back
-    /// to be stored): they are not hashed a second time, and ``complete(expecting:)`` takes `digest` as theirs.
-    package init(client: S3Client, name: String, digest: ContentDigest, partSize: Int = 8 << 20, partsInFlight: Int = 4) {
-        self.init(client: client, name: name, known: digest, partSize: partSize, partsInFlight: partsInFlight)
-    }
-
-    private init(client: S3Client, name: String, known: ContentDigest?, partSize: Int, partsInFlight: Int) {
         self.client = client
         self.name = name
         self.partSize = max(partSize, 5 << 20)
         self.partsInFlight = max(partsInFlight, 1)
-        self.known = known
-        hasher = known == nil ? SHA256() : nil
+    }
+
+    /// The digest of the bytes appended so far (nil once ended).
+    package var digest: ContentDigest? {
+        guard !ended else { return nil }
+        return try? ContentDigest(bytes: Array(hasher.finalize()))
     }
 
     /// The multipart upload's id once the first part went out (for the janitor's records).
@@ -54,7 +46,7 @@ package actor S3BlobWriter {
     /// Hashes and buffers `bytes`, sending every full part.
     package func append(_ bytes: [UInt8]) async throws(S3Error) {
         guard !ended else { throw S3Error(status: 0, code: "UploadEnded", message: "the upload of \(name) has ended") }
-        hasher?.update(data: bytes)
+        hasher.update(data: bytes)
         written += UInt64(bytes.count)
         if buffer.isEmpty && bytes.count == partSize {
             try await send(bytes)
@@ -76,19 +68,17 @@ package actor S3BlobWriter {
 
     /// Completes the upload when the bytes hash to `expected` (any digest when nil): `.created`, or `.alreadyThere`
     /// when another writer stored the key first (the same bytes, since the key is their digest). A mismatch aborts the
-    /// upload and throws, naming both digests.
+    /// upload and throws, naming both digests. A blob that is one `PutObject` (smaller than a part) goes to
+    /// `small(digest)` when given instead of ``name`` (its multipart upload never began, so its key is still free to
+    /// choose); `name` in the answer is where the bytes went.
     package func complete(
-        expecting expected: ContentDigest?
-    ) async throws(S3Error) -> (digest: ContentDigest, size: UInt64, written: S3Client.Written) {
+        expecting expected: ContentDigest?, small: (@Sendable (ContentDigest) -> String)? = nil
+    ) async throws(S3Error) -> (digest: ContentDigest, size: UInt64, written: S3Client.Written, name: String) {
         guard !ended else { throw S3Error(status: 0, code: "UploadEnded", message: "the upload of \(name) has ended") }
         ended = true
         let digest: ContentDigest
-        if let known {
-            digest = known
-        } else {
-            do throws(CustodyError) { digest = try ContentDigest(bytes: Array((hasher ?? SHA256()).finalize())) } catch {
-                throw S3Error(status: 0, code: "Digest", message: error.message)
-            }
+        do throws(CustodyError) { digest = try ContentDigest(bytes: Array(hasher.finalize())) } catch {
+            throw S3Error(status: 0, code: "Digest", message: error.message)
         }
         if let expected, expected != digest {
             await abortQuietly()
@@ -97,14 +87,15 @@ package actor S3BlobWriter {
         }
         do throws(S3Error) {
             guard let uploadID else {
-                return (digest, written, try await client.put(name, buffer))
+                let target = small?(digest) ?? name
+                return (digest, written, try await client.put(target, buffer), target)
             }
             if !buffer.isEmpty { try await send(buffer) }
             buffer = []
             while !inFlight.isEmpty { try await collectOldest() }
             let outcome = try await client.completeMultipartUpload(name, uploadID: uploadID, parts: etags)
             if outcome == .alreadyThere { try? await client.abortMultipartUpload(name, uploadID: uploadID) }
-            return (digest, written, outcome)
+            return (digest, written, outcome, name)
         } catch {
             await abortQuietly()
             throw error

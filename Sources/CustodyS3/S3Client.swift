@@ -80,20 +80,43 @@ package final class S3Client: Sendable {
         case alreadyThere
     }
 
-    /// `PutObject`; with `ifAbsent`, only when the key is not there yet.
-    package func put(_ name: String, _ bytes: [UInt8], ifAbsent: Bool = true) async throws(S3Error) -> Written {
-        let response = try await send("PUT", name, body: bytes, headers: ifAbsent ? [("If-None-Match", "*")] : [])
+    /// `PutObject`; with `ifAbsent`, only when the key is not there yet. `metadata` becomes the object's user metadata
+    /// (`x-amz-meta-<name>`: lower-case names, ASCII values).
+    package func put(
+        _ name: String, _ bytes: [UInt8], ifAbsent: Bool = true, metadata: [(name: String, value: String)] = []
+    ) async throws(S3Error) -> Written {
+        let headers = (ifAbsent ? [("If-None-Match", "*")] : []) + metadata.map { ("x-amz-meta-" + $0.name, $0.value) }
+        let response = try await send("PUT", name, body: bytes, headers: headers)
         if response.status == 412 { return .alreadyThere }
         try Self.check(response, expecting: [200])
         return .created
     }
 
-    /// The object's size, or nil when there is none.
-    package func size(of name: String) async throws(S3Error) -> UInt64? {
+    /// An object's size and user metadata (names without `x-amz-meta-`, lower-case).
+    package struct Head: Sendable, Equatable {
+        package let size: UInt64
+        package let metadata: [String: String]
+    }
+
+    /// The object's size and metadata, or nil when there is none.
+    package func head(_ name: String) async throws(S3Error) -> Head? {
         let response = try await send("HEAD", name)
         if response.status == 404 { return nil }
         try Self.check(response, expecting: [200])
-        return response.headers.first(name: "Content-Length").flatMap { UInt64($0) }
+        return Head(size: response.headers.first(name: "Content-Length").flatMap { UInt64($0) } ?? 0, metadata: Self.metadata(response.headers))
+    }
+
+    /// The object's size, or nil when there is none.
+    package func size(of name: String) async throws(S3Error) -> UInt64? {
+        try await head(name)?.size
+    }
+
+    static func metadata(_ headers: HTTPHeaders) -> [String: String] {
+        var found: [String: String] = [:]
+        for (name, value) in headers where name.lowercased().hasPrefix("x-amz-meta-") {
+            found[String(name.lowercased().dropFirst("x-amz-meta-".count))] = value
+        }
+        return found
     }
 
     /// The object's bytes (`range` inclusive), read whole (at most 64 MiB).
@@ -103,9 +126,11 @@ package final class S3Client: Sendable {
         return response.body
     }
 
-    /// Streams the whole object into `file` (created 0600, replaced), hashing it; returns its digest and size.
-    /// Nothing is left at `file` when the read fails.
-    package func download(_ name: String, to file: String) async throws(S3Error) -> (digest: ContentDigest, size: UInt64) {
+    /// Streams the whole object into `file` (created 0600, replaced), hashing it; returns its digest, size and user
+    /// metadata. Nothing is left at `file` when the read fails.
+    package func download(
+        _ name: String, to file: String
+    ) async throws(S3Error) -> (digest: ContentDigest, size: UInt64, metadata: [String: String]) {
         let path = "/\(location.bucket)/\(location.key(name))"
         let signed = signer.sign(SigV4.Request(method: "GET", path: path, headers: [("Host", host)]), at: now())
         var request = HTTPClientRequest(url: location.endpoint + SigV4.encode(path, keepingSlash: true))
@@ -114,9 +139,11 @@ package final class S3Client: Sendable {
         guard fd >= 0 else { throw S3Error(status: 0, code: "LocalFile", message: "\(file): cannot create (errno \(errno))") }
         var hasher = SHA256()
         var size: UInt64 = 0
+        var metadata: [String: String] = [:]
         do {
             defer { close(fd) }
             let response = try await http.execute(request, timeout: .hours(1))
+            metadata = Self.metadata(response.headers)
             guard response.status.code == 200 else {
                 let body = try await response.body.collect(upTo: 1 << 20)
                 try Self.check(
@@ -140,7 +167,7 @@ package final class S3Client: Sendable {
             if let error = error as? S3Error { throw error }
             throw S3Error(status: 0, code: "Unreachable", message: "GET \(location.endpoint)\(path) failed: \(error)")
         }
-        do throws(CustodyError) { return (try ContentDigest(bytes: Array(hasher.finalize())), size) } catch {
+        do throws(CustodyError) { return (try ContentDigest(bytes: Array(hasher.finalize())), size, metadata) } catch {
             throw S3Error(status: 0, code: "Digest", message: error.message)
         }
     }
@@ -151,9 +178,10 @@ package final class S3Client: Sendable {
         try Self.check(response, expecting: [200, 204])
     }
 
-    /// Keys (without the prefix) and sizes of the objects under `under`, every page.
-    package func list(under: String = "") async throws(S3Error) -> [(name: String, size: UInt64)] {
-        var out: [(String, UInt64)] = []
+    /// Keys (without the prefix), sizes and last-modified times (ISO 8601, as S3 gives them) of the objects under
+    /// `under`, every page.
+    package func list(under: String = "") async throws(S3Error) -> [(name: String, size: UInt64, modified: String)] {
+        var out: [(String, UInt64, String)] = []
         var token: String?
         repeat {
             var query: [(name: String, value: String)] = [("list-type", "2"), ("prefix", location.key(under))]
@@ -163,7 +191,10 @@ package final class S3Client: Sendable {
             let document = XMLValues(response.body)
             let keys = document.values("Key")
             let sizes = document.values("Size")
-            for (key, size) in zip(keys, sizes) { out.append((strip(key), UInt64(size) ?? 0)) }
+            let modified = document.values("LastModified")
+            for (index, (key, size)) in zip(keys, sizes).enumerated() {
+                out.append((strip(key), UInt64(size) ?? 0, index < modified.count ? modified[index] : ""))
+            }
             token = document.values("IsTruncated").first == "true" ? document.values("NextContinuationToken").first : nil
         } while token != nil
         return out

@@ -9,8 +9,9 @@ import Testing
 @testable import CustodyS3
 
 /// The S3 blob store behind the upload use case, on SeaweedFS: uploads of a known digest stream to their key and
-/// resume in process, sessions spool until their digest is known, reads are verified copies, a wrong digest or a
-/// tampered object is never served, and the janitor aborts multipart uploads nobody holds.
+/// resume in process, sessions stream into an object of their own that the blob's key points to once their digest is
+/// known, reads are verified copies, a wrong digest or a tampered object is never served, and the janitor aborts
+/// multipart uploads nobody holds and removes what a stopped placement left.
 @Suite(.serialized) struct S3BlobStoreTests {
     typealias Body = ChunkedBody
 
@@ -71,17 +72,62 @@ import Testing
         #expect(try await client.get("blobs/sha256/" + ContentDigest.of(small).hex) == small)
         #expect(try await store.withLocalFiles([ContentDigest.of(small)]) { paths in FileManager.default.contents(atPath: paths[0]) } == Data(small))
 
-        // A session of several parts (two full, one short): read back from the spool part by part, stored whole.
+        // A session of several parts, in chunks that are not parts: streamed into an object of its own while it
+        // arrives, and the blob's key made a pointer to it; nothing copied, no marker or multipart upload left.
         let large = pseudoRandomBytes((10 << 20) + 3, seed: 5)
-        let spooled = try await uploads.startSession()
-        for (index, chunk) in stride(from: 0, to: large.count, by: 3 << 20).enumerated() {
-            let part = Array(large[chunk..<min(chunk + (3 << 20), large.count)])
-            _ = try await uploads.appendChunk(spooled, at: UInt64(index * (3 << 20)), declaredLength: UInt64(part.count), body: Body(chunks: [part]))
+        let largeDigest = ContentDigest.of(large)
+        func pushSession(_ bytes: [UInt8]) async throws -> UInt64 {
+            let id = try await uploads.startSession()
+            for (index, chunk) in stride(from: 0, to: bytes.count, by: 3 << 20).enumerated() {
+                let part = Array(bytes[chunk..<min(chunk + (3 << 20), bytes.count)])
+                _ = try await uploads.appendChunk(id, at: UInt64(index * (3 << 20)), declaredLength: UInt64(part.count), body: Body(chunks: [part]))
+            }
+            return try await uploads.finishSession(id, expecting: ContentDigest.of(bytes), declaredLength: nil, body: Body(chunks: []))
         }
-        #expect(
-            try await uploads.finishSession(spooled, expecting: ContentDigest.of(large), declaredLength: nil, body: Body(chunks: [])) == 10 << 20 + 3)
-        #expect(try await client.get("blobs/sha256/" + ContentDigest.of(large).hex) == large)
-        #expect(try await client.multipartUploads(under: "blobs/").isEmpty)
+        #expect(try await pushSession(large) == 10 << 20 + 3)
+        let pointer = try #require(try await client.head("blobs/sha256/" + largeDigest.hex))
+        let staged = try #require(pointer.metadata["custody-blob"])
+        #expect(staged.hasPrefix("uploads/") && pointer.metadata["custody-size"] == String(large.count))
+        #expect(try await client.get(staged) == large)
+        #expect(try await store.size(of: largeDigest) == UInt64(large.count))
+        #expect(try await client.list(under: "pending/").isEmpty)
+        #expect(try await client.multipartUploads(under: "uploads/").isEmpty)
+
+        // The same bytes again: the first stored stays, the second copy goes.
+        #expect(try await pushSession(large) == 10 << 20 + 3)
+        #expect(try await client.head("blobs/sha256/" + largeDigest.hex)?.metadata["custody-blob"] == staged)
+        #expect(try await client.list(under: "uploads/").map(\.name) == [staged])
+
+        // A read with no cached copy follows the pointer and verifies what it finds.
+        unlink(store.cached(largeDigest))
+        #expect(try await store.withLocalFiles([largeDigest]) { paths in FileManager.default.contents(atPath: paths[0]) } == Data(large))
+
+        // Wrong bytes for the digest a session names: refused, nothing visible, nothing left in the bucket.
+        let wrongSession = try await uploads.startSession()
+        _ = try await uploads.appendChunk(wrongSession, at: 0, declaredLength: nil, body: Body(chunks: [pseudoRandomBytes(6 << 20, seed: 8)]))
+        await #expect(throws: CustodyError.self) {
+            _ = try await uploads.finishSession(wrongSession, expecting: ContentDigest.of([1]), declaredLength: nil, body: Body(chunks: []))
+        }
+        #expect(try await store.size(of: ContentDigest.of([1])) == nil)
+        #expect(try await client.multipartUploads(under: "uploads/").isEmpty)
+        #expect(try await client.list(under: "uploads/").map(\.name) == [staged])
+
+        // A placement or deletion that stopped half-way (a daemon killed): the janitor removes an object its marker
+        // names unless the blob's pointer names it, and the markers.
+        let orphaned = "uploads/" + UUID().uuidString.lowercased()
+        _ = try await client.put(orphaned, Array("bytes nobody points to".utf8))
+        _ = try await client.put(S3BlobStore.marker(of: orphaned), Array(ContentDigest.of(Array("x".utf8)).hex.utf8))
+        _ = try await client.put(S3BlobStore.marker(of: staged), Array(largeDigest.hex.utf8))
+        _ = await store.expireUploads(untouchedSince: Date().addingTimeInterval(3600))
+        #expect(try await client.list(under: "pending/").isEmpty)
+        #expect(try await client.list(under: "uploads/").map(\.name) == [staged], "the pointed-to object stays, the orphan went")
+        #expect(try await store.size(of: largeDigest) == UInt64(large.count))
+
+        // Deleting a pointed-to blob deletes both objects.
+        try await store.delete(largeDigest)
+        #expect(try await store.size(of: largeDigest) == nil)
+        #expect(try await client.list(under: "uploads/").isEmpty)
+        #expect(try await client.list(under: "pending/").isEmpty)
 
         // An object whose bytes are not its digest is never served.
         let forged = ContentDigest.of(Array("the real bytes".utf8))
