@@ -104,11 +104,12 @@ extension RegistryClient {
             case .complete:
                 hasher = state.hasher
                 offset = size
-            case .refused(let refusal) where refusal.status >= 300:
+            case .refused(let refusal) where refusal.status >= 300 && !Self.redirects.contains(refusal.status):
                 throw Self.failure(status: refusal.status, reason: refusal.reason, body: refusal.body, method: "GET", path: blobPath)
             case .refused:
-                // A body this reader does not take (chunked by a proxy, a range ignored): the HTTP client's path
-                // below handles and reports it. Nothing was written or hashed.
+                // A body this reader does not take (chunked by a proxy, a range ignored) or a redirect to the blob
+                // store (`storage.redirect`): the HTTP client's path below follows it — without the token, which
+                // is for the registry only — and reports what fails. Nothing was written or hashed.
                 break
             }
         }
@@ -146,6 +147,9 @@ extension RegistryClient {
             throw CustodyError(.verificationFailed, "blob \(digest) is corrupted: the registry sent bytes that hash to \(actual); nothing was kept")
         }
     }
+
+    /// Redirects the HTTP client follows (to another origin without the `Authorization` header).
+    static let redirects: Set<Int> = [301, 302, 303, 307, 308]
 
     /// The hasher of a download running on a thread of its own.
     private final class DownloadState: @unchecked Sendable {

@@ -11,6 +11,7 @@ package final class RegistryMetrics: Sendable {
     package let publishes: Counter
     package let pulls: Counter
     package let blobUploads: Counter
+    package let redirects: Counter
     package let allowedDecisions: Counter
     package let deniedDecisions: Counter
     package let freeBytes: Gauge
@@ -22,6 +23,8 @@ package final class RegistryMetrics: Sendable {
         publishes = registry.makeCounter(name: "custody_publishes_total", help: "Versions created")
         pulls = registry.makeCounter(name: "custody_pulls_total", help: "Pulls started (registry signature fetched)")
         blobUploads = registry.makeCounter(name: "custody_blob_uploads_total", help: "Blobs committed")
+        redirects = registry.makeCounter(
+            name: "custody_blob_redirects_total", help: "Blob reads answered with a presigned redirect to the blob store")
         allowedDecisions = registry.makeCounter(
             name: "custody_decisions_total", labels: [("result", "allowed")], help: "Gate decisions by result")
         deniedDecisions = registry.makeCounter(

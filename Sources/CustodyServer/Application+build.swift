@@ -29,7 +29,7 @@ package func buildRouter(_ services: RegistryServices) -> Router<RegistryContext
     router.addRoutes(
         OCIController(
             artifacts: services.ociArtifacts, pulls: services.pulls, owners: services.ociUploads,
-            sender: BlobSender(uploads: services.uploads, blobs: services.blobs, metrics: services.metrics), access: services.access,
+            sender: BlobSender(services), access: services.access,
             metrics: services.metrics
         ).routes)
     return router
@@ -38,7 +38,7 @@ package func buildRouter(_ services: RegistryServices) -> Router<RegistryContext
 /// The `/v1` routes of blobs, models, tokens and trusted keys, each controller given only what it calls.
 private func addModelRoutes(to router: Router<RegistryContext>, _ services: RegistryServices) {
     let (access, bodies, logger) = (services.access, services.bodies, services.logger)
-    let sender = BlobSender(uploads: services.uploads, blobs: services.blobs, metrics: services.metrics)
+    let sender = BlobSender(services)
     let pullGate = PullGate(pulls: services.pulls, access: access)
     router.addRoutes(
         BlobController(uploads: services.uploads, sender: sender, gate: pullGate, access: access, bodies: bodies, metrics: services.metrics).routes)
@@ -122,7 +122,7 @@ package func runRegistry(_ services: RegistryServices, onRunning: @escaping @Sen
 
 /// The Hugging Face Hub–compatible routes (`/api/…`, `/{ns}/{name}/resolve/…`), over the same use cases.
 private func addHubRoutes(to router: Router<RegistryContext>, _ services: RegistryServices) {
-    let sender = BlobSender(uploads: services.uploads, blobs: services.blobs, metrics: services.metrics)
+    let sender = BlobSender(services)
     let hub = HubRepository(catalog: services.catalog, pulls: services.pulls)
     let scheme = services.configuration.tlsCertificate == nil ? "http" : "https"
     router.addRoutes(

@@ -66,6 +66,24 @@ package struct RegistryConfiguration: Sendable {
     /// The `host[:port]` names clients reach the OCI API by (`oci.hosts`): image references with these hosts are
     /// this registry's, for admission; any other registry's are refused.
     package var ociHosts: Set<String> = []
+    /// Which consumers are sent to the blob store itself, and for how long the URL they get is valid.
+    package struct BlobRedirect: Sendable, Equatable {
+        /// A consumer whose every environment is one of these is redirected.
+        package var environments: Set<String>
+        package var expiry: Duration = .seconds(300)
+
+        package init(environments: Set<String>, expiry: Duration = .seconds(300)) {
+            self.environments = environments
+            self.expiry = expiry
+        }
+
+        /// Whether a token of `environments` is redirected: only when it has some, and all of them opted in (a token
+        /// that may also serve an environment whose hosts cannot reach the store is proxied).
+        package func redirects(_ environments: [String]) -> Bool {
+            !environments.isEmpty && environments.allSatisfy(self.environments.contains)
+        }
+    }
+
     /// Where blobs live (`storage.blobs`): the data directory, or an S3-compatible bucket.
     package var blobStorage: BlobStorage = .filesystem
     /// Where the catalog, tokens, advisories and the log live (`storage.metadata`): the embedded SQLite database, or
@@ -80,6 +98,9 @@ package struct RegistryConfiguration: Sendable {
     package var s3Credentials: S3Credentials?
     /// What `storage.credentialsFile` holds, until the environment is applied over it.
     var credentialsFile: CredentialsFile?
+    /// Pulls answered with a presigned redirect to the blob store instead of proxied (`storage.redirect`); nil: every
+    /// pull is proxied and verified.
+    package var blobRedirect: BlobRedirect?
     /// The most the local copies of S3 blobs may hold (`storage.cacheLimit`).
     package var s3CacheLimit: UInt64 = 64 << 30
 
@@ -208,6 +229,7 @@ package struct RegistryConfiguration: Sendable {
             if let blobs = storage.blobs { try setBlobs(blobs, source: "\(source): storage.blobs") }
             if let file = storage.credentialsFile { credentialsFile = try Self.credentials(fromFile: file, source: source) }
             if let limit = storage.cacheLimit { s3CacheLimit = try ByteSize.parse(limit, source: "\(source): storage.cacheLimit") }
+            if let redirect = storage.redirect { blobRedirect = try Self.redirect(redirect, source: "\(source): storage.redirect") }
         }
         if let session = document.audit?.pullSession {
             pullSessionWindow = try Self.period(session, source: "\(source): audit.pullSession", zero: true)
@@ -242,6 +264,10 @@ package struct RegistryConfiguration: Sendable {
                     signing: .init(
                         accessKey: key, secretKey: secret, sessionToken: environment["CUSTODY_S3_SESSION_TOKEN"] ?? environment["AWS_SESSION_TOKEN"]))
             }
+        }
+        if blobRedirect != nil, case .filesystem = blobStorage {
+            throw CustodyError(
+                .invalidArgument, "storage.redirect sends consumers to the blob store, but blobs are on the file system: it needs storage.blobs: s3://…")
         }
         if case .s3(let location) = blobStorage, s3Credentials == nil {
             throw CustodyError(
@@ -339,6 +365,11 @@ package struct RegistryConfiguration: Sendable {
             var blobs: String?
             var credentialsFile: String?
             var cacheLimit: String?
+            var redirect: Redirect?
+        }
+        struct Redirect: Decodable {
+            var environments: [String]?
+            var expiry: String?
         }
         var storage: Storage?
         struct GC: Decodable {
@@ -374,6 +405,22 @@ package struct RegistryConfiguration: Sendable {
     }
 
     /// `250ms`, `30s`, `5m`, `24h`, `7d`: a period of at least a millisecond (zero where `zero` allows it).
+    /// `storage.redirect`: the environments (at least one) and the URLs' lifetime (1 s to 7 days, S3's longest).
+    static func redirect(_ document: FileDocument.Redirect, source: String) throws(CustodyError) -> BlobRedirect {
+        let environments = Set(document.environments ?? [])
+        guard !environments.isEmpty, environments.allSatisfy({ !$0.isEmpty }) else {
+            throw CustodyError(.invalidArgument, "\(source): environments must name the environments whose consumers are redirected")
+        }
+        var redirect = BlobRedirect(environments: environments)
+        if let text = document.expiry {
+            redirect.expiry = try period(text, source: "\(source).expiry")
+            guard redirect.expiry >= .seconds(1), redirect.expiry <= .seconds(7 * 86400) else {
+                throw CustodyError(.invalidArgument, "\(source).expiry: '\(text)' must be from 1s to 7d (a presigned URL's limits)")
+            }
+        }
+        return redirect
+    }
+
     static func period(_ text: String, source: String, zero: Bool = false) throws(CustodyError) -> Duration {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]

@@ -5,7 +5,7 @@ package import Foundation
 ///
 /// Nothing here hands out a place to write to. Bytes arrive through a ``BlobUpload`` keyed by an ``UploadID`` (the
 /// digest is known only at the end, as with OCI pushes and S3 multipart uploads); they are read back as a
-/// ``BlobBody`` (a local file range, or a redirect for a client that can reach the store itself); code that needs
+/// ``BlobBody`` (a local file range, or bytes), or as a presigned URL for a client that can reach the store itself; code that needs
 /// the bytes as a file (the scanner, the shard hasher) asks for ``withLocalFiles(_:_:)``.
 package protocol BlobStore: Sendable {
     /// The stored blob's size, or nil when it is not stored.
@@ -36,6 +36,11 @@ package protocol BlobStore: Sendable {
     /// Why the store cannot take uploads now, or nil when it can (readiness).
     func unavailability() async -> String?
 
+    /// A URL that fetches the blob's bytes straight from the store, without credentials, for `seconds` (a presigned
+    /// object-store URL; a `Range` header may be added); nil when the store has none to give (a local directory).
+    /// ``CustodyError/Code/notFound`` when the blob is not stored.
+    func presignedURL(of digest: ContentDigest, seconds: Int) async throws(CustodyError) -> String?
+
     /// Deletes a stored blob (garbage collection, under ``BlobIndex/collectBlob(_:unusedSince:deleting:)``); one that
     /// is not there is no error.
     func delete(_ digest: ContentDigest) async throws(CustodyError)
@@ -64,8 +69,6 @@ package enum BlobBody: Sendable, Equatable {
     case file(path: String, range: ClosedRange<UInt64>?)
     /// Bytes held in memory (small blobs, test stores).
     case bytes([UInt8])
-    /// A URL the client may fetch the bytes from itself (a presigned object-store URL).
-    case redirect(String)
 }
 
 /// Names an upload: a client-visible session for OCI and multipart uploads, `sha256-<hex>` for the resumable

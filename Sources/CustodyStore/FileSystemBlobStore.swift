@@ -82,6 +82,9 @@ package final class FileSystemBlobStore: BlobStore {
         return .file(path: path, range: range)
     }
 
+    /// None: a local directory is reached through the registry only.
+    package func presignedURL(of digest: ContentDigest, seconds: Int) async throws(CustodyError) -> String? { nil }
+
     package func delete(_ digest: ContentDigest) async throws(CustodyError) {
         let path = path(of: digest)
         guard unlink(path) == 0 || errno == ENOENT else { throw .io(path, "unlink", errno: errno) }

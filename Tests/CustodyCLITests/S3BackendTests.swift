@@ -124,3 +124,83 @@ extension S3BackendTests {
         #expect(try await client.multipartUploads(under: "blobs/").contains { $0.uploadID == orphan }, "the abandoned upload waits for the janitor")
     }
 }
+
+extension S3BackendTests {
+    /// `storage.redirect`: a consumer whose environments all opted in gets a `307` to a presigned URL of the object
+    /// that holds the bytes (after the gate), and `custody pull` and curl follow it without the token; a consumer that
+    /// also serves an environment that did not opt in is proxied as before; nothing it may not pull is redirected.
+    @Test func aRedirectedEnvironmentReadsFromTheStoreItself() throws {
+        let scratch = try Scratch()
+        let server = try SeaweedProcess(scratch: scratch)
+        let home = scratch.path + "/Registry"
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        try Data(
+            """
+            storage:
+              blobs: s3://\(server.bucket)/registry?endpoint=\(server.endpoint)&region=us-east-1
+              redirect:
+                environments: [research]
+                expiry: 2m
+
+            """.utf8
+        ).write(to: URL(fileURLWithPath: home + "/custody.yaml"))
+        try FileManager.default.copyItem(atPath: Tools.packageRoot + "/Registry/policies", toPath: home + "/policies")
+        let registry = try RegistryProcess(
+            scratch: scratch, environment: ["CUSTODY_S3_ACCESS_KEY_ID": server.accessKey, "CUSTODY_S3_SECRET_ACCESS_KEY": server.secretKey],
+            backend: .embedded)
+        let model = try makeAwkwardModel(in: scratch)
+        // Larger than the CLI's socket-download threshold, so that both of its download paths meet the redirect.
+        try FaultTests.bigFile(model + "/weights.safetensors.bin", size: 9 << 20)
+        let published = try registry.custody("publish", model, "--name", "acme/redirected", "--version", "1", "--license", "apache-2.0")
+        try #require(published.status == 0, "\(published.stderr)")
+        let lab = try registry.token("--role", "consumer", "--env", "research", "--name", "lab-host")
+        // A token that also serves production, which did not opt in: proxied (research alone lets it fetch the blob).
+        let both = try registry.token("--role", "consumer", "--env", "research", "--env", "production", "--name", "mixed-host")
+        let weights = try Data(contentsOf: URL(fileURLWithPath: model + "/weights.safetensors.bin"))
+        let digest = ContentDigest.of(Array(weights))
+
+        let redirected = try registry.http("GET", "/v1/blobs/\(digest)", token: lab)
+        #expect(redirected.status == 307, "\(redirected.status) \(redirected.body)")
+        let location = try #require(redirected.headers.first { $0.key.lowercased() == "location" }?.value)
+        #expect(location.hasPrefix(server.endpoint + "/") && location.contains("X-Amz-Signature="), "\(location)")
+        #expect(!location.contains(server.secretKey))
+        // curl follows it and, the bucket being another origin, sends the registry's token only to the registry.
+        let fetched = scratch.path + "/fetched.bin"
+        let curl = try run(
+            "/usr/bin/curl", ["-sfL", "-o", fetched, "-H", "Authorization: Bearer \(lab)", "\(registry.url)/v1/blobs/\(digest)"])
+        #expect(curl.status == 0, "\(curl.stderr)")
+        #expect(FileManager.default.contents(atPath: fetched) == weights, "the store's bytes")
+
+        let proxiedFile = scratch.path + "/proxied.bin"
+        let proxied = try run(
+            "/usr/bin/curl",
+            ["-s", "-o", proxiedFile, "-w", "%{http_code}", "-H", "Authorization: Bearer \(both)", "\(registry.url)/v1/blobs/\(digest)"])
+        #expect(proxied.stdout == "200", "\(proxied.stdout) \(proxied.stderr)")
+        #expect(FileManager.default.contents(atPath: proxiedFile) == weights)
+
+        let output = scratch.path + "/pulled"
+        let pulled = try registry.custody(
+            ["pull", "acme/redirected@1", "--output", output, "--registry-key", registry.registryPublicKey, "--quiet"], token: lab)
+        #expect(pulled.status == 0, "\(pulled.stderr)")
+        var files = try tree(output)
+        #expect(files.removeValue(forKey: "model.sig") != nil)
+        #expect(files == (try tree(model)), "byte-identical through the store's own URLs")
+
+        // A blob of no version the consumer may pull: the gate answers, not the store.
+        let stranger = ContentDigest.of(Array("not in any version".utf8))
+        let refused = try registry.http("GET", "/v1/blobs/\(stranger)", token: lab)
+        #expect(refused.status >= 400 && refused.status != 307, "\(refused.status)")
+        let metrics = try registry.http("GET", "/metrics", token: registry.adminToken)
+        #expect(metrics.body.contains("custody_blob_redirects_total"), "\(metrics.status)")
+    }
+
+    @Test func aRedirectWithoutAnObjectStoreIsRefusedAtStart() throws {
+        let scratch = try Scratch()
+        let home = scratch.path + "/Registry"
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        try Data("storage:\n  redirect:\n    environments: [production]\n".utf8).write(to: URL(fileURLWithPath: home + "/custody.yaml"))
+        let result = try run(try Tools.custody, ["serve", "--home", home, "--keys", scratch.path + "/Keys", "--listen", "127.0.0.1:0"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("storage.redirect") && result.stderr.contains("s3://"), "\(result.stderr)")
+    }
+}

@@ -208,6 +208,19 @@ import Testing
         #expect(FreeSpace.default.floor(total: 1 << 40) == 1 << 30, "a large one 1 GiB")
         #expect(throws: CustodyError.self) { try FreeSpace.parse("lots", source: "t") }
     }
+
+    @Test func redirectsAreForConsumersWhoseEveryEnvironmentOptedIn() throws {
+        typealias Document = RegistryConfiguration.FileDocument.Redirect
+        let redirect = try RegistryConfiguration.redirect(Document(environments: ["edge", "lab"], expiry: "90s"), source: "t")
+        #expect(redirect.expiry == .seconds(90))
+        #expect(redirect.redirects(["edge"]) && redirect.redirects(["edge", "lab"]))
+        #expect(!redirect.redirects(["edge", "production"]), "a token that also serves production is proxied")
+        #expect(!redirect.redirects([]), "a token of no environment is proxied")
+        #expect(try RegistryConfiguration.redirect(Document(environments: ["edge"]), source: "t").expiry == .seconds(300))
+        for bad in [Document(environments: []), Document(environments: nil), Document(environments: ["edge"], expiry: "8d")] {
+            #expect(throws: CustodyError.self) { try RegistryConfiguration.redirect(bad, source: "t") }
+        }
+    }
 }
 
 /// A clock the test moves by hand.

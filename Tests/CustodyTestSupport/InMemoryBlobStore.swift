@@ -84,6 +84,8 @@ package final class InMemoryBlobStore: BlobStore, BlobIndex {
         _ digest: ContentDigest, unusedSince cutoff: String, deleting: @escaping @Sendable () async throws(CustodyError) -> Void
     ) async throws(CustodyError) -> Bool { false }
 
+    package func presignedURL(of digest: ContentDigest, seconds: Int) async throws(CustodyError) -> String? { nil }
+
     package func delete(_ digest: ContentDigest) async throws(CustodyError) {
         _ = state.withLock { $0.blobs.removeValue(forKey: digest) }
     }

@@ -114,12 +114,23 @@ struct BlobController {
     }
 }
 
-/// Sends blobs, for every route that answers with one: the whole blob or the byte range asked for, from a file, bytes
-/// or a redirect, as the blob store hands it out.
+/// Sends blobs, for every route that answers with one: the whole blob or the byte range asked for, from a file or
+/// bytes as the blob store hands it out — or, for a consumer whose environments opted in (`storage.redirect`), a
+/// `307` to a presigned URL of the store, so that the bytes do not pass the registry. The gate has decided before
+/// either: a redirect is given only for what the consumer may pull.
 struct BlobSender: Sendable {
     let uploads: Uploads
     let blobs: any BlobStore
     let metrics: RegistryMetrics
+    var redirect: RegistryConfiguration.BlobRedirect?
+
+    init(uploads: Uploads, blobs: any BlobStore, metrics: RegistryMetrics, redirect: RegistryConfiguration.BlobRedirect? = nil) {
+        (self.uploads, self.blobs, self.metrics, self.redirect) = (uploads, blobs, metrics, redirect)
+    }
+
+    init(_ services: RegistryServices) {
+        self.init(uploads: services.uploads, blobs: services.blobs, metrics: services.metrics, redirect: services.configuration.blobRedirect)
+    }
 
     /// Sends a stored blob, or the byte range the request asks for.
     /// `extra` headers are added to the answer (and may replace the `ETag`).
@@ -134,6 +145,19 @@ struct BlobSender: Sendable {
         if status == .partialContent, let range { headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound)/\(size)" }
         let length = range.map { $0.upperBound - $0.lowerBound + 1 } ?? 0
         headers[.contentLength] = String(length)
+        if let redirect, let token = context.token, token.role == .consumer, redirect.redirects(token.environments),
+            let location = try await blobs.presignedURL(of: digest, seconds: Int(redirect.expiry.components.seconds))
+        {
+            // The URL is a bearer capability until it expires: not cached, not logged. The blob's own headers go
+            // with it (`ETag`, the front door's: a Hub client reads the file's size and digest off the redirect).
+            metrics.redirects.increment()
+            var redirectHeaders: HTTPFields = [.eTag: "\"\(digest)\""]
+            for field in extra { redirectHeaders[field.name] = field.value }
+            redirectHeaders[.location] = location
+            redirectHeaders[.cacheControl] = "no-store"
+            redirectHeaders[.contentLength] = "0"
+            return Response(status: .temporaryRedirect, headers: redirectHeaders)
+        }
         metrics.bytesOut.increment(by: Int64(length))
         switch try await blobs.body(of: digest, range: range) {
         case .file(_, nil), .bytes([]):
@@ -144,8 +168,6 @@ struct BlobSender: Sendable {
             return Response(status: status, headers: headers, body: body)
         case .bytes(let bytes):
             return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
-        case .redirect(let location):
-            return Response(status: .temporaryRedirect, headers: [.location: location])
         }
     }
 
