@@ -267,7 +267,8 @@ package struct RegistryConfiguration: Sendable {
         }
         if blobRedirect != nil, case .filesystem = blobStorage {
             throw CustodyError(
-                .invalidArgument, "storage.redirect sends consumers to the blob store, but blobs are on the file system: it needs storage.blobs: s3://…")
+                .invalidArgument,
+                "storage.redirect sends consumers to the blob store, but blobs are on the file system: it needs storage.blobs: s3://…")
         }
         if case .s3(let location) = blobStorage, s3Credentials == nil {
             throw CustodyError(
