@@ -17,14 +17,15 @@ import Synchronization
 /// - **Uploads of a known digest** (`/v1`, the Hub API: upload id `sha256-<hex>`) stream as a multipart upload under
 ///   the final key while hashed (``S3BlobWriter``), completed with `If-None-Match: *` only when the digest matches.
 ///   A suspended one resumes in this process (its writer and hash state are kept); after a restart it starts again,
-///   and the janitor aborts the multipart upload left behind.
+///   and the janitor aborts the multipart upload left behind. A local copy (spool) is kept as the blob's cached copy,
+///   as for sessions.
 /// - **Upload sessions** (OCI: the digest is named only at the end) stream as a multipart upload under a key of their
 ///   own, `uploads/<uuid>`, while hashed, so that the store ingests the bytes while they arrive instead of after;
 ///   when the digest matches, the upload is completed and the pointer put at the blob's key with `If-None-Match: *`
 ///   (a blob stored first by another writer wins, and the session's copy is deleted). Nothing is copied. A marker
 ///   `pending/<uuid>` (the digest) exists while a session's object is being placed or deleted, so that the janitor
 ///   finds the object of a daemon that stopped in between. A session smaller than one part is one `PutObject` under
-///   the blob's key. A local copy (spool) is kept as the blob's cached copy.
+///   the blob's key.
 /// - **Reads** are proxied and verified: a blob is downloaded once into the local cache (hashed; one whose bytes are
 ///   not its digest is refused and not kept) and served from there. The cache is bounded (`cacheLimit`): the least
 ///   recently used blobs go first.
@@ -116,7 +117,7 @@ package final class S3BlobStore: BlobStore {
             let fresh: Session
             if id.rawValue.hasPrefix("sha256-") {
                 let writer = S3BlobWriter(client: client, name: "blobs/sha256/" + id.rawValue.dropFirst(7), partSize: partSize)
-                fresh = Session(writer: writer, staged: nil, spool: nil)
+                fresh = Session(writer: writer, staged: nil, spool: cache + "/uploads/" + id.rawValue)
             } else {
                 let staged = "uploads/" + UUID().uuidString.lowercased()
                 fresh = Session(
@@ -316,11 +317,10 @@ package final class S3BlobStore: BlobStore {
         evict()
     }
 
-    /// Keeps bytes just stored (and so verified) as the cached copy of `digest`; a failure only loses the copy.
-    func keep(_ bytes: [UInt8], as digest: ContentDigest) {
-        // No fsync: a copy lost in a crash is downloaded again.
-        try? Data(bytes).write(to: URL(fileURLWithPath: cached(digest)), options: .atomic)
-        evictLater()
+    /// Counts a copy of `size` bytes just added to the cache: a large one evicts now, small ones in batches. (No
+    /// fsync of the copies: one lost in a crash is downloaded again.)
+    func didCache(size: UInt64) {
+        if size >= UInt64(partSize) { evict() } else { evictLater() }
     }
 
     /// Evicts after enough was added since the last eviction (not on every small blob: eviction lists the directory).
@@ -391,21 +391,21 @@ final class S3Upload: BlobUpload, @unchecked Sendable {
     func commit(expecting expected: ContentDigest?) async throws(CustodyError) -> (digest: ContentDigest, size: UInt64) {
         defer { store.end(id) }
         let writer = session.writer
-        guard let staged = session.staged else {
-            do throws(S3Error) {
-                let written = try await writer.complete(expecting: expected)
-                // A small blob is kept in the cache as it goes out: the scan and the first pull read it from there.
-                if let bytes = await writer.wholeBlob { store.keep(bytes, as: written.digest) }
-                return (written.digest, written.size)
-            } catch {
-                throw Self.failure(error)
-            }
-        }
         defer { if let spool = session.spool { unlink(spool) } }
         let placed: (digest: ContentDigest, size: UInt64)
-        do throws(S3Error) { placed = try await place(writer, staged: staged, expecting: expected) } catch { throw Self.failure(error) }
-        // The local copy holds the bytes just verified: it becomes the cached one.
-        if let spool = session.spool, rename(spool, store.cached(placed.digest)) == 0 { store.evict() }
+        do throws(S3Error) {
+            if let staged = session.staged {
+                placed = try await place(writer, staged: staged, expecting: expected)
+            } else {
+                let written = try await writer.complete(expecting: expected)
+                placed = (written.digest, written.size)
+            }
+        } catch {
+            throw Self.failure(error)
+        }
+        // The local copy holds the bytes just verified: it becomes the cached one, which the scan, the shard hasher
+        // and this daemon's first pull read instead of fetching them back.
+        if let spool = session.spool, rename(spool, store.cached(placed.digest)) == 0 { store.didCache(size: placed.size) }
         return placed
     }
 

@@ -40,8 +40,6 @@ package actor S3BlobWriter {
     /// The multipart upload's id once the first part went out (for the janitor's records).
     package var multipartUploadID: String? { uploadID }
     package var received: UInt64 { written }
-    /// Every byte of a blob that went out as one `PutObject` (smaller than a part), once completed; nil otherwise.
-    package var wholeBlob: [UInt8]? { ended && uploadID == nil ? buffer : nil }
 
     /// Hashes and buffers `bytes`, sending every full part.
     package func append(_ bytes: [UInt8]) async throws(S3Error) {

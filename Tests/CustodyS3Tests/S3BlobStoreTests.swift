@@ -47,6 +47,7 @@ import Testing
         let resumed = try await uploads.receive(
             digest, from: 7 << 20, declaredLength: UInt64(bytes.count - (7 << 20)), body: Body(chunks: Array(chunks[7...])))
         #expect(resumed == .created(size: UInt64(bytes.count)))
+        #expect(FileManager.default.contents(atPath: store.cached(digest)) == Data(bytes), "kept locally as it went out, resumed or not")
         #expect(try await store.size(of: digest) == UInt64(bytes.count))
         guard case .file(let path, _) = try await store.body(of: digest, range: 0...9) else {
             Issue.record("not a local file")
