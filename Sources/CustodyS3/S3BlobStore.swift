@@ -27,15 +27,18 @@ import Synchronization
 ///   finds the object of a daemon that stopped in between. A session smaller than one part is one `PutObject` under
 ///   the blob's key.
 /// - **Reads** are proxied and verified: a blob is downloaded once into the local cache (hashed; one whose bytes are
-///   not its digest is refused and not kept) and served from there. The cache is bounded (`cacheLimit`): the least
-///   recently used blobs go first.
+///   not its digest is refused and not kept) and served from there. A read that reaches the blob's end is served
+///   while the download arrives, its last MiB held back until the whole blob was verified (a reader of the whole blob
+///   never gets all of a wrong one; the connection ends short); other ranges wait for the verified copy. The cache
+///   is bounded (`cacheLimit`): the least recently used blobs go first.
 package final class S3BlobStore: BlobStore {
     package let client: S3Client
     package let cache: String
     package let cacheLimit: UInt64
     package let partSize: Int
     private let sessions = Mutex<[UploadID: Session]>([:])
-    private let downloads = Mutex<[ContentDigest: Task<Void, any Error>]>([:])
+    /// Blobs being downloaded into the cache, each once however many read it meanwhile.
+    private let downloads = Mutex<[ContentDigest: Fetch]>([:])
     /// Small blobs cached since the last eviction.
     private let added = Mutex(0)
 
@@ -142,7 +145,23 @@ package final class S3BlobStore: BlobStore {
     }
 
     package func body(of digest: ContentDigest, range: ClosedRange<UInt64>?) async throws(CustodyError) -> BlobBody {
-        .file(path: try await local(digest), range: range)
+        let path = cached(digest)
+        if access(path, R_OK) == 0 {
+            utimes(path, nil)
+            return .file(path: path, range: range)
+        }
+        guard let range else { return .file(path: try await local(digest), range: nil) }
+        let fetch = fetching(digest)
+        let known = await fetch.wait(until: 0)
+        switch known.outcome {
+        case .failure(let error): throw error
+        case .success: return .file(path: path, range: range)
+        case nil: break
+        }
+        // Only a range that ends where the blob ends can hold back the blob's end.
+        guard known.size == range.upperBound + 1 else { return .file(path: try await local(digest), range: range) }
+        let reader = FetchReader(fetch: fetch, cached: path, from: range.lowerBound, size: range.upperBound + 1)
+        return .stream(BlobStream { () throws(CustodyError) in try await reader.next() })
     }
 
     /// A presigned GET of the object that holds the bytes (a pointer's object, so that the client reads them in one
@@ -276,42 +295,49 @@ package final class S3BlobStore: BlobStore {
             utimes(path, nil)
             return path
         }
-        let task = downloads.withLock { table -> Task<Void, any Error> in
-            if let running = table[digest] { return running }
-            let task = Task { [self] in try await fetch(digest) }
-            table[digest] = task
-            return task
-        }
-        do {
-            try await task.value
-        } catch let error as CustodyError {
-            _ = downloads.withLock { $0.removeValue(forKey: digest) }
-            throw error
-        } catch {
-            _ = downloads.withLock { $0.removeValue(forKey: digest) }
-            throw CustodyError(.io, "\(digest): \(error)")
-        }
-        _ = downloads.withLock { $0.removeValue(forKey: digest) }
+        if case .failure(let error) = await fetching(digest).wait(until: .max).outcome { throw error }
         return path
     }
 
-    private func fetch(_ digest: ContentDigest) async throws(CustodyError) {
+    /// The download of `digest` into the cache: the one running, or a new one.
+    func fetching(_ digest: ContentDigest) -> Fetch {
+        downloads.withLock { table in
+            if let running = table[digest] { return running }
+            let fetch = Fetch(partial: cached(digest) + ".partial-" + UUID().uuidString)
+            table[digest] = fetch
+            Task { [self] in
+                let outcome: Result<Void, CustodyError>
+                do throws(CustodyError) {
+                    try await download(digest, into: fetch)
+                    outcome = .success(())
+                } catch {
+                    outcome = .failure(error)
+                }
+                _ = downloads.withLock { $0.removeValue(forKey: digest) }
+                fetch.finished(outcome)
+            }
+            return fetch
+        }
+    }
+
+    private func download(_ digest: ContentDigest, into fetch: Fetch) async throws(CustodyError) {
         let path = cached(digest)
-        let partial = path + ".partial-" + UUID().uuidString
-        var got: (digest: ContentDigest, size: UInt64, metadata: [String: String])
+        let got: (digest: ContentDigest, size: UInt64, metadata: [String: String])
         do throws(S3Error) {
-            got = try await client.download(Self.key(digest), to: partial)
+            guard let head = try await client.head(Self.key(digest)) else { throw S3Error(status: 404, code: "NoSuchKey", message: "") }
             // A pointer: the bytes are those of the object it names.
-            if let staged = Self.pointee(got.metadata) { got = try await client.download(staged, to: partial) }
+            let pointee = Self.pointee(head.metadata)
+            fetch.sized(pointee != nil ? head.metadata["custody-size"].flatMap { UInt64($0) } ?? 0 : head.size)
+            got = try await client.download(pointee ?? Self.key(digest), to: fetch.partial) { fetch.progressed($0) }
         } catch {
             throw error.status == 404 ? CustodyError(.notFound, "blob \(digest) is not in the registry") : Self.failure(error)
         }
         guard got.digest == digest else {
-            unlink(partial)
+            unlink(fetch.partial)
             throw CustodyError(.io, "the S3 store's object for \(digest) holds bytes that hash to \(got.digest): not served")
         }
-        guard rename(partial, path) == 0 else {
-            unlink(partial)
+        guard rename(fetch.partial, path) == 0 else {
+            unlink(fetch.partial)
             throw .io(path, "rename", errno: errno)
         }
         evict()
@@ -451,5 +477,109 @@ final class S3Upload: BlobUpload, @unchecked Sendable {
         store.end(id)
         await session.writer.abort()
         if let spool = session.spool { unlink(spool) }
+    }
+}
+
+/// A blob being downloaded into the cache, followed by its readers while it arrives: its size once known, how much
+/// the partial file holds, and how the download ended.
+final class Fetch: Sendable {
+    let partial: String
+    private struct State {
+        var size: UInt64?
+        var written: UInt64 = 0
+        var outcome: Result<Void, CustodyError>?
+        var waiters: [(bytes: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
+    }
+    private let state = Mutex(State())
+
+    init(partial: String) { self.partial = partial }
+
+    func sized(_ size: UInt64) { update { $0.size = size } }
+    func progressed(_ written: UInt64) { update { $0.written = written } }
+    func finished(_ outcome: Result<Void, CustodyError>) { update { $0.outcome = outcome } }
+
+    /// Waits until the size is known and `bytes` are written, or the download ended; returns what stands then.
+    func wait(until bytes: UInt64) async -> (size: UInt64?, written: UInt64, outcome: Result<Void, CustodyError>?) {
+        await withCheckedContinuation { continuation in
+            let ready = state.withLock { state in
+                guard state.outcome == nil && (state.size == nil || state.written < bytes) else { return true }
+                state.waiters.append((bytes, continuation))
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+        return state.withLock { ($0.size, $0.written, $0.outcome) }
+    }
+
+    private func update(_ change: (inout State) -> Void) {
+        let ready = state.withLock { state in
+            change(&state)
+            let (size, written, ended) = (state.size, state.written, state.outcome != nil)
+            let (ready, waiting) = state.waiters.reduce(into: ([CheckedContinuation<Void, Never>](), [(UInt64, CheckedContinuation<Void, Never>)]()))
+            {
+                if ended || (size != nil && $1.bytes <= written) { $0.0.append($1.continuation) } else { $0.1.append($1) }
+            }
+            state.waiters = waiting.map { (bytes: $0.0, continuation: $0.1) }
+            return ready
+        }
+        for continuation in ready { continuation.resume() }
+    }
+}
+
+/// Reads a blob from `offset` to `size` while its ``Fetch`` writes it, a MiB at a time: what is written, except the
+/// blob's last MiB (all of a smaller one), which comes only once the download verified the whole blob. One reader.
+final class FetchReader: @unchecked Sendable {
+    static let chunk: UInt64 = 1 << 20
+    let fetch: Fetch
+    let cached: String
+    let size: UInt64
+    private var offset: UInt64
+    private var fd: Int32 = -1
+
+    init(fetch: Fetch, cached: String, from offset: UInt64, size: UInt64) {
+        self.fetch = fetch
+        self.cached = cached
+        self.offset = offset
+        self.size = size
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    func next() async throws(CustodyError) -> [UInt8]? {
+        guard offset < size else { return nil }
+        let unverified = size - min(Self.chunk, size)
+        while true {
+            // Enough for a chunk below the held-back end, or (none being left there) the download's end.
+            let wanted = offset + Self.chunk <= unverified ? offset + Self.chunk : UInt64.max
+            let now = await fetch.wait(until: wanted)
+            if case .failure(let error) = now.outcome { throw error }
+            let limit = now.outcome == nil ? min(now.written, unverified) : size
+            guard limit > offset else { continue }
+            return try read(min(Self.chunk, limit - offset))
+        }
+    }
+
+    private func read(_ count: UInt64) throws(CustodyError) -> [UInt8] {
+        if fd < 0 {
+            // The partial file, or — renamed once verified — the cached copy.
+            fd = open(fetch.partial, O_RDONLY | O_CLOEXEC)
+            if fd < 0 { fd = open(cached, O_RDONLY | O_CLOEXEC) }
+            guard fd >= 0 else { throw .io(cached, "open", errno: errno) }
+        }
+        let (fd, at) = (fd, offset)
+        var failed: Int32 = 0
+        let bytes = [UInt8](unsafeUninitializedCapacity: Int(count)) { raw, initialized in
+            while initialized < Int(count) {
+                let got = pread(fd, raw.baseAddress! + initialized, Int(count) - initialized, off_t(at) + off_t(initialized))
+                guard got > 0 else {
+                    failed = got == 0 ? EIO : errno
+                    break
+                }
+                initialized += got
+            }
+        }
+        guard failed == 0 else { throw .io(cached, "read", errno: failed) }
+        offset += count
+        return bytes
     }
 }

@@ -127,9 +127,10 @@ package final class S3Client: Sendable {
     }
 
     /// Streams the whole object into `file` (created 0600, replaced), hashing it; returns its digest, size and user
-    /// metadata. Nothing is left at `file` when the read fails.
+    /// metadata. `progress` is told how many bytes the file holds after each write. Nothing is left at `file` when
+    /// the read fails.
     package func download(
-        _ name: String, to file: String
+        _ name: String, to file: String, progress: (@Sendable (UInt64) -> Void)? = nil
     ) async throws(S3Error) -> (digest: ContentDigest, size: UInt64, metadata: [String: String]) {
         let path = "/\(location.bucket)/\(location.key(name))"
         let signed = signer.sign(SigV4.Request(method: "GET", path: path, headers: [("Host", host)]), at: now())
@@ -161,6 +162,7 @@ package final class S3Client: Sendable {
                     }
                 }
                 size += UInt64(buffer.readableBytes)
+                progress?(size)
             }
         } catch {
             unlink(file)

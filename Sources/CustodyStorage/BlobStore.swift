@@ -69,6 +69,23 @@ package enum BlobBody: Sendable, Equatable {
     case file(path: String, range: ClosedRange<UInt64>?)
     /// Bytes held in memory (small blobs, test stores).
     case bytes([UInt8])
+    /// The bytes of the range as they arrive (a blob being fetched from a remote store and verified on the way).
+    case stream(BlobStream)
+}
+
+/// Bytes given while they arrive: ``next()`` returns the next chunk, nil after the last, and throws when the bytes
+/// turn out not to be the blob's — the stream holds back its end until they were verified, so a reader of the whole
+/// range never gets every byte of a wrong blob. One reader, in order.
+package final class BlobStream: Sendable, Equatable {
+    private let read: @Sendable () async throws(CustodyError) -> [UInt8]?
+
+    package init(_ read: @escaping @Sendable () async throws(CustodyError) -> [UInt8]?) {
+        self.read = read
+    }
+
+    package func next() async throws(CustodyError) -> [UInt8]? { try await read() }
+
+    package static func == (left: BlobStream, right: BlobStream) -> Bool { left === right }
 }
 
 /// Names an upload: a client-visible session for OCI and multipart uploads, `sha256-<hex>` for the resumable

@@ -99,6 +99,18 @@ import Testing
         #expect(try await client.head("blobs/sha256/" + largeDigest.hex)?.metadata["custody-blob"] == staged)
         #expect(try await client.list(under: "uploads/").map(\.name) == [staged])
 
+        // A read of the whole blob with no cached copy is served while it downloads (through the pointer), and
+        // what it downloaded is the cached copy after.
+        unlink(store.cached(largeDigest))
+        guard case .stream(let stream) = try await store.body(of: largeDigest, range: 0...UInt64(large.count - 1)) else {
+            Issue.record("a cold read of the whole blob is not streamed")
+            return
+        }
+        var streamed: [UInt8] = []
+        while let chunk = try await stream.next() { streamed += chunk }
+        #expect(streamed == large)
+        #expect(FileManager.default.contents(atPath: store.cached(largeDigest)) == Data(large))
+
         // A read with no cached copy follows the pointer and verifies what it finds.
         unlink(store.cached(largeDigest))
         #expect(try await store.withLocalFiles([largeDigest]) { paths in FileManager.default.contents(atPath: paths[0]) } == Data(large))
@@ -134,6 +146,20 @@ import Testing
         let forged = ContentDigest.of(Array("the real bytes".utf8))
         _ = try await client.put("blobs/sha256/" + forged.hex, Array("tampered".utf8))
         await #expect(throws: CustodyError.self) { _ = try await store.body(of: forged, range: nil) }
+        // Streamed, a wrong object ends in an error before its last MiB: a reader never has all of it.
+        let forgedLarge = ContentDigest.of(Array("other real bytes".utf8))
+        let wrongBytes = pseudoRandomBytes(3 << 20, seed: 13)
+        _ = try await client.put("blobs/sha256/" + forgedLarge.hex, wrongBytes)
+        guard case .stream(let wrong) = try await store.body(of: forgedLarge, range: 0...UInt64(wrongBytes.count - 1)) else {
+            Issue.record("a cold read of the whole blob is not streamed")
+            return
+        }
+        var served = 0
+        await #expect(throws: CustodyError.self) {
+            while let chunk = try await wrong.next() { served += chunk.count }
+        }
+        #expect(served <= wrongBytes.count - (1 << 20), "\(served) bytes served of a wrong blob")
+        #expect(!FileManager.default.fileExists(atPath: store.cached(forgedLarge)), "not kept")
 
         // A multipart upload nobody holds (a daemon killed mid-upload) is aborted by the janitor once past the cutoff.
         let orphan = try await client.createMultipartUpload("blobs/sha256/" + String(repeating: "1", count: 64))

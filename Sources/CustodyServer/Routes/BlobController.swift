@@ -168,6 +168,14 @@ struct BlobSender: Sendable {
             return Response(status: status, headers: headers, body: body)
         case .bytes(let bytes):
             return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        case .stream(let stream):
+            // A failure mid-way (bytes that are not the blob's) ends the connection short of its Content-Length.
+            return Response(
+                status: status, headers: headers,
+                body: ResponseBody(contentLength: Int(length)) { writer in
+                    while let chunk = try await stream.next() { try await writer.write(ByteBuffer(bytes: chunk)) }
+                    try await writer.finish(nil)
+                })
         }
     }
 
