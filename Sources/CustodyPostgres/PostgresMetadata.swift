@@ -1,14 +1,14 @@
 import Crypto
 package import CustodyCore
 package import CustodyStorage
-import Foundation
+package import Foundation
 package import Logging
 package import PostgresNIO
 
 /// The registry's metadata on PostgreSQL, role by role as ``MetadataStore`` declares them; each write and the event
 /// that records it commit in one transaction, with the log's leaf indexes assigned under its head row lock
 /// (``PostgresLog``).
-package final class PostgresMetadata: BlobIndex, TokenRecords, AdvisoryRecords, Sendable {
+package final class PostgresMetadata: BlobIndex, TokenRecords, AdvisoryRecords, UploadLedger, Sendable {
     package let client: PostgresClient
     package let log: PostgresLog
     let logger: Logger
@@ -24,6 +24,7 @@ package final class PostgresMetadata: BlobIndex, TokenRecords, AdvisoryRecords, 
         try await log.migrate()
         let statements: [PostgresQuery] = [
             "CREATE TABLE IF NOT EXISTS blobs (digest TEXT PRIMARY KEY, size BIGINT NOT NULL CHECK (size >= 0), created_at TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS upload_heartbeats (upload_id TEXT PRIMARY KEY, touched_at BIGINT NOT NULL)",
             """
             CREATE TABLE IF NOT EXISTS tokens (
                 id TEXT PRIMARY KEY, name TEXT, secret_hash TEXT NOT NULL UNIQUE, role TEXT NOT NULL, namespaces TEXT NOT NULL,
@@ -42,6 +43,32 @@ package final class PostgresMetadata: BlobIndex, TokenRecords, AdvisoryRecords, 
                 try await connection.query("SELECT pg_advisory_xact_lock(7266)", logger: logger)
                 for statement in statements + Self.catalogTables + Self.ociTables { try await connection.query(statement, logger: logger) }
             }
+        }
+    }
+
+    // MARK: UploadLedger
+
+    package func touchUploads(_ ids: [String], at date: Date) async throws(CustodyError) {
+        guard !ids.isEmpty else { return }
+        let seconds = Int64(date.timeIntervalSince1970)
+        try await log.run("record upload heartbeats") { connection, logger in
+            try await connection.query(
+                """
+                INSERT INTO upload_heartbeats (upload_id, touched_at) SELECT id, \(seconds) FROM unnest(\(ids)::text[]) AS id
+                ON CONFLICT (upload_id) DO UPDATE SET touched_at = EXCLUDED.touched_at
+                """, logger: logger)
+        }
+    }
+
+    package func uploadsTouched(since cutoff: Date) async throws(CustodyError) -> Set<String> {
+        let seconds = Int64(cutoff.timeIntervalSince1970)
+        return try await log.run("read upload heartbeats") { connection, logger in
+            try await connection.query("DELETE FROM upload_heartbeats WHERE touched_at < \(seconds)", logger: logger)
+            var ids: Set<String> = []
+            for try await id in try await connection.query("SELECT upload_id FROM upload_heartbeats", logger: logger).decode(String.self) {
+                ids.insert(id)
+            }
+            return ids
         }
     }
 

@@ -36,6 +36,10 @@ package final class S3BlobStore: BlobStore {
     package let cache: String
     package let cacheLimit: UInt64
     package let partSize: Int
+    /// Where the janitor learns which multipart uploads other daemons are still writing.
+    package let ledger: (any UploadLedger)?
+    /// The wall clock of the ledger's heartbeats; injected by tests.
+    let now: @Sendable () -> Date
     private let sessions = Mutex<[UploadID: Session]>([:])
     /// Blobs being downloaded into the cache, each once however many read it meanwhile.
     private let downloads = Mutex<[ContentDigest: Fetch]>([:])
@@ -60,11 +64,16 @@ package final class S3BlobStore: BlobStore {
         }
     }
 
-    package init(client: S3Client, cache: String, cacheLimit: UInt64 = 64 << 30, partSize: Int = 8 << 20) throws(CustodyError) {
+    package init(
+        client: S3Client, cache: String, cacheLimit: UInt64 = 64 << 30, partSize: Int = 8 << 20, ledger: (any UploadLedger)? = nil,
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) throws(CustodyError) {
         self.client = client
         self.cache = cache
         self.cacheLimit = cacheLimit
         self.partSize = partSize
+        self.ledger = ledger
+        self.now = now
         for directory in [cache + "/blobs", cache + "/uploads"] {
             do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
                 throw CustodyError(.io, "\(directory): cannot create the S3 store's cache: \(error.localizedDescription)")
@@ -212,9 +221,19 @@ package final class S3BlobStore: BlobStore {
             await session.writer.abort()
             if let spool = session.spool { unlink(spool) }
         }
-        // Multipart uploads no session of this process holds, older than the cutoff: left by a daemon that stopped.
-        let live = Set(await sessionsUploadIDs())
+        // Multipart uploads older than the cutoff that nobody is writing: left by a daemon that stopped. This daemon's
+        // are its sessions'; other daemons' are in the ledger, where their janitors touch theirs every round.
+        var live = Set(await sessionsUploadIDs())
         var count = expired.count
+        if let ledger {
+            do throws(CustodyError) {
+                try await ledger.touchUploads(Array(live), at: now())
+                live.formUnion(try await ledger.uploadsTouched(since: cutoff))
+            } catch {
+                // Another daemon's upload cannot be told from an abandoned one now: none is aborted this round.
+                return (count, bytes)
+            }
+        }
         for prefix in ["blobs/", "uploads/"] {
             guard let uploads = try? await client.multipartUploads(under: prefix) else { continue }
             for upload in uploads where !live.contains(upload.uploadID) {

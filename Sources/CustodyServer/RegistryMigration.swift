@@ -35,8 +35,8 @@ package enum RegistryMigration {
         let database = try RegistryDatabase(path: source.databasePath)
         let scratch = source.dataDirectory + "/migrate-" + UUID().uuidString.prefix(8).lowercased()
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        let sourceBlobs = try RegistryServices.openBlobs(source, cache: scratch + "/source-cache", logger: logger)
-        let targetBlobs = try RegistryServices.openBlobs(target, cache: scratch + "/target-cache", logger: logger)
+        let sourceBlobs = try RegistryServices.openBlobs(source, cache: scratch + "/source-cache", ledger: nil, logger: logger)
+        let targetBlobs = try RegistryServices.openBlobs(target, cache: scratch + "/target-cache", ledger: nil, logger: logger)
         let backend = try await MetadataBackend.open(target, logger: logger)
         defer { backend.close() }
         guard let postgres = backend.postgres?.metadata else { throw CustodyError(.invalidArgument, "the target is not PostgreSQL") }

@@ -144,7 +144,7 @@ package final class RegistryServices: Sendable {
     ) async throws(CustodyError) -> (RegistryServices, adminSecret: String?) {
         let data = configuration.dataDirectory
         let database = backend.store
-        let blobs = try openBlobs(configuration, cache: data + "/s3-cache", logger: logger)
+        let blobs = try openBlobs(configuration, cache: data + "/s3-cache", ledger: database, logger: logger)
         let registryKey = try loadOrCreateRegistryKey(in: configuration.keys, logger: logger)
         let logKey = try CheckpointSigner.loadOrCreateKey(in: configuration.keys, origin: configuration.logOrigin, logger: logger)
         // A policy that does not load stops the start: a gate must not run without the rules it was given.
@@ -205,8 +205,11 @@ package final class RegistryServices: Sendable {
         return digests
     }
 
-    /// The blob store the configuration names; an S3 store keeps its local copies under `cache`.
-    package static func openBlobs(_ configuration: RegistryConfiguration, cache: String, logger: Logger) throws(CustodyError) -> any BlobStore {
+    /// The blob store the configuration names; an S3 store keeps its local copies under `cache` and the heartbeats of
+    /// its multipart uploads in `ledger` (nil: a one-off process, such as a migration, whose janitor never runs).
+    package static func openBlobs(
+        _ configuration: RegistryConfiguration, cache: String, ledger: (any UploadLedger)?, logger: Logger
+    ) throws(CustodyError) -> any BlobStore {
         switch configuration.blobStorage {
         case .filesystem:
             return try FileSystemBlobStore(root: configuration.dataDirectory)
@@ -215,7 +218,7 @@ package final class RegistryServices: Sendable {
             let client = S3Client(location: location, credentials: credentials.signing, http: HTTPClient.shared)
             logger.notice(
                 "blobs in S3", metadata: ["bucket": "\(location.bucket)", "prefix": "\(location.prefix)", "endpoint": "\(location.endpoint)"])
-            return try S3BlobStore(client: client, cache: cache, cacheLimit: configuration.s3CacheLimit)
+            return try S3BlobStore(client: client, cache: cache, cacheLimit: configuration.s3CacheLimit, ledger: ledger)
         }
     }
 

@@ -1,4 +1,5 @@
 package import CustodyCore
+package import Foundation
 
 // The registry's metadata, by role. The registry core takes each role it uses, nothing wider; a backend implements
 // them all (`RegistryDatabase` over SQLite today). Every method either does all it says in one transaction or nothing,
@@ -83,5 +84,15 @@ package protocol EventLog: Sendable {
     func recordCheckpoint(size: UInt64, root: [UInt8], note: String) async throws(CustodyError)
 }
 
+/// Heartbeats of an object store's multipart uploads: each daemon records the uploads it is still writing, so that
+/// any daemon's janitor aborts only those that nobody touched for the upload expiry (left by a daemon that stopped),
+/// never another daemon's long upload.
+package protocol UploadLedger: Sendable {
+    /// Records `ids` as being written at `date`.
+    func touchUploads(_ ids: [String], at date: Date) async throws(CustodyError)
+    /// The ids touched at or after `cutoff`; older records are forgotten.
+    func uploadsTouched(since cutoff: Date) async throws(CustodyError) -> Set<String>
+}
+
 /// Everything the registry keeps besides blobs: one backend implements every role.
-package typealias MetadataStore = ModelCatalog & TokenRecords & AdvisoryRecords & EventLog & BlobIndex & OCIRecords
+package typealias MetadataStore = ModelCatalog & TokenRecords & AdvisoryRecords & EventLog & BlobIndex & OCIRecords & UploadLedger

@@ -1,10 +1,33 @@
 package import CustodyCore
 package import CustodyStorage
-import Foundation
+package import Foundation
 import GRDB
 import Synchronization
 
 extension RegistryDatabase {
+    // MARK: UploadLedger
+
+    package func touchUploads(_ ids: [String], at date: Date) async throws(CustodyError) {
+        guard !ids.isEmpty else { return }
+        let seconds = Int64(date.timeIntervalSince1970)
+        try await write { db in
+            for id in ids {
+                try db.execute(
+                    sql:
+                        "INSERT INTO upload_heartbeats (upload_id, touched_at) VALUES (?, ?) ON CONFLICT (upload_id) DO UPDATE SET touched_at = excluded.touched_at",
+                    arguments: [id, seconds])
+            }
+        }
+    }
+
+    package func uploadsTouched(since cutoff: Date) async throws(CustodyError) -> Set<String> {
+        let seconds = Int64(cutoff.timeIntervalSince1970)
+        return try await write { db in
+            try db.execute(sql: "DELETE FROM upload_heartbeats WHERE touched_at < ?", arguments: [seconds])
+            return Set(try String.fetchAll(db, sql: "SELECT upload_id FROM upload_heartbeats"))
+        }
+    }
+
     package func blobSize(_ digest: ContentDigest) async throws(CustodyError) -> UInt64? {
         let key = digest.description
         return try await read { db in

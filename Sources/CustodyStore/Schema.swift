@@ -270,6 +270,9 @@ extension RegistryDatabase {
                     ) WITHOUT ROWID;
                     """)
         }
+        migrator.registerMigration("v10: upload heartbeats") { db in
+            try db.execute(sql: "CREATE TABLE upload_heartbeats (upload_id TEXT PRIMARY KEY, touched_at INTEGER NOT NULL) WITHOUT ROWID")
+        }
         return migrator
     }
 }

@@ -4,6 +4,7 @@ import CustodyRegistry
 import CustodyStorage
 import CustodyTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 @testable import CustodyS3
@@ -24,6 +25,45 @@ import Testing
         func collectBlob(
             _ digest: ContentDigest, unusedSince cutoff: String, deleting: @escaping @Sendable () async throws(CustodyError) -> Void
         ) async throws(CustodyError) -> Bool { false }
+    }
+
+    /// The upload ledger as the metadata store keeps it (each daemon's heartbeats), in memory.
+    final class Ledger: UploadLedger, Sendable {
+        let touched = Mutex<[String: Date]>([:])
+        func touchUploads(_ ids: [String], at date: Date) async throws(CustodyError) {
+            touched.withLock { table in for id in ids { table[id] = date } }
+        }
+        func uploadsTouched(since cutoff: Date) async throws(CustodyError) -> Set<String> {
+            touched.withLock { table in
+                table = table.filter { $0.value >= cutoff }
+                return Set(table.keys)
+            }
+        }
+    }
+
+    /// Two daemons on one bucket: B's janitor leaves A's upload in progress alone — however old, while A's janitor
+    /// still touches it — and aborts it once nobody did for the expiry (A stopped).
+    @Test func anotherDaemonsUploadInProgressIsLeftToIt() async throws {
+        let scratch = try Scratch()
+        let server = try SeaweedProcess(scratch: scratch)
+        let (client, _) = try await S3ClientTests.client(server, prefix: "registry")
+        let ledger = Ledger()
+        let start = Date()
+        // A's clock is two hours ahead: its heartbeats are newer than the first cutoff below, older than the second.
+        let a = try S3BlobStore(
+            client: client, cache: scratch.path + "/a", partSize: 5 << 20, ledger: ledger, now: { start.addingTimeInterval(7200) })
+        let b = try S3BlobStore(client: client, cache: scratch.path + "/b", partSize: 5 << 20, ledger: ledger)
+        let upload = try await a.upload(.random(), resumingAt: 0)
+        try await upload.append(pseudoRandomBytes(6 << 20, seed: 21))
+        let inFlight = try await client.multipartUploads(under: "uploads/")
+        try #require(inFlight.count == 1, "the session streams into a multipart upload")
+
+        _ = await a.expireUploads(untouchedSince: start.addingTimeInterval(-3600))
+        _ = await b.expireUploads(untouchedSince: start.addingTimeInterval(3600))
+        #expect(try await client.multipartUploads(under: "uploads/").map(\.uploadID) == inFlight.map(\.uploadID), "A touched it: kept")
+        _ = await b.expireUploads(untouchedSince: start.addingTimeInterval(3 * 3600))
+        #expect(try await client.multipartUploads(under: "uploads/").isEmpty, "untouched past the cutoff: aborted")
+        await upload.abort()
     }
 
     @Test func uploadsReadsAndTheJanitor() async throws {

@@ -24,6 +24,15 @@ import Testing
             publishedBy: "token:test")
     }
 
+    @Test func uploadHeartbeatsAreKeptUntilOlderThanTheCutoff() async throws {
+        let now = Date()
+        try await database.touchUploads(["u1", "u2"], at: now)
+        try await database.touchUploads(["u2"], at: now.addingTimeInterval(60))
+        #expect(try await database.uploadsTouched(since: now) == ["u1", "u2"])
+        #expect(try await database.uploadsTouched(since: now.addingTimeInterval(30)) == ["u2"])
+        #expect(try await database.uploadsTouched(since: now) == ["u2"], "older records are forgotten")
+    }
+
     @Test func publishingIsIdempotentAndVersionsAreImmutable() async throws {
         guard case .created(let created) = try await database.publishVersion(try await newVersion("1", content: "a")) else {
             Issue.record("expected a new version")
