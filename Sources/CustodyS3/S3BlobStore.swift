@@ -98,11 +98,15 @@ package final class S3BlobStore: BlobStore {
     // MARK: BlobStore
 
     package func size(of digest: ContentDigest) async throws(CustodyError) -> UInt64? {
-        do throws(S3Error) {
-            guard let head = try await client.head(Self.key(digest)) else { return nil }
-            if Self.pointee(head.metadata) != nil, let size = head.metadata["custody-size"].flatMap({ UInt64($0) }) { return size }
-            return head.size
-        } catch { throw Self.failure(error) }
+        do throws(S3Error) { return try await locate(digest)?.size } catch { throw Self.failure(error) }
+    }
+
+    /// Where the blob's bytes are — its key, or the object its pointer names (`staged`) — and their size; nil when
+    /// the blob is not stored.
+    func locate(_ digest: ContentDigest) async throws(S3Error) -> (name: String, staged: String?, size: UInt64)? {
+        guard let head = try await client.head(Self.key(digest)) else { return nil }
+        guard let staged = Self.pointee(head.metadata) else { return (Self.key(digest), nil, head.size) }
+        return (staged, staged, head.metadata["custody-size"].flatMap { UInt64($0) } ?? 0)
     }
 
     package func stagedSize(of id: UploadID) async -> UInt64? {
@@ -176,17 +180,17 @@ package final class S3BlobStore: BlobStore {
     /// A presigned GET of the object that holds the bytes (a pointer's object, so that the client reads them in one
     /// request). The bytes no longer pass the registry: the client's digest check is the only one.
     package func presignedURL(of digest: ContentDigest, seconds: Int) async throws(CustodyError) -> String? {
-        let head: S3Client.Head?
-        do throws(S3Error) { head = try await client.head(Self.key(digest)) } catch { throw Self.failure(error) }
-        guard let head else { throw CustodyError(.notFound, "blob \(digest) is not in the registry") }
-        return client.presignedGet(Self.pointee(head.metadata) ?? Self.key(digest), seconds: seconds)
+        let located: (name: String, staged: String?, size: UInt64)?
+        do throws(S3Error) { located = try await locate(digest) } catch { throw Self.failure(error) }
+        guard let located else { throw CustodyError(.notFound, "blob \(digest) is not in the registry") }
+        return client.presignedGet(located.name, seconds: seconds)
     }
 
     package func delete(_ digest: ContentDigest) async throws(CustodyError) {
         unlink(cached(digest))
         do throws(S3Error) {
-            guard let head = try await client.head(Self.key(digest)) else { return }
-            guard let staged = Self.pointee(head.metadata) else {
+            guard let located = try await locate(digest) else { return }
+            guard let staged = located.staged else {
                 try await client.delete(Self.key(digest))
                 return
             }
@@ -343,11 +347,9 @@ package final class S3BlobStore: BlobStore {
         let path = cached(digest)
         let got: (digest: ContentDigest, size: UInt64, metadata: [String: String])
         do throws(S3Error) {
-            guard let head = try await client.head(Self.key(digest)) else { throw S3Error(status: 404, code: "NoSuchKey", message: "") }
-            // A pointer: the bytes are those of the object it names.
-            let pointee = Self.pointee(head.metadata)
-            fetch.sized(pointee != nil ? head.metadata["custody-size"].flatMap { UInt64($0) } ?? 0 : head.size)
-            got = try await client.download(pointee ?? Self.key(digest), to: fetch.partial) { fetch.progressed($0) }
+            guard let located = try await locate(digest) else { throw S3Error(status: 404, code: "NoSuchKey", message: "") }
+            fetch.sized(located.size)
+            got = try await client.download(located.name, to: fetch.partial) { fetch.progressed($0) }
         } catch {
             throw error.status == 404 ? CustodyError(.notFound, "blob \(digest) is not in the registry") : Self.failure(error)
         }
